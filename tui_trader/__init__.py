@@ -1,0 +1,3 @@
+"""tui-trader: a terminal console for MEXC USDT-margined perpetual futures."""
+
+__version__ = "0.1.0"

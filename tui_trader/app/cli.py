@@ -1,0 +1,123 @@
+"""App layer: the `tui-trader` command. Parses options, loads settings, runs the UI or headless core.
+
+Exit codes: 0 clean stop, 1 a critical task failed, 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from tui_trader import __version__
+from tui_trader.domain.config import Settings
+from tui_trader.domain.errors import ConfigError, TraderError
+
+DESCRIPTION = """\
+Terminal trading console for MEXC USDT-margined perpetual futures.
+
+With no options it opens the dashboard in PAPER mode, replaying the bundled real market data
+(no network, no API keys needed). Live trading needs mode = "live" in the config AND --live.
+"""
+
+EPILOG = """\
+examples:
+  tui-trader                          dashboard, paper mode, bundled data
+  tui-trader --no-ui --duration 60    same core headless: one JSON event per line on stdout
+  tui-trader --config my.toml         use a config file (see config.example.toml)
+  tui-trader strategy check FILE      validate a strategy file and print its sections
+
+config lookup: --config PATH, else ./tui-trader.toml, else $XDG_CONFIG_HOME/tui-trader/config.toml,
+else built-in defaults. API keys: env TUI_TRADER_MEXC_API_KEY / TUI_TRADER_MEXC_API_SECRET.
+keys in the dashboard: q quit (more in the footer).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-trader", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"tui-trader {__version__}")
+    parser.add_argument("--config", type=Path, metavar="PATH", help="TOML config file (default: see 'config lookup' below)")
+    parser.add_argument("--no-ui", action="store_true", help="run headless: JSON-lines events on stdout, logs on stderr")
+    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
+    parser.add_argument("--live", action="store_true", help="confirm live trading (also needs mode = \"live\" in the config)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    strat = sub.add_parser("strategy", help="strategy file tools")
+    strat_sub = strat.add_subparsers(dest="strategy_command", metavar="ACTION", required=True)
+    check = strat_sub.add_parser("check", help="validate a strategy file and print its sections")
+    check.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.duration is not None and args.duration <= 0:
+        parser.error("--duration must be > 0")
+    try:
+        if args.command == "strategy":
+            from tui_trader.app.commands import strategy_check
+
+            return strategy_check(args.file)
+        from tui_trader.app.settings import load_settings
+
+        settings, _ = load_settings(args.config)
+        check_mode(settings, args.live)
+    except ConfigError as exc:
+        print(f"tui-trader: configuration error:\n{_indent(str(exc))}", file=sys.stderr)
+        return 2
+    except TraderError as exc:
+        print(f"tui-trader: {exc}", file=sys.stderr)
+        return 2
+    return run(settings, no_ui=args.no_ui, duration_s=args.duration)
+
+
+def check_mode(settings: Settings, live_flag: bool) -> None:
+    """Live trading is explicit: mode = "live" in the config and --live, plus API keys."""
+    if settings.mode == "live" and not live_flag:
+        raise ConfigError('mode = "live" needs --live on the command line to confirm real-money trading')
+    if live_flag and settings.mode != "live":
+        raise ConfigError('--live given but the config has mode = "paper"; set mode = "live" to trade for real')
+    if settings.mode == "live" and (settings.mexc.api_key is None or settings.mexc.api_secret is None):
+        raise ConfigError("mode = \"live\" needs mexc.api_key and mexc.api_secret (or env TUI_TRADER_MEXC_API_KEY / _SECRET)")
+
+
+def run(settings: Settings, *, no_ui: bool, duration_s: float | None) -> int:
+    from tui_trader.app.wiring import build_core
+
+    _setup_logging(settings, to_stderr=no_ui)
+
+    async def go() -> int:
+        core = build_core(settings)
+        if no_ui:
+            from tui_trader.app.headless import run_headless
+
+            return await run_headless(core, duration_s=duration_s)
+        from tui_trader.app.tui.app import run_tui
+
+        return await run_tui(core, duration_s=duration_s)
+
+    try:
+        return asyncio.run(go())
+    except KeyboardInterrupt:
+        return 0
+
+
+def _setup_logging(settings: Settings, *, to_stderr: bool) -> None:
+    if to_stderr:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    else:  # the dashboard owns the terminal: log to a file beside the database
+        assert settings.data_dir is not None
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(settings.data_dir / "tui-trader.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())

@@ -1,0 +1,63 @@
+"""App layer: `--no-ui` mode. The same core, one JSON object per event on stdout.
+
+Logs go to stderr (stdout belongs to the event stream). SIGINT and SIGTERM stop the core in order
+and exit 0; `--duration` stops it after that many seconds. No Textual import on this path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from typing import TextIO
+
+from tui_trader.domain.events import event_to_dict
+from tui_trader.engine.bus import Policy
+from tui_trader.engine.core import TraderCore
+
+
+async def run_headless(core: TraderCore, *, duration_s: float | None = None, out: TextIO | None = None) -> int:
+    """Run `core` until a signal, `duration_s`, or a critical failure; returns the exit code."""
+    out = out or sys.stdout
+    sub = core.bus.subscribe_queue("headless", Policy.EVERY, maxsize=100_000)
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, core.request_stop)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread / no signals here
+            pass
+
+    async def write_events() -> None:
+        try:
+            async for batch in sub:
+                out.write("".join(json.dumps(event_to_dict(e), default=str, separators=(",", ":")) + "\n" for e in batch))
+                out.flush()
+        except (BrokenPipeError, ValueError):  # reader went away (e.g. `| head`): stop in order
+            core.request_stop()
+            _silence_stdout(out)
+
+    writer = asyncio.create_task(write_events(), name="headless-writer")
+    timer = loop.call_later(duration_s, core.request_stop) if duration_s else None
+    try:
+        async with core:
+            await core.wait_stop_requested()
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        sub.close()
+        await writer
+    return core.exit_code
+
+
+def _silence_stdout(out: TextIO) -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    if out is sys.stdout:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

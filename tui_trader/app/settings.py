@@ -1,0 +1,114 @@
+"""App layer: load `Settings` from TOML + environment, with one clear message per problem.
+
+Lookup order: `--config PATH`, else `./tui-trader.toml`, else `$XDG_CONFIG_HOME/tui-trader/config.toml`,
+else built-in defaults (paper mode on the bundled data). Secrets come from the file or from
+`TUI_TRADER_MEXC_API_KEY` / `TUI_TRADER_MEXC_API_SECRET` (env wins) and are never echoed: an
+error about a secret key shows `'***'` instead of its value.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tui_trader.domain.config import Settings
+from tui_trader.domain.errors import ConfigError
+
+ENV_API_KEY = "TUI_TRADER_MEXC_API_KEY"
+ENV_API_SECRET = "TUI_TRADER_MEXC_API_SECRET"
+SECRET_KEYS = {"api_key", "api_secret"}
+
+
+def user_config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "tui-trader"
+
+
+def user_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tui-trader"
+
+
+def find_config(explicit: Path | None, cwd: Path | None = None) -> Path | None:
+    """The config file to use, or None for built-in defaults. An explicit path must exist."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return explicit
+    local = (cwd or Path.cwd()) / "tui-trader.toml"
+    if local.is_file():
+        return local
+    user = user_config_dir() / "config.toml"
+    return user if user.is_file() else None
+
+
+def load_settings(explicit: Path | None = None, *, env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[Settings, Path | None]:
+    """Settings and the file they came from (None = defaults). Raises `ConfigError`."""
+    env = os.environ if env is None else env
+    path = find_config(explicit, cwd)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+    mexc = raw.get("mexc")
+    if env.get(ENV_API_KEY) or env.get(ENV_API_SECRET):
+        if mexc is None:
+            mexc = raw["mexc"] = {}
+        if isinstance(mexc, dict):
+            if env.get(ENV_API_KEY):
+                mexc["api_key"] = env[ENV_API_KEY]
+            if env.get(ENV_API_SECRET):
+                mexc["api_secret"] = env[ENV_API_SECRET]
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, path)) from None
+    if settings.data_dir is None:
+        settings = settings.model_copy(update={"data_dir": user_data_dir()})
+    return settings, path
+
+
+def format_validation_error(exc: ValidationError, path: Path | None, model: type | None = None) -> str:
+    """One line per problem: `key: value is not allowed - rule`; secrets shown as '***'."""
+    where = f"{path}: " if path else ""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        leaf = str(err["loc"][-1]) if err["loc"] else ""
+        value = "'***'" if leaf in SECRET_KEYS else _show(err.get("input"))
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            allowed = _allowed_keys(model or Settings, err["loc"][:-1])
+            hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+            lines.append(f"{where}{loc}: unknown key{hint}")
+        elif kind == "missing":
+            lines.append(f"{where}{loc}: required key is missing")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}{loc}: {value} is not allowed - {msg}")
+    return "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _allowed_keys(model: type, loc: tuple) -> list[str]:
+    """Field names of the (nested) model at `loc`, for 'unknown key' hints."""
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        current = fields[part].annotation
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if fields else []

@@ -1,0 +1,1 @@
+"""App layer: the Textual dashboard (the only package allowed to import Textual)."""

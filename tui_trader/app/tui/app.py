@@ -1,0 +1,94 @@
+"""App layer: the Textual dashboard shell - status header, live event log, key footer.
+
+The app is one subscriber of the core, never an owner of trading logic: it drains the bridge on a
+timer (at most `ui.refresh_hz` repaints per second) and key handlers only call core commands that
+return at once. The panels (positions, sessions, backtests) build on this shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, RichLog, Static
+
+from tui_trader.app.tui.bridge import Bridge, HeaderState, format_time
+from tui_trader.engine.core import TraderCore
+
+
+class StatusHeader(Static):
+    """Mode (PAPER/LIVE), core and feed state, kill-switch state, last prices."""
+
+    def show(self, h: HeaderState) -> None:
+        text = Text()
+        text.append(f" {h.mode.upper()} ", style="bold black on green" if h.mode == "paper" else "bold white on red")
+        text.append(f"  core {h.core}")
+        for feed, state in h.feeds.items():
+            text.append(f"  feed {feed}: ")
+            text.append(state, style="green" if state in ("connected", "replaying", "resynced") else "yellow")
+        text.append("  trading ")
+        text.append(h.trading, style="green" if h.trading == "ACTIVE" else "bold red")
+        for symbol, price in h.last_price.items():
+            text.append(f"  {symbol} {price:.10g}")
+        if h.data_time_ms:
+            text.append(f"  data {format_time(h.data_time_ms)}", style="dim")
+        self.update(text)
+
+
+class TraderApp(App[int]):
+    TITLE = "tui-trader"
+    CSS = """
+    StatusHeader { height: 1; background: $panel; }
+    #event-log { height: 1fr; border: round $primary; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit", priority=True, tooltip="Stop the core in order and quit"),
+    ]
+
+    def __init__(self, core: TraderCore) -> None:
+        super().__init__()
+        self.core = core
+        settings = core.components.get("settings")
+        self.refresh_s = 1.0 / (settings.ui.refresh_hz if settings else 10.0)
+        self.log_lines = settings.ui.log_lines if settings else 1000
+        self.bridge = Bridge(core.bus, core.mode)
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="status")
+        yield RichLog(id="event-log", max_lines=self.log_lines, markup=False, wrap=False, auto_scroll=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#event-log", RichLog).border_title = "Events"
+        self.set_interval(self.refresh_s, self.flush)
+        self.flush()
+
+    def flush(self) -> None:
+        """The one place the dashboard repaints from."""
+        lines = self.bridge.take()
+        with self.batch_update():
+            self.query_one(StatusHeader).show(self.bridge.header)
+            log = self.query_one("#event-log", RichLog)
+            for line in lines:
+                log.write(Text(line))
+        if self.core.stop_requested:
+            self.exit(self.core.exit_code)
+
+    async def action_quit(self) -> None:
+        self.exit(0)
+
+
+async def run_tui(core: TraderCore, *, duration_s: float | None = None) -> int:
+    """Run the dashboard on top of a started core; quitting the UI stops the core in order."""
+    app = TraderApp(core)
+    loop = asyncio.get_running_loop()
+    async with core:
+        timer = loop.call_later(duration_s, app.exit) if duration_s else None
+        try:
+            await app.run_async()
+        finally:
+            if timer is not None:
+                timer.cancel()
+    return core.exit_code

@@ -1,0 +1,77 @@
+"""App layer: folds core events into what the dashboard shows, so a burst costs one repaint.
+
+The bridge holds a LATEST-policy subscription: ticks collapse to the newest per symbol; other events
+(state changes, orders, warnings, errors) are kept in order for the event log. The app drains it
+from a timer at `ui.refresh_hz`. Pure Python, no Textual: testable without a terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from tui_trader.domain.events import (
+    BookTick,
+    CandleClosed,
+    CoreStateChanged,
+    Event,
+    FeedStateChanged,
+    MarkPriceTick,
+    TradeTick,
+    TradingStateChanged,
+    event_to_dict,
+)
+from tui_trader.engine.bus import EventBus, Policy
+
+_QUIET = (TradeTick, MarkPriceTick, BookTick, CandleClosed)
+
+
+@dataclass
+class HeaderState:
+    mode: str = "paper"
+    core: str = "starting"
+    feeds: dict[str, str] = field(default_factory=dict)
+    trading: str = "ACTIVE"
+    last_price: dict[str, float] = field(default_factory=dict)
+    data_time_ms: int = 0
+
+
+class Bridge:
+    def __init__(self, bus: EventBus, mode: str) -> None:
+        self.sub = bus.subscribe_queue("ui", Policy.LATEST, maxsize=5_000)
+        self.header = HeaderState(mode=mode)
+
+    def take(self) -> list[str]:
+        """Apply pending events to the header state; return new event-log lines."""
+        lines: list[str] = []
+        for ev in self.sub.drain():
+            self._apply(ev)
+            if not isinstance(ev, _QUIET):
+                lines.append(format_event(ev))
+        return lines
+
+    def _apply(self, ev: Event) -> None:
+        h = self.header
+        if isinstance(ev, TradeTick):
+            h.last_price[ev.symbol] = ev.price
+            h.data_time_ms = max(h.data_time_ms, ev.ts_ms)
+        elif isinstance(ev, FeedStateChanged):
+            h.feeds[ev.feed] = ev.state
+        elif isinstance(ev, CoreStateChanged):
+            h.core = ev.state
+            h.mode = ev.mode
+        elif isinstance(ev, TradingStateChanged):
+            h.trading = ev.state
+
+
+def format_time(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_event(ev: Event) -> str:
+    """One plain-text log line (no markup: exchange messages may contain '[')."""
+    fields = event_to_dict(ev)
+    fields.pop("type")
+    fields.pop("ts_ms")
+    body = " ".join(f"{k}={v}" for k, v in fields.items())
+    return f"{format_time(ev.ts_ms)} {ev.type:<16} {body}"

@@ -1,0 +1,1 @@
+"""Engine layer: event bus, clock, core task supervision, risk, watchdog, execution. No Textual, no I/O libraries."""

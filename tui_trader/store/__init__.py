@@ -1,0 +1,1 @@
+"""Store layer: aiosqlite persistence (WAL, versioned migrations, one batched writer)."""

@@ -1,0 +1,108 @@
+"""Store layer: versioned schema migrations, applied in order and recorded in `PRAGMA user_version`.
+
+Append a new entry to `MIGRATIONS` for every schema change; never edit an applied one. Money is
+stored as TEXT (exact Decimal strings), times as integer milliseconds.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,                 -- paper | live | backtest
+            status TEXT NOT NULL,               -- created | running | stopped | finished | failed
+            config_json TEXT NOT NULL DEFAULT '{}',
+            cursor_ms INTEGER NOT NULL DEFAULT 0,  -- data time reached (replay resume point)
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL,
+            stopped_ms INTEGER
+        );
+        CREATE TABLE orders (
+            client_id TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL DEFAULT '',
+            symbol TEXT NOT NULL,
+            side INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            qty TEXT NOT NULL,
+            price TEXT,
+            leverage INTEGER NOT NULL,
+            margin_mode TEXT NOT NULL,
+            reduce_only INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            venue_order_id TEXT,
+            filled TEXT NOT NULL DEFAULT '0',
+            avg_price TEXT,
+            stop_loss TEXT,
+            take_profit TEXT,
+            trigger_price TEXT,
+            position_id TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            tag TEXT NOT NULL DEFAULT '',
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        CREATE INDEX orders_session ON orders(session_id, created_ms);
+        CREATE TABLE fills (
+            fill_id TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL DEFAULT '',
+            client_id TEXT NOT NULL,
+            venue_order_id TEXT,
+            symbol TEXT NOT NULL,
+            side INTEGER NOT NULL,
+            qty TEXT NOT NULL,
+            price TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            realized_pnl TEXT NOT NULL DEFAULT '0',
+            liquidity TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL
+        );
+        CREATE INDEX fills_session ON fills(session_id, ts_ms);
+        CREATE TABLE position_snapshots (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id TEXT NOT NULL DEFAULT '',
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            contracts TEXT NOT NULL,
+            entry_price TEXT NOT NULL,
+            leverage INTEGER NOT NULL,
+            margin TEXT NOT NULL,
+            liquidation_price TEXT,
+            realized_pnl TEXT NOT NULL DEFAULT '0',
+            reason TEXT NOT NULL DEFAULT '',
+            ts_ms INTEGER NOT NULL
+        );
+        CREATE INDEX positions_session ON position_snapshots(session_id, ts_ms);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts_ms INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            payload TEXT NOT NULL
+        );
+        CREATE INDEX events_ts ON events(ts_ms);
+        CREATE TABLE backtest_runs (
+            id TEXT PRIMARY KEY,
+            created_ms INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            symbols TEXT NOT NULL,
+            date_from_ms INTEGER,
+            date_to_ms INTEGER,
+            params_json TEXT NOT NULL DEFAULT '{}',
+            metrics_json TEXT NOT NULL DEFAULT '{}',
+            trades_json TEXT NOT NULL DEFAULT '[]',
+            equity_json TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE TABLE state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        """,
+    ),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]
