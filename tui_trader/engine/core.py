@@ -122,7 +122,7 @@ class TraderCore:
                 self.bus.publish(TaskFailed(self.clock.now_ms(), task=name, error=_describe(exc), critical=spec.critical, action=action))
                 if action == "restarting":
                     restarts += 1
-                    await asyncio.sleep(min(0.1 * 2**restarts, 5.0))
+                    await self.clock.sleep(min(0.1 * 2**restarts, 5.0))
                     continue
                 if spec.critical:
                     self.request_stop(exit_code=1)

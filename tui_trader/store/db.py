@@ -37,6 +37,7 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._queue: list[tuple[str, Sequence[Any]]] = []
         self._queued = asyncio.Event()
+        self.flushed = asyncio.Event()  # set after each background commit (tests and shutdown wait on it)
         self._closed = False
 
     async def connection(self) -> aiosqlite.Connection:
@@ -132,6 +133,7 @@ class Database:
             self._queued.clear()
             if self._queue:
                 await self.flush()
+                self.flushed.set()
 
     async def shutdown(self) -> None:
         """Flush and close (the core calls this last)."""

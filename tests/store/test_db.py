@@ -1,0 +1,109 @@
+"""Database: one connection for any number of racing first callers, migrations, batching, durability."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+
+import pytest
+
+from tui_trader.domain.models import ClientOrderId, Fill, Order, OrderSide, OrderState, OrderType
+from tui_trader.store.db import Database
+from tui_trader.store.migrations import LATEST_VERSION
+from tui_trader.store.orders import OrderRepository
+from tui_trader.store.state import StateRepository
+
+
+@pytest.fixture
+async def db(tmp_path):
+    database = Database(tmp_path / "t.sqlite", batch_size=10, flush_interval_ms=10)
+    yield database
+    await database.close()
+
+
+async def test_fifty_concurrent_first_callers_share_one_connection(db):
+    conns = await asyncio.gather(*(db.connection() for _ in range(50)))
+    assert db.opens == 1
+    assert all(c is conns[0] for c in conns)
+
+
+async def test_new_database_is_migrated_with_wal(db, tmp_path):
+    assert await db.schema_version() == LATEST_VERSION
+    row = await db.fetchone("PRAGMA journal_mode")
+    assert row[0] == "wal"
+    tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"sessions", "orders", "fills", "position_snapshots", "events", "backtest_runs", "state"} <= tables
+
+
+async def test_reopening_existing_database_keeps_data_and_does_not_remigrate(tmp_path):
+    path = tmp_path / "re.sqlite"
+    first = Database(path)
+    await StateRepository(first).put_state("k", {"a": 1})
+    await first.close()
+    second = Database(path)
+    assert await second.schema_version() == LATEST_VERSION
+    assert await StateRepository(second).get_state("k") == {"a": 1}
+    await second.close()
+
+
+async def test_migration_from_older_version_applies_only_missing_steps(tmp_path, monkeypatch):
+    from tui_trader.store import db as dbmod
+
+    path = tmp_path / "old.sqlite"
+    old = Database(path)
+    await old.connection()
+    await old.close()
+    extra = (LATEST_VERSION + 1, "CREATE TABLE extra_thing (id INTEGER PRIMARY KEY)")
+    monkeypatch.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS + [extra])
+    new = Database(path)
+    assert await new.schema_version() == LATEST_VERSION + 1
+    names = {r[0] for r in await new.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "extra_thing" in names
+    await new.close()
+
+
+async def test_enqueued_rows_are_batched_and_flushed(db):
+    for i in range(25):
+        db.enqueue("INSERT INTO events (ts_ms, type, payload) VALUES (?, ?, ?)", (i, "t", "{}"))
+    assert db.queued == 25
+    written = await db.flush()
+    assert written == 25 and db.queued == 0
+    rows = await db.fetchall("SELECT COUNT(*) FROM events")
+    assert rows[0][0] == 25
+
+
+async def test_writer_loop_commits_without_explicit_flush(db):
+    task = asyncio.create_task(db.run())
+    try:
+        db.enqueue("INSERT INTO events (ts_ms, type, payload) VALUES (?, ?, ?)", (1, "t", "{}"))
+        await asyncio.wait_for(db.flushed.wait(), 5)  # the writer commits on its own
+        rows = await db.fetchall("SELECT COUNT(*) FROM events")
+        assert rows[0][0] == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_durable_write_is_visible_to_another_connection_immediately(db, tmp_path):
+    repo = OrderRepository(db)
+    order = Order(ClientOrderId("c-1"), "BTC_USDT", OrderSide.OPEN_SHORT, OrderType.MARKET, Decimal("5"), leverage=3, created_ms=1, updated_ms=1)
+    await repo.save_order(order)
+    other = sqlite3.connect(tmp_path / "t.sqlite")
+    assert other.execute("SELECT state FROM orders WHERE client_id='c-1'").fetchone() == ("new",)
+    other.close()
+
+
+async def test_order_upsert_and_fill_deduplication(db):
+    repo = OrderRepository(db)
+    order = Order(ClientOrderId("c-2"), "BTC_USDT", OrderSide.OPEN_LONG, OrderType.LIMIT, Decimal("2"), price=Decimal("100.5"),
+                  leverage=5, created_ms=1, updated_ms=1, tag="s1")
+    await repo.save_order(order, "sess")
+    await repo.save_order(order.with_state(OrderState.FILLED, 2, filled_contracts=Decimal("2"), avg_fill_price=Decimal("100.5")), "sess")
+    [loaded] = await repo.load_orders("sess")
+    assert loaded.state is OrderState.FILLED and loaded.avg_fill_price == Decimal("100.5") and loaded.price == Decimal("100.5")
+    assert await repo.load_orders("sess", open_only=True) == []
+    fill = Fill("f-1", ClientOrderId("c-2"), "BTC_USDT", OrderSide.OPEN_LONG, Decimal("2"), Decimal("100.5"), Decimal("0.0402"), 2)
+    assert await repo.save_fill(fill, "sess") is True
+    assert await repo.save_fill(fill, "sess") is False
+    assert await repo.load_fills("sess") == [fill]
