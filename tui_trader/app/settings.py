@@ -112,3 +112,48 @@ def _allowed_keys(model: type, loc: tuple) -> list[str]:
         current = fields[part].annotation
     fields = getattr(current, "model_fields", None)
     return sorted(fields) if fields else []
+
+
+def render_example() -> str:
+    """The text of `config.example.toml`: every key, its default and its description."""
+    from pydantic import BaseModel
+
+    out = [
+        "# tui-trader configuration. Every key is optional; the values shown are the defaults.",
+        "# Lookup: --config PATH, ./tui-trader.toml, $XDG_CONFIG_HOME/tui-trader/config.toml.",
+        "# Unknown keys and out-of-range values are errors (exit code 2) - a typo must not be ignored.",
+        "",
+    ]
+    sections = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, BaseModel):
+            sections.append((name, type(default), default))
+            continue
+        out.extend(_render_field(name, field.description or "", default))
+    for name, model, default in sections:
+        out.append("")
+        out.append(f"# {(model.__doc__ or '').strip().splitlines()[0]}")
+        out.append(f"[{name}]")
+        for key, field in model.model_fields.items():
+            out.extend(_render_field(key, field.description or "", getattr(default, key)))
+    return "\n".join(out) + "\n"
+
+
+def _render_field(key: str, description: str, value: Any) -> list[str]:
+    lines = [f"# {description}"]
+    if value is None:
+        lines.append(f'# {key} = ""')
+    else:
+        lines.append(f"{key} = {_toml_value(value)}")
+    return lines
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
