@@ -1,0 +1,73 @@
+"""Headless mode as a real process: JSON lines on stdout, --duration, SIGTERM/SIGINT stop in < 2 s with 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def command() -> list[str]:
+    script = Path(sys.executable).parent / "tui-trader"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tui_trader"]
+
+
+def env_for(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(XDG_CONFIG_HOME=str(tmp / "cfg"), XDG_DATA_HOME=str(tmp / "data"))
+    env.pop("TUI_TRADER_MEXC_API_KEY", None)
+    env.pop("TUI_TRADER_MEXC_API_SECRET", None)
+    return env
+
+
+def parse_lines(out: str) -> list[dict]:
+    events = [json.loads(line) for line in out.splitlines()]
+    for e in events:
+        assert isinstance(e["type"], str) and isinstance(e["ts_ms"], int)
+    return events
+
+
+def test_duration_replays_bundled_data_and_exits_zero(isolated_environment):
+    proc = subprocess.run(command() + ["--no-ui", "--duration", "5"], capture_output=True, text=True, timeout=60,
+                          env=env_for(isolated_environment), cwd=isolated_environment / "cwd")
+    assert proc.returncode == 0, proc.stderr
+    events = parse_lines(proc.stdout)
+    types = [e["type"] for e in events]
+    assert types[0] == "core_state" and events[-1] == {**events[-1], "type": "core_state", "state": "stopped"}
+    assert any(e["type"] == "feed_state" and e["state"] == "replaying" for e in events)
+    trades = [e for e in events if e["type"] == "trade"]
+    assert len(trades) >= 10 and trades[0]["symbol"] == "NXT_BTC"
+    assert "candle" in types and "mark_price" in types
+    db = isolated_environment / "data" / "tui-trader" / "tui-trader.sqlite"
+    assert db.exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_cleanly_within_two_seconds(isolated_environment, sig):
+    proc = subprocess.Popen(command() + ["--no-ui"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env_for(isolated_environment), cwd=isolated_environment / "cwd")
+    try:
+        first = proc.stdout.readline()  # wait until the core is up and writing
+        assert json.loads(first)["type"] == "core_state"
+        for _ in range(20):
+            line = proc.stdout.readline()
+            if '"trade"' in line:
+                break
+        started = time.monotonic()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert elapsed < 2.0
+    assert "Traceback" not in err
+    last = json.loads(out.splitlines()[-1])
+    assert last["type"] == "core_state" and last["state"] == "stopped"

@@ -1,0 +1,40 @@
+"""Dashboard shell: events reach the log, the header shows mode and feed state, `q` quits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import RichLog
+
+from tui_trader.app.settings import load_settings
+from tui_trader.app.tui.app import StatusHeader, TraderApp
+from tui_trader.app.wiring import build_core
+from tui_trader.domain.events import ErrorRaised
+
+
+async def test_app_shows_events_and_quits_with_q(isolated_environment):
+    settings, _ = load_settings(None)
+    settings = settings.model_copy(update={"replay": settings.replay.model_copy(update={"speed": 0.0})})
+    core = build_core(settings)
+    app = TraderApp(core)
+    async with core:
+        async with app.run_test(size=(120, 36)) as pilot:
+            core.bus.publish(ErrorRaised(1, source="test", message="something [red]odd[/red] happened"))
+            await pilot.pause(0.3)
+            log = app.query_one("#event-log", RichLog)
+            text = "\n".join(line.text for line in log.lines)
+            assert "core_state" in text and "running" in text
+            assert "feed_state" in text and "replaying" in text
+            assert "something [red]odd[/red] happened" in text  # shown literally, not as markup
+            header = app.query_one(StatusHeader)
+            rendered = str(header.render())
+            assert "PAPER" in rendered and "NXT_BTC" in rendered
+            await pilot.press("q")
+            await pilot.pause()
+        assert app.return_value == 0
+    assert core.state == "stopped"
+
+
+def test_bindings_have_unique_ids():
+    ids = [b.id for b in TraderApp.BINDINGS]
+    assert all(ids) and len(ids) == len(set(ids))

@@ -1,0 +1,137 @@
+"""Replay feed and candle files: documented tick order, pacing on the injected clock, clear data errors."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import settle
+from tui_trader.domain.errors import DataError
+from tui_trader.domain.events import BookTick, CandleClosed, FeedStateChanged, MarkPriceTick, TradeTick
+from tui_trader.engine.bus import EventBus
+from tui_trader.engine.clock import SimClock
+from tui_trader.venues.candle_files import Candle, read_candles, symbol_from_filename
+from tui_trader.venues.replay import ReplayFeed, bundled_data_path, candle_ticks
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+CSV = """timestamp_ms,open,high,low,close,volume
+60000,10,12,9,11,40
+120000,11,11.5,8,9,80
+"""
+
+
+def write_csv(tmp_path, text=CSV, name="bittrex_ABC-BTC_1m_x.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_tick_order_rising_and_falling():
+    assert candle_ticks(Candle(0, 10, 12, 9, 11, 0)) == (10, 9, 12, 11)  # up candle: low first
+    assert candle_ticks(Candle(0, 11, 11.5, 8, 9, 0)) == (11, 11.5, 8, 9)  # down candle: high first
+    assert candle_ticks(Candle(0, 10, 12, 9, 11, 0), 1) == (11,)
+
+
+def test_symbol_from_filename():
+    assert symbol_from_filename(Path("bittrex_NXT-BTC_1m_20171130.csv.gz")) == "NXT_BTC"
+    assert symbol_from_filename(Path("ftx_BTC-PERP_1m.csv")) == "BTC_PERP"
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("time,open,high,low,close\n1,1,1,1,1\n", ":1: header is"),
+        ("timestamp_ms,open,high,low,close,volume\n1,1,1,1\n", ":2: expected 6 fields, got 4"),
+        ("timestamp_ms,open,high,low,close,volume\n1,1,abc,1,1,1\n", ":2: field 'high' = 'abc' is not a number"),
+        ("timestamp_ms,open,high,low,close,volume\nx,1,1,1,1,1\n", ":2: field 'timestamp_ms' = 'x' is not an integer"),
+        ("timestamp_ms,open,high,low,close,volume\n1,1,1,1,1,1\n1,1,1,1,1,1\n", ":3: timestamp 1 is not after"),
+        ("timestamp_ms,open,high,low,close,volume\n1,5,4,3,5,1\n", ":2: inconsistent candle"),
+        ("timestamp_ms,open,high,low,close,volume\n1,1,1,1,nan,1\n", ":2: field 'close' = 'nan' must be a finite"),
+    ],
+)
+def test_bad_csv_names_file_line_and_field(tmp_path, text, fragment):
+    p = write_csv(tmp_path, text)
+    with pytest.raises(DataError) as err:
+        list(read_candles(p))
+    assert str(p) in str(err.value) and fragment in str(err.value)
+
+
+def test_mexc_kline_json_and_gzip(tmp_path):
+    doc = {"success": True, "code": 0, "data": {"time": [60, 120], "open": [1, 2], "high": [2, 3], "low": [0.5, 1.5], "close": [2, 2.5], "vol": [10, 20]}}
+    p = tmp_path / "k.json"
+    p.write_text(json.dumps(doc))
+    assert [c.ts_ms for c in read_candles(p)] == [60_000, 120_000]
+    gz = tmp_path / "c.csv.gz"
+    gz.write_bytes(gzip.compress(CSV.encode()))
+    assert len(list(read_candles(gz))) == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("<html>502</html>")
+    with pytest.raises(DataError, match="not valid JSON"):
+        list(read_candles(bad))
+
+
+def test_bundled_sample_is_real_data_and_small():
+    path = bundled_data_path()
+    assert path.stat().st_size < 2_000_000
+    candles = list(read_candles(path))
+    assert len(candles) == 14_323  # every row of the source file
+    shared = SHARED / "bittrex_NXT-BTC_1m_20171130-20171210.csv"
+    if shared.exists():
+        assert candles == list(read_candles(shared))
+
+
+async def test_replay_publishes_live_event_types_in_order(tmp_path):
+    bus, clock = EventBus(), SimClock(0)
+    events = []
+    bus.subscribe(events.append)
+    feed = ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, spread_bps=20)
+    await feed.run()
+    trades = [e for e in events if isinstance(e, TradeTick)]
+    assert [(e.ts_ms, e.price) for e in trades] == [
+        (60_000, 10), (75_000, 9), (90_000, 12), (105_000, 11),
+        (120_000, 11), (135_000, 11.5), (150_000, 8), (165_000, 9),
+    ]
+    assert all(e.symbol == "ABC_BTC" for e in trades)
+    assert trades[0].qty == pytest.approx(10.0)  # volume split over 4 ticks
+    marks = [e for e in events if isinstance(e, MarkPriceTick)]
+    books = [e for e in events if isinstance(e, BookTick)]
+    assert len(marks) == len(books) == 8
+    assert books[0].bid == pytest.approx(10 * (1 - 0.001)) and books[0].ask == pytest.approx(10 * 1.001)
+    candles = [e for e in events if isinstance(e, CandleClosed)]
+    assert [(c.ts_ms, c.close) for c in candles] == [(120_000, 11), (180_000, 9)]
+    states = [e.state for e in events if isinstance(e, FeedStateChanged)]
+    assert states == ["replaying", "finished"]
+    assert feed.cursor_ms == 120_000
+
+
+async def test_replay_paces_on_the_clock_at_the_given_speed(tmp_path):
+    bus, clock = EventBus(), SimClock(1_000_000)
+    trades = []
+    bus.subscribe(trades.append, [TradeTick])
+    feed = ReplayFeed(bus, clock, write_csv(tmp_path), speed=60)  # one 15 s step = 0.25 s
+    task = asyncio.create_task(feed.run())
+    await settle()
+    assert len(trades) == 1
+    clock.advance(0.24)
+    await settle()
+    assert len(trades) == 1
+    clock.advance(0.01)
+    await settle()
+    assert len(trades) == 2
+    clock.advance(10)
+    await settle(50)
+    assert len(trades) == 8
+    await task
+
+
+async def test_replay_resumes_after_cursor(tmp_path):
+    bus, clock = EventBus(), SimClock(0)
+    trades = []
+    bus.subscribe(trades.append, [TradeTick])
+    await ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, start_after_ms=60_000).run()
+    assert trades[0].ts_ms == 120_000 and len(trades) == 4
