@@ -1,0 +1,190 @@
+"""Venues layer: `MexcVenue` - the engine's `VenueClient` port implemented on the MEXC client.
+
+Entries are validated locally, then sent through the breaker lane; reduce-only orders and closes
+go through the close lane (no breaker, fast retries) even while entries are blocked. A 1002 on an
+order (or 6001/6002) makes the symbol monitor-only: further entries are refused locally without a
+request, the user is told with an `ErrorRaised`, and closes are still attempted.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from tui_trader.domain.events import ErrorRaised, OrderUpdated, PositionChanged
+from tui_trader.domain.models import Account, ClientOrderId, Instrument, MarginMode, Order, OrderState, Position, Side
+from tui_trader.engine.bus import EventBus
+from tui_trader.venues.mexc import constants as C
+from tui_trader.venues.mexc import parse
+from tui_trader.venues.mexc.client import MexcClient
+from tui_trader.venues.mexc.errors import ContractNotAllowed, ExchangeError, ParameterError
+from tui_trader.venues.mexc.validation import validate_leverage, validate_order, validate_price
+from tui_trader.venues.mexc.web_utils import dumps
+
+log = logging.getLogger(__name__)
+INSTRUMENT_TTL_S = 3600.0  # mexc.md 1.3: cache contract/detail, refresh hourly
+
+
+class MexcVenue:
+    """Live MEXC futures venue. `symbols` bounds open-order listing when no symbol is given."""
+
+    name = "mexc"
+
+    def __init__(self, client: MexcClient, *, bus: EventBus | None = None, symbols: list[str] | None = None,
+                 position_mode: int = C.POSITION_MODE_HEDGE) -> None:
+        self.client = client
+        self.bus = bus
+        self.clock = client.clock
+        self.symbols = list(symbols or [])
+        self.position_mode = position_mode
+        self.monitor_only: dict[str, str] = {}  # symbol -> reason
+        self._instruments: dict[str, tuple[float, Instrument]] = {}
+
+    async def start(self) -> None:
+        """Measure the server clock offset (Request-Time must be within the recv window)."""
+        await self.client.call(self.client.rest.sync_time, "ping", breaker=False)
+
+    async def close(self) -> None:
+        await self.client.rest.close()
+
+    def _is_close(self, order: Order) -> bool:
+        return order.reduce_only or order.side.is_close
+
+    def _tell(self, message: str, level: str = "ERROR") -> None:
+        log.log(logging.ERROR if level == "ERROR" else logging.WARNING, message)
+        if self.bus is not None:
+            self.bus.publish(ErrorRaised(self.clock.now_ms(), source="mexc", message=message, level=level))
+
+    def mark_monitor_only(self, symbol: str, reason: str) -> None:
+        if symbol not in self.monitor_only:
+            self.monitor_only[symbol] = reason
+            self._tell(f"{symbol}: API trading not allowed ({reason}); monitor-only, closes still attempted")
+
+    # --- market data / metadata -------------------------------------------------------------
+
+    async def instrument(self, symbol: str) -> Instrument:
+        cached = self._instruments.get(symbol)
+        if cached and self.clock.time() - cached[0] < INSTRUMENT_TTL_S:
+            return cached[1]
+        data = await self.client.call(lambda: self.client.rest.contract_detail(symbol), f"detail {symbol}", breaker=False)
+        item = next((d for d in (data if isinstance(data, list) else [data]) if isinstance(d, dict) and d.get("symbol") == symbol), None)
+        if item is None:
+            raise ParameterError(f"symbol: {symbol} is not a MEXC contract", field="symbol")
+        inst = parse.instrument(item)
+        if not inst.api_allowed:
+            self._tell(f"{symbol}: contract detail says apiAllowed=false; orders may be refused (1002)", "WARNING")
+        if int(item.get("state") or 0) != 0:
+            self.mark_monitor_only(symbol, f"contract state {item.get('state')}")
+        self._instruments[symbol] = (self.clock.time(), inst)
+        return inst
+
+    async def fair_price(self, symbol: str) -> Decimal:
+        """REST fair (mark) price - what MEXC liquidates on (liquidation.md 3)."""
+        data = await self.client.call(lambda: self.client.rest.fair_price(symbol), f"fair {symbol}", breaker=False)
+        return parse.to_decimal(data["fairPrice"])
+
+    # --- orders -----------------------------------------------------------------------------
+
+    async def place_order(self, order: Order) -> Order:
+        """Send `order` (already persisted by execution with its client id). Idempotent on client_id."""
+        closing = self._is_close(order)
+        if not closing and order.symbol in self.monitor_only:
+            raise ContractNotAllowed(f"{order.symbol} is monitor-only: {self.monitor_only[order.symbol]}", code=1002, symbol=order.symbol)
+        inst = await self.instrument(order.symbol)
+        validate_order(order, inst)
+        body_text = dumps(parse.order_body(order, position_mode=self.position_mode))
+        try:
+            result = await self.client.create_order(order.symbol, order.client_id, body_text, close_lane=closing)
+        except ContractNotAllowed as exc:
+            exc.symbol = order.symbol
+            self.mark_monitor_only(order.symbol, f"MEXC {exc.code}")
+            raise
+        now = self.clock.now_ms()
+        if isinstance(result, dict):
+            adopted = parse.order(result)
+            return order.with_state(adopted.state, now, venue_order_id=adopted.venue_order_id,
+                                    filled_contracts=adopted.filled_contracts, avg_fill_price=adopted.avg_fill_price)
+        return order.with_state(OrderState.SUBMITTED, now, venue_order_id=result)
+
+    async def cancel_order(self, symbol: str, client_id: ClientOrderId) -> Order:
+        await self.client.call(lambda: self.client.rest.cancel_by_external(symbol, client_id), f"cancel {client_id}")
+        found = await self.get_order(symbol, client_id)
+        if found is None:
+            raise ExchangeError(f"order {client_id} on {symbol} not found after cancel", code=2040)
+        return found
+
+    async def get_order(self, symbol: str, client_id: ClientOrderId) -> Order | None:
+        try:
+            data = await self.client.call(lambda: self.client.rest.get_order_by_external(symbol, client_id), f"get {client_id}")
+        except ExchangeError as exc:
+            if exc.code in C.ORDER_NOT_FOUND_CODES:
+                return None
+            raise
+        return parse.order(data) if isinstance(data, dict) and data else None
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        out: list[Order] = []
+        for sym in [symbol] if symbol else self.symbols:
+            data = await self.client.call(lambda s=sym: self.client.rest.open_orders(s), f"open orders {sym}")
+            rows = data.get("resultList", []) if isinstance(data, dict) else (data or [])
+            out.extend(parse.order(d) for d in rows)
+        return out
+
+    # --- positions / account ----------------------------------------------------------------
+
+    async def positions(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Position]:
+        data = await self.client.call(lambda: self.client.rest.open_positions(symbol), "positions", close_lane=close_lane)
+        out = []
+        for d in data or []:
+            size = self._instruments[d["symbol"]][1].contract_size if d.get("symbol") in self._instruments else Decimal(1)
+            p = parse.position(d, size)
+            if not p.is_flat:
+                out.append(p)
+        return out
+
+    async def account(self) -> Account:
+        return parse.account(await self.client.call(self.client.rest.assets, "assets"))
+
+    async def set_leverage(self, symbol: str, leverage: int, margin_mode: MarginMode, side: Side | None = None) -> None:
+        validate_leverage(leverage, await self.instrument(symbol))
+        open_type = C.OPEN_TYPE_CROSS if margin_mode is MarginMode.CROSS else C.OPEN_TYPE_ISOLATED
+        held = {p.side: p for p in await self.positions(symbol)}
+        for s in [side] if side else [Side.LONG, Side.SHORT]:
+            pos = held.get(s)
+            body: dict[str, Any] = (
+                {"positionId": int(pos.position_id), "leverage": leverage} if pos and pos.position_id else
+                {"symbol": symbol, "leverage": leverage, "openType": open_type,
+                 "positionType": C.POSITION_TYPE_LONG if s is Side.LONG else C.POSITION_TYPE_SHORT}
+            )
+            await self.client.call(lambda b=body: self.client.rest.change_leverage(b), f"leverage {symbol} {s}")
+
+    async def set_stop_loss(self, symbol: str, side: Side, stop_loss: Decimal | None, take_profit: Decimal | None) -> None:
+        """Move the exchange-side TP/SL of the position on `side` (both None = remove)."""
+        inst = await self.instrument(symbol)
+        validate_price(stop_loss, inst, "stopLossPrice")
+        validate_price(take_profit, inst, "takeProfitPrice")
+        want = C.POSITION_TYPE_LONG if side is Side.LONG else C.POSITION_TYPE_SHORT
+        data = await self.client.call(lambda: self.client.rest.stop_orders(symbol), f"stop orders {symbol}", close_lane=True)
+        rows = data.get("resultList", []) if isinstance(data, dict) else (data or [])
+        match = next((r for r in rows if int(r.get("positionType") or 0) == want), None)
+        if match is None:
+            raise ParameterError(f"stopLossPrice: no TP/SL order for the {side} {symbol} position", field="stopLossPrice")
+        await self.client.call(
+            lambda: self.client.rest.change_stop_plan_price(str(match["id"]), stop_loss or 0, take_profit or 0),
+            f"tp/sl {symbol}", close_lane=True,
+        )
+
+    # --- reconciliation ---------------------------------------------------------------------
+
+    async def resync(self) -> None:
+        """Positions and open orders over REST, published on the bus (after a WS reconnect / as polling)."""
+        now = self.clock.now_ms()
+        positions = await self.positions(close_lane=True)
+        orders = await self.open_orders() if self.symbols else []
+        if self.bus is None:
+            return
+        for p in positions:
+            self.bus.publish(PositionChanged(now, position=p, reason="resync"))
+        for o in orders:
+            self.bus.publish(OrderUpdated(now, order=o))

@@ -1,0 +1,45 @@
+"""Venues layer: `MexcFeed` - the public market-data stream (deals, ticker, depth) for the symbols.
+
+A core Service (`name`, `run()`, `shutdown()`). Subscribes with `"gzip": false` (binary gzip
+frames are handled anyway) to `deal`, `ticker` (fair price, top of book, funding rate) and
+`depth.full` top-5 snapshots, and re-subscribes on every reconnect. Publishes TradeTick,
+MarkPriceTick, BookTick, FundingRateUpdated and FeedStateChanged(feed="mexc").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from tui_trader.venues.mexc import constants as C
+from tui_trader.venues.mexc.ws_session import WsSession
+
+
+def subscriptions(symbols: list[str]) -> list[dict[str, Any]]:
+    """The subscribe messages for `symbols` (plain-text frames requested)."""
+    out: list[dict[str, Any]] = []
+    for s in symbols:
+        out.append({"method": "sub.deal", "param": {"symbol": s}, "gzip": False})
+        out.append({"method": "sub.ticker", "param": {"symbol": s}, "gzip": False})
+        out.append({"method": "sub.depth.full", "param": {"symbol": s, "limit": C.DEPTH_FULL_LIMIT}, "gzip": False})
+    return out
+
+
+class MexcFeed(WsSession):
+    """Public stream for `symbols`; `resync` (e.g. `MexcVenue.resync`) runs after each reconnect."""
+
+    def __init__(self, *args: Any, symbols: list[str], **kwargs: Any) -> None:
+        kwargs.setdefault("name", "mexc-feed")
+        super().__init__(*args, **kwargs)
+        self.symbols = list(symbols)
+        self.sub_errors: list[str] = []
+
+    async def on_open(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        for msg in subscriptions(self.symbols):
+            await self.send_json(ws, msg)
+
+    def on_control(self, msg: dict[str, Any]) -> None:
+        if msg.get("channel") == C.CH_ERROR:
+            self.sub_errors.append(str(msg.get("data"))[:120])
+            self.set_state("subscription_error", str(msg.get("data"))[:120])
