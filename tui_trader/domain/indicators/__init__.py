@@ -1,0 +1,1 @@
+"""Domain layer: incremental, time-windowed market indicators (strategy.md §2), O(1) amortised."""

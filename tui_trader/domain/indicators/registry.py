@@ -1,0 +1,129 @@
+"""Domain layer: builds the market-data indicators a strategy uses, for one symbol.
+
+`IndicatorSet` owns one price log and one volume log shared by every TWPA-based and trade-volume
+instance, so each trade is stored once however many windows read it. Only indicators named by a
+condition (plus the velocity a `momentum_reversal` reads) are built; `unrealized_pnl_pct` and
+`momentum_reversal` belong to the strategy machine (they need its position and signal state).
+
+Feed it `TradeTick` / `BookTick` / `CandleClosed` events of its symbol, then ask `values(now_ms)`.
+Values are finite floats or None (undefined): NaN and inf never leave this module.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Protocol
+
+from tui_trader.domain.events import BookTick, CandleClosed, Event, TradeTick
+from tui_trader.domain.indicators.pump import PumpMagnitude
+from tui_trader.domain.indicators.rsi import Rsi
+from tui_trader.domain.indicators.series import EventLog, Kind
+from tui_trader.domain.indicators.spread import Spread
+from tui_trader.domain.indicators.twpa import Twpa
+from tui_trader.domain.indicators.velocity import PriceVelocity
+from tui_trader.domain.indicators.volume_surge import CandleVolumeSurge, VolumeSurge
+from tui_trader.domain.strategy.schema import (
+    MACHINE_OWNED,
+    Model,
+    PumpSpec,
+    RsiSpec,
+    SpreadSpec,
+    Strategy,
+    TwpaSpec,
+    VelocitySpec,
+    VolumeSurgeSpec,
+)
+
+
+class Indicator(Protocol):
+    longest_s: float
+
+    def value(self, now_ms: int) -> float | None: ...
+
+
+class IndicatorSet:
+    """The market-data indicators of one (strategy, symbol)."""
+
+    def __init__(self, specs: Mapping[str, Model]) -> None:
+        self.prices = EventLog(Kind.STEP)
+        self.volumes = EventLog(Kind.POINT)
+        self.indicators: dict[str, Indicator] = {}
+        self._on_book: list[Spread] = []
+        self._on_candle: list[Rsi | CandleVolumeSurge] = []
+        for name, spec in specs.items():
+            if spec.type not in MACHINE_OWNED:  # type: ignore[attr-defined]
+                self.indicators[name] = self._build(spec)
+        self.last_price: float | None = None
+        self.last_event_ms: int | None = None
+        self.first_event_ms: int | None = None
+
+    @classmethod
+    def for_strategy(cls, strategy: Strategy) -> "IndicatorSet":
+        return cls(strategy.used_indicators())
+
+    def _build(self, spec: Model) -> Indicator:
+        if isinstance(spec, TwpaSpec):
+            return Twpa(self.prices, spec.window, spec.min_coverage)
+        if isinstance(spec, PumpSpec):
+            return PumpMagnitude(self.prices, spec.current, spec.baseline, spec.min_coverage)
+        if isinstance(spec, VelocitySpec):
+            return PriceVelocity(self.prices, spec.current, spec.baseline, spec.min_coverage)
+        if isinstance(spec, VolumeSurgeSpec) and spec.source == "trades":
+            return VolumeSurge(self.volumes, spec.current, spec.baseline, spec.bucket_s)
+        if isinstance(spec, VolumeSurgeSpec):
+            surge = CandleVolumeSurge(spec.candles)
+            self._on_candle.append(surge)
+            return surge
+        if isinstance(spec, RsiSpec):
+            rsi = Rsi(spec.period, spec.timeframe)
+            self._on_candle.append(rsi)
+            return rsi
+        if isinstance(spec, SpreadSpec):
+            spread = Spread(spec.max_age_s)
+            self._on_book.append(spread)
+            return spread
+        raise ValueError(f"no market-data indicator for {spec!r}")
+
+    @property
+    def longest_s(self) -> float:
+        return max((i.longest_s for i in self.indicators.values()), default=0.0)
+
+    def on_event(self, event: Event) -> None:
+        """Feed one market event of this set's symbol (other event types are ignored)."""
+        if isinstance(event, TradeTick):
+            self.on_trade(event.ts_ms, event.price, event.qty)
+        elif isinstance(event, BookTick):
+            self._seen(event.ts_ms)
+            for spread in self._on_book:
+                spread.on_book(event.ts_ms, event.bid, event.ask)
+        elif isinstance(event, CandleClosed):
+            self._seen(event.ts_ms)
+            for ind in self._on_candle:
+                if isinstance(ind, Rsi):
+                    ind.on_candle(event.interval_s, event.close)
+                else:
+                    ind.on_candle(event.interval_s, event.volume)
+
+    def on_trade(self, ts_ms: int, price: float, qty: float) -> None:
+        if not (math.isfinite(price) and price > 0 and math.isfinite(qty) and qty >= 0):
+            return  # a bad print must not poison every window
+        self._seen(ts_ms)
+        self.prices.add(ts_ms, price)
+        self.volumes.add(ts_ms, qty)
+        self.last_price = price
+
+    def _seen(self, ts_ms: int) -> None:
+        if self.first_event_ms is None:
+            self.first_event_ms = ts_ms
+        if self.last_event_ms is None or ts_ms > self.last_event_ms:
+            self.last_event_ms = ts_ms
+
+    def values(self, now_ms: int) -> dict[str, float | None]:
+        """Every indicator at `now_ms` (never earlier than a previous call: windows only slide)."""
+        self.prices.advance(now_ms)
+        self.volumes.advance(now_ms)
+        out: dict[str, float | None] = {}
+        for name, ind in self.indicators.items():
+            v = ind.value(now_ms)
+            out[name] = v if v is not None and math.isfinite(v) else None
+        return out

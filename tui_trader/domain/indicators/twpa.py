@@ -1,0 +1,56 @@
+"""Domain layer: time-weighted price average (TWPA) over a sliding window (strategy.md §2.2).
+
+The last-trade price is a step function; TWPA over `[now - a, now - b]` is its integral divided
+by the covered time. The price in force at the window start is the last trade before it
+(carry-in); with no earlier trade, coverage starts at the first trade. Below `min_coverage` of the
+window length the value is undefined (None). Both window edges are cursors of a shared
+`EventLog`, so an update costs O(1) amortised however many trades the window holds.
+"""
+
+from __future__ import annotations
+
+from tui_trader.domain.indicators.series import EventLog
+
+Window = tuple[float, float]
+
+
+def window_ms(window: Window) -> tuple[int, int]:
+    """`[a, b]` seconds ago -> (a_ms, b_ms)."""
+    return round(window[0] * 1000), round(window[1] * 1000)
+
+
+class TwpaWindow:
+    """TWPA of one window over a price `EventLog` of kind STEP."""
+
+    def __init__(self, prices: EventLog, window: Window, min_coverage: float = 0.5) -> None:
+        self.prices = prices
+        self.a_ms, self.b_ms = window_ms(window)
+        self.min_coverage = min_coverage
+        self._start = prices.edge(self.a_ms)
+        self._end = prices.edge(self.b_ms)
+
+    def value(self, now_ms: int) -> float | None:
+        """TWPA at `now_ms` (the log must have been advanced to `now_ms`)."""
+        first = self.prices.first_ms
+        end_integral = self.prices.integral(self._end)
+        if first is None or end_integral is None:
+            return None
+        s, e = now_ms - self.a_ms, now_ms - self.b_ms
+        start_integral = self.prices.integral(self._start)
+        if start_integral is None:  # no trade before s: coverage starts at the first trade
+            start_integral, s = 0.0, first
+        covered = e - s
+        if covered <= 0 or covered < self.min_coverage * (self.a_ms - self.b_ms):
+            return None
+        return (end_integral - start_integral) / covered
+
+
+class Twpa:
+    """Standalone `twpa` indicator (default window `[300, 0]`)."""
+
+    def __init__(self, prices: EventLog, window: Window = (300, 0), min_coverage: float = 0.5) -> None:
+        self.window = TwpaWindow(prices, window, min_coverage)
+        self.longest_s = window[0]
+
+    def value(self, now_ms: int) -> float | None:
+        return self.window.value(now_ms)
