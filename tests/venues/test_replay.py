@@ -135,3 +135,14 @@ async def test_replay_resumes_after_cursor(tmp_path):
     bus.subscribe(trades.append, [TradeTick])
     await ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, start_after_ms=60_000).run()
     assert trades[0].ts_ms == 120_000 and len(trades) == 4
+
+
+async def test_replay_moves_the_data_clock_before_each_tick(tmp_path):
+    bus, pacer, data = EventBus(), SimClock(0), SimClock(0)
+    seen = []
+    bus.subscribe(lambda e: seen.append((e.ts_ms, data.now_ms())), [TradeTick, CandleClosed])
+    fired = []
+    data.call_later(100, lambda: fired.append(data.now_ms()))  # due at 100 000 ms data time
+    await ReplayFeed(bus, pacer, write_csv(tmp_path), speed=0, data_clock=data).run()
+    assert all(ts == now for ts, now in seen)
+    assert fired == [100_000]

@@ -11,7 +11,9 @@ Every tick is published as the same event types the live MEXC feed emits: `Trade
 split evenly over the ticks), `MarkPriceTick` (recorded candles have no fair price, so the trade
 price stands in for it) and `BookTick` with a configured synthetic spread around the price (bar
 data has no book; the spread is an assumption made explicit). Event timestamps are the *data*
-time, which is the strategy's notion of now.
+time, which is the strategy's notion of now; with `data_clock` (a `SimClock`) the feed also moves
+that clock to each tick's time before publishing it, so every timer of the trading components runs
+on data time while `clock` paces the replay in wall time.
 
 Pacing: `speed` 1 = real time, N = N times faster, 0 = as fast as possible (yielding to the loop
 every few hundred ticks so nothing else starves). Pacing is measured against the start, so it does
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from tui_trader.domain.events import BookTick, CandleClosed, FeedStateChanged, MarkPriceTick, TradeTick
 from tui_trader.engine.bus import EventBus
-from tui_trader.engine.clock import Clock
+from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candles, symbol_from_filename
 
 log = logging.getLogger(__name__)
@@ -71,9 +73,11 @@ class ReplayFeed:
         loop: bool = False,
         start_after_ms: int = 0,
         name: str = "replay",
+        data_clock: SimClock | None = None,
     ) -> None:
         self.bus = bus
-        self.clock = clock
+        self.clock = clock  # paces the replay (wall time)
+        self.data_clock = data_clock  # moved to each tick's data time: the trading components' "now"
         self.path = Path(path)
         self.symbol = symbol or symbol_from_filename(self.path)
         self.speed = speed
@@ -114,6 +118,7 @@ class ReplayFeed:
         publish = self.bus.publish
         sym = self.symbol
         hs = self.half_spread
+        advance = self.data_clock.advance_to if self.data_clock is not None else None
         start_wall: float | None = None
         start_data = 0
         since_yield = 0
@@ -131,10 +136,14 @@ class ReplayFeed:
                     if delay > 0.001:
                         await self.clock.sleep(delay)
                         since_yield = 0
+                if advance is not None:
+                    advance(ts)  # timers due before this tick fire first
                 publish(TradeTick(ts, sym, price, qty, "buy" if price >= candle.open else "sell"))
                 publish(MarkPriceTick(ts, sym, price))
                 publish(BookTick(ts, sym, price * (1 - hs), price * (1 + hs)))
             close_ts = candle.ts_ms + interval_ms
+            if advance is not None:
+                advance(close_ts)
             publish(CandleClosed(close_ts, sym, candle.ts_ms, self.interval_s, candle.open, candle.high, candle.low, candle.close, candle.volume))
             self.cursor_ms = candle.ts_ms
             self.candles_published += 1

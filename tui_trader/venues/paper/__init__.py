@@ -1,0 +1,1 @@
+"""Venues layer: the paper venue - a simulated MEXC futures account (fills, fees, funding, liquidation)."""

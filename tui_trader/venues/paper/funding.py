@@ -1,0 +1,54 @@
+"""Venues layer: funding settlements for the paper venue - a recorded rate series or a constant.
+
+Settlement times are multiples of the interval since the epoch (00:00, 08:00, 16:00 UTC for 8 h).
+With a series, the rate applied at a settlement is the series entry recorded for it (within 60 s:
+exchange timestamps carry a few ms of jitter); a settlement the series does not cover uses the
+constant rate.
+"""
+
+from __future__ import annotations
+
+import bisect
+from decimal import Decimal
+from pathlib import Path
+
+from tui_trader.domain.errors import DataError
+
+
+class FundingSchedule:
+    def __init__(self, constant_rate: Decimal, interval_h: int = 8, series: list[tuple[int, Decimal]] | None = None) -> None:
+        self.constant_rate = constant_rate
+        self.interval_ms = interval_h * 3_600_000
+        self.series = sorted(series or [])
+        self._times = [t for t, _ in self.series]
+        self.tolerance_ms = 60_000
+
+    def next_after(self, ts_ms: int) -> int:
+        """First settlement time strictly after `ts_ms`."""
+        return (ts_ms // self.interval_ms + 1) * self.interval_ms
+
+    def rate_at(self, settle_ms: int) -> Decimal:
+        if self.series:
+            i = bisect.bisect_right(self._times, settle_ms + self.tolerance_ms) - 1
+            if i >= 0 and abs(self._times[i] - settle_ms) <= self.tolerance_ms:
+                return self.series[i][1]
+        return self.constant_rate
+
+
+def read_funding_csv(path: Path | str) -> list[tuple[int, Decimal]]:
+    """`timestamp_ms,funding_rate` rows (shared data format)."""
+    path = Path(path)
+    out: list[tuple[int, Decimal]] = []
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().strip()
+        if header != "timestamp_ms,funding_rate":
+            raise DataError(f"{path}:1: header is {header!r}; expected 'timestamp_ms,funding_rate'")
+        for lineno, line in enumerate(fh, start=2):
+            if not line.strip():
+                continue
+            try:
+                ts, rate = line.strip().split(",")
+                out.append((int(ts), Decimal(rate)))
+            except (ValueError, ArithmeticError):
+                raise DataError(f"{path}:{lineno}: expected 'timestamp_ms,funding_rate', got {line.strip()!r}") from None
+    return out
