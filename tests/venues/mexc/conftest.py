@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import aiohttp
+
 import pytest
 from pydantic import SecretStr
 
@@ -86,3 +88,16 @@ def client(rest, retry_config, breaker_config, clock, sleeps) -> MexcClient:
 @pytest.fixture
 def venue(client, bus) -> MexcVenue:
     return MexcVenue(client, bus=bus, symbols=["BTC_USDT"])
+
+
+class _NoStreamWriter:
+    output_size = 0
+
+
+class CompatResponse(aiohttp.ClientResponse):
+    """aioresponses 0.7.9 builds responses without aiohttp 3.14's new `stream_writer` argument;
+    pass this as `response_class=` so its mocked responses construct on 3.14."""
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("stream_writer", _NoStreamWriter())
+        super().__init__(*args, **kwargs)

@@ -24,6 +24,7 @@ from aiohttp import WSMsgType, web
 
 API_KEY = "mx0vTESTAPIKEY000001"
 SECRET = "TESTSECRET-0123456789abcdef-XYZ"
+BODY = web.RequestKey("body", str)
 FIRST_ORDER_ID = 7_000_000_000_000_000_001  # > 2^53: ids must stay exact
 
 
@@ -48,6 +49,12 @@ def _ok(data: Any) -> web.Response:
 
 def _err(code: int, message: str) -> web.Response:
     return web.json_response({"success": False, "code": code, "message": message})
+
+
+def _asyncify(fn: Any) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return fn(request)
+    return handler
 
 
 class FakeMexc:
@@ -148,7 +155,7 @@ class FakeMexc:
         route = request.match_info.route.name or ""
         self.calls[route] += 1
         body = await request.text() if request.method == "POST" else ""
-        request["body"] = body
+        request[BODY] = body
         if request.path.startswith("/api/v1/private/"):
             refused = self._check_auth(request, body)
             if refused is not None:
@@ -164,7 +171,18 @@ class FakeMexc:
     # --- REST routes --------------------------------------------------------------------------
 
     def _routes(self) -> None:
-        r = self.app.router
+        router = self.app.router
+
+        class _R:  # wraps plain lambdas as coroutine handlers (aiohttp deprecates sync handlers)
+            @staticmethod
+            def add_get(path: str, fn: Any, name: str) -> None:
+                router.add_get(path, fn if asyncio.iscoroutinefunction(fn) else _asyncify(fn), name=name)
+
+            @staticmethod
+            def add_post(path: str, fn: Any, name: str) -> None:
+                router.add_post(path, fn, name=name)
+
+        r = _R()
         pub, prv = "/api/v1/contract", "/api/v1/private"
         r.add_get(f"{pub}/ping", lambda q: _ok(self.now_ms()), name="ping")
         r.add_get(f"{pub}/detail", self._detail, name="detail")
@@ -198,7 +216,7 @@ class FakeMexc:
         return _ok(self.contracts[sym]) if sym in self.contracts else _err(1001, "contract not exists")
 
     async def _create(self, request: web.Request) -> web.Response:
-        body = json.loads(request["body"])
+        body = json.loads(request[BODY])
         if body.get("symbol") in self.not_allowed:
             return _err(1002, "Contract not allow place order!")
         oid = next(self._ids)
@@ -206,7 +224,7 @@ class FakeMexc:
                             "vol": body["vol"], "side": body["side"], "orderType": body["type"], "openType": body["openType"],
                             "leverage": body.get("leverage", 1), "price": body.get("price", 0), "state": 2, "dealVol": 0,
                             "positionId": body.get("positionId", 0), "createTime": self.now_ms(), "updateTime": self.now_ms(),
-                            "raw": request["body"]})
+                            "raw": request[BODY]})
         return _ok({"orderId": str(oid), "ts": self.now_ms()})
 
     def _public_order(self, o: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +245,7 @@ class FakeMexc:
         return _ok(self._public_order(found[0])) if found else _err(2040, "order not exists")
 
     async def _cancel(self, request: web.Request) -> web.Response:
-        ids = json.loads(request["body"])
+        ids = json.loads(request[BODY])
         out = []
         for i in ids:
             hit = [o for o in self.orders if o["orderId"] == i]
@@ -237,18 +255,18 @@ class FakeMexc:
         return _ok(out)
 
     async def _cancel_external(self, request: web.Request) -> web.Response:
-        body = json.loads(request["body"])
+        body = json.loads(request[BODY])
         hit = [o for o in self.orders if o["symbol"] == body["symbol"] and o["externalOid"] == body["externalOid"]]
         for o in hit:
             o["state"] = 4
         return _ok(None) if hit else _err(2040, "order not exists")
 
     async def _leverage(self, request: web.Request) -> web.Response:
-        self.leverage_calls.append(json.loads(request["body"]))
+        self.leverage_calls.append(json.loads(request[BODY]))
         return _ok(None)
 
     async def _stop_change(self, request: web.Request) -> web.Response:
-        body = json.loads(request["body"])
+        body = json.loads(request[BODY])
         for s in self.stop_orders:
             if s["id"] == body["stopPlanOrderId"]:
                 s.update(stopLossPrice=body.get("stopLossPrice"), takeProfitPrice=body.get("takeProfitPrice"))
