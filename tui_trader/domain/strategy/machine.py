@@ -1,0 +1,359 @@
+"""Domain layer: the strategy state machine for one (strategy, symbol) - strategy.md §4.
+
+Pure and synchronous: every entry point takes `now_ms`, decides, changes state, and returns the
+intents for execution (it never talks to a venue). Because nothing awaits between "condition
+true" and "state changed", a repeated S1 or Z1 cannot produce a second entry (defect D1).
+
+Rules that close the original's defects:
+* S1 sends no order; only Z1 emits `OpenPosition`, once, from SIGNAL_DETECTED (D1, D5).
+* The cooldown is a timestamp that gates only S1; it starts when the venue reports flat (D3).
+* POSITION_ACTIVE: E1, then ZE1, then software SL/TP, then max hold - first hit wins (D8 via
+  `match`). EXIT_PENDING is left only when the position is reported flat (D2, D4).
+* A failed close is re-sent with back-off 0.5, 1, 2 ... capped 10 s, under a new leg id
+  (`X`, `X2`, `X3` ...); a close reject saying the position does not exist means already flat.
+  Retries and re-sends are driven by later ticks' `now_ms`, never by timers of their own.
+
+Choices where the reference is silent: a position carrying this machine's tag that appears while
+MONITORING (late entry fill, restart) is adopted as POSITION_ACTIVE so E1 covers it; a close
+with no flat report after `EXIT_RESEND_S` is re-sent under a new leg (reduce-only closes cannot
+overshoot); E1 while a close is in flight only upgrades the reason (closes are already market).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from tui_trader.domain.indicators.position import momentum_reversal, next_peak, unrealized_pnl_pct
+from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition, make_client_id
+from tui_trader.domain.models import Order, OrderState, OrderType, Position, Side
+from tui_trader.domain.strategy.conditions import section_fires
+from tui_trader.domain.strategy.schema import MomentumReversalSpec, PnlSpec, Strategy
+from tui_trader.domain.strategy.state import EMERGENCY_REASONS, MachineState, Phase
+from tui_trader.domain.strategy.warmup import warmup_s
+
+EXIT_RESEND_S = 30.0
+RETRY_INITIAL_S = 0.5
+RETRY_MAX_S = 10.0
+DAY_MS = 86_400_000
+_GONE_MARKERS = ("2009", "position does not exist", "position not exist", "positionnotfound", "no position")
+
+
+def close_retry_delay_s(failures: int) -> float:
+    """Back-off before re-sending a failed close: 0.5, 1, 2, 4, 8, 10, 10 ... seconds."""
+    return min(RETRY_INITIAL_S * 2 ** max(0, failures - 1), RETRY_MAX_S)
+
+
+def position_gone(reason: str) -> bool:
+    """True when a close reject means the position is already gone (MEXC 2009)."""
+    text = reason.lower().replace("_", " ")
+    return any(marker in text or marker in text.replace(" ", "") for marker in _GONE_MARKERS)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    ts_ms: int
+    source: Phase
+    target: Phase
+    reason: str
+    detail: str = ""
+
+
+class StrategyMachine:
+    """MONITORING -> SIGNAL_DETECTED -> ENTRY_PENDING -> POSITION_ACTIVE -> EXIT_PENDING -> MONITORING."""
+
+    def __init__(self, strategy: Strategy, symbol: str, state: MachineState | None = None) -> None:
+        if strategy.direction not in ("LONG", "SHORT"):
+            raise ValueError(f"a machine trades one side, not {strategy.direction}")
+        self.strategy = strategy
+        self.symbol = symbol
+        self.tag = f"{strategy.strategy_name}:{symbol}"
+        self.side = Side(strategy.direction)
+        self.state = state or MachineState()
+        self.transitions: list[Transition] = []
+        self.dirty = False  # state changed since the owner last persisted it
+        self.s1_blocked = 0  # S1 true but cooldown / limit / warm-up (row 2)
+        self.last_price: float | None = None
+        self._warm_from_ms: int | None = None
+        self._warmup_ms = round(warmup_s(strategy) * 1000)
+        used = strategy.used_indicators()
+        self._pnl_names = [n for n, s in used.items() if isinstance(s, PnlSpec)]
+        self._mri = {n: s for n, s in used.items() if isinstance(s, MomentumReversalSpec)}
+
+    # --- persistence ------------------------------------------------------------------------
+
+    @property
+    def phase(self) -> Phase:
+        return self.state.phase
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": 1, "tag": self.tag, "state": self.state.to_dict()}
+
+    @classmethod
+    def from_dict(cls, strategy: Strategy, symbol: str, data: Mapping[str, Any]) -> "StrategyMachine":
+        return cls(strategy, symbol, MachineState.from_dict(dict(data.get("state", {}))))
+
+    def drain_transitions(self) -> list[Transition]:
+        out, self.transitions = self.transitions, []
+        return out
+
+    # --- entry points -----------------------------------------------------------------------
+
+    def on_tick(
+        self, now_ms: int, values: Mapping[str, float | None], *, price: float | None = None, entries_allowed: bool = True
+    ) -> list[Intent]:
+        """One evaluation step with the latest market values (never skipped, never throttled)."""
+        if self._warm_from_ms is None:
+            self._warm_from_ms = now_ms
+        if price is not None:
+            self.last_price = price
+        self._roll_day(now_ms)
+        if self.state.phase is Phase.SIGNAL_DETECTED:
+            self._track_peaks(values)
+        vals = self._with_own_values(values)
+        phase = self.state.phase
+        if phase is Phase.MONITORING:
+            return self._monitoring(now_ms, vals, entries_allowed)
+        if phase is Phase.SIGNAL_DETECTED:
+            return self._signal(now_ms, vals, entries_allowed)
+        if phase is Phase.ENTRY_PENDING:
+            return self._entering(now_ms, vals)
+        if phase is Phase.POSITION_ACTIVE:
+            return self._active(now_ms, vals)
+        return self._exiting(now_ms, vals)
+
+    def on_order_update(self, now_ms: int, order: Order) -> list[Intent]:
+        """React to an order of this machine (entry fill / reject, close reject)."""
+        st = self.state
+        if order.tag != self.tag:
+            return []
+        if st.phase is Phase.ENTRY_PENDING and order.client_id == st.entry_client_id:
+            return self._entry_update(now_ms, order)
+        if st.phase is Phase.EXIT_PENDING and order.client_id == st.exit_client_id:
+            if order.state in (OrderState.REJECTED, OrderState.CANCELLED):
+                if position_gone(order.reason):
+                    return self._flat(now_ms, "ALREADY_FLAT")
+                return self._close_failed(now_ms, order.reason or order.state.value)
+        return []
+
+    def on_position_changed(self, now_ms: int, position: Position, reason: str = "") -> list[Intent]:
+        """React to the venue's view of this machine's position (`contracts == 0` = flat)."""
+        if position.tag != self.tag or position.symbol != self.symbol:
+            return []
+        st, flat = self.state, position.is_flat
+        if st.phase is Phase.EXIT_PENDING:
+            if flat:
+                return self._flat(now_ms, "FLAT")
+            st.contracts = float(position.contracts)
+            return []
+        if flat:
+            if st.phase is Phase.POSITION_ACTIVE:  # row 12: SL / TP / liquidation / manual
+                why = (reason or "GONE").upper()  # unknown causes get the emergency cooldown
+                st.exit_reason = why if why in EMERGENCY_REASONS or why in ("TP", "MANUAL") else "SL"
+                return self._flat(now_ms, why)
+            return []
+        if st.phase is Phase.POSITION_ACTIVE:
+            st.entry_price, st.contracts = float(position.entry_price), float(position.contracts)
+            self.dirty = True
+            return []
+        why = "FILLED" if st.phase is Phase.ENTRY_PENDING else "ADOPTED"
+        return self._opened(now_ms, float(position.entry_price), float(position.contracts), why)
+
+    # --- phases -----------------------------------------------------------------------------
+
+    def _monitoring(self, now: int, vals: Mapping[str, float | None], entries_allowed: bool) -> list[Intent]:
+        st = self.state
+        if not section_fires(self.strategy.s1_signal, vals):
+            return []
+        warm = self._warm_from_ms is not None and now - self._warm_from_ms >= self._warmup_ms
+        if now < st.cooldown_until_ms or not warm or not entries_allowed or not self._day_ok():
+            self.s1_blocked += 1
+            return []
+        st.signal_seq += 1
+        st.t_signal_ms = now
+        st.v_peak = None
+        self._track_peaks(vals)
+        snapshot = ", ".join(f"{c.indicator}={vals.get(c.indicator)}" for c in self.strategy.s1_signal.conditions)
+        self._go(now, Phase.SIGNAL_DETECTED, "S1", snapshot)
+        return []
+
+    def _signal(self, now: int, vals: Mapping[str, float | None], entries_allowed: bool) -> list[Intent]:
+        st, s = self.state, self.strategy
+        if section_fires(s.o1_cancel, vals):
+            return self._abandon(now, "O1", s.o1_cancel.cooldown_s)
+        if now - st.t_signal_ms >= s.o1_cancel.timeout_s * 1000:
+            return self._abandon(now, "TIMEOUT", s.o1_cancel.cooldown_s)
+        if not section_fires(s.z1_entry, vals) or self.last_price is None:
+            return []  # no order without a price to size it on
+        if not entries_allowed or not self._day_ok():
+            return self._abandon(now, "Z1_BLOCKED", s.o1_cancel.cooldown_s)
+        return self._enter(now)
+
+    def _enter(self, now: int) -> list[Intent]:
+        st, order = self.state, self.strategy.z1_entry.order
+        st.entry_client_id = self._client_id("O")
+        st.t_sent_ms, st.cancel_sent_ms, st.exit_after_fill = now, 0, ""
+        st.entries_today += 1
+        price = self.last_price
+        limit = None
+        if order.order_type == "limit" and price is not None:
+            limit = price * (1 - self.side.sign * order.limit_offset_pct / 100.0)
+        intent = OpenPosition(
+            ts_ms=now, tag=self.tag, symbol=self.symbol, side=self.side, client_id=st.entry_client_id,
+            size_pct=order.size_pct, leverage=order.leverage, order_type=OrderType(order.order_type),
+            limit_price=limit, stop_loss_pct=order.stop_loss_pct, take_profit_pct=order.take_profit_pct,
+            ref_price=price, reason="Z1",
+        )  # fmt: skip
+        self._go(now, Phase.ENTRY_PENDING, "Z1", st.entry_client_id)
+        return [intent]
+
+    def _entering(self, now: int, vals: Mapping[str, float | None]) -> list[Intent]:
+        st = self.state
+        out: list[Intent] = []
+        if not st.exit_after_fill and section_fires(self.strategy.emergency_exit, vals):  # row 11
+            st.exit_after_fill = "E1"
+            st.cancel_sent_ms = now
+            self.dirty = True
+            out.append(CancelOrders(now, self.tag, self.symbol, reason="E1"))
+        timeout_ms = self.strategy.z1_entry.order.fill_timeout_s * 1000
+        if now - st.t_sent_ms >= timeout_ms and (st.cancel_sent_ms == 0 or now - st.cancel_sent_ms >= timeout_ms):
+            st.cancel_sent_ms = now  # row 10: the order update (CANCELLED, filled or not) decides
+            self.dirty = True
+            out.append(CancelOrders(now, self.tag, self.symbol, reason="FILL_TIMEOUT"))
+        return out
+
+    def _entry_update(self, now: int, order: Order) -> list[Intent]:
+        filled = float(order.filled_contracts)
+        price = float(order.avg_fill_price) if order.avg_fill_price is not None else self.last_price
+        if order.state is OrderState.FILLED or (order.state.is_terminal and filled > 0):
+            return self._opened(now, price, filled, "FILLED" if order.state is OrderState.FILLED else "PARTIAL")
+        if order.state in (OrderState.REJECTED, OrderState.CANCELLED):
+            e1 = self.state.exit_after_fill == "E1"
+            cooldown = self.strategy.emergency_exit.cooldown_s if e1 else self.strategy.o1_cancel.cooldown_s
+            return self._abandon(now, "E1" if e1 else f"ENTRY_{order.state.name}", cooldown, order.reason)
+        return []
+
+    def _opened(self, now: int, entry: float | None, contracts: float, why: str) -> list[Intent]:
+        st = self.state
+        st.entry_price, st.contracts, st.t_open_ms = entry, contracts, now
+        after = st.exit_after_fill
+        st.exit_after_fill = ""
+        self._go(now, Phase.POSITION_ACTIVE, why, f"entry={entry} contracts={contracts}")
+        return self._exit(now, after) if after else []
+
+    def _active(self, now: int, vals: Mapping[str, float | None]) -> list[Intent]:
+        s, st = self.strategy, self.state
+        if section_fires(s.emergency_exit, vals):  # E1 first, always
+            return self._exit(now, "E1")
+        if section_fires(s.ze1_close, vals):
+            return self._exit(now, "ZE1")
+        pnl = unrealized_pnl_pct(self.side, st.entry_price, self.last_price)
+        if pnl is not None and pnl <= -s.z1_entry.order.stop_loss_pct:
+            return self._exit(now, "SL")
+        if pnl is not None and pnl >= s.z1_entry.order.take_profit_pct:
+            return self._exit(now, "TP")
+        if now - st.t_open_ms >= s.global_limits.max_hold_s * 1000:
+            return self._exit(now, "TIME")
+        return []
+
+    def _exit(self, now: int, reason: str) -> list[Intent]:
+        st = self.state
+        out: list[Intent] = []
+        if reason == "E1" and self.strategy.emergency_exit.cancel_pending:
+            out.append(CancelOrders(now, self.tag, self.symbol, reason="E1"))
+        st.exit_reason, st.exit_leg, st.exit_failures, st.retry_at_ms = reason, 1, 0, 0
+        out.append(self._close_intent(now))
+        self._go(now, Phase.EXIT_PENDING, reason, st.exit_client_id)
+        return out
+
+    def _exiting(self, now: int, vals: Mapping[str, float | None]) -> list[Intent]:
+        st = self.state
+        if st.exit_reason not in EMERGENCY_REASONS and section_fires(self.strategy.emergency_exit, vals):
+            st.exit_reason = "E1"  # row 21: the market close is already out; E1 sets the cooldown
+            self.dirty = True
+        if st.retry_at_ms and now >= st.retry_at_ms:
+            st.retry_at_ms = 0
+            return [self._close_intent(now)]
+        if not st.retry_at_ms and now - st.exit_sent_ms >= EXIT_RESEND_S * 1000:
+            st.exit_leg += 1  # no flat report: a new leg, reduce-only cannot overshoot
+            return [self._close_intent(now)]
+        return []
+
+    def _close_failed(self, now: int, why: str) -> list[Intent]:
+        st = self.state
+        st.exit_failures += 1
+        st.exit_leg += 1  # a definitive failure: the next close is a new order with a new id
+        st.retry_at_ms = now + round(close_retry_delay_s(st.exit_failures) * 1000)
+        self.dirty = True
+        self.transitions.append(Transition(now, Phase.EXIT_PENDING, Phase.EXIT_PENDING, "CLOSE_FAILED", why))
+        return []
+
+    def _flat(self, now: int, why: str) -> list[Intent]:
+        st, s = self.state, self.strategy
+        emergency = st.exit_reason in EMERGENCY_REASONS
+        cooldown = s.emergency_exit.cooldown_s if emergency else s.global_limits.normal_exit_cooldown_s
+        st.cooldown_until_ms = now + round(cooldown * 1000)
+        reason = st.exit_reason or why
+        self._clear_trade()
+        self._go(now, Phase.MONITORING, reason, why)
+        return []
+
+    def _abandon(self, now: int, reason: str, cooldown_s: float, detail: str = "") -> list[Intent]:
+        self.state.cooldown_until_ms = now + round(cooldown_s * 1000)
+        self._clear_trade()
+        self._go(now, Phase.MONITORING, reason, detail)
+        return []
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _clear_trade(self) -> None:
+        st = self.state
+        st.v_peak, st.entry_client_id, st.exit_after_fill = None, "", ""
+        st.entry_price, st.contracts, st.t_open_ms = None, 0.0, 0
+        st.exit_reason, st.exit_client_id, st.exit_leg, st.exit_failures, st.retry_at_ms = "", "", 0, 0, 0
+
+    def _go(self, now: int, target: Phase, reason: str, detail: str = "") -> None:
+        self.transitions.append(Transition(now, self.state.phase, target, reason, detail))
+        self.state.phase = target
+        self.state.reason = reason
+        self.dirty = True
+
+    def _client_id(self, leg: str) -> str:
+        return make_client_id(self.strategy.strategy_name, self.symbol.split("_")[0], self.state.signal_seq, leg)
+
+    def _close_intent(self, now: int) -> ClosePosition:
+        st = self.state
+        st.exit_client_id = self._client_id("X" if st.exit_leg <= 1 else f"X{st.exit_leg}")
+        st.exit_sent_ms = now
+        self.dirty = True
+        return ClosePosition(now, self.tag, self.symbol, self.side, st.exit_client_id, st.exit_reason)
+
+    def _track_peaks(self, values: Mapping[str, float | None]) -> None:
+        peaks = dict(self.state.v_peak or {})
+        for spec in self._mri.values():
+            new = next_peak(peaks.get(spec.velocity), values.get(spec.velocity))
+            if new is not None and new != peaks.get(spec.velocity):
+                peaks[spec.velocity] = new
+        if peaks != (self.state.v_peak or {}):
+            self.state.v_peak = peaks
+            self.dirty = True
+
+    def _with_own_values(self, values: Mapping[str, float | None]) -> dict[str, float | None]:
+        vals = dict(values)
+        st = self.state
+        has_position = st.phase in (Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
+        for name in self._pnl_names:
+            vals[name] = unrealized_pnl_pct(self.side, st.entry_price, self.last_price) if has_position else None
+        peaks = (st.v_peak or {}) if st.phase is Phase.SIGNAL_DETECTED else {}
+        for name, spec in self._mri.items():
+            vals[name] = momentum_reversal(values.get(spec.velocity), peaks.get(spec.velocity), spec.min_peak)
+        return vals
+
+    def _roll_day(self, now: int) -> None:
+        day = now // DAY_MS
+        if day != self.state.day:
+            self.state.day, self.state.entries_today = day, 0
+            self.dirty = True
+
+    def _day_ok(self) -> bool:
+        return self.state.entries_today < self.strategy.global_limits.max_daily_trades
