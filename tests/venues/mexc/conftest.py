@@ -101,3 +101,14 @@ class CompatResponse(aiohttp.ClientResponse):
     def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         kwargs.setdefault("stream_writer", _NoStreamWriter())
         super().__init__(*args, **kwargs)
+
+
+@pytest.fixture
+def advance(clock, fake):
+    """Move the simulated clock and the fake exchange's clock together (Request-Time stays valid)."""
+
+    def _advance(seconds: float) -> None:
+        clock.advance(seconds)
+        fake.server_offset_ms += round(seconds * 1000)
+
+    return _advance
