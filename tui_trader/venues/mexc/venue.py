@@ -89,9 +89,9 @@ class MexcVenue:
     async def place_order(self, order: Order) -> Order:
         """Send `order` (already persisted by execution with its client id). Idempotent on client_id."""
         closing = self._is_close(order)
-        if not closing and order.symbol in self.monitor_only:
-            raise ContractNotAllowed(f"{order.symbol} is monitor-only: {self.monitor_only[order.symbol]}", code=1002, symbol=order.symbol)
+        self._refuse_if_monitor_only(order, closing)
         inst = await self.instrument(order.symbol)
+        self._refuse_if_monitor_only(order, closing)  # the detail lookup may just have marked it
         validate_order(order, inst)
         body_text = dumps(parse.order_body(order, position_mode=self.position_mode))
         try:
@@ -106,6 +106,10 @@ class MexcVenue:
             return order.with_state(adopted.state, now, venue_order_id=adopted.venue_order_id,
                                     filled_contracts=adopted.filled_contracts, avg_fill_price=adopted.avg_fill_price)
         return order.with_state(OrderState.SUBMITTED, now, venue_order_id=result)
+
+    def _refuse_if_monitor_only(self, order: Order, closing: bool) -> None:
+        if not closing and order.symbol in self.monitor_only:
+            raise ContractNotAllowed(f"{order.symbol} is monitor-only: {self.monitor_only[order.symbol]}", code=1002, symbol=order.symbol)
 
     async def cancel_order(self, symbol: str, client_id: ClientOrderId) -> Order:
         await self.client.call(lambda: self.client.rest.cancel_by_external(symbol, client_id), f"cancel {client_id}")

@@ -1,0 +1,143 @@
+"""MexcVenue (venue.py): the VenueClient port on the fake - validation, monitor-only, close lane, mapping."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tui_trader.domain.events import ErrorRaised, OrderUpdated, PositionChanged
+from tui_trader.domain.models import ClientOrderId, MarginMode, Order, OrderSide, OrderState, OrderType, PositionId, Side
+from tui_trader.engine.ports import VenueClient
+from tui_trader.venues.mexc import errors as E
+
+
+def entry(cid: str = "e-1", **over) -> Order:
+    base = dict(client_id=ClientOrderId(cid), symbol="BTC_USDT", side=OrderSide.OPEN_SHORT, type=OrderType.MARKET,
+                qty_contracts=Decimal("50"), leverage=3)
+    base.update(over)
+    return Order(**base)
+
+
+def close(cid: str = "c-1") -> Order:
+    return Order(client_id=ClientOrderId(cid), symbol="BTC_USDT", side=OrderSide.CLOSE_SHORT, type=OrderType.MARKET,
+                 qty_contracts=Decimal("50"), reduce_only=True, position_id=PositionId("9001"))
+
+
+def short_position() -> dict:
+    return {"positionId": 9001, "symbol": "BTC_USDT", "positionType": 2, "openType": 1, "state": 1, "holdVol": 50,
+            "holdAvgPrice": 60000.5, "liquidatePrice": 79500.1, "im": 100.25, "leverage": 3, "realised": -0.0073}
+
+
+def test_implements_the_port(venue):
+    assert isinstance(venue, VenueClient) and venue.name == "mexc"
+
+
+async def test_place_entry_sends_contracts_and_returns_submitted(fake, venue):
+    placed = await venue.place_order(entry())
+    assert placed.state is OrderState.SUBMITTED and placed.venue_order_id == str(fake.orders[0]["orderId"])
+    assert fake.orders[0]["raw"] == '{"symbol":"BTC_USDT","vol":50,"leverage":3,"side":3,"type":5,"openType":1,"externalOid":"e-1"}'
+
+
+async def test_limit_order_body_has_exact_price(fake, venue):
+    await venue.place_order(entry(type=OrderType.LIMIT, price=Decimal("60000.10"), stop_loss_price=Decimal("61000.0")))
+    assert '"price":60000.1' in fake.orders[0]["raw"] and '"type":1' in fake.orders[0]["raw"]
+    assert '"stopLossPrice":61000' in fake.orders[0]["raw"]
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [({"leverage": 0}, "leverage"), ({"leverage": 201}, "leverage"), ({"leverage": 126}, "leverage"),
+     ({"qty_contracts": Decimal("1.5")}, "vol"), ({"qty_contracts": Decimal("0")}, "vol"),
+     ({"qty_contracts": Decimal("2000000")}, "vol"), ({"type": OrderType.LIMIT, "price": Decimal("60000.05")}, "price"),
+     ({"type": OrderType.LIMIT}, "price"), ({"client_id": ClientOrderId("x" * 33)}, "externalOid")],
+)
+async def test_validation_before_any_request(fake, venue, over, field):
+    with pytest.raises(E.ParameterError) as info:
+        await venue.place_order(entry(**over))
+    assert info.value.field == field and fake.calls["create"] == 0
+
+
+async def test_1002_switches_symbol_to_monitor_only(fake, venue, bus):
+    seen = []
+    bus.subscribe(seen.append, [ErrorRaised])
+    fake.not_allowed.add("BTC_USDT")
+    with pytest.raises(E.ContractNotAllowed):
+        await venue.place_order(entry("e-1"))
+    assert "BTC_USDT" in venue.monitor_only and len(seen) == 1 and "monitor-only" in seen[0].message
+    with pytest.raises(E.ContractNotAllowed):  # refused locally: no second request
+        await venue.place_order(entry("e-2"))
+    assert fake.calls["create"] == 1
+    fake.not_allowed.clear()
+    assert (await venue.place_order(close())).state is OrderState.SUBMITTED  # closes still attempted
+    assert fake.calls["create"] == 2
+
+
+async def test_reduce_only_close_goes_through_with_breaker_open(fake, venue):
+    for _ in range(5):
+        fake.fault("positions", "http500", times=3)
+        with pytest.raises(E.ServerError):
+            await venue.positions()
+    assert venue.client.breaker.state == "open"
+    with pytest.raises(E.BreakerOpen):
+        await venue.place_order(entry())
+    placed = await venue.place_order(close())
+    assert placed.state is OrderState.SUBMITTED and len(fake.orders_with("c-1")) == 1
+    assert '"side":2' in fake.orders[0]["raw"] and '"positionId":9001' in fake.orders[0]["raw"]
+    assert '"reduceOnly"' not in fake.orders[0]["raw"]  # hedge mode rejects the field
+
+
+async def test_close_with_position_gone_is_position_not_found(fake, venue):
+    fake.fault("create", "code", code=2009)
+    with pytest.raises(E.PositionNotFound):
+        await venue.place_order(close())
+
+
+async def test_positions_account_and_orders_mapping(fake, venue):
+    fake.positions = [short_position(), dict(short_position(), positionId=9002, holdVol=0, positionType=1)]
+    await venue.instrument("BTC_USDT")
+    (pos,) = await venue.positions()
+    assert pos.side is Side.SHORT and pos.contracts == Decimal(50) and pos.contract_size == Decimal("0.0001")
+    assert pos.liquidation_price == Decimal("79500.1") and pos.entry_price == Decimal("60000.5") and pos.position_id == "9001"
+    acct = await venue.account()
+    assert acct.cash_balance == Decimal("1000.5") and acct.unrealized_pnl == Decimal("5.25") and acct.frozen == Decimal(10)
+    await venue.place_order(entry("e-9"))
+    got = await venue.get_order("BTC_USDT", ClientOrderId("e-9"))
+    assert got is not None and got.state is OrderState.OPEN and got.venue_order_id == str(fake.orders[0]["orderId"])
+    assert [o.client_id for o in await venue.open_orders()] == ["e-9"]
+    assert (await venue.cancel_order("BTC_USDT", ClientOrderId("e-9"))).state is OrderState.CANCELLED
+    assert await venue.get_order("BTC_USDT", ClientOrderId("nope")) is None
+
+
+async def test_set_leverage_validates_and_uses_position_id_when_held(fake, venue):
+    with pytest.raises(E.ParameterError):
+        await venue.set_leverage("BTC_USDT", 150, MarginMode.ISOLATED)
+    assert fake.leverage_calls == []
+    fake.positions = [short_position()]
+    await venue.set_leverage("BTC_USDT", 5, MarginMode.ISOLATED)
+    assert fake.leverage_calls == [{"symbol": "BTC_USDT", "leverage": 5, "openType": 1, "positionType": 1},
+                                   {"positionId": 9001, "leverage": 5}]
+
+
+async def test_set_stop_loss_moves_the_position_tp_sl(fake, venue):
+    fake.stop_orders = [{"id": 555, "symbol": "BTC_USDT", "positionType": 2, "stopLossPrice": 65000, "takeProfitPrice": 0}]
+    await venue.set_stop_loss("BTC_USDT", Side.SHORT, Decimal("64000.5"), None)
+    assert fake.stop_orders[0]["stopLossPrice"] == 64000.5
+    with pytest.raises(E.ParameterError):
+        await venue.set_stop_loss("BTC_USDT", Side.LONG, Decimal("50000"), None)
+
+
+async def test_resync_publishes_positions_and_orders(fake, venue, bus):
+    seen = []
+    bus.subscribe(seen.append, [PositionChanged, OrderUpdated])
+    fake.positions = [short_position()]
+    await venue.place_order(entry("e-5"))
+    await venue.resync()
+    assert [type(e).__name__ for e in seen] == ["PositionChanged", "OrderUpdated"]
+
+
+async def test_contract_not_trading_state_goes_monitor_only(fake, venue):
+    fake.contracts["BTC_USDT"]["state"] = 4
+    with pytest.raises(E.ContractNotAllowed):
+        await venue.place_order(entry("e-1"))  # marked by the detail lookup; refused locally
+    assert fake.calls["create"] == 0 and "BTC_USDT" in venue.monitor_only
