@@ -1,0 +1,109 @@
+"""Wire -> domain (parse.py): REST objects, order bodies, and frames (any bytes -> events or FrameError)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tui_trader.domain.events import AccountUpdated, BookTick, FundingRateUpdated, MarkPriceTick, OrderUpdated, PositionChanged, TradeTick
+from tui_trader.domain.models import OrderSide, OrderState, OrderType
+from tui_trader.venues.mexc.parse import FrameError, instrument, order, parse_frame
+from tui_trader.venues.mexc.web_utils import parse_json
+
+NOW = 1_700_000_000_000
+
+
+def frame(channel: str, data, symbol: str = "BTC_USDT", **extra) -> str:
+    return json.dumps({"channel": channel, "data": data, "symbol": symbol, "ts": NOW + 1, **extra})
+
+
+def test_deal_list_and_object():
+    evs = parse_frame(frame("push.deal", [{"p": 60000.5, "v": 3, "T": 1, "O": 1, "M": 2, "t": NOW + 5},
+                                          {"p": 60000.4, "v": 1, "T": 2, "O": 3, "M": 2, "t": NOW + 6}]), NOW)
+    assert evs == [TradeTick(NOW + 5, symbol="BTC_USDT", price=60000.5, qty=3.0, side="buy"),
+                   TradeTick(NOW + 6, symbol="BTC_USDT", price=60000.4, qty=1.0, side="sell")]
+    (one,) = parse_frame(frame("push.deal", {"p": 1.5, "v": 2, "T": 2, "t": NOW}), NOW)
+    assert one.side == "sell" and one.price == 1.5
+
+
+def test_ticker_gives_mark_book_and_funding():
+    evs = parse_frame(frame("push.ticker", {"symbol": "BTC_USDT", "lastPrice": 1, "bid1": 99.5, "ask1": 100.5,
+                                            "fairPrice": 100.1, "fundingRate": 0.0001, "timestamp": NOW + 9}), NOW)
+    assert [type(e) for e in evs] == [MarkPriceTick, BookTick, FundingRateUpdated]
+    assert evs[0].price == 100.1 and evs[1].bid == 99.5 and evs[0].ts_ms == NOW + 9
+
+
+def test_fair_price_depth_funding_and_gzip():
+    (mark,) = parse_frame(frame("push.fair.price", {"symbol": "BTC_USDT", "price": 61000.2}), NOW)
+    assert isinstance(mark, MarkPriceTick) and mark.price == 61000.2
+    (book,) = parse_frame(gzip.compress(frame("push.depth.full", {"asks": [[101, 5, 1]], "bids": [[99, 3, 1]], "version": 3}).encode()), NOW)
+    assert isinstance(book, BookTick) and (book.bid, book.ask) == (99.0, 101.0)
+    assert parse_frame(frame("push.depth", {"asks": [[101, 0, 0]], "bids": [], "version": 4}), NOW) == []
+    (fr,) = parse_frame(frame("push.funding.rate", {"symbol": "BTC_USDT", "rate": -0.0002}), NOW)
+    assert isinstance(fr, FundingRateUpdated) and fr.rate == -0.0002
+
+
+def test_private_pushes():
+    (o,) = parse_frame(json.dumps({"channel": "push.personal.order", "ts": NOW, "data": {
+        "orderId": 7000000000000000123, "symbol": "BTC_USDT", "side": 3, "orderType": 5, "vol": 50, "dealVol": 50,
+        "dealAvgPrice": 60000.5, "state": 3, "externalOid": "e-1", "leverage": 3, "openType": 1}}), NOW)
+    assert isinstance(o, OrderUpdated) and o.order.state is OrderState.FILLED and o.order.venue_order_id == "7000000000000000123"
+    (p,) = parse_frame(json.dumps({"channel": "push.personal.position", "data": {
+        "positionId": 1, "symbol": "BTC_USDT", "positionType": 2, "holdVol": 5, "state": 1, "holdAvgPrice": 1.5}}), NOW)
+    assert isinstance(p, PositionChanged) and p.position.contracts == 5
+    (a,) = parse_frame(json.dumps({"channel": "push.personal.asset", "data": {"currency": "USDT", "cashBalance": 10}}), NOW)
+    assert isinstance(a, AccountUpdated) and a.cash_balance == 10
+
+
+@pytest.mark.parametrize("raw", [b"\x00\xff", "not json", "[1,2]", '{"channel":"push.deal","data":{"p":"x","v":1,"T":1}}',
+                                 '{"channel":"push.deal","symbol":"A","data":{"p":-1,"v":1,"T":1}}',
+                                 '{"channel":"push.ticker","data":{"fairPrice":1}}', b"\x1f\x8b\x08garbage",
+                                 '{"channel":"push.personal.order","data":{"side":9,"symbol":"A","vol":1}}',
+                                 '{"channel":"push.fair.price","symbol":"A","data":null}'])
+def test_malformed_frames_raise_frame_error(raw):
+    with pytest.raises(FrameError):
+        parse_frame(raw, NOW)
+
+
+def test_control_and_unknown_channels_are_empty():
+    assert parse_frame('{"channel":"rs.sub.deal","data":"success"}', NOW) == []
+    assert parse_frame('{"channel":"push.kline","data":{}}', NOW) == []
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=4), max_leaves=12)
+_channels = st.sampled_from(["push.deal", "push.ticker", "push.depth", "push.depth.full", "push.fair.price", "push.funding.rate",
+                             "push.personal.order", "push.personal.position", "push.personal.asset", "pong", "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | st.text(max_size=200))
+def test_any_bytes_give_events_or_frame_error(raw):
+    try:
+        parse_frame(raw, NOW)
+    except FrameError:
+        pass
+
+
+@settings(max_examples=400, deadline=None)
+@given(_channels, _json, st.one_of(st.none(), st.text(max_size=5)))
+def test_any_shaped_push_gives_events_or_frame_error(channel, data, symbol):
+    try:
+        parse_frame(json.dumps({"channel": channel, "data": data, "symbol": symbol}), NOW)
+    except FrameError:
+        pass
+
+
+def test_instrument_and_order_from_rest_are_decimal_exact():
+    inst = instrument(parse_json('{"symbol":"BTC_USDT","contractSize":0.0001,"priceUnit":0.1,"volUnit":1,"minVol":1,'
+                                 '"maxVol":1000000,"maxLeverage":125,"apiAllowed":false}'))
+    assert inst.contract_size == Decimal("0.0001") and inst.price_unit == Decimal("0.1") and not inst.api_allowed
+    o = order(parse_json('{"orderId":7000000000000000123,"symbol":"BTC_USDT","side":4,"orderType":1,"vol":2,"price":60000.1,'
+                         '"state":2,"dealVol":1,"externalOid":"x"}'))
+    assert o.side is OrderSide.CLOSE_LONG and o.type is OrderType.LIMIT and o.state is OrderState.PARTIALLY_FILLED
+    assert o.price == Decimal("60000.1") and o.venue_order_id == "7000000000000000123"
