@@ -41,6 +41,7 @@ class MexcUserStream(WsSession):
         self.logged_in = False
         self.login_refused = False
         self.polls = 0
+        self._closing: asyncio.Task[None] | None = None
 
     async def on_open(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         assert self.signer is not None
@@ -66,8 +67,8 @@ class MexcUserStream(WsSession):
         self.login_refused = True
         self.set_state("login_failed", why)
         self._stopping = True  # keys will not start working by reconnecting; polling takes over
-        if self._ws is not None:
-            asyncio.get_running_loop().create_task(self._ws.close())
+        if self._ws is not None:  # keep the task referenced until it is done
+            self._closing = asyncio.get_running_loop().create_task(self._ws.close())
 
     async def run(self) -> None:
         poller = asyncio.create_task(self._poll_loop(), name=f"{self.name}:poll")
