@@ -141,3 +141,20 @@ async def test_contract_not_trading_state_goes_monitor_only(fake, venue):
     with pytest.raises(E.ContractNotAllowed):
         await venue.place_order(entry("e-1"))  # marked by the detail lookup; refused locally
     assert fake.calls["create"] == 0 and "BTC_USDT" in venue.monitor_only
+
+
+async def test_close_sent_even_when_contract_lookup_fails(fake, venue):
+    fake.fault("detail", "http500", times=3)
+    placed = await venue.place_order(close())
+    assert placed.state is OrderState.SUBMITTED and len(fake.orders_with("c-1")) == 1
+
+
+async def test_factory_builds_the_graph(mexc_config, bus, clock):
+    from tui_trader.domain.config import BreakerConfig, RetryConfig
+    from tui_trader.venues.mexc.factory import build_mexc
+
+    parts = build_mexc(mexc_config, RetryConfig(), BreakerConfig(), bus, clock, ["BTC_USDT"])
+    assert parts.feed.resync == parts.venue.resync and parts.user_stream.signer is parts.venue.client.rest.signer
+    await parts.venue.start()
+    assert (await parts.venue.account()).cash_balance == Decimal("1000.5")
+    await parts.venue.close()

@@ -18,7 +18,8 @@ from tui_trader.engine.bus import EventBus
 from tui_trader.venues.mexc import constants as C
 from tui_trader.venues.mexc import parse
 from tui_trader.venues.mexc.client import MexcClient
-from tui_trader.venues.mexc.errors import ContractNotAllowed, ExchangeError, ParameterError
+from tui_trader.domain.errors import Retryable
+from tui_trader.venues.mexc.errors import AuthError, ContractNotAllowed, ExchangeError, ParameterError
 from tui_trader.venues.mexc.validation import validate_leverage, validate_order, validate_price
 from tui_trader.venues.mexc.web_utils import dumps
 
@@ -63,11 +64,12 @@ class MexcVenue:
 
     # --- market data / metadata -------------------------------------------------------------
 
-    async def instrument(self, symbol: str) -> Instrument:
+    async def instrument(self, symbol: str, *, close_lane: bool = False) -> Instrument:
         cached = self._instruments.get(symbol)
         if cached and self.clock.time() - cached[0] < INSTRUMENT_TTL_S:
             return cached[1]
-        data = await self.client.call(lambda: self.client.rest.contract_detail(symbol), f"detail {symbol}", breaker=False)
+        data = await self.client.call(lambda: self.client.rest.contract_detail(symbol), f"detail {symbol}", breaker=False,
+                                      close_lane=close_lane)
         item = next((d for d in (data if isinstance(data, list) else [data]) if isinstance(d, dict) and d.get("symbol") == symbol), None)
         if item is None:
             raise ParameterError(f"symbol: {symbol} is not a MEXC contract", field="symbol")
@@ -90,9 +92,10 @@ class MexcVenue:
         """Send `order` (already persisted by execution with its client id). Idempotent on client_id."""
         closing = self._is_close(order)
         self._refuse_if_monitor_only(order, closing)
-        inst = await self.instrument(order.symbol)
+        inst = await self._instrument_for(order, closing)
         self._refuse_if_monitor_only(order, closing)  # the detail lookup may just have marked it
-        validate_order(order, inst)
+        if inst is not None:
+            validate_order(order, inst)
         body_text = dumps(parse.order_body(order, position_mode=self.position_mode))
         try:
             result = await self.client.create_order(order.symbol, order.client_id, body_text, close_lane=closing)
@@ -100,12 +103,25 @@ class MexcVenue:
             exc.symbol = order.symbol
             self.mark_monitor_only(order.symbol, f"MEXC {exc.code}")
             raise
+        except AuthError as exc:
+            self._tell(f"MEXC refused the API key ({exc.code}): live orders cannot be sent")
+            raise
         now = self.clock.now_ms()
         if isinstance(result, dict):
             adopted = parse.order(result)
             return order.with_state(adopted.state, now, venue_order_id=adopted.venue_order_id,
                                     filled_contracts=adopted.filled_contracts, avg_fill_price=adopted.avg_fill_price)
         return order.with_state(OrderState.SUBMITTED, now, venue_order_id=result)
+
+    async def _instrument_for(self, order: Order, closing: bool) -> Instrument | None:
+        """The contract for validation. A close is sent even when the (uncached) lookup fails."""
+        try:
+            return await self.instrument(order.symbol, close_lane=closing)
+        except Retryable as exc:
+            if not closing:
+                raise
+            log.warning("close %s sent unvalidated: contract lookup failed (%s)", order.client_id, exc)
+            return None
 
     def _refuse_if_monitor_only(self, order: Order, closing: bool) -> None:
         if not closing and order.symbol in self.monitor_only:
@@ -175,7 +191,7 @@ class MexcVenue:
         if match is None:
             raise ParameterError(f"stopLossPrice: no TP/SL order for the {side} {symbol} position", field="stopLossPrice")
         await self.client.call(
-            lambda: self.client.rest.change_stop_plan_price(str(match["id"]), stop_loss or 0, take_profit or 0),
+            lambda: self.client.rest.change_stop_plan_price(str(match.get("id") or match.get("stopPlanOrderId")), stop_loss or 0, take_profit or 0),
             f"tp/sl {symbol}", close_lane=True,
         )
 

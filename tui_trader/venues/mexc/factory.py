@@ -1,0 +1,37 @@
+"""Venues layer: builds the MEXC object graph (REST, client, venue, public feed, user stream) from config.
+
+For `app/wiring.py`: one call returns the parts it registers with the core, all sharing one REST
+session, one clock offset and one breaker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tui_trader.domain.config import BreakerConfig, MexcConfig, RetryConfig
+from tui_trader.engine.bus import EventBus
+from tui_trader.engine.clock import Clock
+from tui_trader.venues.mexc.client import MexcClient
+from tui_trader.venues.mexc.rest import MexcRest
+from tui_trader.venues.mexc.venue import MexcVenue
+from tui_trader.venues.mexc.ws_private import MexcUserStream
+from tui_trader.venues.mexc.ws_public import MexcFeed
+
+
+@dataclass
+class MexcParts:
+    venue: MexcVenue
+    feed: MexcFeed
+    user_stream: MexcUserStream
+
+
+def build_mexc(mexc: MexcConfig, retry: RetryConfig, breaker: BreakerConfig, bus: EventBus, clock: Clock,
+               symbols: list[str]) -> MexcParts:
+    """The venue and its two streams. Call `await parts.venue.start()` before trading (clock offset)."""
+    rest = MexcRest(mexc, clock)
+    client = MexcClient(rest, retry, breaker, clock)
+    venue = MexcVenue(client, bus=bus, symbols=symbols)
+    feed = MexcFeed(mexc, bus, clock, resync=venue.resync, symbols=symbols)
+    user = MexcUserStream(mexc, bus, clock, signer=rest.signer, symbols=symbols, poll=venue.resync,
+                          request_time_ms=rest.request_time_ms, name="mexc-user")
+    return MexcParts(venue=venue, feed=feed, user_stream=user)
