@@ -158,3 +158,21 @@ async def test_factory_builds_the_graph(mexc_config, bus, clock):
     await parts.venue.start()
     assert (await parts.venue.account()).cash_balance == Decimal("1000.5")
     await parts.venue.close()
+
+
+async def test_ambiguous_timeout_through_the_venue_leaves_one_order(fake, venue):
+    fake.fault("create", "hang_after")
+    placed = await venue.place_order(entry("amb-1"))
+    assert len(fake.orders_with("amb-1")) == 1 and placed.venue_order_id == str(fake.orders[0]["orderId"])
+    assert placed.state is OrderState.OPEN  # adopted from the externalOid lookup
+
+
+async def test_secret_never_logged_or_in_errors(fake, venue, caplog):
+    from tests.venues.mexc.fake_exchange import SECRET
+
+    caplog.set_level("DEBUG")
+    fake.fault("create", "code", code=602, message="Signature verification failed!")
+    with pytest.raises(E.AuthError) as info:
+        await venue.place_order(entry("s-1"))
+    assert SECRET not in caplog.text and SECRET not in str(info.value) and SECRET not in repr(venue.client.rest.signer)
+    assert SECRET not in repr(venue.client.rest.config)
