@@ -1,0 +1,216 @@
+"""Engine layer: runs one strategy's machines on the bus - indicators in, intents out, state persisted.
+
+One `StrategyMachine` and one `IndicatorSet` per symbol. The runner is an inline bus subscriber:
+market events of its symbols update the indicators and step the machine at once, order and
+position events carrying a machine's tag go to that machine, and a 1 s timer on the injected
+clock steps every machine so timeouts, retries and sliding windows advance on a quiet market.
+No step is ever dropped or throttled (defect D10); each one is synchronous.
+
+Time: the machines run on *event time* (strategy.md §2.1): a symbol's now is the timestamp of
+its newest market event, advanced by the clock time elapsed since that event arrived, and never
+moves backwards. Replayed data (2017 timestamps) and a wall clock therefore never mix. Market
+values older than `global_limits.max_stale_data_s` are handed to the machine as undefined.
+
+Persistence: after every state change the machine's dict is queued (latest per key) and written
+by `run()`'s writer loop through `KeyValueStore.put_state`; `start()` restores every machine, so
+a running position survives a restart. Intents go to `intent_sink` (execution's `submit`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterable
+
+from tui_trader.domain.errors import StrategyError
+from tui_trader.domain.events import (
+    BookTick,
+    CandleClosed,
+    ErrorRaised,
+    Event,
+    OrderUpdated,
+    PositionChanged,
+    StrategyStateChanged,
+    TradeTick,
+)
+from tui_trader.domain.indicators.registry import IndicatorSet
+from tui_trader.domain.intents import Intent
+from tui_trader.domain.strategy import DEFAULT_STRATEGY_FILE
+from tui_trader.domain.strategy.machine import StrategyMachine
+from tui_trader.domain.strategy.schema import Strategy, strategy_from_text
+from tui_trader.domain.strategy.state import Phase
+from tui_trader.engine.bus import EventBus
+from tui_trader.engine.clock import Clock, TimerHandle
+from tui_trader.engine.ports import KeyValueStore
+
+log = logging.getLogger(__name__)
+
+STATE_KEY_PREFIX = "strategy:"
+_BUSY = (Phase.ENTRY_PENDING, Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
+
+
+def bundled_strategy_path(name: str = DEFAULT_STRATEGY_FILE) -> Path:
+    """Path of a strategy file shipped in the package (`tui_trader/data/pump_short.toml`)."""
+    return Path(str(resources.files("tui_trader") / "data" / name))
+
+
+def load_strategy(path: Path | str | None = None) -> Strategy:
+    """Read and validate a strategy file (TOML or JSON); None = the bundled default."""
+    path = Path(path) if path is not None else bundled_strategy_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StrategyError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return strategy_from_text(text, path.suffix)
+
+
+class StrategyRunner:
+    """A core `Service`: `await start()` restores and subscribes, `run()` writes state until cancelled."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        clock: Clock,
+        strategy: Strategy,
+        symbols: Iterable[str],
+        state_store: KeyValueStore | None,
+        intent_sink: Callable[[Intent], None],
+        *,
+        tick_s: float = 1.0,
+    ) -> None:
+        self.bus, self.clock, self.strategy = bus, clock, strategy
+        self.state_store, self.intent_sink, self.tick_s = state_store, intent_sink, tick_s
+        self.name = f"strategy:{strategy.strategy_name}"
+        syms = list(symbols) or list(strategy.global_limits.symbols)
+        self.machines = {s: StrategyMachine(strategy, s) for s in syms}
+        self.indicators = {s: IndicatorSet.for_strategy(strategy) for s in syms}
+        self._seen: dict[str, tuple[int, int]] = {}  # symbol -> (event ts, clock ms on arrival)
+        self._last_now: dict[str, int] = {}
+        self._pending: dict[str, dict] = {}
+        self._wake: asyncio.Event | None = None
+        self._timer: TimerHandle | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._stale_ms = round(strategy.global_limits.max_stale_data_s * 1000)
+
+    # --- life -------------------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        return self._unsubscribe is not None
+
+    async def start(self) -> None:
+        """Restore persisted machines, subscribe to the bus, start the 1 s step timer. Idempotent."""
+        if self.started:
+            return
+        self._wake = asyncio.Event()
+        for symbol, machine in list(self.machines.items()):
+            data = await self.state_store.get_state(self.state_key(machine)) if self.state_store else None
+            if data:
+                machine = self.machines[symbol] = StrategyMachine.from_dict(self.strategy, symbol, data)
+            st = machine.state
+            self.bus.publish(StrategyStateChanged(self.clock.now_ms(), self.strategy.strategy_name, symbol, st.phase.value, "restored" if data else "start"))
+        self._unsubscribe = self.bus.subscribe(
+            self._on_event, types=[TradeTick, BookTick, CandleClosed, OrderUpdated, PositionChanged], name=self.name
+        )
+        self._timer = self.clock.call_later(self.tick_s, self._on_timer)
+
+    async def run(self) -> None:
+        await self.start()
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+
+    async def shutdown(self) -> None:
+        """Stop stepping, then write whatever state is still queued."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write every queued machine state (latest per key)."""
+        while self._pending and self.state_store is not None:
+            key, value = next(iter(self._pending.items()))
+            del self._pending[key]
+            try:
+                await self.state_store.put_state(key, value)
+            except Exception:
+                self._pending.setdefault(key, value)  # keep it for the next attempt, newest wins
+                raise
+
+    @staticmethod
+    def state_key(machine: StrategyMachine) -> str:
+        return STATE_KEY_PREFIX + machine.tag
+
+    # --- events -----------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, (TradeTick, BookTick, CandleClosed)):
+            indicators = self.indicators.get(event.symbol)
+            if indicators is None:
+                return
+            indicators.on_event(event)
+            self._seen[event.symbol] = (event.ts_ms, self.clock.now_ms())
+            self.step(event.symbol)
+        elif isinstance(event, OrderUpdated):
+            machine = self._machine_for(event.order.tag, event.order.symbol)
+            if machine is not None:
+                self._after(machine, machine.on_order_update(self.now_ms(machine.symbol), event.order))
+        elif isinstance(event, PositionChanged):
+            machine = self._machine_for(event.position.tag, event.position.symbol)
+            if machine is not None:
+                self._after(machine, machine.on_position_changed(self.now_ms(machine.symbol), event.position, event.reason))
+
+    def _machine_for(self, tag: str, symbol: str) -> StrategyMachine | None:
+        machine = self.machines.get(symbol)
+        return machine if machine is not None and machine.tag == tag else None
+
+    def _on_timer(self) -> None:
+        try:
+            for symbol in self.machines:
+                if symbol in self._seen:  # no market data yet: nothing to evaluate, no event time
+                    self.step(symbol)
+        except Exception as exc:  # timer boundary: report and keep ticking
+            log.exception("strategy step failed")
+            self.bus.publish(ErrorRaised(self.clock.now_ms(), self.name, f"{type(exc).__name__}: {exc}"))
+        finally:
+            if self._unsubscribe is not None:
+                self._timer = self.clock.call_later(self.tick_s, self._on_timer)
+
+    def now_ms(self, symbol: str) -> int:
+        """Event time of `symbol`: newest event ts + clock time since it arrived; never backwards."""
+        seen = self._seen.get(symbol)
+        now = self.clock.now_ms() if seen is None else seen[0] + max(0, self.clock.now_ms() - seen[1])
+        now = max(now, self._last_now.get(symbol, now))
+        self._last_now[symbol] = now
+        return now
+
+    def step(self, symbol: str) -> None:
+        """Evaluate one machine with its indicators at the symbol's event time."""
+        machine, indicators = self.machines[symbol], self.indicators[symbol]
+        now = self.now_ms(symbol)
+        values = indicators.values(now)
+        last = indicators.last_event_ms
+        if last is None or now - last > self._stale_ms:
+            values = dict.fromkeys(values)  # stale data counts as missing (strategy.md §1.1 rule 3)
+        busy = sum(1 for m in self.machines.values() if m.phase in _BUSY)
+        allowed = busy < self.strategy.global_limits.max_open_positions
+        self._after(machine, machine.on_tick(now, values, price=indicators.last_price, entries_allowed=allowed))
+
+    def _after(self, machine: StrategyMachine, intents: list[Intent]) -> None:
+        for t in machine.drain_transitions():
+            if t.source is not t.target:
+                self.bus.publish(StrategyStateChanged(t.ts_ms, self.strategy.strategy_name, machine.symbol, t.target.value, t.reason))
+        if machine.dirty:
+            machine.dirty = False
+            self._pending[self.state_key(machine)] = machine.to_dict()
+            if self._wake is not None:
+                self._wake.set()
+        for intent in intents:
+            self.intent_sink(intent)
