@@ -116,3 +116,18 @@ def replay_ticks(rows: list[dict[str, str]]) -> list[tuple[int, float, float]]:
         for k, p in enumerate(prices):
             out.append((int(r["timestamp_ms"]) + k * 15_000, p, vol / 4))
     return out
+
+
+def spread(book: tuple[int, float, float] | None, now: int, max_age_ms: int = 5_000) -> float | None:
+    if book is None:
+        return None
+    ts, bid, ask = book
+    if now - ts > max_age_ms or not (bid > 0 and ask > bid) or math.isinf(ask):
+        return None
+    return (ask - bid) / ((ask + bid) / 2) * 100
+
+
+def pnl(side_sign: int, entry: float | None, price: float | None) -> float | None:
+    if entry is None or price is None or entry <= 0:
+        return None
+    return side_sign * (price - entry) / entry * 100

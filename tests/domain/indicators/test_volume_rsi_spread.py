@@ -163,3 +163,45 @@ def test_running_peak_matches_naive_max(velocities):
         assert peak == (max(seen) if seen else None)
         want = None if v is None or not seen or max(seen) < 0.05 else (v - max(seen)) / max(seen) * 100
         assert naive.close_enough(momentum_reversal(v, peak), want)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8_000), st.floats(0.0, 3.0), st.floats(0.0, 0.1), st.booleans()), min_size=1, max_size=40))
+def test_spread_matches_naive_on_random_books(items):
+    sp, t, book = Spread(max_age_s=5), T0, None
+    for dt, bid, width, new_book in items:
+        t += dt
+        if new_book:
+            sp.on_book(t, bid, bid + width)
+            book = (t, bid, bid + width)
+        assert naive.close_enough(sp.value(t + dt // 2), naive.spread(book, t + dt // 2))
+
+
+def test_spread_on_replayed_books_of_real_data():
+    name = "bittrex_NXT-BTC_1m_20171130-20171210.csv"
+    if not (naive.DATA_DIR / name).exists():
+        pytest.skip("shared data not present")
+    sp = Spread()
+    for t, price, _ in naive.replay_ticks(naive.read_rows(name, limit=500)):
+        book = (t, price * 0.9995, price * 1.0005)
+        sp.on_book(*book)
+        for now in (t, t + 5_000, t + 6_000):
+            assert naive.close_enough(sp.value(now), naive.spread(book, now))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sampled_from([Side.LONG, Side.SHORT]), st.one_of(st.none(), st.floats(0.001, 1e5)), st.floats(0.001, 1e5))
+def test_unrealized_pnl_matches_naive(side, entry, price):
+    assert naive.close_enough(unrealized_pnl_pct(side, entry, price), naive.pnl(side.sign, entry, price))
+
+
+def test_candle_volume_surge_on_real_candles():
+    name = "bittrex_BCC-BTC_1m_20171104-20171118.csv"
+    if not (naive.DATA_DIR / name).exists():
+        pytest.skip("shared data not present")
+    surge, vols = CandleVolumeSurge(10), []
+    for row in naive.read_rows(name, limit=3000):
+        vols.append(float(row["volume"]))
+        surge.on_candle(60, vols[-1])
+        assert naive.close_enough(surge.value(0), naive.candle_volume_surge(vols, 10))
+    assert surge.value(0) is not None
