@@ -219,3 +219,18 @@ async def test_default_strategy_enters_on_replayed_pump_candles(tmp_path: Path):
     assert "S1" in reasons and "Z1" in reasons
     assert any(isinstance(i, OpenPosition) and i.symbol == "NXT_BTC" for i in rig.intents)
     await rig.stop()
+
+
+async def test_event_time_comes_from_market_data_not_the_wall_clock():
+    rig = Rig(start_ms=T0 + 86_400_000)  # the clock is a day ahead of the (replayed) data
+    await rig.start()
+    rig.position(5, entry=1.2)  # a tagged position reported before any market data: adopted
+    assert rig.machine.phase is Phase.POSITION_ACTIVE
+    rig.bus.publish(TradeTick(T0, SYM, 1.2, 1.0))
+    assert rig.runner.now_ms(SYM) == T0
+    rig.clock.advance(2)  # timer steps advance event time with the clock
+    assert rig.runner.now_ms(SYM) == T0 + 2_000
+    rig.bus.publish(TradeTick(T0 + 3_000, SYM, 1.25, 1.0))  # E1 evaluated at data time
+    assert [i.reason for i in rig.intents if isinstance(i, ClosePosition)] == ["E1"]
+    assert rig.machine.transitions == [] and rig.machine.state.exit_client_id == "fast-ABC-1-X"
+    await rig.stop()

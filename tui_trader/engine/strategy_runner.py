@@ -186,7 +186,9 @@ class StrategyRunner:
     def now_ms(self, symbol: str) -> int:
         """Event time of `symbol`: newest event ts + clock time since it arrived; never backwards."""
         seen = self._seen.get(symbol)
-        now = self.clock.now_ms() if seen is None else seen[0] + max(0, self.clock.now_ms() - seen[1])
+        if seen is None:  # no market data yet: clock time, not recorded (replayed data may be older)
+            return self.clock.now_ms()
+        now = seen[0] + max(0, self.clock.now_ms() - seen[1])
         now = max(now, self._last_now.get(symbol, now))
         self._last_now[symbol] = now
         return now

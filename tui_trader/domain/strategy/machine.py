@@ -14,7 +14,9 @@ Rules that close the original's defects:
   Retries and re-sends are driven by later ticks' `now_ms`, never by timers of their own.
 
 Choices where the reference is silent: a position carrying this machine's tag that appears while
-MONITORING (late entry fill, restart) is adopted as POSITION_ACTIVE so E1 covers it; a close
+MONITORING (late entry fill, restart) is adopted as POSITION_ACTIVE so E1 covers it; an entry
+with no answer at all after `ENTRY_GIVE_UP_TIMEOUTS` fill timeouts (the cancel included) is
+written off (O1 cooldown) - should it fill later, adoption covers it; a close
 with no flat report after `EXIT_RESEND_S` is re-sent under a new leg (reduce-only closes cannot
 overshoot); E1 while a close is in flight only upgrades the reason (closes are already market).
 """
@@ -33,6 +35,7 @@ from tui_trader.domain.strategy.state import EMERGENCY_REASONS, MachineState, Ph
 from tui_trader.domain.strategy.warmup import warmup_s
 
 EXIT_RESEND_S = 30.0
+ENTRY_GIVE_UP_TIMEOUTS = 4  # fill timeouts without any answer after which an entry is written off
 RETRY_INITIAL_S = 0.5
 RETRY_MAX_S = 10.0
 DAY_MS = 86_400_000
@@ -145,6 +148,7 @@ class StrategyMachine:
             if flat:
                 return self._flat(now_ms, "FLAT")
             st.contracts = float(position.contracts)
+            self.dirty = True
             return []
         if flat:
             if st.phase is Phase.POSITION_ACTIVE:  # row 12: SL / TP / liquidation / manual
@@ -157,6 +161,8 @@ class StrategyMachine:
             self.dirty = True
             return []
         why = "FILLED" if st.phase is Phase.ENTRY_PENDING else "ADOPTED"
+        if why == "ADOPTED":
+            st.signal_seq += 1  # its close ids must not repeat an earlier position's
         return self._opened(now_ms, float(position.entry_price), float(position.contracts), why)
 
     # --- phases -----------------------------------------------------------------------------
@@ -216,6 +222,8 @@ class StrategyMachine:
             self.dirty = True
             out.append(CancelOrders(now, self.tag, self.symbol, reason="E1"))
         timeout_ms = self.strategy.z1_entry.order.fill_timeout_s * 1000
+        if now - st.t_sent_ms >= ENTRY_GIVE_UP_TIMEOUTS * timeout_ms:  # no answer at all (lost across a restart)
+            return out + self._abandon(now, "ENTRY_UNCONFIRMED", self.strategy.o1_cancel.cooldown_s)
         if now - st.t_sent_ms >= timeout_ms and (st.cancel_sent_ms == 0 or now - st.cancel_sent_ms >= timeout_ms):
             st.cancel_sent_ms = now  # row 10: the order update (CANCELLED, filled or not) decides
             self.dirty = True
