@@ -116,3 +116,22 @@ def test_not_toml_and_unknown_suffix():
         strategy_from_toml("strategy_name = ")
     with pytest.raises(StrategyError, match="unknown strategy file type"):
         strategy_from_text("", ".yaml")
+
+
+def test_original_json_names_are_translated():
+    doc = _doc()
+    doc["s1_signal"]["conditions"][0] = {"id": "c1", "indicatorId": "pump", "operator": ">=", "value": 7.0}
+    doc["emergency_exit"] = {"logic": "OR", "cooldownMinutes": 30, "actions": {"cancelPending": False, "closePosition": True},
+                             "conditions": doc["emergency_exit"]["conditions"]}  # fmt: skip
+    doc["o1_cancel"]["timeoutSeconds"] = doc["o1_cancel"].pop("timeout_s")
+    order = doc["z1_entry"].pop("order")
+    doc["z1_entry"].update(positionSize={"type": "percentage", "value": 10}, stopLoss={"offsetPercent": -5}, takeProfit={"offsetPercent": 25},
+                           leverage=order["leverage"])  # fmt: skip
+    doc["global_limits"]["normal_exit_cooldown_minutes"] = 5
+    del doc["global_limits"]["normal_exit_cooldown_s"]
+    s = strategy_from_json(json.dumps(doc))
+    assert s.s1_signal.conditions[0].indicator == "pump" and s.s1_signal.conditions[0].id == "c1"
+    assert (s.emergency_exit.match, s.emergency_exit.cooldown_s, s.emergency_exit.cancel_pending) == ("any", 1800, False)
+    assert s.o1_cancel.timeout_s == 300
+    assert (s.z1_entry.order.size_pct, s.z1_entry.order.stop_loss_pct, s.z1_entry.order.take_profit_pct) == (10, 5, 25)
+    assert s.global_limits.normal_exit_cooldown_s == 300

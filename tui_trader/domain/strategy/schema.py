@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from tui_trader.domain.errors import StrategyError
+from tui_trader.domain.strategy.original import from_original
 
 MAX_LEVERAGE = 200
 OPERATORS = (">", "<", ">=", "<=")
@@ -256,7 +257,7 @@ def strategy_from_json(text: str) -> Strategy:
         raise StrategyError(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise StrategyError("a strategy must be a JSON object")
-    return strategy_from_dict(data)
+    return strategy_from_dict(from_original(data))  # the original's camelCase names, §1.4
 
 
 def strategy_from_text(text: str, suffix: str) -> Strategy:
