@@ -234,3 +234,24 @@ async def test_event_time_comes_from_market_data_not_the_wall_clock():
     assert [i.reason for i in rig.intents if isinstance(i, ClosePosition)] == ["E1"]
     assert rig.machine.transitions == [] and rig.machine.state.exit_client_id == "fast-ABC-1-X"
     await rig.stop()
+
+
+async def test_a_failed_state_write_is_kept_and_written_later():
+    class Flaky(MemoryState):
+        fail = True
+
+        async def put_state(self, key: str, value: dict) -> None:
+            if self.fail:
+                raise OSError("disk full")
+            await super().put_state(key, value)
+
+    store = Flaky()
+    rig = Rig(store)
+    await rig.runner.start()
+    rig.pump()
+    with pytest.raises(OSError):
+        await rig.runner.flush()
+    store.fail = False
+    await rig.start()  # the service restarted by the core writes the queued state first
+    assert store.data["strategy:fast:ABC_USDT"]["state"]["phase"] == "ENTRY_PENDING"
+    await rig.stop()

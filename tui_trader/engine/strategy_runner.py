@@ -120,7 +120,8 @@ class StrategyRunner:
         await self.start()
         assert self._wake is not None
         while True:
-            await self._wake.wait()
+            if not self._pending:  # after a restart of this service, write what is left first
+                await self._wake.wait()
             self._wake.clear()
             await self.flush()
 
@@ -137,12 +138,9 @@ class StrategyRunner:
         """Write every queued machine state (latest per key)."""
         while self._pending and self.state_store is not None:
             key, value = next(iter(self._pending.items()))
-            del self._pending[key]
-            try:
-                await self.state_store.put_state(key, value)
-            except Exception:
-                self._pending.setdefault(key, value)  # keep it for the next attempt, newest wins
-                raise
+            await self.state_store.put_state(key, value)  # on error or cancel it stays queued
+            if self._pending.get(key) is value:  # a newer state may have arrived meanwhile
+                del self._pending[key]
 
     @staticmethod
     def state_key(machine: StrategyMachine) -> str:
