@@ -1,0 +1,61 @@
+"""Engine layer: the latest known state - positions, orders, prices, account - read by every component.
+
+Execution writes to the cache *before* it publishes the event that describes the change, so any
+handler reading the cache sees the state the event announces (nautilus' "cache, then publish").
+Prices are updated inline from ticks (a dict write each).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tui_trader.domain.events import Event, MarkPriceTick, TradeTick
+from tui_trader.domain.models import Account, ClientOrderId, Order, Position, Side
+from tui_trader.engine.bus import EventBus
+
+
+class Cache:
+    def __init__(self, bus: EventBus | None = None) -> None:
+        self.positions: dict[tuple[str, Side], Position] = {}
+        self.orders: dict[ClientOrderId, Order] = {}
+        self.last: dict[str, tuple[float, int]] = {}  # symbol -> (price, ts_ms)
+        self.mark: dict[str, tuple[float, int]] = {}
+        self.account: Account | None = None
+        if bus is not None:
+            bus.subscribe(self._on_tick, [TradeTick, MarkPriceTick], name="cache.prices")
+
+    def _on_tick(self, ev: Event) -> None:
+        if isinstance(ev, TradeTick):
+            self.last[ev.symbol] = (ev.price, ev.ts_ms)
+        elif isinstance(ev, MarkPriceTick):
+            self.mark[ev.symbol] = (ev.price, ev.ts_ms)
+
+    def apply_position(self, position: Position) -> None:
+        key = (position.symbol, position.side)
+        if position.is_flat:
+            self.positions.pop(key, None)
+        else:
+            self.positions[key] = position
+
+    def apply_order(self, order: Order) -> bool:
+        """Store the order; False when nothing changed (the event need not be published again)."""
+        if self.orders.get(order.client_id) == order:
+            return False
+        self.orders[order.client_id] = order
+        return True
+
+    def position(self, symbol: str, side: Side) -> Position | None:
+        return self.positions.get((symbol, side))
+
+    def open_orders(self, symbol: str | None = None, tag: str | None = None) -> list[Order]:
+        return [o for o in self.orders.values() if not o.state.is_terminal
+                and (symbol is None or o.symbol == symbol) and (tag is None or o.tag == tag)]
+
+    def last_price(self, symbol: str) -> float | None:
+        entry = self.last.get(symbol)
+        return entry[0] if entry else None
+
+    def reference_price(self, symbol: str) -> Decimal | None:
+        """Last trade price, else mark, as Decimal (sizing and pre-trade checks)."""
+        entry = self.last.get(symbol) or self.mark.get(symbol)
+        return Decimal(repr(entry[0])) if entry else None

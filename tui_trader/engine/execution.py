@@ -1,0 +1,413 @@
+"""Engine layer: execution - intents in, persisted orders out to the venue, venue reports back to the bus.
+
+Order path (nautilus-style): intent -> risk gate (entries only) -> client id persisted (durable) ->
+venue. Two lanes:
+
+* **Entry lane**: one entry at a time (risk sees the previous one), subject to the risk gate.
+* **Close lane**: reduce-only market closes, started at once and in parallel; no risk gate, no
+  cooldown, no entry back-off. One close sequence per position: a second request for a position
+  already closing joins the running one. It re-sends until the venue reports the position flat:
+  after a definitive failure with a new leg id (`-X` -> `-X2`...), after an ambiguous one with the
+  same id. "Position does not exist" means flat. Any other permanent refusal is raised loudly
+  (`ErrorRaised` CRITICAL) and ends the sequence.
+
+Venue reports (orders, fills, positions, account, funding, liquidations) go through one worker
+that writes them to the store *before* publishing them, so nothing is acted on or shown that is
+not on disk; a fill already stored (same `fill_id`) is not published again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from decimal import Decimal
+from typing import Protocol
+
+from tui_trader.domain.errors import AmbiguousOrderState, Permanent, PositionNotFound, Retryable, RiskRejected, VenueError
+from tui_trader.domain.events import AccountUpdated, ErrorRaised, Event, OrderFilled, OrderUpdated, PositionChanged
+from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition
+from tui_trader.domain.models import (
+    Account, ClientOrderId, MarginMode, Order, OrderSide, OrderState, OrderType, Position, Side,
+)
+from tui_trader.domain.money import floor_to_unit, quantize_to_unit, to_decimal
+from tui_trader.engine.bus import EventBus
+from tui_trader.engine.cache import Cache
+from tui_trader.engine.clock import Clock
+from tui_trader.engine.ports import OrderStore, VenueClient
+
+log = logging.getLogger(__name__)
+
+MAX_CLOSE_LEGS = 99
+
+
+class RiskGate(Protocol):
+    """What execution asks the risk guard before an entry (see `engine/risk.py`)."""
+
+    def check_open(self, intent: OpenPosition, account: Account, open_positions: int, pending_entries: int) -> None:
+        """Raise `RiskRejected` with the reason when the entry is not allowed."""
+
+
+class Execution:
+    name = "execution"
+
+    def __init__(
+        self,
+        bus: EventBus,
+        clock: Clock,
+        venue: VenueClient,
+        store: OrderStore,
+        cache: Cache,
+        *,
+        risk: RiskGate | None = None,
+        session_id: str = "",
+        close_retry_initial_s: float = 0.5,
+        close_retry_max_s: float = 10.0,
+        close_fill_timeout_s: float = 5.0,
+    ) -> None:
+        self.bus, self.clock, self.venue, self.store, self.cache = bus, clock, venue, store, cache
+        self.risk = risk
+        self.session_id = session_id
+        self.close_retry_initial_s = close_retry_initial_s
+        self.close_retry_max_s = close_retry_max_s
+        self.close_fill_timeout_s = close_fill_timeout_s
+        self._reports: deque[Event] = deque()
+        self._report_wake = asyncio.Event()
+        self._entries: deque[OpenPosition] = deque()
+        self._entry_wake = asyncio.Event()
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing: dict[tuple[str, Side], asyncio.Task[Order | None]] = {}
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._waiters: dict[ClientOrderId, list[asyncio.Future[Order]]] = {}
+        self._flat_waiters: dict[tuple[str, Side], list[asyncio.Future[None]]] = {}
+        self.entries_blocked = False
+        self.pending_entries = 0
+
+    # --- public API -----------------------------------------------------------------------
+
+    def submit(self, intent: Intent) -> None:
+        """Hand an intent to execution (never blocks; results arrive as events)."""
+        if isinstance(intent, OpenPosition):
+            self._entries.append(intent)
+            self.pending_entries += 1
+            self._mark_busy()
+            self._entry_wake.set()
+        elif isinstance(intent, ClosePosition):
+            self.close(intent)
+        elif isinstance(intent, CancelOrders):
+            self._spawn(self.cancel_orders(intent.symbol, intent.tag, intent.reason))
+
+    def report(self, event: Event) -> None:
+        """Sink for venue reports: persisted, applied to the cache, then published, in order."""
+        self._reports.append(event)
+        self._mark_busy()
+        self._report_wake.set()
+
+    def close(self, intent: ClosePosition) -> asyncio.Task[Order | None]:
+        """Start (or join) the close sequence of a position. Returns its task."""
+        key = (intent.symbol, intent.side)
+        running = self._closing.get(key)
+        if running is not None and not running.done():
+            return running
+        task = asyncio.create_task(self._close_sequence(intent), name=f"close:{intent.symbol}:{intent.side.value}")
+        self._closing[key] = task
+        self._track(task)
+        return task
+
+    def is_closing(self, symbol: str, side: Side) -> bool:
+        task = self._closing.get((symbol, side))
+        return task is not None and not task.done()
+
+    async def idle(self) -> None:
+        """Return once every queued report, entry and cancel has been handled.
+
+        Close sequences waiting for a fill or a retry timer do not count: they wait on data or time.
+        """
+        while True:
+            await self._idle.wait()
+            for _ in range(3):
+                await asyncio.sleep(0)
+            if self._idle.is_set():
+                return
+
+    # --- workers --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await asyncio.gather(self._report_worker(), self._entry_worker())
+
+    async def shutdown(self) -> None:
+        """Let running closes finish (bounded by the core), then stop."""
+        closes = [t for t in self._closing.values() if not t.done()]
+        if closes:
+            await asyncio.gather(*closes, return_exceptions=True)
+        await self._drain_reports()
+
+    async def _report_worker(self) -> None:
+        while True:
+            await self._report_wake.wait()
+            self._report_wake.clear()
+            await self._drain_reports()
+
+    async def _drain_reports(self) -> None:
+        while self._reports:
+            event = self._reports.popleft()
+            try:
+                await self._persist_and_publish(event)
+            finally:
+                self._done_one()
+
+    async def _persist_and_publish(self, event: Event) -> None:
+        if isinstance(event, OrderUpdated):
+            if not self.cache.apply_order(event.order):
+                return
+            await self.store.save_order(event.order, self.session_id)
+            self._resolve_order(event.order)
+        elif isinstance(event, OrderFilled):
+            if not await self.store.save_fill(event.fill, self.session_id):
+                return  # already stored: a replayed fill is never counted twice
+        elif isinstance(event, PositionChanged):
+            saver = getattr(self.store, "save_position", None)
+            if saver is not None:
+                await saver(event.position, self.session_id, event.reason)
+            self.cache.apply_position(event.position)
+            if event.position.is_flat:
+                self._resolve_flat(event.position.symbol, event.position.side)
+        elif isinstance(event, AccountUpdated):
+            self.cache.account = Account("USDT", event.cash_balance, event.cash_balance - event.available, Decimal(0), event.unrealized_pnl)
+        self.bus.publish(event)
+
+    async def _entry_worker(self) -> None:
+        while True:
+            await self._entry_wake.wait()
+            self._entry_wake.clear()
+            while self._entries:
+                intent = self._entries.popleft()
+                try:
+                    await self._open(intent)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # an entry must never kill the lane
+                    log.exception("entry %s failed", intent.client_id)
+                    self.bus.publish(ErrorRaised(self.clock.now_ms(), "execution", f"entry {intent.client_id} failed: {exc}"))
+                finally:
+                    self.pending_entries -= 1
+                    self._done_one()
+
+    # --- entries --------------------------------------------------------------------------
+
+    async def _open(self, intent: OpenPosition) -> Order | None:
+        now = self.clock.now_ms()
+        base = Order(intent.client_id, intent.symbol, OrderSide.open_for(intent.side), intent.order_type, Decimal(0),
+                     leverage=intent.leverage, margin_mode=MarginMode.ISOLATED, created_ms=now, updated_ms=now,
+                     reason=intent.reason, tag=intent.tag)
+        known = self.cache.orders.get(intent.client_id)
+        if known is not None:  # the same intent again: idempotent
+            return known
+        try:
+            if self.entries_blocked:
+                raise RiskRejected("entries are blocked (emergency close / stopping)")
+            account = await self.venue.account()
+            if self.risk is not None:
+                self.risk.check_open(intent, account, len(self.cache.positions), self.pending_entries - 1)
+            order = await self._size(intent, base, account)
+        except (RiskRejected, Permanent) as exc:
+            return await self._record(base.with_state(OrderState.REJECTED, now, reason=f"{intent.reason}: {exc}"))
+        await self.store.save_order(order, self.session_id)  # durable before the venue sees it
+        self.cache.apply_order(order)
+        return await self._send(order)
+
+    async def _size(self, intent: OpenPosition, base: Order, account: Account) -> Order:
+        instr = await self.venue.instrument(intent.symbol)
+        price = to_decimal(intent.ref_price) if intent.ref_price else self.cache.reference_price(intent.symbol)
+        if price is None or price <= 0:
+            raise RiskRejected(f"no fresh price for {intent.symbol}: no order without a price")
+        margin = account.available * to_decimal(intent.size_pct) / 100
+        contracts = floor_to_unit(margin * intent.leverage / (price * instr.contract_size), instr.vol_unit)
+        contracts = min(contracts, instr.max_vol)
+        if contracts < instr.min_vol:
+            raise RiskRejected(f"size {contracts} contracts is below minVol {instr.min_vol} ({margin:.2f} USDT margin)")
+        sign = intent.side.sign
+        sl = tp = limit = None
+        if intent.stop_loss_pct:
+            sl = quantize_to_unit(price * (1 - sign * to_decimal(intent.stop_loss_pct) / 100), instr.price_unit)
+        if intent.take_profit_pct:
+            tp = quantize_to_unit(price * (1 + sign * to_decimal(intent.take_profit_pct) / 100), instr.price_unit)
+        if intent.order_type is OrderType.LIMIT:
+            limit = quantize_to_unit(to_decimal(intent.limit_price or price), instr.price_unit)
+        return Order(base.client_id, base.symbol, base.side, base.type, contracts, price=limit, leverage=intent.leverage,
+                     stop_loss_price=sl, take_profit_price=tp, created_ms=base.created_ms, updated_ms=base.updated_ms,
+                     reason=base.reason, tag=base.tag)
+
+    async def _send(self, order: Order) -> Order:
+        now = self.clock.now_ms()
+        try:
+            placed = await self.venue.place_order(order)
+        except AmbiguousOrderState as exc:
+            return await self._record(order.with_state(OrderState.UNKNOWN, now, reason=f"{order.reason}: {exc}"))
+        except (Retryable, Permanent) as exc:
+            return await self._record(order.with_state(OrderState.REJECTED, now, reason=f"{order.reason}: {exc}"))
+        return await self._record(placed)
+
+    async def _record(self, order: Order) -> Order:
+        """Persist and publish an order state decided here (not reported by the venue)."""
+        if self.cache.apply_order(order):
+            await self.store.save_order(order, self.session_id)
+            self._resolve_order(order)
+            self.bus.publish(OrderUpdated(self.clock.now_ms(), order))
+        return order
+
+    # --- closes ---------------------------------------------------------------------------
+
+    async def _close_sequence(self, intent: ClosePosition) -> Order | None:
+        leg, delay, cid = 1, self.close_retry_initial_s, intent.client_id
+        last: Order | None = None
+        while True:
+            pos = self.cache.position(intent.symbol, intent.side)
+            if pos is None:
+                pos = await self._venue_position(intent.symbol, intent.side)
+                if pos is None:
+                    return last
+            qty = pos.contracts if intent.qty_contracts is None else min(pos.contracts, to_decimal(intent.qty_contracts))
+            order = Order(cid, intent.symbol, OrderSide.close_for(intent.side), OrderType.MARKET, qty, leverage=pos.leverage,
+                          reduce_only=True, position_id=pos.position_id, created_ms=self.clock.now_ms(),
+                          updated_ms=self.clock.now_ms(), reason=intent.reason, tag=intent.tag or pos.tag)
+            if cid not in self.cache.orders:
+                await self.store.save_order(order, self.session_id)
+                self.cache.apply_order(order)
+            try:
+                last = await self.venue.place_order(order)
+                await self._record(last)
+                last = await self._await_terminal(cid, self.close_fill_timeout_s)
+            except PositionNotFound:
+                await self._sync_position(intent.symbol, intent.side)
+                return last
+            except AmbiguousOrderState:
+                pass  # same id again: the venue looks it up before re-sending
+            except Retryable as exc:
+                log.warning("close %s failed (retryable): %s", cid, exc)
+                await self._record(order.with_state(OrderState.REJECTED, self.clock.now_ms(), reason=f"{intent.reason}: {exc}"))
+            except Permanent as exc:
+                await self._record(order.with_state(OrderState.REJECTED, self.clock.now_ms(), reason=f"{intent.reason}: {exc}"))
+                self.bus.publish(ErrorRaised(self.clock.now_ms(), "execution", f"CLOSE FAILED for {intent.symbol} {intent.side.value}: {exc} - close it by hand", level="CRITICAL"))
+                raise
+            if intent.qty_contracts is not None and last is not None and last.state is OrderState.FILLED:
+                return last
+            if self.cache.position(intent.symbol, intent.side) is None:
+                return last
+            state = self.cache.orders.get(cid)
+            if state is not None and state.state in (OrderState.REJECTED, OrderState.CANCELLED, OrderState.FILLED):
+                leg += 1  # definitive: a new leg id for the next attempt
+                if leg > MAX_CLOSE_LEGS:
+                    raise RuntimeError(f"close of {intent.symbol} gave up after {MAX_CLOSE_LEGS} legs")
+                cid = _leg_id(intent.client_id, leg)
+            await self.clock.sleep(delay)
+            delay = min(delay * 2, self.close_retry_max_s)
+
+    async def _await_terminal(self, cid: ClientOrderId, timeout_s: float) -> Order | None:
+        order = self.cache.orders.get(cid)
+        if order is not None and order.state.is_terminal:
+            return order
+        fut: asyncio.Future[Order] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(cid, []).append(fut)
+        timer = self.clock.call_later(timeout_s, lambda: fut.done() or fut.cancel())
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if fut.cancelled() and not _current_cancelling():
+                return self.cache.orders.get(cid)  # timed out: re-check the position
+            raise
+        finally:
+            timer.cancel()
+
+    def _resolve_order(self, order: Order) -> None:
+        if order.state.is_terminal:
+            for fut in self._waiters.pop(order.client_id, []):
+                if not fut.done():
+                    fut.set_result(order)
+
+    def _resolve_flat(self, symbol: str, side: Side) -> None:
+        for fut in self._flat_waiters.pop((symbol, side), []):
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _venue_position(self, symbol: str, side: Side) -> Position | None:
+        try:
+            for p in await self.venue.positions(symbol):
+                if p.side is side and not p.is_flat:
+                    self.cache.apply_position(p)
+                    return p
+        except VenueError as exc:
+            log.warning("positions(%s) failed: %s", symbol, exc)
+        return None
+
+    async def _sync_position(self, symbol: str, side: Side) -> None:
+        """The venue says there is no position: drop ours and tell everyone it is flat."""
+        pos = self.cache.position(symbol, side)
+        if pos is not None and await self._venue_position(symbol, side) is None:
+            flat = Position(symbol, side, Decimal(0), pos.contract_size, pos.entry_price, pos.leverage, tag=pos.tag,
+                            updated_ms=self.clock.now_ms(), position_id=pos.position_id)
+            self.report(PositionChanged(self.clock.now_ms(), flat, reason="venue reports flat"))
+
+    async def cancel_orders(self, symbol: str | None, tag: str | None = None, reason: str = "") -> int:
+        """Cancel open non-reduce-only orders (entries); returns how many were cancelled."""
+        count = 0
+        for order in await self.venue.open_orders(symbol):
+            if order.reduce_only or (tag is not None and order.tag != tag):
+                continue
+            try:
+                await self._record(await self.venue.cancel_order(order.symbol, order.client_id))
+                count += 1
+            except VenueError as exc:
+                log.warning("cancel %s failed: %s", order.client_id, exc)
+        return count
+
+    # --- bookkeeping ----------------------------------------------------------------------
+
+    def _spawn(self, coro) -> None:
+        self._mark_busy()
+        task = asyncio.create_task(coro)
+        self._track(task)
+
+        def done(_: asyncio.Task) -> None:
+            self._done_one()
+
+        task.add_done_callback(done)
+
+    def _track(self, task: asyncio.Task) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("execution task %s failed: %r", task.get_name(), exc)
+            self.bus.publish(ErrorRaised(self.clock.now_ms(), "execution", f"{task.get_name()}: {exc}", level="CRITICAL"))
+
+    def _mark_busy(self) -> None:
+        self._busy += 1
+        self._idle.clear()
+
+    def _done_one(self) -> None:
+        self._busy -= 1
+        if self._busy <= 0:
+            self._busy = 0
+            self._idle.set()
+
+    async def cancel_all_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _leg_id(base: ClientOrderId, leg: int) -> ClientOrderId:
+    """`...-X` -> `...-X2`: a new id for a re-issued close, within MEXC's 32 characters."""
+    suffix = str(leg)
+    return ClientOrderId((base[: 32 - len(suffix)]) + suffix)
+
+
+def _current_cancelling() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
