@@ -1,7 +1,14 @@
 """App layer: the composition root. Builds every object from `Settings` and hands it down.
 
-One place to read to see what talks to what. Tests build the same graph with a `SimClock` or a
-temporary database by passing overrides.
+One place to read to see what talks to what:
+
+    feed (replay or MEXC) -> bus -> strategy runner -> execution -> venue (paper or MEXC)
+                                 -> watchdog ----------^            |
+    venue reports -> execution (persist, then publish) -> bus -> store recorder, headless, UI
+
+Paper mode replays recorded candles: the trading components run on a `SimClock` that the replay
+moves to each tick's data time (so a 60x replay runs every timer 60x), while the core and the
+pacing use the wall clock. Live mode runs everything on the wall clock.
 """
 
 from __future__ import annotations
@@ -10,13 +17,19 @@ from pathlib import Path
 
 from tui_trader.domain.config import Settings
 from tui_trader.engine.bus import EventBus
-from tui_trader.engine.clock import Clock, WallClock
+from tui_trader.engine.clock import Clock, SimClock, WallClock
 from tui_trader.engine.core import TraderCore
+from tui_trader.engine.strategy_runner import load_strategy
+from tui_trader.engine.trading import TradingStack, build_trading_stack
 from tui_trader.store.db import Database
 from tui_trader.store.events import EventRecorder
+from tui_trader.store.orders import OrderRepository
+from tui_trader.store.state import StateRepository
+from tui_trader.venues.paper.venue import PaperVenue
 from tui_trader.venues.replay import ReplayFeed, bundled_data_path
 
 DB_NAME = "tui-trader.sqlite"
+CONSOLE_SESSION = "console"
 
 
 def database_path(settings: Settings) -> Path:
@@ -33,24 +46,78 @@ def replay_path(settings: Settings) -> Path:
 def build_core(settings: Settings, *, clock: Clock | None = None, bus: EventBus | None = None) -> TraderCore:
     """The core with every service registered, not yet started (`async with core:` starts it)."""
     bus = bus or EventBus()
-    clock = clock or WallClock()
-    core = TraderCore(bus, clock, mode=settings.mode)
-
+    wall = clock or WallClock()
+    core = TraderCore(bus, wall, mode=settings.mode)
     db = Database(database_path(settings), batch_size=settings.store.batch_size, flush_interval_ms=settings.store.flush_interval_ms)
     recorder = EventRecorder(bus, db, record_market_data=settings.store.record_market_data)
-    feed = ReplayFeed(
-        bus,
-        clock,
-        replay_path(settings),
-        symbol=settings.replay.symbol,
-        speed=settings.replay.speed,
-        ticks_per_candle=settings.replay.ticks_per_candle,
-        spread_bps=settings.replay.spread_bps,
-        loop=settings.replay.loop,
-    )
-    # Registration order = start order; shutdown runs in reverse, so the store flushes last.
-    core.add(db, critical=True)
+    core.add(db, critical=True)  # registered first: shut down (flushed) last
     core.add(recorder, restart=True)
-    core.add(feed, critical=False)
-    core.components.update(settings=settings, db=db, recorder=recorder, feed=feed)
+    core.components.update(settings=settings, db=db, recorder=recorder)
+    if settings.mode == "live":
+        stack = _live(settings, core, bus, wall, db)
+    else:
+        stack = _paper(settings, core, bus, wall, db)
+    core.components.update(stack=stack, execution=stack.execution, venue=stack.venue, cache=stack.cache)
     return core
+
+
+def _strategy(settings: Settings):
+    return load_strategy(settings.strategy.file) if settings.strategy.enabled else None
+
+
+def _paper(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: Database) -> TradingStack:
+    feed = ReplayFeed(
+        bus, wall, replay_path(settings), symbol=settings.replay.symbol, speed=settings.replay.speed,
+        ticks_per_candle=settings.replay.ticks_per_candle, spread_bps=settings.replay.spread_bps, loop=settings.replay.loop,
+    )
+    data_clock = SimClock(feed.first_ts_ms() - 1)
+    feed.data_clock = data_clock
+    venue = PaperVenue(bus, paper=settings.paper, fees=settings.fees)
+    stack = build_trading_stack(
+        settings, bus, data_clock, venue, OrderRepository(db), StateRepository(db), strategy=_strategy(settings),
+        symbols=settings.strategy.symbols or [feed.symbol], session_id=CONSOLE_SESSION,
+    )
+    feed.backpressure = stack.execution
+    for service, options in stack.services:
+        core.add(service, **options)
+    core.add(feed)  # last: everything that listens is subscribed before the first tick
+    core.components.update(feed=feed, data_clock=data_clock)
+    return stack
+
+
+def _live(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: Database) -> TradingStack:
+    from tui_trader.venues.mexc.factory import build_mexc
+
+    symbols = list(settings.strategy.symbols)
+    parts = build_mexc(settings.mexc, settings.retry, settings.breaker, bus, wall, symbols)
+    stack = build_trading_stack(
+        settings, bus, wall, parts.venue, OrderRepository(db), StateRepository(db), strategy=_strategy(settings),
+        symbols=symbols, session_id=CONSOLE_SESSION,
+    )
+    core.add(_VenueLifecycle(parts.venue), critical=True)
+    for service, options in stack.services:
+        core.add(service, **options)
+    core.add(parts.user_stream, restart=True)
+    core.add(parts.feed, restart=True)
+    core.components.update(feed=parts.feed, user_stream=parts.user_stream)
+    return stack
+
+
+class _VenueLifecycle:
+    """Starts the MEXC venue (clock offset, contract details) before trading; closes its session last."""
+
+    name = "mexc-venue"
+
+    def __init__(self, venue) -> None:
+        self.venue = venue
+
+    async def start(self) -> None:
+        await self.venue.start()
+
+    async def run(self) -> None:
+        import asyncio
+
+        await asyncio.Event().wait()
+
+    async def shutdown(self) -> None:
+        await self.venue.close()

@@ -81,8 +81,13 @@ class TraderCore:
         self.bus.publish(CoreStateChanged(self.clock.now_ms(), state=state, mode=self.mode))
 
     async def start(self) -> None:
+        """Start services in registration order. A service with an async `start()` is awaited first,
+        so e.g. the strategy has restored its state and subscribed before the feed sends a tick."""
         self._publish_state("starting")
         for spec in self._specs:
+            starter = getattr(spec.service, "start", None)
+            if starter is not None:
+                await starter()
             spec.task = asyncio.create_task(self._supervise(spec), name=f"core:{spec.service.name}")
         self._publish_state("running")
 

@@ -81,7 +81,6 @@ class Execution:
         self._closing: dict[tuple[str, Side], asyncio.Task[Order | None]] = {}
         self._tasks: set[asyncio.Task[object]] = set()
         self._waiters: dict[ClientOrderId, list[asyncio.Future[Order]]] = {}
-        self._flat_waiters: dict[tuple[str, Side], list[asyncio.Future[None]]] = {}
         self.entries_blocked = False
         self.pending_entries = 0
 
@@ -111,6 +110,7 @@ class Execution:
         running = self._closing.get(key)
         if running is not None and not running.done():
             return running
+        self._mark_busy()  # until the sequence has sent its first order
         task = asyncio.create_task(self._close_sequence(intent), name=f"close:{intent.symbol}:{intent.side.value}")
         self._closing[key] = task
         self._track(task)
@@ -120,6 +120,10 @@ class Execution:
         task = self._closing.get((symbol, side))
         return task is not None and not task.done()
 
+    def has_work(self) -> bool:
+        """True while reports, entries or close sends are pending (cheap: called per tick)."""
+        return not self._idle.is_set()
+
     async def idle(self) -> None:
         """Return once every queued report, entry and cancel has been handled.
 
@@ -127,8 +131,7 @@ class Execution:
         """
         while True:
             await self._idle.wait()
-            for _ in range(3):
-                await asyncio.sleep(0)
+            await asyncio.sleep(0)
             if self._idle.is_set():
                 return
 
@@ -138,7 +141,9 @@ class Execution:
         await asyncio.gather(self._report_worker(), self._entry_worker())
 
     async def shutdown(self) -> None:
-        """Let running closes finish (bounded by the core), then stop."""
+        """Refuse new entries, let queued work and running closes finish (bounded by the core)."""
+        self.entries_blocked = True
+        await self.idle()
         closes = [t for t in self._closing.values() if not t.done()]
         if closes:
             await asyncio.gather(*closes, return_exceptions=True)
@@ -151,19 +156,25 @@ class Execution:
             await self._drain_reports()
 
     async def _drain_reports(self) -> None:
+        """Process reports in order; close sequences waiting on an order wake only after the whole
+        batch (the position change that follows a fill) has been applied."""
+        terminal: list[Order] = []
         while self._reports:
             event = self._reports.popleft()
             try:
                 await self._persist_and_publish(event)
+                if isinstance(event, OrderUpdated) and event.order.state.is_terminal:
+                    terminal.append(event.order)
             finally:
                 self._done_one()
+        for order in terminal:
+            self._resolve_order(order)
 
     async def _persist_and_publish(self, event: Event) -> None:
         if isinstance(event, OrderUpdated):
             if not self.cache.apply_order(event.order):
                 return
             await self.store.save_order(event.order, self.session_id)
-            self._resolve_order(event.order)
         elif isinstance(event, OrderFilled):
             if not await self.store.save_fill(event.fill, self.session_id):
                 return  # already stored: a replayed fill is never counted twice
@@ -172,8 +183,6 @@ class Execution:
             if saver is not None:
                 await saver(event.position, self.session_id, event.reason)
             self.cache.apply_position(event.position)
-            if event.position.is_flat:
-                self._resolve_flat(event.position.symbol, event.position.side)
         elif isinstance(event, AccountUpdated):
             self.cache.account = Account("USDT", event.cash_balance, event.cash_balance - event.available, Decimal(0), event.unrealized_pnl)
         self.bus.publish(event)
@@ -261,49 +270,71 @@ class Execution:
     # --- closes ---------------------------------------------------------------------------
 
     async def _close_sequence(self, intent: ClosePosition) -> Order | None:
+        """Send closes until the venue reports flat. Counts as busy (for `idle()`) while it is
+        sending, not while it waits for a fill or a retry timer, which depend on data or time."""
         leg, delay, cid = 1, self.close_retry_initial_s, intent.client_id
         last: Order | None = None
-        while True:
-            pos = self.cache.position(intent.symbol, intent.side)
-            if pos is None:
-                pos = await self._venue_position(intent.symbol, intent.side)
-                if pos is None:
+        busy = True  # marked by close()
+        try:
+            while True:
+                if not busy:
+                    self._mark_busy()
+                    busy = True
+                sent, last = await self._close_attempt(intent, cid, last)
+                self._done_one()
+                busy = False
+                if sent is None:
                     return last
-            qty = pos.contracts if intent.qty_contracts is None else min(pos.contracts, to_decimal(intent.qty_contracts))
-            order = Order(cid, intent.symbol, OrderSide.close_for(intent.side), OrderType.MARKET, qty, leverage=pos.leverage,
-                          reduce_only=True, position_id=pos.position_id, created_ms=self.clock.now_ms(),
-                          updated_ms=self.clock.now_ms(), reason=intent.reason, tag=intent.tag or pos.tag)
-            if cid not in self.cache.orders:
-                await self.store.save_order(order, self.session_id)
-                self.cache.apply_order(order)
-            try:
-                last = await self.venue.place_order(order)
-                await self._record(last)
-                last = await self._await_terminal(cid, self.close_fill_timeout_s)
-            except PositionNotFound:
-                await self._sync_position(intent.symbol, intent.side)
-                return last
-            except AmbiguousOrderState:
-                pass  # same id again: the venue looks it up before re-sending
-            except Retryable as exc:
-                log.warning("close %s failed (retryable): %s", cid, exc)
-                await self._record(order.with_state(OrderState.REJECTED, self.clock.now_ms(), reason=f"{intent.reason}: {exc}"))
-            except Permanent as exc:
-                await self._record(order.with_state(OrderState.REJECTED, self.clock.now_ms(), reason=f"{intent.reason}: {exc}"))
-                self.bus.publish(ErrorRaised(self.clock.now_ms(), "execution", f"CLOSE FAILED for {intent.symbol} {intent.side.value}: {exc} - close it by hand", level="CRITICAL"))
-                raise
-            if intent.qty_contracts is not None and last is not None and last.state is OrderState.FILLED:
-                return last
-            if self.cache.position(intent.symbol, intent.side) is None:
-                return last
-            state = self.cache.orders.get(cid)
-            if state is not None and state.state in (OrderState.REJECTED, OrderState.CANCELLED, OrderState.FILLED):
-                leg += 1  # definitive: a new leg id for the next attempt
-                if leg > MAX_CLOSE_LEGS:
-                    raise RuntimeError(f"close of {intent.symbol} gave up after {MAX_CLOSE_LEGS} legs")
-                cid = _leg_id(intent.client_id, leg)
-            await self.clock.sleep(delay)
-            delay = min(delay * 2, self.close_retry_max_s)
+                if sent:
+                    last = await self._await_terminal(cid, self.close_fill_timeout_s)
+                    if self.cache.position(intent.symbol, intent.side) is None:
+                        return last
+                    if intent.qty_contracts is not None and last is not None and last.state is OrderState.FILLED:
+                        return last
+                state = self.cache.orders.get(cid)
+                if state is not None and state.state in (OrderState.REJECTED, OrderState.CANCELLED, OrderState.FILLED):
+                    leg += 1  # definitive: a new leg id for the next attempt
+                    if leg > MAX_CLOSE_LEGS:
+                        raise RuntimeError(f"close of {intent.symbol} gave up after {MAX_CLOSE_LEGS} legs")
+                    cid = _leg_id(intent.client_id, leg)
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, self.close_retry_max_s)
+        finally:
+            if busy:
+                self._done_one()
+
+    async def _close_attempt(self, intent: ClosePosition, cid: ClientOrderId, last: Order | None) -> tuple[bool | None, Order | None]:
+        """One send. Returns (None = flat/nothing to close, True = sent, False = failed, retry)."""
+        pos = self.cache.position(intent.symbol, intent.side)
+        if pos is None:
+            pos = await self._venue_position(intent.symbol, intent.side)
+            if pos is None:
+                return None, last
+        qty = pos.contracts if intent.qty_contracts is None else min(pos.contracts, to_decimal(intent.qty_contracts))
+        now = self.clock.now_ms()
+        order = Order(cid, intent.symbol, OrderSide.close_for(intent.side), OrderType.MARKET, qty, leverage=pos.leverage,
+                      reduce_only=True, position_id=pos.position_id, created_ms=now, updated_ms=now,
+                      reason=intent.reason, tag=intent.tag or pos.tag)
+        if cid not in self.cache.orders:
+            await self.store.save_order(order, self.session_id)  # durable before the venue sees it
+            self.cache.apply_order(order)
+        try:
+            placed = await self.venue.place_order(order)
+        except PositionNotFound:
+            await self._sync_position(intent.symbol, intent.side)
+            return None, last
+        except AmbiguousOrderState:
+            return False, last  # same id again: the venue looks it up before re-sending
+        except Retryable as exc:
+            log.warning("close %s failed (retryable): %s", cid, exc)
+            await self._record(order.with_state(OrderState.REJECTED, self.clock.now_ms(), reason=f"{intent.reason}: {exc}"))
+            return False, last
+        except Permanent as exc:
+            await self._record(order.with_state(OrderState.REJECTED, self.clock.now_ms(), reason=f"{intent.reason}: {exc}"))
+            self.bus.publish(ErrorRaised(self.clock.now_ms(), "execution",
+                                         f"CLOSE FAILED for {intent.symbol} {intent.side.value}: {exc} - close it by hand", level="CRITICAL"))
+            raise
+        return True, await self._record(placed)
 
     async def _await_terminal(self, cid: ClientOrderId, timeout_s: float) -> Order | None:
         order = self.cache.orders.get(cid)
@@ -326,11 +357,6 @@ class Execution:
             for fut in self._waiters.pop(order.client_id, []):
                 if not fut.done():
                     fut.set_result(order)
-
-    def _resolve_flat(self, symbol: str, side: Side) -> None:
-        for fut in self._flat_waiters.pop((symbol, side), []):
-            if not fut.done():
-                fut.set_result(None)
 
     async def _venue_position(self, symbol: str, side: Side) -> Position | None:
         try:

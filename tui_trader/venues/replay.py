@@ -17,7 +17,8 @@ on data time while `clock` paces the replay in wall time.
 
 Pacing: `speed` 1 = real time, N = N times faster, 0 = as fast as possible (yielding to the loop
 every few hundred ticks so nothing else starves). Pacing is measured against the start, so it does
-not drift. `start_after_ms` skips candles already processed (session resume).
+not drift. With `backpressure` (execution), the feed waits after a tick until the work it started
+(orders, fills, closes) is done, so a replay at full speed trades exactly like a backtest. `start_after_ms` skips candles already processed (session resume).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import asyncio
 import logging
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 from tui_trader.domain.events import BookTick, CandleClosed, FeedStateChanged, MarkPriceTick, TradeTick
 from tui_trader.engine.bus import EventBus
@@ -57,6 +59,14 @@ def candle_ticks(c: Candle, n: int = 4) -> tuple[float, ...]:
     return (c.close,)
 
 
+class Backpressure(Protocol):
+    """Execution's view for the feed: is anything a tick started still pending? wait for it."""
+
+    def has_work(self) -> bool: ...
+
+    async def idle(self) -> None: ...
+
+
 class ReplayFeed:
     """A `Service` publishing recorded candles as ticks on the bus."""
 
@@ -74,10 +84,12 @@ class ReplayFeed:
         start_after_ms: int = 0,
         name: str = "replay",
         data_clock: SimClock | None = None,
+        backpressure: "Backpressure | None" = None,
     ) -> None:
         self.bus = bus
         self.clock = clock  # paces the replay (wall time)
         self.data_clock = data_clock  # moved to each tick's data time: the trading components' "now"
+        self.backpressure = backpressure  # lets execution finish what a tick started before the next one
         self.path = Path(path)
         self.symbol = symbol or symbol_from_filename(self.path)
         self.speed = speed
@@ -90,6 +102,13 @@ class ReplayFeed:
         self.cursor_ms = start_after_ms  # open time of the last candle fully published
         self.candles_published = 0
         self.state = "idle"
+
+    def first_ts_ms(self) -> int:
+        """Time of the first tick this feed will publish (start a data clock just before it)."""
+        for candle in read_candles(self.path):
+            if candle.ts_ms > self.start_after_ms:
+                return candle.ts_ms
+        return self.start_after_ms
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
@@ -119,6 +138,7 @@ class ReplayFeed:
         sym = self.symbol
         hs = self.half_spread
         advance = self.data_clock.advance_to if self.data_clock is not None else None
+        bp = self.backpressure
         start_wall: float | None = None
         start_data = 0
         since_yield = 0
@@ -138,13 +158,17 @@ class ReplayFeed:
                         since_yield = 0
                 if advance is not None:
                     advance(ts)  # timers due before this tick fire first
+                publish(BookTick(ts, sym, price * (1 - hs), price * (1 + hs)))
                 publish(TradeTick(ts, sym, price, qty, "buy" if price >= candle.open else "sell"))
                 publish(MarkPriceTick(ts, sym, price))
-                publish(BookTick(ts, sym, price * (1 - hs), price * (1 + hs)))
+                if bp is not None and bp.has_work():
+                    await bp.idle()
             close_ts = candle.ts_ms + interval_ms
             if advance is not None:
                 advance(close_ts)
             publish(CandleClosed(close_ts, sym, candle.ts_ms, self.interval_s, candle.open, candle.high, candle.low, candle.close, candle.volume))
+            if bp is not None and bp.has_work():
+                await bp.idle()
             self.cursor_ms = candle.ts_ms
             self.candles_published += 1
             since_yield += 1

@@ -1,0 +1,68 @@
+"""Engine layer: assembles one trading stack - cache, execution, risk, watchdog, strategy - on a venue.
+
+Paper sessions, backtests and the live console all build their trading components here, so the
+same strategy, risk, watchdog and execution code runs everywhere; only the venue, the store and the
+clock passed in differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from tui_trader.domain.config import Settings
+from tui_trader.domain.strategy.schema import Strategy
+from tui_trader.engine.bus import EventBus
+from tui_trader.engine.cache import Cache
+from tui_trader.engine.clock import Clock
+from tui_trader.engine.execution import Execution
+from tui_trader.engine.ports import KeyValueStore, OrderStore, VenueClient
+from tui_trader.engine.strategy_runner import StrategyRunner
+
+
+@dataclass
+class TradingStack:
+    bus: EventBus
+    clock: Clock
+    venue: VenueClient
+    cache: Cache
+    execution: Execution
+    runner: StrategyRunner | None = None
+    risk: Any = None
+    watchdog: Any = None
+    # (service, options for TraderCore.add) in start order
+    services: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+
+    async def idle(self) -> None:
+        """Wait until every queued report and entry has been processed (backtests step on this)."""
+        await self.execution.idle()
+
+
+def build_trading_stack(
+    settings: Settings,
+    bus: EventBus,
+    clock: Clock,
+    venue: VenueClient,
+    store: OrderStore,
+    state_store: KeyValueStore | None,
+    *,
+    strategy: Strategy | None,
+    symbols: Iterable[str],
+    session_id: str = "",
+) -> TradingStack:
+    """Wire execution to `venue` (its reports are persisted, then published) and the strategy to execution."""
+    cache = Cache(bus)
+    execution = Execution(
+        bus, clock, venue, store, cache, session_id=session_id,
+        close_retry_initial_s=settings.watchdog.close_retry_initial_s,
+        close_retry_max_s=settings.watchdog.close_retry_max_s,
+    )
+    if hasattr(venue, "report"):
+        venue.report = execution.report  # type: ignore[attr-defined]
+    stack = TradingStack(bus, clock, venue, cache, execution)
+    stack.services.append((execution, {"critical": True}))
+    if strategy is not None:
+        runner = StrategyRunner(bus, clock, strategy, list(symbols), state_store, execution.submit)
+        stack.runner = runner
+        stack.services.append((runner, {"restart": True}))
+    return stack
