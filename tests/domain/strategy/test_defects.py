@@ -114,9 +114,10 @@ def test_entry_pending_survives_restart_and_its_fill_is_recognised():
 def test_entry_with_no_answer_at_all_is_written_off_and_a_late_fill_adopted():
     m = StrategyMachine(strategy(), "NXT_USDT")
     t = drive(m, "ENTRY_PENDING")
-    cancels = m.on_tick(t + 10 * S, CALM, price=1.07) + m.on_tick(t + 20 * S, CALM, price=1.07)
+    ft = int(strategy().z1_entry.order.fill_timeout_s * S)  # the bundled file's fill timeout
+    cancels = m.on_tick(t + ft, CALM, price=1.07) + m.on_tick(t + 2 * ft, CALM, price=1.07)
     assert [i.reason for i in cancels] == ["FILL_TIMEOUT", "FILL_TIMEOUT"] and m.phase is Phase.ENTRY_PENDING
-    m.on_tick(t + 40 * S, CALM, price=1.07)
+    m.on_tick(t + 4 * ft, CALM, price=1.07)
     assert m.phase is Phase.MONITORING and m.state.reason == "ENTRY_UNCONFIRMED"
-    m.on_position_changed(t + 50 * S, position(m, 56))
+    m.on_position_changed(t + 5 * ft, position(m, 56))
     assert m.phase is Phase.POSITION_ACTIVE

@@ -35,9 +35,10 @@ def _exit_id(m: StrategyMachine) -> str:
 
 
 def _timeout_then_cancelled(m: StrategyMachine, t: int) -> list:
-    out = m.on_tick(t + 10 * S, CALM | {"pump": 8.0}, price=1.07)
+    ft = int(m.strategy.z1_entry.order.fill_timeout_s * S)
+    out = m.on_tick(t + ft, CALM | {"pump": 8.0}, price=1.07)
     assert [type(i) for i in out] == [CancelOrders]
-    return out + m.on_order_update(t + 11 * S, order(m, _entry_id(m), OrderState.CANCELLED, filled=20, price=1.07))
+    return out + m.on_order_update(t + ft + S, order(m, _entry_id(m), OrderState.CANCELLED, filled=20, price=1.07))
 
 
 def _e1_while_entering(m: StrategyMachine, t: int) -> list:
