@@ -28,6 +28,8 @@ examples:
   tui-trader --no-ui --duration 60    same core headless: one JSON event per line on stdout
   tui-trader --config my.toml         use a config file (see config.example.toml)
   tui-trader strategy check FILE      validate a strategy file and print its sections
+  tui-trader sessions list            paper-trading sessions (create, list, show, orders, stop, delete)
+  tui-trader backtest --data FILE     backtest a strategy on recorded candles
 
 config lookup: --config PATH, else ./tui-trader.toml, else $XDG_CONFIG_HOME/tui-trader/config.toml,
 else built-in defaults. API keys: env TUI_TRADER_MEXC_API_KEY / TUI_TRADER_MEXC_API_SECRET.
@@ -49,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     strat_sub = strat.add_subparsers(dest="strategy_command", metavar="ACTION", required=True)
     check = strat_sub.add_parser("check", help="validate a strategy file and print its sections")
     check.add_argument("file", type=Path)
+    # Each further command lives in its own module: register(subparsers) adds its parser and
+    # sets `handler(args, settings) -> exit code`.
+    from tui_trader.app import backtest_cli, sessions_cli
+
+    sessions_cli.register(sub)
+    backtest_cli.register(sub)
     return parser
 
 
@@ -65,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         from tui_trader.app.settings import load_settings
 
         settings, _ = load_settings(args.config)
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            return handler(args, settings)
         check_mode(settings, args.live)
     except ConfigError as exc:
         print(f"tui-trader: configuration error:\n{_indent(str(exc))}", file=sys.stderr)
