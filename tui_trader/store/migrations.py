@@ -105,4 +105,29 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
 ]
 
+MIGRATIONS.append(
+    (
+        2,
+        """
+        -- paper sessions: resume point (checkpoint), the process that runs it, equity and funding history
+        ALTER TABLE sessions ADD COLUMN checkpoint_json TEXT;
+        ALTER TABLE sessions ADD COLUMN owner_pid INTEGER;
+        CREATE TABLE session_equity (
+            session_id TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            equity TEXT NOT NULL,
+            cash TEXT NOT NULL,
+            PRIMARY KEY (session_id, ts_ms)
+        );
+        CREATE TABLE session_funding (
+            session_id TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            symbol TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            PRIMARY KEY (session_id, ts_ms, symbol)
+        );
+        """,
+    )
+)
+
 LATEST_VERSION = MIGRATIONS[-1][0]
