@@ -204,3 +204,30 @@ async def test_insufficient_balance_rejects_at_fill():
     assert (await venue.get_order(SYM, ClientOrderId("big"))).state is OrderState.REJECTED
     assert await venue.positions() == []
     assert any(isinstance(e, AccountUpdated) for e in events) is False
+
+
+async def test_snapshot_restore_round_trip_continues_identically():
+    from tui_trader.venues.paper.snapshot import restore, snapshot
+    import json
+
+    def scenario_tail(bus):
+        tick(bus, 3, 95.0)
+        tick(bus, 4, 90.0)
+
+    bus, venue, events = make(slippage=5)
+    tick(bus, 0, 100.0)
+    await venue.place_order(order("o", OrderSide.OPEN_SHORT, "3000", leverage=5, stop_loss_price=D("110.0"), take_profit_price=D("91.0")))
+    tick(bus, 1, 100.0)
+    await venue.place_order(order("l", OrderSide.OPEN_SHORT, "100", type=OrderType.LIMIT, price=D("120.0"), leverage=5))
+    tick(bus, 2, 99.0)
+    snap = json.loads(json.dumps(snapshot(venue)))
+    scenario_tail(bus)
+    expected = (await venue.account(), [f.fill for f in [e for e in events if isinstance(e, OrderFilled)]][-1])
+
+    bus2, fresh, events2 = make(slippage=5)
+    restore(fresh, snap)
+    assert (await fresh.account()).cash_balance == D(snap["cash"])
+    scenario_tail(bus2)
+    got = (await fresh.account(), [e.fill for e in events2 if isinstance(e, OrderFilled)][-1])
+    assert got == expected  # same TP fill, same fill id, same balances
+    assert [o.client_id for o in await fresh.open_orders()] == ["l"]

@@ -82,6 +82,7 @@ class PaperVenue:
         self.now_ms = 0
         self._next_funding: dict[str, int] = {}
         self._fill_seq = 0
+        self.order_seq = 0
         self.leverage: dict[str, int] = {}
         self._unsubscribe = [
             bus.subscribe(self._on_trade, [TradeTick], name="paper.trade"),
@@ -113,7 +114,8 @@ class PaperVenue:
         if existing is not None:
             return existing
         self._validate(order)
-        accepted = order.with_state(OrderState.OPEN, self.now_ms, venue_order_id=VenueOrderId(f"paper-{len(self.orders) + 1}"),
+        self.order_seq += 1
+        accepted = order.with_state(OrderState.OPEN, self.now_ms, venue_order_id=VenueOrderId(f"paper-{self.order_seq}"),
                                     created_ms=order.created_ms or self.now_ms)
         if order.type is OrderType.LIMIT and not order.side.is_close:
             margin = self._notional(accepted, order.price) / Decimal(order.leverage)  # type: ignore[arg-type]
