@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import settle
 from tui_trader.domain.errors import DataError
-from tui_trader.domain.events import BookTick, CandleClosed, FeedStateChanged, MarkPriceTick, TradeTick
+from tui_trader.domain.events import BookTick, CandleClosed, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
+from tui_trader.domain.models import Position, Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import SimClock
 from tui_trader.venues.candle_files import Candle, read_candles, symbol_from_filename
@@ -146,3 +148,63 @@ async def test_replay_moves_the_data_clock_before_each_tick(tmp_path):
     await ReplayFeed(bus, pacer, write_csv(tmp_path), speed=0, data_clock=data).run()
     assert all(ts == now for ts, now in seen)
     assert fired == [100_000]
+
+
+def test_extremes_are_pessimistic_for_the_open_position():
+    up, down = Candle(0, 10, 12, 9, 11, 0), Candle(0, 11, 11.5, 8, 9, 0)
+    for candle in (up, down):
+        assert candle_ticks(candle, 4, Side.SHORT)[1:3] == (candle.high, candle.low)  # short: high first
+        assert candle_ticks(candle, 4, Side.LONG)[1:3] == (candle.low, candle.high)  # long: low first
+    assert candle_ticks(up, 3, Side.SHORT) == (10, 12, 11)
+
+
+def _flat_or_short(symbol, side, contracts):
+    return PositionChanged(0, Position(symbol, side, D(contracts), D(1), D(10), 3))
+
+
+async def test_replay_reads_the_position_side_from_the_bus_when_the_first_extreme_is_due(tmp_path):
+    bus, clock = EventBus(), SimClock(0)
+    trades = []
+
+    def on_trade(ev):
+        trades.append(ev.price)
+        if ev.ts_ms == 60_000:  # a short opens on the first candle's open tick
+            bus.publish(_flat_or_short("ABC_BTC", Side.SHORT, 1))
+        if ev.ts_ms == 105_000:  # flat again at its close
+            bus.publish(_flat_or_short("ABC_BTC", Side.SHORT, 0))
+
+    bus.subscribe(on_trade, [TradeTick])
+    await ReplayFeed(bus, clock, write_csv(tmp_path), speed=0).run()
+    # rising first candle replayed high (12) before low (9) for the short; the second, flat, conventionally
+    assert trades == [10, 12, 9, 11, 11, 11.5, 8, 9]
+
+
+async def test_replay_position_side_callback_overrides_the_bus(tmp_path):
+    bus, clock = EventBus(), SimClock(0)
+    trades = []
+    bus.subscribe(lambda e: trades.append(e.price), [TradeTick])
+    await ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, position_side=lambda s: Side.LONG).run()
+    assert trades == [10, 9, 12, 11, 11, 8, 11.5, 9]  # long: low first in both candles
+
+
+async def test_replay_merges_several_files_in_time_order(tmp_path):
+    a = write_csv(tmp_path, name="x_AAA-USDT_1m.csv")
+    b = write_csv(tmp_path, "timestamp_ms,open,high,low,close,volume\n90000,5,6,4,5.5,8\n", name="x_BBB-USDT_1m.csv")
+    bus, clock, data = EventBus(), SimClock(0), SimClock(0)
+    seen = []
+    bus.subscribe(lambda e: seen.append((e.ts_ms, e.symbol, type(e).__name__)), [TradeTick, CandleClosed])
+    feed = ReplayFeed(bus, clock, sources=[(a, None), (b, None)], speed=0, data_clock=data, until_ms=120_001)
+    await feed.run()
+    times = [t for t, _, _ in seen]
+    assert times == sorted(times) and data.now_ms() == 180_000
+    assert [s for _, s, _ in seen].count("BBB_USDT") == 5 and feed.candles_published == 3
+    assert (120_000, "AAA_USDT", "CandleClosed") in seen
+    assert seen.index((120_000, "AAA_USDT", "CandleClosed")) < seen.index((120_000, "AAA_USDT", "TradeTick"))
+
+
+async def test_replay_until_stops_before_the_first_candle_at_or_after_it(tmp_path):
+    bus, clock = EventBus(), SimClock(0)
+    trades = []
+    bus.subscribe(trades.append, [TradeTick])
+    await ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, until_ms=120_000).run()
+    assert [t.ts_ms for t in trades] == [60_000, 75_000, 90_000, 105_000]

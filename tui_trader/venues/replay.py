@@ -1,8 +1,14 @@
-"""Venues layer: replays recorded 1-minute candles as live-like market data.
+"""Venues layer: replays recorded candles (one or more files, merged in time order) as live-like market data.
 
-Each candle becomes up to four trade ticks in the conventional OHLC order: the open; then, for a
-rising candle (close >= open) the low before the high, for a falling candle the high before the
-low; then the close. Ticks
+Each candle becomes up to four trade ticks: the open, the two extremes, the close. The order of
+the extremes is *pessimistic for the open position* of the candle's symbol (strategy.md §7), so
+stops, liquidation and targets are tested the way that hurts: a short sees the high before the low,
+a long the low before the high. With no position (or both sides open) the conventional OHLC order
+applies: for a rising candle (close >= open) the low before the high, for a falling candle the
+high before the low. The side is read when the first extreme is published (after the open tick
+has been handled, so a position filled on the open counts); it comes from `position_side(symbol)`
+when given, else from the `PositionChanged` events the feed sees on the bus. Paper replay and
+backtests both run this feed, so both see the same path. Ticks
 are spread evenly over the candle (open at +0, the extremes at +1/4 and +1/2, the close at +3/4 of
 the interval) and a `CandleClosed` follows at the candle's end. With `ticks_per_candle` 1 only the
 close is sent; 2 sends open and close; 3 adds the first extreme.
@@ -15,6 +21,11 @@ time, which is the strategy's notion of now; with `data_clock` (a `SimClock`) th
 that clock to each tick's time before publishing it, so every timer of the trading components runs
 on data time while `clock` paces the replay in wall time.
 
+Several files (`sources`, each a path and a symbol) are merged into one stream ordered by event
+time, then by source order, a candle's close event before the next candle's open at the same
+instant; each file is read lazily, so memory does not grow with the number of bars. `until_ms`
+stops before the first candle opening at or after it.
+
 Pacing: `speed` 1 = real time, N = N times faster, 0 = as fast as possible (yielding to the loop
 every few hundred ticks so nothing else starves). Pacing is measured against the start, so it does
 not drift. With `backpressure` (execution), the feed waits after a tick until the work it started
@@ -24,12 +35,14 @@ not drift. With `backpressure` (execution), the feed waits after a tick until th
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Iterator, Protocol, Sequence
 
-from tui_trader.domain.events import BookTick, CandleClosed, FeedStateChanged, MarkPriceTick, TradeTick
+from tui_trader.domain.events import BookTick, CandleClosed, Event, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
+from tui_trader.domain.models import Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candles, symbol_from_filename
@@ -44,9 +57,21 @@ def bundled_data_path(name: str = BUNDLED_SAMPLE) -> Path:
     return Path(str(resources.files("tui_trader") / "data" / name))
 
 
-def candle_ticks(c: Candle, n: int = 4) -> tuple[float, ...]:
-    """Trade prices a candle is replayed as (see the module docstring for the order)."""
-    if c.close >= c.open:
+CLOSE_STEP = -1  # a candle's close event sorts before a tick of the same instant
+
+Step = tuple[int, int, int, Candle]  # (event ts, source index, tick index or CLOSE_STEP, candle)
+
+
+def candle_ticks(c: Candle, n: int = 4, side: Side | None = None) -> tuple[float, ...]:
+    """Trade prices a candle is replayed as (see the module docstring for the order).
+
+    `side` is the open position's side on the candle's symbol: its adverse extreme comes first.
+    """
+    if side is Side.SHORT:
+        first, second = c.high, c.low
+    elif side is Side.LONG:
+        first, second = c.low, c.high
+    elif c.close >= c.open:
         first, second = c.low, c.high
     else:
         first, second = c.high, c.low
@@ -74,48 +99,78 @@ class ReplayFeed:
         self,
         bus: EventBus,
         clock: Clock,
-        path: Path | str,
+        path: Path | str | None = None,
         *,
         symbol: str | None = None,
+        sources: Sequence[tuple[Path | str, str | None]] | None = None,
         speed: float = 60.0,
         ticks_per_candle: int = 4,
         spread_bps: float = 10.0,
         loop: bool = False,
         start_after_ms: int = 0,
+        until_ms: int | None = None,
         name: str = "replay",
         data_clock: SimClock | None = None,
         backpressure: "Backpressure | None" = None,
+        position_side: Callable[[str], Side | None] | None = None,
     ) -> None:
         self.bus = bus
         self.clock = clock  # paces the replay (wall time)
         self.data_clock = data_clock  # moved to each tick's data time: the trading components' "now"
         self.backpressure = backpressure  # lets execution finish what a tick started before the next one
-        self.path = Path(path)
-        self.symbol = symbol or symbol_from_filename(self.path)
+        if sources is None:
+            if path is None:
+                raise ValueError("ReplayFeed needs a path or sources")
+            sources = [(path, symbol)]
+        self.sources = [(Path(p), sym or symbol_from_filename(Path(p))) for p, sym in sources]
+        self.path, self.symbol = self.sources[0]
+        self.symbols = [sym for _, sym in self.sources]
         self.speed = speed
         self.ticks_per_candle = ticks_per_candle
         self.half_spread = spread_bps / 20_000.0
         self.loop = loop
         self.start_after_ms = start_after_ms
+        self.until_ms = until_ms
         self.name = name
-        self.interval_s = detect_interval_s(self.path)
+        self.intervals_s = [detect_interval_s(p) for p, _ in self.sources]
+        self.interval_s = self.intervals_s[0]
         self.cursor_ms = start_after_ms  # open time of the last candle fully published
         self.candles_published = 0
         self.state = "idle"
+        self.position_side = position_side or self._side_from_bus
+        self._open_sides: dict[str, set[Side]] = {}
+        if position_side is None:
+            bus.subscribe(self._on_position, [PositionChanged], name=f"{name}.positions")
+
+    def _on_position(self, ev: Event) -> None:
+        assert isinstance(ev, PositionChanged)
+        pos = ev.position
+        sides = self._open_sides.setdefault(pos.symbol, set())
+        if pos.is_flat:
+            sides.discard(pos.side)
+        else:
+            sides.add(pos.side)
+
+    def _side_from_bus(self, symbol: str) -> Side | None:
+        sides = self._open_sides.get(symbol)
+        return next(iter(sides)) if sides and len(sides) == 1 else None
 
     def first_ts_ms(self) -> int:
         """Time of the first tick this feed will publish (start a data clock just before it)."""
-        for candle in read_candles(self.path):
-            if candle.ts_ms > self.start_after_ms:
-                return candle.ts_ms
-        return self.start_after_ms
+        firsts = []
+        for path, _ in self.sources:
+            for candle in read_candles(path):
+                if candle.ts_ms > self.start_after_ms:
+                    firsts.append(candle.ts_ms)
+                    break
+        return min(firsts, default=self.start_after_ms)
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
         self.bus.publish(FeedStateChanged(self.clock.now_ms(), feed=self.name, state=state, detail=detail))
 
     async def run(self) -> None:
-        self._set_state("replaying", f"{self.path.name} as {self.symbol} at {self._speed_text()}")
+        self._set_state("replaying", f"{self._describe()} at {self._speed_text()}")
         try:
             while True:
                 await self._replay_once()
@@ -127,51 +182,73 @@ class ReplayFeed:
             self._set_state("stopped", f"after {self.candles_published} candles")
             raise
 
+    def _describe(self) -> str:
+        return ", ".join(f"{p.name} as {sym}" for p, sym in self.sources)
+
     def _speed_text(self) -> str:
         return "full speed" if self.speed <= 0 else f"{self.speed:g}x"
 
-    async def _replay_once(self) -> None:
-        interval_ms = self.interval_s * 1000
+    def _steps(self, index: int) -> Iterator[Step]:
+        """One source's events in time order: each candle's ticks, then its close."""
+        path = self.sources[index][0]
+        interval_ms = self.intervals_s[index] * 1000
         n = self.ticks_per_candle
         offsets = [i * interval_ms // 4 for i in range(4)][:n] if n > 1 else [interval_ms * 3 // 4]
+        ticks = list(enumerate(offsets))
+        after, until = self.start_after_ms, self.until_ms
+        for candle in read_candles(path):
+            ts = candle.ts_ms
+            if ts <= after:
+                continue
+            if until is not None and ts >= until:
+                return
+            for k, offset in ticks:
+                yield (ts + offset, index, k, candle)
+            yield (ts + interval_ms, index, CLOSE_STEP, candle)
+
+    def _merged(self) -> Iterator[Step]:
+        if len(self.sources) == 1:
+            return self._steps(0)
+        return heapq.merge(*(self._steps(i) for i in range(len(self.sources))))
+
+    async def _replay_once(self) -> None:
+        n = self.ticks_per_candle
         publish = self.bus.publish
-        sym = self.symbol
+        syms = self.symbols
+        intervals = self.intervals_s
         hs = self.half_spread
+        side_of = self.position_side
         advance = self.data_clock.advance_to if self.data_clock is not None else None
         bp = self.backpressure
+        prices: list[tuple[float, ...]] = [()] * len(syms)
         start_wall: float | None = None
         start_data = 0
         since_yield = 0
-        for candle in read_candles(self.path):
-            if candle.ts_ms <= self.start_after_ms:
-                continue
-            prices = candle_ticks(candle, n)
-            qty = candle.volume / len(prices)
-            for offset, price in zip(offsets, prices):
-                ts = candle.ts_ms + offset
-                if self.speed > 0:
-                    if start_wall is None:
-                        start_wall, start_data = self.clock.time(), ts
-                    delay = start_wall + (ts - start_data) / 1000.0 / self.speed - self.clock.time()
-                    if delay > 0.001:
-                        await self.clock.sleep(delay)
-                        since_yield = 0
-                if advance is not None:
-                    advance(ts)  # timers due before this tick fire first
-                publish(BookTick(ts, sym, price * (1 - hs), price * (1 + hs)))
-                publish(TradeTick(ts, sym, price, qty, "buy" if price >= candle.open else "sell"))
-                publish(MarkPriceTick(ts, sym, price))
-                if bp is not None and bp.has_work():
-                    await bp.idle()
-            close_ts = candle.ts_ms + interval_ms
+        for ts, index, k, candle in self._merged():
+            if self.speed > 0:
+                if start_wall is None:
+                    start_wall, start_data = self.clock.time(), ts
+                delay = start_wall + (ts - start_data) / 1000.0 / self.speed - self.clock.time()
+                if delay > 0.001:
+                    await self.clock.sleep(delay)
+                    since_yield = 0
             if advance is not None:
-                advance(close_ts)
-            publish(CandleClosed(close_ts, sym, candle.ts_ms, self.interval_s, candle.open, candle.high, candle.low, candle.close, candle.volume))
+                advance(ts)  # timers due before this event fire first
+            sym = syms[index]
+            if k == CLOSE_STEP:
+                publish(CandleClosed(ts, sym, candle.ts_ms, intervals[index], candle.open, candle.high, candle.low, candle.close, candle.volume))
+                self.cursor_ms = candle.ts_ms
+                self.candles_published += 1
+                since_yield += 1
+            else:
+                if k <= 1:  # the extremes' order is decided once the open tick has been handled
+                    prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
+                price = prices[index][k]
+                publish(BookTick(ts, sym, price * (1 - hs), price * (1 + hs)))
+                publish(TradeTick(ts, sym, price, candle.volume / n, "buy" if price >= candle.open else "sell"))
+                publish(MarkPriceTick(ts, sym, price))
             if bp is not None and bp.has_work():
                 await bp.idle()
-            self.cursor_ms = candle.ts_ms
-            self.candles_published += 1
-            since_yield += 1
             if since_yield >= 256:
                 since_yield = 0
                 await asyncio.sleep(0)
