@@ -1,0 +1,143 @@
+"""Backtest layer: the trade list and the equity curve of a run, built from the engine's own events.
+
+A trade is one position's life: it opens with the first `OrderFilled` that opens a (symbol, side)
+from flat and ends with the `PositionChanged` that reports it flat. Entry price = quantity-weighted
+average of the opening fills, exit price = that of the closing fills (a liquidation's fill is at
+the liquidation price); gross P&L = the closing fills' realised P&L (a liquidation realises minus
+the isolated margin); fees = all its fills' fees; funding = every `FundingCharged` of its symbol
+and tag while it is open (positive = paid); net = gross - fees - funding. `exit_reason` is the
+flat report's reason (SL, TP, E1, ZE1, TIME, LIQUIDATION ...). Positions still open at the end
+stay in the list with no exit.
+
+Equity curve: a point (data time, equity = cash + unrealised P&L at the mark) at the start of the
+data, then at the first candle close of every `every_ms` bucket (UTC-aligned) and at the end.
+It is a regular sample, so returns between points are periodic returns (see `metrics.py`), and its
+length grows with the covered time / `every_ms`, not with the number of bars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable
+
+from tui_trader.domain.events import CandleClosed, Event, FundingCharged, OrderFilled, PositionChanged
+from tui_trader.domain.models import ZERO, Side
+from tui_trader.engine.bus import EventBus
+
+
+@dataclass
+class BacktestTrade:
+    symbol: str
+    side: str
+    entry_ms: int
+    contracts: Decimal = ZERO
+    entry_notional: Decimal = ZERO  # sum of qty * price of the opening fills
+    exit_qty: Decimal = ZERO
+    exit_notional: Decimal = ZERO
+    exit_ms: int | None = None
+    gross_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    funding: Decimal = ZERO
+    exit_reason: str = ""
+    liquidated: bool = False
+    leverage: int = 0
+    tag: str = ""
+
+    @property
+    def entry_price(self) -> Decimal:
+        return self.entry_notional / self.contracts if self.contracts else ZERO
+
+    @property
+    def exit_price(self) -> Decimal | None:
+        return self.exit_notional / self.exit_qty if self.exit_qty else None
+
+    @property
+    def net_pnl(self) -> Decimal:
+        return self.gross_pnl - self.fees - self.funding
+
+    @property
+    def closed(self) -> bool:
+        return self.exit_ms is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (money as exact decimal strings)."""
+        exit_price = self.exit_price
+        return {
+            "symbol": self.symbol, "side": self.side, "entry_ms": self.entry_ms, "entry_price": str(self.entry_price),
+            "exit_ms": self.exit_ms, "exit_price": None if exit_price is None else str(exit_price),
+            "contracts": str(self.contracts), "leverage": self.leverage, "gross_pnl": str(self.gross_pnl),
+            "fees": str(self.fees), "funding": str(self.funding), "net_pnl": str(self.net_pnl),
+            "exit_reason": self.exit_reason, "liquidated": self.liquidated,
+        }  # fmt: skip
+
+
+class Recorder:
+    """Inline bus subscriber collecting trades and the sampled equity curve."""
+
+    def __init__(self, bus: EventBus, equity: Callable[[], Decimal], every_ms: int) -> None:
+        self.equity = equity
+        self.every_ms = every_ms
+        self.trades: list[BacktestTrade] = []
+        self.curve: list[tuple[int, Decimal]] = []
+        self.bars = 0
+        self.first_open_ms: int | None = None
+        self.last_close_ms: int | None = None
+        self._open: dict[tuple[str, str], BacktestTrade] = {}
+        self._next_sample_ms = 0
+        bus.subscribe(self._on_candle, [CandleClosed], name="backtest.equity")
+        bus.subscribe(self._on_trading, [OrderFilled, PositionChanged, FundingCharged], name="backtest.trades")
+
+    def _on_candle(self, ev: Event) -> None:
+        assert isinstance(ev, CandleClosed)
+        self.bars += 1
+        if self.first_open_ms is None:
+            self.first_open_ms = ev.open_ms
+            self.curve.append((ev.open_ms, self.equity()))
+        self.last_close_ms = ev.ts_ms
+        if ev.ts_ms >= self._next_sample_ms:
+            self.curve.append((ev.ts_ms, self.equity()))
+            self._next_sample_ms = (ev.ts_ms // self.every_ms + 1) * self.every_ms
+
+    def finish(self) -> None:
+        """Final equity point at the last candle close (if the last sample is older)."""
+        if self.last_close_ms is not None and self.curve[-1][0] < self.last_close_ms:
+            self.curve.append((self.last_close_ms, self.equity()))
+
+    def _on_trading(self, ev: Event) -> None:
+        if isinstance(ev, OrderFilled):
+            self._on_fill(ev)
+        elif isinstance(ev, PositionChanged):
+            pos = ev.position
+            key = (pos.symbol, pos.side.value)
+            trade = self._open.get(key)
+            if trade is not None and pos.is_flat:
+                del self._open[key]
+                trade.exit_ms = ev.ts_ms
+                trade.exit_reason = ev.reason
+            elif trade is not None:
+                trade.leverage, trade.tag = pos.leverage, pos.tag
+        elif isinstance(ev, FundingCharged):
+            for trade in self._open.values():
+                if trade.symbol == ev.symbol and (not ev.tag or trade.tag == ev.tag):
+                    trade.funding += ev.amount
+
+    def _on_fill(self, ev: OrderFilled) -> None:
+        fill = ev.fill
+        side: Side = fill.side.position_side
+        key = (fill.symbol, side.value)
+        trade = self._open.get(key)
+        if not fill.side.is_close:
+            if trade is None:
+                trade = self._open[key] = BacktestTrade(fill.symbol, side.value, fill.ts_ms)
+                self.trades.append(trade)
+            trade.contracts += fill.qty_contracts
+            trade.entry_notional += fill.qty_contracts * fill.price
+        elif trade is not None:
+            trade.exit_qty += fill.qty_contracts
+            trade.exit_notional += fill.qty_contracts * fill.price
+            trade.gross_pnl += fill.realized_pnl
+            trade.liquidated = trade.liquidated or fill.liquidity == "liquidation"
+        else:
+            return
+        trade.fees += fill.fee

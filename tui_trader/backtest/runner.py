@@ -1,0 +1,194 @@
+"""Backtest layer: runs a strategy over candle files through the very stack paper trading runs.
+
+Composition (the same as `app/wiring.py`'s paper mode, only the clock and the store differ):
+`ReplayFeed` (all files merged, full speed, backpressure = execution) -> bus -> strategy runner,
+risk, watchdog, execution (`engine.trading.build_trading_stack`) -> `PaperVenue` (fills, fees,
+slippage, SL/TP, funding, liquidation). Every component runs on one `SimClock` that the feed moves
+to each tick's data time, under a `TraderCore` that supervises them as in the console. Orders and
+fills go to a `MemoryStore` (its coroutines never suspend, so a run is deterministic); the finished
+run is written to SQLite once at the end (`store_path`). Paper latency defaults to 0 here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tui_trader.backtest.metrics import compute_metrics, metrics_to_json
+from tui_trader.backtest.recorder import BacktestTrade, Recorder
+from tui_trader.domain.config import Settings
+from tui_trader.domain.events import ErrorRaised, Event, FeedStateChanged, TaskFailed
+from tui_trader.domain.money import to_decimal
+from tui_trader.domain.strategy.schema import Strategy
+from tui_trader.engine.bus import EventBus
+from tui_trader.engine.clock import SimClock
+from tui_trader.engine.core import TraderCore
+from tui_trader.engine.strategy_runner import load_strategy
+from tui_trader.engine.trading import build_trading_stack
+from tui_trader.store.memory import MemoryStore
+from tui_trader.venues.paper.funding import FundingSchedule, read_funding_csv
+from tui_trader.venues.paper.venue import PaperVenue
+from tui_trader.venues.replay import ReplayFeed
+
+HOUR_MS = 3_600_000
+MAX_ERRORS_KEPT = 50
+
+
+@dataclass
+class BacktestResult:
+    id: str
+    created_ms: int
+    status: str  # finished | failed
+    strategy: str
+    symbols: list[str]
+    date_from_ms: int | None
+    date_to_ms: int | None
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    trades: list[BacktestTrade]
+    equity: list[tuple[int, Decimal]]
+    bars: int = 0
+    elapsed_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def to_record(self) -> dict[str, Any]:
+        """The `backtest_runs` row (JSON-ready), as `store.backtests` saves it."""
+        return {
+            "id": self.id, "created_ms": self.created_ms, "status": self.status, "strategy": self.strategy,
+            "symbols": self.symbols, "date_from_ms": self.date_from_ms, "date_to_ms": self.date_to_ms,
+            "params": {**self.params, "bars": self.bars, "elapsed_s": round(self.elapsed_s, 3), "errors": self.errors},
+            "metrics": metrics_to_json(self.metrics), "trades": [t.to_dict() for t in self.trades],
+            "equity": [[ts, str(e)] for ts, e in self.equity],
+        }  # fmt: skip
+
+
+def new_run_id() -> str:
+    return time.strftime("bt-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+
+
+def run_backtest(strategy: Strategy | Path | str | None, data: Sequence[Path | str], **options: Any) -> BacktestResult:
+    """Synchronous entry point (CLI, grid workers, the dashboard's thread worker): see `run_backtest_async`."""
+    return asyncio.run(run_backtest_async(strategy, data, **options))
+
+
+async def run_backtest_async(
+    strategy: Strategy | Path | str | None,
+    data: Sequence[Path | str],
+    *,
+    settings: Settings | None = None,
+    symbols: Sequence[str | None] | None = None,
+    date_from_ms: int | None = None,
+    date_to_ms: int | None = None,
+    funding_file: Path | str | None = None,
+    latency_ms: int = 0,
+    equity_every_ms: int = HOUR_MS,
+    params: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    store_path: Path | str | None = None,
+    run_id: str | None = None,
+) -> BacktestResult:
+    """Run `strategy` (a `Strategy`, a file, or None = the bundled default) over the candle files.
+
+    `date_to_ms` is exclusive (candles opening before it). `progress(bars_done, data_time_ms)` is
+    called about ten times a second. With `store_path` the result is saved to that SQLite database.
+    """
+    settings = settings or Settings()
+    strat = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
+    run_id = run_id or new_run_id()
+    started = time.perf_counter()
+    bus = EventBus()
+    syms = list(symbols) if symbols is not None else [None] * len(data)
+    feed = ReplayFeed(
+        bus, SimClock(), sources=list(zip(data, syms)), speed=0, ticks_per_candle=settings.replay.ticks_per_candle,
+        spread_bps=settings.replay.spread_bps, start_after_ms=(date_from_ms - 1) if date_from_ms else 0, until_ms=date_to_ms,
+        name="backtest",
+    )
+    clock = SimClock(feed.first_ts_ms() - 1)
+    feed.clock = feed.data_clock = clock
+    series = read_funding_csv(funding_file) if funding_file is not None else None
+    funding = FundingSchedule(to_decimal(settings.paper.funding_rate), settings.paper.funding_interval_h, series)
+    venue = PaperVenue(bus, paper=settings.paper, fees=settings.fees, funding=funding, latency_ms=latency_ms)
+    store = MemoryStore()
+    stack = build_trading_stack(settings, bus, clock, venue, store, store, strategy=strat, symbols=feed.symbols, session_id=run_id)
+    feed.backpressure = stack.execution
+    recorder = Recorder(bus, lambda: venue.ledger.account(venue.marks).equity, equity_every_ms)
+    outcome = _Outcome(bus)
+    core = TraderCore(bus, clock, mode="backtest")
+    for service, opts in stack.services:
+        core.add(service, **opts)
+    core.add(feed)
+    async with core:
+        watcher = asyncio.create_task(_report_progress(feed, progress)) if progress else None
+        await outcome.wait(core)
+        await stack.execution.idle()
+        if watcher is not None:
+            watcher.cancel()
+    recorder.finish()
+    result = BacktestResult(
+        run_id, int(time.time() * 1000), "finished" if feed.state == "finished" else "failed", strat.strategy_name,
+        feed.symbols, recorder.first_open_ms, recorder.last_close_ms,
+        {**(params or {}), **_run_params(settings, data, funding_file, latency_ms, equity_every_ms, date_from_ms, date_to_ms)},
+        compute_metrics(recorder.trades, recorder.curve, equity_every_ms), recorder.trades, recorder.curve,
+        recorder.bars, time.perf_counter() - started, outcome.errors,
+    )  # fmt: skip
+    if store_path is not None:
+        await save_result(result, store_path)
+    return result
+
+
+class _Outcome:
+    """Waits for the feed to finish (or the core to stop) and keeps the errors raised meanwhile."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.done = asyncio.Event()
+        self.errors: list[str] = []
+        bus.subscribe(self._on_event, [FeedStateChanged, ErrorRaised, TaskFailed], name="backtest.outcome")
+
+    def _on_event(self, ev: Event) -> None:
+        if isinstance(ev, FeedStateChanged):
+            if ev.state in ("finished", "stopped"):
+                self.done.set()
+        elif len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(f"{ev.ts_ms} {ev.type}: {getattr(ev, 'message', '') or getattr(ev, 'error', '')}")
+
+    async def wait(self, core: TraderCore) -> None:
+        stop = asyncio.create_task(core.wait_stop_requested())
+        done = asyncio.create_task(self.done.wait())
+        await asyncio.wait([stop, done], return_when=asyncio.FIRST_COMPLETED)
+        for task in (stop, done):
+            task.cancel()
+        await asyncio.gather(stop, done, return_exceptions=True)
+
+
+async def _report_progress(feed: ReplayFeed, progress: Callable[[int, int], None]) -> None:
+    while True:
+        progress(feed.candles_published, feed.cursor_ms)
+        await asyncio.sleep(0.1)  # wall time: the feed yields to the loop every few hundred candles
+
+
+def _run_params(settings: Settings, data: Sequence[Path | str], funding_file: Path | str | None, latency_ms: int,
+                every_ms: int, date_from_ms: int | None, date_to_ms: int | None) -> dict[str, Any]:
+    return {
+        "data": [str(p) for p in data], "funding_file": str(funding_file) if funding_file else None,
+        "latency_ms": latency_ms, "equity_every_ms": every_ms, "from_ms": date_from_ms, "to_ms": date_to_ms,
+        "starting_balance": str(to_decimal(settings.paper.starting_balance)), "slippage_bps": settings.paper.slippage_bps,
+        "taker_fee_rate": settings.fees.taker_rate, "funding_rate": settings.paper.funding_rate,
+        "ticks_per_candle": settings.replay.ticks_per_candle, "spread_bps": settings.replay.spread_bps,
+    }  # fmt: skip
+
+
+async def save_result(result: BacktestResult, store_path: Path | str) -> None:
+    """Write the run to the `backtest_runs` table of the SQLite database at `store_path`."""
+    from tui_trader.store.backtests import BacktestRepository
+    from tui_trader.store.db import Database
+
+    db = Database(store_path)
+    try:
+        await BacktestRepository(db).save(result.to_record())
+    finally:
+        await db.close()
