@@ -15,9 +15,12 @@ from tui_trader.domain.strategy.schema import Strategy
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock
+from tui_trader.engine.emergency import EmergencyClose
 from tui_trader.engine.execution import Execution
 from tui_trader.engine.ports import KeyValueStore, OrderStore, VenueClient
+from tui_trader.engine.risk import RiskGuard
 from tui_trader.engine.strategy_runner import StrategyRunner
+from tui_trader.engine.watchdog import LiquidationWatchdog
 
 
 @dataclass
@@ -28,8 +31,9 @@ class TradingStack:
     cache: Cache
     execution: Execution
     runner: StrategyRunner | None = None
-    risk: Any = None
-    watchdog: Any = None
+    risk: RiskGuard | None = None
+    watchdog: LiquidationWatchdog | None = None
+    emergency: EmergencyClose | None = None
     # (service, options for TraderCore.add) in start order
     services: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
@@ -50,17 +54,27 @@ def build_trading_stack(
     symbols: Iterable[str],
     session_id: str = "",
 ) -> TradingStack:
-    """Wire execution to `venue` (its reports are persisted, then published) and the strategy to execution."""
+    """Wire execution to `venue` (its reports are persisted, then published) and the strategy to execution.
+
+    Risk guard (kill switch, persisted in `state_store`), liquidation watchdog and emergency close are
+    always built: the guard gates execution's entries and trips the emergency close-all.
+    """
     cache = Cache(bus)
+    risk = RiskGuard(bus, clock, settings.risk, state_store, cache=cache)
     execution = Execution(
-        bus, clock, venue, store, cache, session_id=session_id,
+        bus, clock, venue, store, cache, risk=risk, session_id=session_id,
         close_retry_initial_s=settings.watchdog.close_retry_initial_s,
         close_retry_max_s=settings.watchdog.close_retry_max_s,
     )
     if hasattr(venue, "report"):
         venue.report = execution.report  # type: ignore[attr-defined]
-    stack = TradingStack(bus, clock, venue, cache, execution)
+    emergency = EmergencyClose(bus, clock, execution, venue, cache, risk=risk)
+    risk.on_trip = emergency.request_close_all
+    watchdog = LiquidationWatchdog(bus, clock, cache, execution, settings.watchdog, venue=venue,
+                                   liquidation_fee_rate=settings.fees.liquidation_fee_rate)
+    stack = TradingStack(bus, clock, venue, cache, execution, risk=risk, watchdog=watchdog, emergency=emergency)
     stack.services.append((execution, {"critical": True}))
+    stack.services.append((risk, {"restart": True}))
     if strategy is not None:
         runner = StrategyRunner(bus, clock, strategy, list(symbols), state_store, execution.submit)
         stack.runner = runner
