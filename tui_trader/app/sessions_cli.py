@@ -1,17 +1,184 @@
-"""App layer: `tui-trader sessions ...` - paper-trading sessions from the shell."""
+"""App layer: `tui-trader sessions ...` - paper-trading sessions from the shell, shown as rich tables.
+
+`create` runs the new session in this process until its data ends or Ctrl-C (it then stops at the
+next candle boundary and can be resumed); `--no-run` only stores it. A session interrupted by a
+crash is listed as `interrupted`; `resume ID` continues it from its last checkpoint.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
 
 from tui_trader.domain.config import Settings
+from tui_trader.domain.errors import TraderError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("sessions", help="paper-trading sessions: create, list, show, orders, stop, delete")
+    parser = sub.add_parser("sessions", help="paper-trading sessions: create, list, show, orders, stop, delete, resume, health",
+                            description="Paper-trading sessions replaying recorded candles with the real strategy, risk and execution code.")
+    actions = parser.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create a session and run it here (Ctrl-C stops it at a candle boundary)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--strategy", type=Path, help="strategy file (default: bundled pump_short)")
+    create.add_argument("--symbol", action="append", default=[], help="symbol name for the replayed data (default: from the file name)")
+    create.add_argument("--balance", type=float, default=10_000.0, help="starting balance in USDT (default 10000)")
+    create.add_argument("--leverage", type=int, help="override the strategy's leverage (1..200)")
+    create.add_argument("--data", type=Path, help="candle file to replay (default: bundled sample)")
+    create.add_argument("--speed", type=float, default=0.0, help="0 = as fast as possible (default), 1 = real time, N = N x")
+    create.add_argument("--no-run", action="store_true", help="only store the session")
+    for name, text in (("show", "a session with its performance and positions"), ("orders", "order history with fills"),
+                       ("stop", "stop a session (another process stops it at its next checkpoint)"),
+                       ("resume", "continue a stopped or interrupted session here")):
+        actions.add_parser(name, help=text).add_argument("id")
+    delete = actions.add_parser("delete", help="delete a session that is not running, with its orders and fills")
+    delete.add_argument("id")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    actions.add_parser("list", help="all sessions")
+    actions.add_parser("health", help="database and running sessions")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    print("tui-trader: sessions are not available yet")
-    return 2
+    console = Console()
+    try:
+        return asyncio.run(_dispatch(args, settings, console))
+    except TraderError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from tui_trader.app.sessions import SessionService
+    from tui_trader.app.wiring import database_path
+    from tui_trader.store.db import Database
+
+    db = Database(database_path(settings))
+    writer = asyncio.create_task(db.run())
+    service = SessionService(settings, db)
+    try:
+        handler = _HANDLERS[args.sessions_command]
+        return await handler(service, args, console)
+    finally:
+        await service.shutdown()
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        await db.shutdown()
+
+
+async def _create(service, args, console: Console) -> int:
+    request = {"name": args.name, "strategy_file": args.strategy, "symbols": args.symbol, "starting_balance": args.balance,
+               "leverage": args.leverage, "data_file": args.data, "speed": args.speed}
+    info = await service.create(request, start=not args.no_run)
+    console.print(f"session [bold]{info.id}[/] created ({info.name})")
+    if args.no_run:
+        return 0
+    return await _run_foreground(service, info.id, console)
+
+
+async def _resume(service, args, console: Console) -> int:
+    await service.resume(args.id)
+    console.print(f"session [bold]{args.id}[/] resumed")
+    return await _run_foreground(service, args.id, console)
+
+
+async def _run_foreground(service, sid: str, console: Console) -> int:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, service.runtimes[sid].request_stop)
+    status = await service.wait(sid)
+    perf = await service.performance(sid)
+    console.print(f"session {sid} {status}: equity {perf.equity:.2f} USDT, {perf.trade_count} trades")
+    return 0 if status in ("finished", "stopped") else 1
+
+
+async def _list(service, args, console: Console) -> int:
+    table = Table(title="Paper sessions")
+    for col in ("id", "name", "status", "data", "balance", "data time", "positions"):
+        table.add_column(col)
+    for s in await service.list():
+        data = Path(s.config.get("data_file") or "bundled sample").name
+        table.add_row(s.id, s.name, s.status, data, f"{s.config['starting_balance']:.2f}", _time(s.cursor_ms), str(len(s.positions)))
+    console.print(table)
+    return 0
+
+
+async def _show(service, args, console: Console) -> int:
+    s = await service.get(args.id)
+    p = await service.performance(args.id)
+    table = Table(title=f"Session {s.id} - {s.name} ({s.status})", show_header=False)
+    rows = [("equity", f"{p.equity:.2f}"), ("starting balance", f"{p.starting_balance:.2f}"),
+            ("realised P&L", f"{p.realized_pnl:.4f}"), ("unrealised P&L", f"{p.unrealized_pnl:.4f}"),
+            ("fees", f"{p.fees:.4f}"), ("funding", f"{p.funding:.4f}"), ("trades", str(p.trade_count)),
+            ("win rate", f"{p.win_rate_pct:.1f} %"), ("max drawdown", f"{p.max_drawdown_pct:.2f} %"),
+            ("Sharpe", f"{p.sharpe:.2f}"), ("data time", _time(s.cursor_ms)), ("reconciles", "yes" if p.reconciles else "NO")]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
+    if s.positions:
+        pos = Table(title="Open positions")
+        for col in ("symbol", "side", "contracts", "entry", "liquidation", "margin"):
+            pos.add_column(col)
+        for x in s.positions:
+            pos.add_row(x.symbol, x.side.value, str(x.contracts), str(x.entry_price), str(x.liquidation_price), f"{x.margin:.4f}")
+        console.print(pos)
+    return 0
+
+
+async def _orders(service, args, console: Console) -> int:
+    orders, fills = await service.orders_and_fills(args.id)
+    by_order: dict[str, list] = {}
+    for f in fills:
+        by_order.setdefault(f.client_id, []).append(f)
+    table = Table(title=f"Orders of {args.id}")
+    for col in ("time", "client id", "side", "qty", "state", "reason", "fills (qty @ price, fee)"):
+        table.add_column(col)
+    for o in orders:
+        fs = "; ".join(f"{f.qty_contracts} @ {f.price}, {f.fee:.6f}" for f in by_order.get(o.client_id, []))
+        table.add_row(_time(o.created_ms), o.client_id, o.side.name, str(o.qty_contracts), o.state.value, o.reason, fs)
+    console.print(table)
+    return 0
+
+
+async def _stop(service, args, console: Console) -> int:
+    info = await service.stop(args.id)
+    console.print(f"session {info.id}: {info.status}")
+    return 0
+
+
+async def _delete(service, args, console: Console) -> int:
+    info = await service.get(args.id)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            console.print("refusing to delete without confirmation: pass --yes")
+            return 2
+        if console.input(f"delete session {info.id} ({info.name}) with its orders and fills? [y/N] ").strip().lower() != "y":
+            return 1
+    await service.delete(args.id)
+    console.print(f"session {args.id} deleted")
+    return 0
+
+
+async def _health(service, args, console: Console) -> int:
+    h = await service.health()
+    console.print(h)
+    return 0
+
+
+def _time(ts_ms: int | None) -> str:
+    if not ts_ms:
+        return "-"
+    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+_HANDLERS = {"create": _create, "resume": _resume, "list": _list, "show": _show, "orders": _orders, "stop": _stop,
+             "delete": _delete, "health": _health}

@@ -1,0 +1,139 @@
+"""Paper sessions: the eight operations, typed refusals, concurrency, reconciliation, stop/resume."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tui_trader.app.sessions import InvalidSessionRequest, SessionNotFound, SessionRunning, SessionService
+from tui_trader.app.settings import load_settings
+from tui_trader.domain.models import OrderState
+from tui_trader.domain.money import cents
+from tui_trader.store.db import Database
+from tui_trader.venues.replay import bundled_data_path
+
+PUMP_FROM, PUMP_TO = 1512248000000, 1512260000000  # real NXT/BTC minutes around a pump the default strategy trades
+
+
+def real_slice(tmp_path: Path, start=PUMP_FROM, end=PUMP_TO) -> Path:
+    """A slice of the bundled real NXT/BTC 1 m data."""
+    with gzip.open(bundled_data_path(), "rt") as fh:
+        lines = fh.read().splitlines()
+    out = tmp_path / "bittrex_NXT-BTC_1m_slice.csv"
+    out.write_text("\n".join([lines[0]] + [l for l in lines[1:] if start <= int(l.split(",")[0]) <= end]) + "\n")
+    return out
+
+
+@pytest.fixture
+async def service(tmp_path):
+    settings, _ = load_settings(None)
+    db = Database(tmp_path / "s.sqlite")
+    writer = asyncio.create_task(db.run())
+    svc = SessionService(settings, db)
+    yield svc
+    await svc.shutdown()
+    writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)
+    await db.shutdown()
+
+
+async def test_eight_operations(service, tmp_path):
+    info = await service.create({"name": "pump", "data_file": real_slice(tmp_path), "starting_balance": 5000})
+    assert info.status == "running"
+    assert await service.wait(info.id) == "finished"
+    [listed] = await service.list()
+    assert (listed.id, listed.status, listed.name) == (info.id, "finished", "pump")
+    got = await service.get(info.id)
+    assert got.cursor_ms >= PUMP_TO - 60_000 and got.positions == []
+    orders, fills = await service.orders_and_fills(info.id)
+    assert [o.client_id for o in orders] == ["pump_short-NXT-1-O", "pump_short-NXT-1-X"]
+    assert all(o.state is OrderState.FILLED for o in orders) and len(fills) == 2
+    perf = await service.performance(info.id)
+    assert perf.trade_count == 1 and perf.starting_balance == Decimal(5000)
+    assert perf.realized_pnl == sum(f.realized_pnl for f in fills)
+    assert perf.fees == sum(f.fee for f in fills)
+    assert perf.reconciles and len(perf.equity_curve) > 100
+    health = await service.health()
+    assert health["ok"] and health["schema_version"] >= 2
+    stopped = await service.stop(info.id)  # already finished: a no-op
+    assert stopped.status == "finished"
+    await service.delete(info.id)
+    assert await service.list() == []
+    assert await service.orders.load_fills(info.id) == []
+    with pytest.raises(SessionNotFound):
+        await service.get(info.id)
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"strategy_file": "/nope/missing.toml"}, "strategy_file"),
+        ({"leverage": 0}, "leverage"),
+        ({"leverage": 201}, "leverage"),
+        ({"starting_balance": -5}, "starting_balance"),
+        ({"name": "  "}, "name"),
+        ({"data_file": "/nope/data.csv"}, "data_file"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
+async def test_bad_requests_are_typed_errors_and_change_nothing(service, change, fragment):
+    with pytest.raises(InvalidSessionRequest) as err:
+        await service.create({"name": "x", **change})
+    assert fragment in str(err.value)
+    assert await service.list() == []
+
+
+async def test_unknown_id_and_deleting_a_running_session_are_refused(service, tmp_path):
+    with pytest.raises(SessionNotFound):
+        await service.performance("nope")
+    info = await service.create({"name": "slow", "data_file": real_slice(tmp_path), "speed": 1.0})  # real time: stays running
+    with pytest.raises(SessionRunning):
+        await service.delete(info.id)
+    assert (await service.get(info.id)).status == "running"
+    assert (await service.stop(info.id)).status == "stopped"
+    await service.delete(info.id)
+
+
+async def test_twenty_sessions_created_concurrently_share_one_database_init(service):
+    infos = await asyncio.gather(*(service.create({"name": f"s{i}"}, start=False) for i in range(20)))
+    assert len({i.id for i in infos}) == 20
+    assert service.db.opens == 1
+    assert len(await service.list()) == 20
+
+
+async def test_stop_then_resume_continues_without_duplicate_fills(service, tmp_path):
+    data = real_slice(tmp_path, PUMP_FROM, PUMP_FROM + 36 * 3_600_000)
+    info = await service.create({"name": "resumable", "data_file": data})
+    runtime = service.runtimes[info.id]
+    while runtime.feed.candles_published < 400:  # stop part-way, after the first trade
+        await asyncio.sleep(0)
+    await service.stop(info.id)
+    stopped = await service.get(info.id)
+    assert stopped.status == "stopped" and stopped.cursor_ms > 0
+    before = {f.fill_id: f for f in (await service.orders_and_fills(info.id))[1]}
+    await service.resume(info.id)
+    assert await service.wait(info.id) == "finished"
+    after = (await service.orders_and_fills(info.id))[1]
+    assert all(before[k] == f for k, f in ((f.fill_id, f) for f in after) if k in before)
+    assert set(before) <= {f.fill_id for f in after}
+    perf = await service.performance(info.id)
+    assert perf.reconciles
+
+
+async def test_default_strategy_on_real_data_reconciles_to_the_cent(service):
+    """The whole bundled NXT/BTC file (10 days, 14 323 real 1 m candles, pump-positive)."""
+    info = await service.create({"name": "full", "starting_balance": 10_000})
+    assert await service.wait(info.id) == "finished"
+    perf = await service.performance(info.id)
+    _, fills = await service.orders_and_fills(info.id)
+    funding = sum((Decimal(r["amount"]) for r in await service.db.fetchall(
+        "SELECT amount FROM session_funding WHERE session_id = ?", (info.id,))), Decimal(0))
+    assert perf.trade_count >= 3
+    assert perf.unrealized_pnl == 0  # flat at the end
+    realized = sum(f.realized_pnl for f in fills)
+    fees = sum(f.fee for f in fills)
+    assert cents(Decimal(10_000) + realized - fees - funding) == cents(perf.equity)

@@ -1,0 +1,240 @@
+"""App layer: one running paper session - its own bus, data clock, paper venue and trading stack.
+
+Each session is isolated (two sessions may replay the same symbol at different speeds) and runs
+under its own `TraderCore`. Checkpoints: every `CHECKPOINT_EVERY` candles, at a candle boundary
+while execution is idle (the replay waits for it through the backpressure hook), the venue state,
+the strategy machines and the replay cursor are written in one durable statement. After a crash
+the session resumes from its last checkpoint; what happened after it is replayed with the same
+deterministic ids, and fills already stored are not stored or counted again. Indicators restart
+empty after a resume (they warm up again); positions and strategy states do not. A stop takes
+effect at the next candle boundary, right after a checkpoint, so a stopped session resumes exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
+from tui_trader.domain.config import Settings
+from tui_trader.domain.events import CandleClosed, Event, FundingCharged, TradeTick
+from tui_trader.domain.strategy.schema import Strategy, strategy_from_dict
+from tui_trader.engine.bus import EventBus
+from tui_trader.engine.clock import Clock, SimClock
+from tui_trader.engine.core import TraderCore
+from tui_trader.engine.strategy_runner import load_strategy
+from tui_trader.engine.trading import build_trading_stack
+from tui_trader.store.db import Database
+from tui_trader.store.orders import OrderRepository
+from tui_trader.store.state import StateRepository
+from tui_trader.venues.paper.snapshot import restore, snapshot
+from tui_trader.venues.paper.venue import PaperVenue
+from tui_trader.venues.replay import ReplayFeed, bundled_data_path
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY = 60  # candles
+
+
+class NamespacedState:
+    """A `KeyValueStore` view with a per-session key prefix (strategy states of sessions never mix)."""
+
+    def __init__(self, inner: StateRepository, prefix: str) -> None:
+        self.inner, self.prefix = inner, prefix
+
+    async def put_state(self, key: str, value: dict) -> None:
+        await self.inner.put_state(self.prefix + key, value)
+
+    async def get_state(self, key: str) -> dict | None:
+        return await self.inner.get_state(self.prefix + key)
+
+
+def session_strategy(strategy_file: str | None, leverage: int | None) -> Strategy:
+    """The session's strategy, with the request's leverage applied and re-validated."""
+    strategy = load_strategy(strategy_file)
+    if leverage is None:
+        return strategy
+    data = strategy.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["z1_entry"]["order"]["leverage"] = leverage
+    return strategy_from_dict(data)
+
+
+class _Pacer:
+    """The replay's wall clock; once interrupted (a stop), its sleeps return at once so the replay
+    reaches the next candle boundary without waiting out the pacing."""
+
+    def __init__(self, wall: Clock) -> None:
+        self.wall = wall
+        self._interrupted = asyncio.Event()
+
+    def time(self) -> float:
+        return self.wall.time()
+
+    def now_ms(self) -> int:
+        return self.wall.now_ms()
+
+    def call_later(self, delay_s: float, callback):  # noqa: ANN001 - Clock protocol
+        return self.wall.call_later(delay_s, callback)
+
+    async def sleep(self, seconds: float) -> None:
+        if self._interrupted.is_set():
+            await asyncio.sleep(0)
+            return
+        try:
+            await asyncio.wait_for(self._interrupted.wait(), max(0.0, seconds))
+        except asyncio.TimeoutError:
+            pass
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+
+
+class _FeedDone:
+    """Runs the replay and notes when the data is exhausted."""
+
+    def __init__(self, feed: ReplayFeed) -> None:
+        self.feed = feed
+        self.name = feed.name
+        self.finished = asyncio.Event()
+
+    async def run(self) -> None:
+        await self.feed.run()
+        self.finished.set()
+
+
+class SessionRuntime:
+    def __init__(self, session_id: str, config: dict[str, Any], settings: Settings, db: Database, wall: Clock,
+                 checkpoint: dict[str, Any] | None = None) -> None:
+        self.id = session_id
+        self.config = config
+        self.db = db
+        self.bus = EventBus()
+        self.core = TraderCore(self.bus, wall, mode="paper")
+        path = config.get("data_file") or str(bundled_data_path())
+        cursor = checkpoint["cursor_ms"] if checkpoint else 0
+        self.pacer = _Pacer(wall)
+        self.feed = ReplayFeed(self.bus, self.pacer, path, symbol=(config.get("symbols") or [None])[0], speed=config.get("speed", 0.0),
+                               ticks_per_candle=settings.replay.ticks_per_candle, spread_bps=settings.replay.spread_bps,
+                               start_after_ms=cursor, name=f"replay:{session_id}")
+        start = checkpoint["data_now_ms"] if checkpoint else self.feed.first_ts_ms() - 1
+        self.data_clock = SimClock(start)
+        self.feed.data_clock = self.data_clock
+        paper = settings.paper.model_copy(update={k: v for k, v in (("latency_ms", config.get("latency_ms")),) if v is not None})
+        self.venue = PaperVenue(self.bus, paper=paper, fees=settings.fees, starting_balance=Decimal(str(config["starting_balance"])))
+        if checkpoint:
+            restore(self.venue, checkpoint["venue"])
+        strategy = session_strategy(config.get("strategy_file"), config.get("leverage"))
+        self.state = NamespacedState(StateRepository(db), f"session:{session_id}:")
+        self.stack = build_trading_stack(settings, self.bus, self.data_clock, self.venue, OrderRepository(db), self.state,
+                                         strategy=strategy, symbols=[self.feed.symbol], session_id=session_id)
+        self.feed.backpressure = self
+        self.done = _FeedDone(self.feed)
+        for service, options in self.stack.services:
+            self.core.add(service, **options)
+        self.core.add(self.done)
+        self._checkpoint = checkpoint
+        self._candles = 0
+        self._due = False
+        self._cursor = cursor
+        self._stop_pending = False
+        self._at_boundary = True
+        self.bus.subscribe(self._on_candle, [CandleClosed], name="session.candle")
+        self.bus.subscribe(self._on_trade, [TradeTick], name="session.trade")
+        self.bus.subscribe(self._on_funding, [FundingCharged], name="session.funding")
+
+    # --- backpressure: the replay waits here at each candle boundary ----------------------
+
+    def has_work(self) -> bool:
+        return self._due or self._stop_pending or self.stack.execution.has_work()
+
+    async def idle(self) -> None:
+        await self.stack.execution.idle()
+        if not self._at_boundary:
+            return
+        if self._due or self._stop_pending:
+            self._due = False
+            await self.write_checkpoint()
+        if self._stop_pending:
+            self.core.request_stop()
+            await asyncio.Event().wait()  # park the replay at this boundary until the core cancels it
+
+    def _on_trade(self, ev: Event) -> None:
+        self._at_boundary = False
+
+    def _on_candle(self, ev: Event) -> None:
+        assert isinstance(ev, CandleClosed)
+        self._cursor = ev.open_ms
+        self._at_boundary = True
+        acct = self.venue.ledger.account(self.venue.marks)
+        self.db.enqueue("INSERT OR REPLACE INTO session_equity (session_id, ts_ms, equity, cash) VALUES (?, ?, ?, ?)",
+                        (self.id, ev.ts_ms, str(acct.equity), str(acct.cash_balance)))
+        self._candles += 1
+        if self._candles % CHECKPOINT_EVERY == 0:
+            self._due = True
+
+    def _on_funding(self, ev: Event) -> None:
+        assert isinstance(ev, FundingCharged)
+        self.db.enqueue("INSERT OR IGNORE INTO session_funding (session_id, ts_ms, symbol, amount) VALUES (?, ?, ?, ?)",
+                        (self.id, ev.ts_ms, ev.symbol, str(ev.amount)))
+
+    def checkpoint(self) -> dict[str, Any]:
+        runner = self.stack.runner
+        return {
+            "cursor_ms": self._cursor,
+            "data_now_ms": self.data_clock.now_ms(),
+            "venue": snapshot(self.venue),
+            "machines": {sym: m.to_dict() for sym, m in runner.machines.items()} if runner else {},
+        }
+
+    async def write_checkpoint(self) -> None:
+        """Queued equity/funding rows first, then the checkpoint (one statement); honour a stop request."""
+        await self.db.flush()
+        await self.db.execute_durable("UPDATE sessions SET checkpoint_json = ?, cursor_ms = ?, updated_ms = ? WHERE id = ?",
+                                      (json.dumps(self.checkpoint()), self._cursor, self.data_clock.now_ms(), self.id))
+        row = await self.db.fetchone("SELECT status FROM sessions WHERE id = ?", (self.id,))
+        if row is not None and row["status"] == "stopping":  # `sessions stop` from another process
+            self._stop_pending = True
+
+    # --- life -----------------------------------------------------------------------------
+
+    async def _restore(self) -> None:
+        for p in await self.venue.positions():
+            self.stack.cache.apply_position(p)
+        for o in await self.venue.open_orders():
+            self.stack.cache.apply_order(o)
+        runner = self.stack.runner
+        if runner is not None and self._checkpoint:
+            for sym, data in self._checkpoint.get("machines", {}).items():
+                if sym in runner.machines:
+                    await self.state.put_state(runner.state_key(runner.machines[sym]), data)
+
+    async def run(self) -> str:
+        """Run until the data ends ('finished') or a stop ('stopped'); raises if a critical part failed."""
+        await self._restore()
+        async with self.core:
+            finished = asyncio.create_task(self.done.finished.wait())
+            stopped = asyncio.create_task(self.core.wait_stop_requested())
+            await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            for t in (finished, stopped):
+                t.cancel()
+            await asyncio.gather(finished, stopped, return_exceptions=True)
+            if self.done.finished.is_set():
+                await self.stack.execution.idle()
+                await self.write_checkpoint()  # the data is exhausted: the final state is consistent
+        if self.core.exit_code:
+            status = "failed"
+        else:
+            status = "finished" if self.done.finished.is_set() else "stopped"
+        await self.db.flush()
+        await self.db.execute_durable("UPDATE sessions SET status = ?, stopped_ms = ?, owner_pid = NULL WHERE id = ?",
+                                      (status, self.data_clock.now_ms(), self.id))
+        return status
+
+    def request_stop(self) -> None:
+        """Stop at the next candle boundary, after a checkpoint (at once if the replay is not running)."""
+        self._stop_pending = True
+        self.pacer.interrupt()
+        if self.done.finished.is_set() or self.feed.state not in ("replaying",):
+            self.core.request_stop()

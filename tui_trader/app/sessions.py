@@ -1,0 +1,299 @@
+"""App layer: the paper-sessions service used by the dashboard and the CLI.
+
+Eight operations: create, list, get, performance, orders, stop, delete, health (plus resume and
+emergency-stop-all). Sessions live in the `sessions` table; a running one is hosted by the process
+that runs it (`owner_pid`). Rule after a crash: a session whose status is `running` but whose owner
+process is gone is shown as `interrupted`; `resume` continues it from its last checkpoint (see
+`session_runtime.py`) with its orders, fills and positions intact and no fill counted twice.
+Requests are validated before anything is written; every refusal is a typed `SessionError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tui_trader.app.session_runtime import SessionRuntime, session_strategy
+from tui_trader.domain.config import Settings
+from tui_trader.domain.errors import DataError, StrategyError, TraderError
+from tui_trader.domain.models import Fill, Order, Position
+from tui_trader.domain.performance import Performance, trades_from_fills
+from tui_trader.engine.clock import Clock, WallClock
+from tui_trader.store.db import Database
+from tui_trader.store.orders import OrderRepository
+from tui_trader.venues.candle_files import read_candles
+from tui_trader.venues.paper.snapshot import restore
+from tui_trader.venues.paper.venue import PaperVenue
+
+
+class SessionError(TraderError):
+    """A session request was refused; nothing was changed."""
+
+
+class SessionNotFound(SessionError):
+    pass
+
+
+class SessionRunning(SessionError):
+    pass
+
+
+class InvalidSessionRequest(SessionError):
+    pass
+
+
+class SessionRequest(BaseModel):
+    """What `create` needs. Validated before anything is stored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    strategy_file: Path | None = None  # None = the bundled pump_short
+    symbols: list[str] = Field(default_factory=list)  # empty = derived from the data file
+    starting_balance: float = Field(10_000.0, gt=0, le=1e12)
+    leverage: int | None = Field(None, ge=1, le=200)  # overrides the strategy's Z1 leverage
+    source: Literal["replay"] = "replay"  # the live MEXC public feed arrives with the live-wiring issue
+    data_file: Path | None = None  # None = the bundled sample
+    speed: float = Field(0.0, ge=0, le=1_000_000)  # 0 = as fast as possible
+    latency_ms: int | None = Field(None, ge=0, le=60_000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip()
+
+
+@dataclass
+class SessionInfo:
+    id: str
+    name: str
+    status: str  # created | running | stopping | stopped | finished | failed | interrupted
+    config: dict[str, Any]
+    cursor_ms: int
+    created_ms: int
+    updated_ms: int
+    stopped_ms: int | None
+    positions: list[Position] = field(default_factory=list)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SessionService:
+    def __init__(self, settings: Settings, db: Database, *, wall: Clock | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.wall = wall or WallClock()
+        self.orders = OrderRepository(db)
+        self.runtimes: dict[str, SessionRuntime] = {}
+        self._tasks: dict[str, asyncio.Task[str]] = {}
+
+    # --- create / run ---------------------------------------------------------------------
+
+    def _validate(self, request: SessionRequest | dict[str, Any]) -> SessionRequest:
+        try:
+            req = request if isinstance(request, SessionRequest) else SessionRequest.model_validate(request)
+        except ValidationError as exc:
+            lines = [f"{'.'.join(map(str, e['loc']))}: {e.get('input')!r} is not allowed - {e['msg']}" for e in exc.errors()]
+            raise InvalidSessionRequest("\n".join(lines)) from None
+        try:
+            session_strategy(str(req.strategy_file) if req.strategy_file else None, req.leverage)
+        except StrategyError as exc:
+            raise InvalidSessionRequest(f"strategy_file: {exc}") from None
+        if req.data_file is not None:
+            try:
+                next(iter(read_candles(req.data_file)), None)
+            except DataError as exc:
+                raise InvalidSessionRequest(f"data_file: {exc}") from None
+        return req
+
+    async def create(self, request: SessionRequest | dict[str, Any], *, start: bool = True) -> SessionInfo:
+        """Validate, store and (by default) start a session in this process."""
+        req = self._validate(request)
+        sid = uuid.uuid4().hex[:12]
+        now = self.wall.now_ms()
+        config = req.model_dump(mode="json")
+        await self.db.execute_durable(
+            "INSERT INTO sessions (id, name, kind, status, config_json, created_ms, updated_ms) VALUES (?, ?, 'paper', 'created', ?, ?, ?)",
+            (sid, req.name, json.dumps(config), now, now),
+        )
+        if start:
+            await self.start(sid, config, None)
+        return await self.get(sid)
+
+    async def start(self, sid: str, config: dict[str, Any], checkpoint: dict[str, Any] | None) -> asyncio.Task[str]:
+        """Run the session in this process (marked running, owned by this pid, before it starts)."""
+        runtime = SessionRuntime(sid, config, self.settings, self.db, self.wall, checkpoint)
+        await self.db.execute_durable("UPDATE sessions SET status = 'running', owner_pid = ? WHERE id = ?", (os.getpid(), sid))
+        self.runtimes[sid] = runtime
+        task = asyncio.create_task(self._run(sid, runtime), name=f"session:{sid}")
+        self._tasks[sid] = task
+        return task
+
+    async def _run(self, sid: str, runtime: SessionRuntime) -> str:
+        try:
+            return await runtime.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            await self.db.execute_durable("UPDATE sessions SET status = 'failed', owner_pid = NULL WHERE id = ?", (sid,))
+            raise
+        finally:
+            self.runtimes.pop(sid, None)
+
+    async def wait(self, sid: str) -> str:
+        """Until the session's runtime in this process ends; returns its final status."""
+        return await self._tasks[sid]
+
+    async def resume(self, sid: str) -> asyncio.Task[str]:
+        info = await self.get(sid)
+        if info.status in ("running", "stopping"):
+            raise SessionRunning(f"session {sid} is running (pid {await self._owner(sid)}); stop it first")
+        if info.status == "finished":
+            raise SessionError(f"session {sid} has finished: its data is exhausted")
+        row = await self.db.fetchone("SELECT checkpoint_json FROM sessions WHERE id = ?", (sid,))
+        checkpoint = json.loads(row["checkpoint_json"]) if row and row["checkpoint_json"] else None
+        return await self.start(sid, info.config, checkpoint)
+
+    # --- queries --------------------------------------------------------------------------
+
+    async def _row(self, sid: str):
+        row = await self.db.fetchone("SELECT * FROM sessions WHERE id = ?", (sid,))
+        if row is None:
+            raise SessionNotFound(f"no session with id {sid!r}")
+        return row
+
+    async def _owner(self, sid: str) -> int | None:
+        return (await self._row(sid))["owner_pid"]
+
+    def _status(self, row) -> str:
+        status = row["status"]
+        if status in ("running", "stopping") and row["id"] not in self.runtimes and not _pid_alive(row["owner_pid"]):
+            return "interrupted"
+        return status
+
+    async def _info(self, row) -> SessionInfo:
+        return SessionInfo(row["id"], row["name"], self._status(row), json.loads(row["config_json"]), row["cursor_ms"],
+                           row["created_ms"], row["updated_ms"], row["stopped_ms"], await self._positions(row))
+
+    async def list(self) -> list[SessionInfo]:
+        rows = await self.db.fetchall("SELECT * FROM sessions WHERE kind = 'paper' ORDER BY created_ms, id")
+        return [await self._info(r) for r in rows]
+
+    async def get(self, sid: str) -> SessionInfo:
+        return await self._info(await self._row(sid))
+
+    async def _positions(self, row) -> list[Position]:
+        runtime = self.runtimes.get(row["id"])
+        if runtime is not None:
+            return await runtime.venue.positions()
+        return await (await self._checkpoint_venue(row)).positions()
+
+    async def _checkpoint_venue(self, row) -> PaperVenue:
+        from tui_trader.engine.bus import EventBus
+
+        config = json.loads(row["config_json"])
+        venue = PaperVenue(EventBus(), paper=self.settings.paper, fees=self.settings.fees,
+                           starting_balance=Decimal(str(config["starting_balance"])))
+        if row["checkpoint_json"]:
+            restore(venue, json.loads(row["checkpoint_json"])["venue"])
+        return venue
+
+    async def orders_and_fills(self, sid: str) -> tuple[list[Order], list[Fill]]:
+        await self._row(sid)
+        await self.db.flush()
+        return await self.orders.load_orders(sid), await self.orders.load_fills(sid)
+
+    async def performance(self, sid: str) -> Performance:
+        row = await self._row(sid)
+        await self.db.flush()
+        runtime = self.runtimes.get(sid)
+        venue = runtime.venue if runtime is not None else await self._checkpoint_venue(row)
+        fills = await self.orders.load_fills(sid)
+        funding = [(r["ts_ms"], r["symbol"], Decimal(r["amount"])) for r in
+                   await self.db.fetchall("SELECT * FROM session_funding WHERE session_id = ? ORDER BY ts_ms", (sid,))]
+        curve = [(r["ts_ms"], float(r["equity"])) for r in
+                 await self.db.fetchall("SELECT ts_ms, equity FROM session_equity WHERE session_id = ? ORDER BY ts_ms", (sid,))]
+        acct = venue.ledger.account(venue.marks)
+        led = venue.ledger
+        return Performance(
+            starting_balance=led.starting_balance, equity=acct.equity, realized_pnl=led.realized,
+            unrealized_pnl=acct.unrealized_pnl, fees=led.fees_paid, funding=led.funding_paid,
+            trades=trades_from_fills(fills, funding), equity_curve=curve,
+        )
+
+    # --- stop / delete / health -----------------------------------------------------------
+
+    async def stop(self, sid: str) -> SessionInfo:
+        row = await self._row(sid)
+        runtime = self.runtimes.get(sid)
+        if runtime is not None:
+            runtime.request_stop()
+            await self._tasks[sid]
+        elif self._status(row) in ("running",):  # hosted by another process: it stops at its next checkpoint
+            await self.db.execute_durable("UPDATE sessions SET status = 'stopping' WHERE id = ?", (sid,))
+        elif self._status(row) in ("created", "interrupted"):
+            await self.db.execute_durable("UPDATE sessions SET status = 'stopped', owner_pid = NULL WHERE id = ?", (sid,))
+        return await self.get(sid)
+
+    async def delete(self, sid: str) -> None:
+        row = await self._row(sid)
+        if self._status(row) in ("running", "stopping"):
+            raise SessionRunning(f"session {sid} is running; stop it before deleting it")
+        await self.db.execute_many_durable([
+            ("DELETE FROM fills WHERE session_id = ?", (sid,)),
+            ("DELETE FROM orders WHERE session_id = ?", (sid,)),
+            ("DELETE FROM position_snapshots WHERE session_id = ?", (sid,)),
+            ("DELETE FROM session_equity WHERE session_id = ?", (sid,)),
+            ("DELETE FROM session_funding WHERE session_id = ?", (sid,)),
+            ("DELETE FROM state WHERE key LIKE ?", (f"session:{sid}:%",)),
+            ("DELETE FROM sessions WHERE id = ?", (sid,)),
+        ])
+
+    async def health(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        version = await self.db.schema_version()
+        db_ms = (time.perf_counter() - started) * 1000
+        sessions = {}
+        for sid, rt in self.runtimes.items():
+            sessions[sid] = {"feed": rt.feed.state, "candles": rt.feed.candles_published, "data_time_ms": rt.data_clock.now_ms(),
+                             "open_positions": len(rt.venue.ledger.positions), "core": rt.core.state}
+        return {"ok": True, "schema_version": version, "db_latency_ms": round(db_ms, 3), "running": len(self.runtimes), "sessions": sessions}
+
+    async def emergency_stop_all(self) -> list[str]:
+        """Flatten and stop every session running in this process; returns their ids."""
+        ids = list(self.runtimes)
+        for sid in ids:
+            rt = self.runtimes[sid]
+            await rt.stack.emergency.close_all("EMERGENCY_STOP_ALL")
+        await asyncio.gather(*(self.stop(sid) for sid in ids), return_exceptions=True)
+        return ids
+
+    async def shutdown(self) -> None:
+        """Stop every session of this process (they resume from their checkpoints next time)."""
+        for sid in list(self.runtimes):
+            self.runtimes[sid].request_stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
