@@ -344,7 +344,10 @@ class LiquidationWatchdog:
             self.bus.publish(ErrorRaised(self.clock.now_ms(), "watchdog",
                                          f"AUTO-CLOSE of {w.symbol} {w.side.value} failed: {task.exception()} - "
                                          "the position is unprotected, close it by hand", level="CRITICAL"))
-        w.worse_key = -INF  # re-check at the next price: still below the threshold -> close again
+        w.worse_key = -INF  # re-check now and at the next price: still below the threshold -> close again
+        price, source = self.best_price(w.symbol, self.clock.now_ms())
+        if price is not None:
+            self._evaluate(w, price, source, self.clock.now_ms())
 
     # --- timer: repeats and stale data ----------------------------------------------------
 
