@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tui_trader.app.sessions import SessionService
 from tui_trader.domain.config import Settings
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock, WallClock
@@ -58,6 +59,9 @@ def build_core(settings: Settings, *, clock: Clock | None = None, bus: EventBus 
     else:
         stack = _paper(settings, core, bus, wall, db)
     core.components.update(stack=stack, execution=stack.execution, venue=stack.venue, cache=stack.cache)
+    sessions = SessionService(settings, db, wall=wall)  # paper sessions the dashboard starts run in this process
+    core.components["sessions"] = sessions
+    core.on_stop(sessions.shutdown)
     return core
 
 
