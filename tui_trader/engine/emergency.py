@@ -6,10 +6,11 @@ close lane (which no risk gate, breaker, back-off or cooldown can hold; a close 
 for a position is joined), wait for all, re-read the venue's positions and repeat until it reports
 none (`max_rounds`, `round_wait_s` apart, then `failed`).
 
-After a close-all the trading state is HALTED (through the risk guard, persisted) until the user
-resets it: a trader who pressed "close all" does not want the strategy to re-enter a second later.
-Without a risk guard, `execution.entries_blocked` simply stays set. A close of one position blocks
-entries only while it runs.
+Entries: a close-all puts the risk guard in REDUCING at once (entries refused with that reason),
+then HALTED once flat, persisted, until the user resets it: a trader who pressed "close all" does
+not want the strategy to re-enter a second later. Without a risk guard it sets
+`execution.entries_blocked` and leaves it set. A close of one position blocks entries (the flag)
+only while it runs.
 
 Key handlers and signal handlers call `request_close_all()` / `request_close_one()`: they return
 at once with the (shared) task; a second request while one runs joins it.
@@ -71,6 +72,8 @@ class EmergencyClose:
     def _start(self, scope: str, target: tuple[str, Side] | None, reason: str) -> asyncio.Task[bool]:
         task = self._running.get(scope)
         if task is None or task.done():
+            if target is None and self.risk is not None:  # at once: no entry slips in before the task runs
+                self.risk.enter_reducing(f"emergency close ({reason})")
             task = asyncio.get_running_loop().create_task(self._run(scope, target, reason), name=f"emergency:{scope}")
             self._running[scope] = task
             task.add_done_callback(self._done)
@@ -86,9 +89,9 @@ class EmergencyClose:
     async def _run(self, scope: str, target: tuple[str, Side] | None, reason: str) -> bool:
         symbol = target[0] if target else None
         self._progress(scope, "started", len(self._cached(target)), reason)
-        self._block_entries(keep=target is None and self.risk is None)
-        if target is None and self.risk is not None:
-            self.risk.enter_reducing(f"emergency close ({reason})")
+        guarded = target is None and self.risk is not None  # the risk guard refuses entries, with its reason
+        if not guarded:
+            self._block_entries(keep=target is None)
         flat = False
         try:
             cancelled = await self.execution.cancel_orders(symbol, reason=f"emergency {reason}")
@@ -96,7 +99,8 @@ class EmergencyClose:
             flat = await self._close_rounds(scope, target, reason)
             return flat
         finally:
-            self._unblock_entries()
+            if not guarded:
+                self._unblock_entries()
             if target is None and self.risk is not None and flat:
                 self.risk.confirm_flat()
 
@@ -125,7 +129,7 @@ class EmergencyClose:
             tasks = [self.execution.close(self._intent(p, reason)) for p in open_positions]
             self._progress(scope, "closing", len(open_positions), f"round {round_no}: {len(tasks)} reduce-only close(s) sent")
             results = await asyncio.gather(*tasks, return_exceptions=True)
-            errors = [f"{p.symbol} {p.side.value}: {r}" for p, r in zip(open_positions, results) if isinstance(r, BaseException)]
+            errors = [f"{p.symbol} {p.side.value}: {r!r}" for p, r in zip(open_positions, results) if isinstance(r, BaseException)]
             for err in errors:
                 log.error("emergency close: %s", err)
         left = await self._open_positions(target)
