@@ -1,17 +1,313 @@
-"""App layer: `tui-trader backtest ...` (see the backtest issue; registered by `cli.build_parser`)."""
+"""App layer: `tui-trader backtest ...` - run, sweep, list and show backtests, drawn with rich.
+
+    tui-trader backtest --strategy FILE --data FILE [FILE ...] [--from DATE] [--to DATE]
+                        [--json FILE] [--csv FILE] [--funding FILE] [--latency-ms N]
+                        [--grid PATH=V1,V2,... ...] [--rank METRIC] [--workers N]
+    tui-trader backtest list
+    tui-trader backtest show ID [--json FILE] [--csv FILE]
+
+A run shows a progress bar, then a summary table and the equity curve; every run (each grid
+combination too) is saved to the database. Bad input exits 2 with one clear line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gzip
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
 
 from tui_trader.domain.config import Settings
+from tui_trader.domain.errors import DataError, TraderError
+
+METRIC_ROWS = (
+    ("total_return_pct", "Total return", "%"), ("cagr_pct", "CAGR", "%"), ("sharpe", "Sharpe", ""),
+    ("sortino", "Sortino", ""), ("calmar", "Calmar", ""), ("max_drawdown_pct", "Max drawdown", "%"),
+    ("max_drawdown_duration_s", "Max DD duration", "s"), ("trades", "Trades", ""), ("open_trades", "Open at end", ""),
+    ("win_rate_pct", "Win rate", "%"), ("profit_factor", "Profit factor", ""), ("expectancy", "Expectancy", "USDT"),
+    ("avg_trade_duration_s", "Avg trade duration", "s"), ("exposure_pct", "Exposure", "%"),
+    ("liquidations", "Liquidations", ""), ("fees_paid", "Fees paid", "USDT"), ("funding_paid", "Funding paid", "USDT"),
+    ("net_pnl", "Net P&L", "USDT"), ("start_equity", "Start equity", "USDT"), ("end_equity", "End equity", "USDT"),
+)  # fmt: skip
+BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("backtest", help="backtest a strategy on recorded candles")
+    parser = sub.add_parser(
+        "backtest", help="backtest a strategy on recorded candles (also: backtest list | show ID)",
+        description="Backtest a strategy through the same engine as paper trading; 'list' and 'show ID' read stored runs.",
+    )  # fmt: skip
+    parser.add_argument("action", nargs="?", default="run", metavar="ACTION", help="run (default), list or show")
+    parser.add_argument("run_id", nargs="?", metavar="ID", help="run id (or a unique prefix) for show")
+    parser.add_argument("--strategy", type=Path, help="strategy file (default: bundled pump_short)")
+    parser.add_argument("--data", type=Path, nargs="+", default=[], metavar="FILE", help="candle files (CSV, .csv.gz, MEXC kline JSON)")
+    parser.add_argument("--from", dest="date_from", metavar="DATE", help="first candle (UTC: 2017-11-05, 2017-11-05T12:00 or epoch ms)")
+    parser.add_argument("--to", dest="date_to", metavar="DATE", help="stop before this time (same formats)")
+    parser.add_argument("--funding", type=Path, metavar="FILE", help="funding-rate series (timestamp_ms,funding_rate)")
+    parser.add_argument("--latency-ms", type=int, default=0, help="order latency in data time (default 0)")
+    parser.add_argument("--equity-every", type=int, default=60, metavar="MIN", help="equity curve sampling, minutes (default 60)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write all metrics, trades and the equity curve as JSON")
+    parser.add_argument("--csv", type=Path, metavar="FILE", help="write the trade list as CSV")
+    parser.add_argument("--grid", action="append", default=[], metavar="PATH=V1,V2", help="sweep a strategy field (repeatable)")
+    parser.add_argument("--rank", default="sharpe", metavar="METRIC", help="metric that ranks a sweep (default sharpe)")
+    parser.add_argument("--workers", type=int, help="processes for a sweep (default: all cores)")
+    parser.add_argument("--limit", type=int, default=50, help="runs shown by list (default 50)")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    print("tui-trader: backtest is not available yet")
-    return 2
+    console = Console(highlight=False)
+    try:
+        if args.action == "list":
+            return asyncio.run(_list(settings, console, args.limit))
+        if args.action == "show":
+            if not args.run_id:
+                raise TraderError("backtest show needs a run ID (see 'tui-trader backtest list')")
+            return asyncio.run(_show(settings, console, args))
+        if args.action != "run":
+            raise TraderError(f"unknown backtest action {args.action!r} (allowed: run, list, show)")
+        return _run(args, settings, console)
+    except TraderError as exc:
+        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+def parse_date_ms(text: str | None, option: str) -> int | None:
+    """UTC date, date-time or epoch milliseconds -> epoch ms; a clear error otherwise."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise TraderError(f"{option} {text!r} is not a date (use 2017-11-05, 2017-11-05T12:00 or epoch ms)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1000)
+
+
+def _check_files(args: argparse.Namespace) -> None:
+    if not args.data:
+        raise TraderError("backtest needs --data FILE [FILE ...] (candle CSV, .csv.gz or MEXC kline JSON)")
+    for path in [*args.data, *([args.funding] if args.funding else []), *([args.strategy] if args.strategy else [])]:
+        if not path.is_file():
+            raise DataError(f"{path}: file not found")
+    if args.latency_ms < 0 or args.equity_every <= 0:
+        raise TraderError("--latency-ms must be >= 0 and --equity-every > 0")
+
+
+def count_bars(paths: list[Path], from_ms: int | None, to_ms: int | None) -> int:
+    """Candles in range, for the progress bar (a quick line scan; JSON files are not counted)."""
+    total = 0
+    for path in paths:
+        if path.name.removesuffix(".gz").endswith(".json"):
+            continue
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+            next(fh, None)
+            for line in fh:
+                head = line.split(",", 1)[0]
+                if head.isdigit() and (from_ms is None or int(head) >= from_ms) and (to_ms is None or int(head) < to_ms):
+                    total += 1
+    return total
+
+
+# --- run and sweep ----------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from tui_trader.app.wiring import database_path
+    from tui_trader.backtest.grid import parse_grid
+    from tui_trader.backtest.report import write_csv, write_json
+    from tui_trader.engine.strategy_runner import load_strategy
+
+    _check_files(args)
+    from_ms, to_ms = parse_date_ms(args.date_from, "--from"), parse_date_ms(args.date_to, "--to")
+    if from_ms is not None and to_ms is not None and to_ms <= from_ms:
+        raise TraderError("--to must be after --from")
+    strategy = load_strategy(args.strategy)
+    grid = parse_grid(args.grid)
+    options: dict[str, Any] = dict(
+        settings=settings, date_from_ms=from_ms, date_to_ms=to_ms, funding_file=args.funding,
+        latency_ms=args.latency_ms, equity_every_ms=args.equity_every * 60_000,
+    )  # fmt: skip
+    db = database_path(settings)
+    if grid:
+        return _sweep(strategy, grid, args, options, db, console)
+    from tui_trader.backtest.runner import run_backtest
+
+    total = count_bars(args.data, from_ms, to_ms)
+    with _progress(console) as progress:
+        task = progress.add_task("backtest", total=total or None)
+        result = run_backtest(strategy, args.data, store_path=db, progress=lambda n, _ts: progress.update(task, completed=n), **options)
+        progress.update(task, completed=result.bars, total=result.bars)
+    record = result.to_record()
+    print_run(console, record)
+    if args.json:
+        write_json(record, args.json)
+    if args.csv:
+        write_csv(record, args.csv)
+    console.print(f"[dim]saved as {result.id} in {db} - {result.bars:,} bars in {result.elapsed_s:.1f} s "
+                  f"({result.bars / max(result.elapsed_s, 1e-9):,.0f} bars/s)[/]")
+    return 0 if result.status == "finished" else 1
+
+
+def _sweep(strategy, grid, args, options, db: Path, console: Console) -> int:
+    from tui_trader.backtest.grid import LOWER_IS_BETTER, combinations, run_grid
+    from tui_trader.backtest.metrics import compute_metrics
+    from tui_trader.backtest.report import write_json
+    from tui_trader.backtest.runner import save_result
+
+    probe = compute_metrics([], [], 60_000)
+    if args.rank not in probe:
+        raise TraderError(f"--rank {args.rank!r} is not a metric (allowed: {', '.join(probe)})")
+    n = len(combinations(strategy, grid))  # validates every combination before anything runs
+    with _progress(console) as progress:
+        task = progress.add_task(f"{n} runs", total=n)
+        results = run_grid(strategy, grid, args.data, metric=args.rank, workers=args.workers,
+                           on_done=lambda _r: progress.advance(task), **options)
+    for result in results:
+        asyncio.run(save_result(result, db))
+    order = "lowest" if args.rank in LOWER_IS_BETTER else "highest"
+    table = Table(title=f"{n} runs ranked by {args.rank} ({order} first)")
+    for col in ("#", "id", *grid, args.rank, "trades", "win rate %", "net P&L", "max DD %"):
+        table.add_column(col, justify="right" if col not in ("id",) else "left")
+    for i, r in enumerate(results, 1):
+        m = r.metrics
+        table.add_row(str(i), r.id, *(str(r.params["grid"][k]) for k in grid), _fmt(m.get(args.rank)), str(m["trades"]),
+                      _fmt(m["win_rate_pct"]), _fmt(m["net_pnl"]), _fmt(m["max_drawdown_pct"]))
+    console.print(table)
+    if args.json:
+        write_json({"rank": args.rank, "runs": [r.to_record() for r in results]}, args.json)
+    return 0
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=console, transient=False)
+
+
+# --- stored runs ------------------------------------------------------------------------------
+
+
+async def _list(settings: Settings, console: Console, limit: int) -> int:
+    from tui_trader.app.wiring import database_path
+    from tui_trader.store.backtests import BacktestRepository
+    from tui_trader.store.db import Database
+
+    db = Database(database_path(settings))
+    try:
+        runs = await BacktestRepository(db).list_runs(limit)
+    finally:
+        await db.close()
+    table = Table(title=f"backtests ({len(runs)})")
+    for col in ("id", "created", "status", "strategy", "symbols", "from", "to", "trades", "win rate %", "net P&L", "max DD %"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(r["id"], _day(r["created_ms"]), r["status"], r["strategy"], ", ".join(r["symbols"]), _day(r["date_from_ms"]),
+                      _day(r["date_to_ms"]), str(r["trades"]), _fmt(r["win_rate_pct"]), _fmt(r["net_pnl"]), _fmt(r["max_drawdown_pct"]))
+    console.print(table)
+    return 0
+
+
+async def _show(settings: Settings, console: Console, args: argparse.Namespace) -> int:
+    from tui_trader.app.wiring import database_path
+    from tui_trader.backtest.report import write_csv, write_json
+    from tui_trader.store.backtests import AmbiguousRunId, BacktestRepository
+    from tui_trader.store.db import Database
+
+    db = Database(database_path(settings))
+    try:
+        record = await BacktestRepository(db).get_run(args.run_id)
+    except AmbiguousRunId as exc:
+        raise TraderError(str(exc)) from None
+    finally:
+        await db.close()
+    if record is None:
+        raise TraderError(f"no backtest run {args.run_id!r} (see 'tui-trader backtest list')")
+    print_run(console, record, trades=True)
+    if args.json:
+        write_json(record, args.json)
+    if args.csv:
+        write_csv(record, args.csv)
+    return 0
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+def print_run(console: Console, record: dict[str, Any], *, trades: bool = False) -> None:
+    """Summary table, equity curve (and the trade list when asked) of a run record."""
+    m = record["metrics"]
+    title = (f"{record['id']}  {record['strategy']} on {', '.join(record['symbols'])}  "
+             f"{_day(record['date_from_ms'])} -> {_day(record['date_to_ms'])}  [{record['status']}]")
+    table = Table(title=title, show_header=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label, unit in METRIC_ROWS:
+        table.add_row(label, f"{_fmt(m.get(key))} {unit}".rstrip())
+    console.print(table)
+    values = [float(e) for _, e in record["equity"]]
+    if len(values) >= 2:
+        console.print("equity (USDT)")
+        console.print(equity_chart(values, width=min(100, max(20, console.width - 14))))
+    if trades and record["trades"]:
+        console.print(_trades_table(record["trades"]))
+
+
+def equity_chart(values: list[float], width: int = 80, height: int = 8) -> str:
+    """A block-character area chart of `values` resampled to `width` columns, y labels on the left."""
+    cols = [values[min(len(values) - 1, i * len(values) // width)] for i in range(width)] if len(values) > width else values
+    lo, hi = min(cols), max(cols)
+    span = (hi - lo) or 1.0
+    levels = [(v - lo) / span * height * 8 for v in cols]
+    lines = []
+    for row in range(height - 1, -1, -1):
+        cells = "".join(BLOCKS[max(0, min(8, int(level - row * 8)))] for level in levels)
+        label = f"{hi:>12,.2f} " if row == height - 1 else f"{lo:>12,.2f} " if row == 0 else " " * 13
+        lines.append(label + "│" + cells)
+    return "\n".join(lines)
+
+
+def _trades_table(trades: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"trades ({len(trades)})")
+    for col in ("symbol", "side", "entry", "entry price", "exit", "exit price", "net P&L", "fees", "funding", "reason"):
+        table.add_column(col, justify="right" if "price" in col or col in ("net P&L", "fees", "funding") else "left")
+    for t in trades:
+        table.add_row(t["symbol"], t["side"], _time(t["entry_ms"]), t["entry_price"], _time(t["exit_ms"]), t["exit_price"] or "",
+                      _fmt(t["net_pnl"]), _fmt(t["fees"]), _fmt(t["funding"]), t["exit_reason"] or "open")
+    return table
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
+
+
+def _day(ms: int | None) -> str:
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _time(ms: int | None) -> str:
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%m-%d %H:%M:%S")

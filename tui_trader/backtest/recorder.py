@@ -85,6 +85,7 @@ class Recorder:
         self.last_close_ms: int | None = None
         self._open: dict[tuple[str, str], BacktestTrade] = {}
         self._next_sample_ms = 0
+        self._start_equity = equity()  # before the first tick: the first point is the starting balance
         bus.subscribe(self._on_candle, [CandleClosed], name="backtest.equity")
         bus.subscribe(self._on_trading, [OrderFilled, PositionChanged, FundingCharged], name="backtest.trades")
 
@@ -93,7 +94,7 @@ class Recorder:
         self.bars += 1
         if self.first_open_ms is None:
             self.first_open_ms = ev.open_ms
-            self.curve.append((ev.open_ms, self.equity()))
+            self.curve.append((ev.open_ms, self._start_equity))
         self.last_close_ms = ev.ts_ms
         if ev.ts_ms >= self._next_sample_ms:
             self.curve.append((ev.ts_ms, self.equity()))

@@ -233,7 +233,9 @@ class ReplayFeed:
                     await self.clock.sleep(delay)
                     since_yield = 0
             if advance is not None:
-                advance(ts)  # timers due before this event fire first
+                advance(ts)  # timers due before this event fire first ...
+                if bp is not None and bp.has_work():
+                    await bp.idle()  # ... and what they started (an entry, a close) is sent before it
             sym = syms[index]
             if k == CLOSE_STEP:
                 publish(CandleClosed(ts, sym, candle.ts_ms, intervals[index], candle.open, candle.high, candle.low, candle.close, candle.volume))
