@@ -1,7 +1,9 @@
 """App layer: `--no-ui` mode. The same core, one JSON object per event on stdout.
 
 Logs go to stderr (stdout belongs to the event stream). SIGINT and SIGTERM stop the core in order
-and exit 0; `--duration` stops it after that many seconds. No Textual import on this path.
+and exit 0; `--duration` stops it after that many seconds. SIGUSR1 runs the emergency close-all
+(`kill -USR1 <pid>` flattens a headless instance from a shell; trading then stays HALTED until
+reset). No Textual import on this path.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ async def run_headless(core: TraderCore, *, duration_s: float | None = None, out
     sub = core.bus.subscribe_queue("headless", Policy.EVERY, maxsize=100_000)
     loop = asyncio.get_running_loop()
     installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    handlers = {signal.SIGINT: core.request_stop, signal.SIGTERM: core.request_stop}
+    emergency = getattr(core.components.get("stack"), "emergency", None)
+    if emergency is not None and hasattr(signal, "SIGUSR1"):
+        handlers[signal.SIGUSR1] = lambda: core.spawn(emergency.close_all("SIGUSR1"), "emergency-close")
+    for sig, handler in handlers.items():
         try:
-            loop.add_signal_handler(sig, core.request_stop)
+            loop.add_signal_handler(sig, handler)
             installed.append(sig)
         except (NotImplementedError, RuntimeError):  # not the main thread / no signals here
             pass

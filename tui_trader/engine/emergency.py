@@ -92,17 +92,19 @@ class EmergencyClose:
         guarded = target is None and self.risk is not None  # the risk guard refuses entries, with its reason
         if not guarded:
             self._block_entries(keep=target is None)
-        flat = False
         try:
             cancelled = await self.execution.cancel_orders(symbol, reason=f"emergency {reason}")
             self._progress(scope, "cancelled_orders", len(self._cached(target)), f"{cancelled} order(s) cancelled")
-            flat = await self._close_rounds(scope, target, reason)
-            return flat
+            return await self._close_rounds(scope, target, reason)
         finally:
             if not guarded:
                 self._unblock_entries()
-            if target is None and self.risk is not None and flat:
-                self.risk.confirm_flat()
+
+    def _finish(self, scope: str, target: tuple[str, Side] | None, detail: str) -> None:
+        """Flat: HALTED first (after a close-all), then the result, so `done` is the last word."""
+        if target is None and self.risk is not None:
+            self.risk.confirm_flat()
+        self._progress(scope, "done", 0, detail)
 
     def _block_entries(self, keep: bool) -> None:
         if self._active == 0:
@@ -121,7 +123,7 @@ class EmergencyClose:
         for round_no in range(1, self.max_rounds + 1):
             open_positions = await self._open_positions(target)
             if not open_positions:
-                self._progress(scope, "done", 0, f"flat after {round_no - 1} round(s)")
+                self._finish(scope, target, f"flat after {round_no - 1} round(s)")
                 return True
             if round_no > 1:
                 await self.clock.sleep(self.round_wait_s)
@@ -134,7 +136,7 @@ class EmergencyClose:
                 log.error("emergency close: %s", err)
         left = await self._open_positions(target)
         if not left:
-            self._progress(scope, "done", 0, f"flat after {self.max_rounds} round(s)")
+            self._finish(scope, target, f"flat after {self.max_rounds} round(s)")
             return True
         detail = f"{len(left)} position(s) still open after {self.max_rounds} rounds" + (f"; {'; '.join(errors)}" if errors else "")
         self._progress(scope, "failed", len(left), detail)
