@@ -1,0 +1,30 @@
+"""Parity: a backtest and the console's paper mode replaying the same real file at full speed trade identically."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from tests.backtest.conftest import paper_settings
+from tui_trader.app.wiring import build_core
+from tui_trader.backtest.recorder import Recorder
+from tui_trader.domain.events import FeedStateChanged
+from tui_trader.engine.bus import EventBus
+
+
+def _key(trades):
+    return [(t.entry_ms, t.entry_price, t.exit_ms, t.exit_price, t.contracts, t.exit_reason) for t in trades]
+
+
+async def test_backtest_and_full_speed_paper_replay_make_the_same_trades(tmp_path, real_slice, real_run):
+    _, backtest = real_run
+    bus = EventBus()
+    trades = Recorder(bus, lambda: Decimal(0), 3_600_000)
+    finished = asyncio.Event()
+    bus.subscribe(lambda e: e.state == "finished" and finished.set(), [FeedStateChanged])
+    core = build_core(paper_settings(tmp_path, real_slice), bus=bus)
+    async with core:
+        await finished.wait()
+        await core.components["execution"].idle()
+    assert len(backtest.trades) >= 3
+    assert _key(trades.trades) == _key(backtest.trades)
