@@ -215,7 +215,7 @@ async def _list(settings: Settings, console: Console, limit: int) -> int:
         await db.close()
     table = Table(title=f"backtests ({len(runs)})")
     for col in ("id", "created", "status", "strategy", "symbols", "from", "to", "trades", "win rate %", "net P&L", "max DD %"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "id", min_width=26 if col == "id" else None)
     for r in runs:
         table.add_row(r["id"], _day(r["created_ms"]), r["status"], r["strategy"], ", ".join(r["symbols"]), _day(r["date_from_ms"]),
                       _day(r["date_to_ms"]), str(r["trades"]), _fmt(r["win_rate_pct"]), _fmt(r["net_pnl"]), _fmt(r["max_drawdown_pct"]))

@@ -1,0 +1,91 @@
+"""`tui-trader backtest`: run, export, list, show, sweep, and a clear exit 2 on bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from tests.backtest.scenarios import STRATEGY, candles
+from tui_trader.app.cli import main
+
+BARS = [(100, 100, 88, 89), (89, 89, 89, 89)]  # the short hits its 10 % target (90) in bar 1
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    config = tmp_path / "cwd" / "tui-trader.toml"  # found in the working directory: prices are candle prices
+    config.write_text("[replay]\nspread_bps = 0\n[paper]\nslippage_bps = 0\n")
+    strat = tmp_path / "hand.toml"
+    strat.write_text(STRATEGY.format(leverage=2, stop_loss_pct=5.0, ze1="", e1=""))
+    return strat, candles(tmp_path, BARS)
+
+
+def test_run_exports_json_and_csv_then_list_and_show(tmp_path, files, capsys):
+    strat, data = files
+    out_json, out_csv = tmp_path / "run.json", tmp_path / "trades.csv"
+    assert main(["backtest", "--strategy", str(strat), "--data", str(data), "--json", str(out_json), "--csv", str(out_csv)]) == 0
+    shown = capsys.readouterr().out
+    assert "Win rate" in shown and "Sharpe" in shown and "equity (USDT)" in shown and "saved as bt-" in shown
+    record = json.loads(out_json.read_text())
+    assert record["metrics"]["trades"] == 1 and record["metrics"]["win_rate_pct"] == 100.0
+    assert {"sharpe", "sortino", "calmar", "cagr_pct", "exposure_pct", "fees_paid", "funding_paid"} <= set(record["metrics"])
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [(r["side"], r["entry_price"], r["exit_price"], r["exit_reason"]) for r in rows] == [("SHORT", "100", "88", "TP")]
+
+    assert main(["backtest", "list"]) == 0
+    assert record["id"] in capsys.readouterr().out
+    assert main(["backtest", "show", record["id"][:-2], "--csv", str(tmp_path / "again.csv")]) == 0
+    assert "TP" in capsys.readouterr().out
+    assert (tmp_path / "again.csv").read_text() == out_csv.read_text()
+
+
+def test_from_and_to_limit_the_bars(tmp_path, files, capsys):
+    strat, data = files
+    out = tmp_path / "r.json"
+    assert main(["backtest", "--strategy", str(strat), "--data", str(data), "--to", "1699977360000", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["params"]["bars"] == 1 and record["metrics"]["open_trades"] == 1
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--data", "missing.csv"], "missing.csv: file not found"),
+        (["--from", "yesterday"], "--from 'yesterday' is not a date"),
+        (["--grid", "z1_entry.order.leverage"], "expected name=v1,v2"),
+        (["--grid", "z1_entry.order.leverag=2,3"], "the strategy has no 'z1_entry.order.leverag'"),
+        (["--grid", "s1_signal.conditions[5].value=1"], "the strategy has no 's1_signal.conditions.5'"),
+        (["--grid", "z1_entry.order.leverage=2,500"], "z1_entry.order.leverage: 500 is outside 1..200"),
+        (["--grid", "z1_entry.order.leverage=2", "--rank", "luck"], "--rank 'luck' is not a metric"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(files, capsys, extra, message):
+    strat, data = files
+    args = ["backtest", "--strategy", str(strat), "--data", str(data), *extra]
+    assert main(args) == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_show_unknown_id_exits_2(capsys):
+    assert main(["backtest", "show", "bt-nope"]) == 2
+    assert "no backtest run 'bt-nope'" in capsys.readouterr().err
+
+
+def test_grid_runs_every_combination_in_processes_and_ranks_them(tmp_path, files, capsys):
+    strat, data = files
+    out = tmp_path / "grid.json"
+    args = ["backtest", "--strategy", str(strat), "--data", str(data), "--grid", "z1_entry.order.leverage=1,2,3",
+            "--grid", "z1_entry.order.size_pct=5,10", "--rank", "net_pnl", "--workers", "2", "--json", str(out)]
+    assert main(args) == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert len(runs) == 6 and len({r["id"] for r in runs}) == 6
+    pnl = [float(r["metrics"]["net_pnl"]) for r in runs]
+    assert pnl == sorted(pnl, reverse=True)
+    assert runs[0]["params"]["grid"] == {"z1_entry.order.leverage": 3, "z1_entry.order.size_pct": 10}  # biggest winning short
+    assert "6 runs ranked by net_pnl" in capsys.readouterr().out
+    assert main(["backtest", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(r["id"] in listed for r in runs), listed
