@@ -1,0 +1,100 @@
+"""Bench: backtest throughput - the default strategy (pump_short) over one-minute bars of real data.
+
+Bars: the three real pump-positive alt/BTC 1 m files of the shared data (Bittrex BCC/BTC and
+NXT/BTC, freqtrade's UNITTEST/BTC; 47,174 bars) tiled to `--bars` (default 1,000,000): every copy
+is rescaled so its first open is 100 (the files' relative moves are kept, their BTC price levels
+are not) and the bars are re-timed one minute apart, so the result is one continuous minute series.
+The tiled CSV is written once to a temp file and streamed by the backtest like any data file.
+
+Reported: bars per second of `run_backtest` (engine start to result, file reading included, the
+tiling not), peak RSS of the process (it does not grow with the bar count: the feed streams the
+file; the equity curve is hourly), and the trades made. Last line: one JSON object.
+
+    python bench/backtest.py [--bars N] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+from tui_trader.backtest.runner import run_backtest
+from tui_trader.venues.candle_files import Candle, read_candles
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+FILES = (
+    "bittrex_BCC-BTC_1m_20171104-20171118.csv",
+    "bittrex_NXT-BTC_1m_20171130-20171210.csv",
+    "freqtrade_UNITTEST-BTC_1m_20171104-20171114.csv",
+)
+START_MS = 1_509_840_000_000  # 2017-11-05 00:00 UTC
+
+
+def data_dir() -> Path:
+    for candidate in (DATA, Path("/work/shared/data")):
+        if (candidate / FILES[0]).exists():
+            return candidate
+    sys.exit("bench: the shared real data files are not found (see /work/shared/data/README.md)")
+
+
+def tiled(n: int) -> Iterator[Candle]:
+    """`n` real bars, copies of the three files in turn, rescaled to open at 100, one minute apart."""
+    i = 0
+    folder = data_dir()
+    while True:
+        for name in FILES:
+            k = None
+            for c in read_candles(folder / name):
+                if k is None:
+                    k = 100.0 / c.open
+                yield Candle(START_MS + i * 60_000, c.open * k, c.high * k, c.low * k, c.close * k, c.volume)
+                i += 1
+                if i >= n:
+                    return
+
+
+def write_tiled(n: int, path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("timestamp_ms,open,high,low,close,volume\n")
+        for c in tiled(n):
+            fh.write(f"{c.ts_ms},{c.open:.10g},{c.high:.10g},{c.low:.10g},{c.close:.10g},{c.volume:.10g}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of the run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench_TILED-BTC_1m.csv"
+        write_tiled(args.bars, path)
+        profiler = None
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler()
+            profiler.start()
+        started = time.perf_counter()
+        result = run_backtest(None, [path])
+        elapsed = time.perf_counter() - started
+        if profiler is not None:
+            profiler.stop()
+            print(profiler.output_text(unicode=False, color=False))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    bars_per_s = result.bars / elapsed
+    print(f"bars: {result.bars:,} in {elapsed:.2f} s")
+    print(f"throughput: {bars_per_s:,.0f} bars/s")
+    print(f"peak RSS: {rss_mb:.1f} MB")
+    print(f"trades: {result.metrics['trades']}, equity points: {len(result.equity)}, status: {result.status}")
+    print(json.dumps({"bars": result.bars, "elapsed_s": round(elapsed, 3), "bars_per_s": round(bars_per_s, 1),
+                      "peak_rss_mb": round(rss_mb, 1), "trades": result.metrics["trades"]}))
+
+
+if __name__ == "__main__":
+    main()
