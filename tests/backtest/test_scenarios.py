@@ -93,3 +93,17 @@ def test_funding_charged_from_a_series(tmp_path):
     assert t.funding == D("-2.000")  # a short receives 20 x 100 x 0.001 at a positive rate
     assert r.metrics["funding_paid"] == D("-2.000") and r.metrics["open_trades"] == 1
     assert r.equity[-1] == (T0 + 8 * MIN, D(10_000) - ENTRY_FEE + 2)
+
+
+def test_two_files_merged_trade_both_symbols(tmp_path):
+    from tests.backtest.scenarios import SETTINGS, candles
+    from tui_trader.backtest.runner import run_backtest
+
+    a = candles(tmp_path, [(100, 100, 88, 89), FLAT], name="x_AAA-USDT_1m.csv")  # target hit
+    b = candles(tmp_path, [(100, 107, 99, 101), FLAT], name="x_BBB-USDT_1m.csv")  # stop hit
+    r = run_backtest(strategy(), [a, b], settings=SETTINGS, equity_every_ms=MIN)
+    assert r.symbols == ["AAA_USDT", "BBB_USDT"] and r.bars == 6
+    got = sorted((t.symbol, t.entry_price, t.exit_price, t.exit_reason) for t in r.trades)
+    assert [g[1:] for g in got] == [(D(100), D(88), "TP"), (D(100), D(107), "SL")]
+    assert all(t.contracts == 20 for t in r.trades)  # both sized at the same step, before either filled
+    assert r.metrics["net_pnl"] == sum(t.net_pnl for t in r.trades)

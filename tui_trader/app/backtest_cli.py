@@ -276,7 +276,8 @@ def equity_chart(values: list[float], width: int = 80, height: int = 8) -> str:
     levels = [(v - lo) / span * height * 8 for v in cols]
     lines = []
     for row in range(height - 1, -1, -1):
-        cells = "".join(BLOCKS[max(0, min(8, int(level - row * 8)))] for level in levels)
+        floor = 1 if row == 0 else 0  # the lowest value still shows as a sliver
+        cells = "".join(BLOCKS[max(floor, min(8, int(level - row * 8)))] for level in levels)
         label = f"{hi:>12,.2f} " if row == height - 1 else f"{lo:>12,.2f} " if row == 0 else " " * 13
         lines.append(label + "│" + cells)
     return "\n".join(lines)
