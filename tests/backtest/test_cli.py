@@ -89,3 +89,16 @@ def test_grid_runs_every_combination_in_processes_and_ranks_them(tmp_path, files
     assert main(["backtest", "list"]) == 0
     listed = capsys.readouterr().out
     assert all(r["id"] in listed for r in runs), listed
+
+
+def test_bad_line_in_the_middle_of_the_data_stops_the_run_with_exit_2(tmp_path, files, capsys):
+    strat, _ = files
+    data = candles(tmp_path, [(100, 100, 100, 100)] * 59)
+    lines = data.read_text().splitlines()
+    lines[56] = lines[56].rsplit(",", 2)[0] + ",oops,1"  # bar 56: past the 50 read to detect the interval
+    data.write_text("\n".join(lines) + "\n")
+    assert main(["backtest", "--strategy", str(strat), "--data", str(data)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "stopped at bar 56" in err and ":57: field 'close' = 'oops' is not a number" in err
+    assert main(["backtest", "list"]) == 0
+    assert "failed" in capsys.readouterr().out

@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 from tui_trader.backtest.metrics import compute_metrics, metrics_to_json
 from tui_trader.backtest.recorder import BacktestTrade, Recorder
 from tui_trader.domain.config import Settings
+from tui_trader.domain.errors import DataError
 from tui_trader.domain.events import ErrorRaised, Event, FeedStateChanged, TaskFailed
 from tui_trader.domain.money import to_decimal
 from tui_trader.domain.strategy.schema import Strategy
@@ -96,6 +97,7 @@ async def run_backtest_async(
 
     `date_to_ms` is exclusive (candles opening before it). `progress(bars_done, data_time_ms)` is
     called about ten times a second. With `store_path` the result is saved to that SQLite database.
+    Bad data met mid-file stops the run: it is saved as `failed`, then `DataError` is raised.
     """
     settings = settings or Settings()
     strat = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
@@ -117,7 +119,7 @@ async def run_backtest_async(
     stack = build_trading_stack(settings, bus, clock, venue, store, store, strategy=strat, symbols=feed.symbols, session_id=run_id)
     feed.backpressure = stack.execution
     recorder = Recorder(bus, lambda: venue.ledger.account(venue.marks).equity, equity_every_ms)
-    outcome = _Outcome(bus)
+    outcome = _Outcome(bus, feed.name)
     core = TraderCore(bus, clock, mode="backtest")
     for service, opts in stack.services:
         core.add(service, **opts)
@@ -136,24 +138,34 @@ async def run_backtest_async(
         compute_metrics(recorder.trades, recorder.curve, equity_every_ms), recorder.trades, recorder.curve,
         recorder.bars, time.perf_counter() - started, outcome.errors,
     )  # fmt: skip
+    if outcome.feed_error is not None:
+        result.status = "failed"
     if store_path is not None:
         await save_result(result, store_path)
+    if outcome.feed_error is not None:
+        raise DataError(f"backtest {run_id} stopped at bar {result.bars + 1}: {outcome.feed_error}")
     return result
 
 
 class _Outcome:
     """Waits for the feed to finish (or the core to stop) and keeps the errors raised meanwhile."""
 
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, feed: str) -> None:
+        self.feed = feed
         self.done = asyncio.Event()
         self.errors: list[str] = []
+        self.feed_error: str | None = None  # the feed crashed (bad data): the run is incomplete
         bus.subscribe(self._on_event, [FeedStateChanged, ErrorRaised, TaskFailed], name="backtest.outcome")
 
     def _on_event(self, ev: Event) -> None:
         if isinstance(ev, FeedStateChanged):
             if ev.state in ("finished", "stopped"):
                 self.done.set()
-        elif len(self.errors) < MAX_ERRORS_KEPT:
+            return
+        if isinstance(ev, TaskFailed) and ev.task == self.feed:
+            self.feed_error = ev.error
+            self.done.set()
+        if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(f"{ev.ts_ms} {ev.type}: {getattr(ev, 'message', '') or getattr(ev, 'error', '')}")
 
     async def wait(self, core: TraderCore) -> None:
