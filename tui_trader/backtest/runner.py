@@ -103,48 +103,57 @@ async def run_backtest_async(
     strat = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
     run_id = run_id or new_run_id()
     started = time.perf_counter()
-    bus = EventBus()
     syms = list(symbols) if symbols is not None else [None] * len(data)
+    feed, venue, core, stack = _assemble(strat, list(zip(data, syms)), settings, date_from_ms, date_to_ms, funding_file, latency_ms, run_id)
+    recorder = Recorder(core.bus, lambda: venue.ledger.account(venue.marks).equity, equity_every_ms)
+    outcome = _Outcome(core.bus, feed.name)
+    async with core:
+        watcher = asyncio.create_task(_report_progress(feed, progress)) if progress else None
+        try:
+            await outcome.wait(core)
+            await stack.execution.idle()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+    recorder.finish()
+    failed = feed.state != "finished" or outcome.feed_error is not None
+    result = BacktestResult(
+        run_id, int(time.time() * 1000), "failed" if failed else "finished", strat.strategy_name,
+        feed.symbols, recorder.first_open_ms, recorder.last_close_ms,
+        {**(params or {}), **_run_params(settings, data, funding_file, latency_ms, equity_every_ms, date_from_ms, date_to_ms)},
+        compute_metrics(recorder.trades, recorder.curve, equity_every_ms), recorder.trades, recorder.curve,
+        recorder.bars, time.perf_counter() - started, outcome.errors,
+    )  # fmt: skip
+    if store_path is not None:
+        await save_result(result, store_path)
+    if outcome.feed_error is not None:
+        raise DataError(f"backtest {run_id} stopped at bar {result.bars + 1}: {outcome.feed_error}")
+    return result
+
+
+def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: int | None, date_to_ms: int | None,
+              funding_file: Path | str | None, latency_ms: int, run_id: str) -> tuple[ReplayFeed, PaperVenue, TraderCore, Any]:
+    """The paper-trading composition (`app/wiring.py::_paper`) on a SimClock and a memory store."""
+    bus = EventBus()
     feed = ReplayFeed(
-        bus, SimClock(), sources=list(zip(data, syms)), speed=0, ticks_per_candle=settings.replay.ticks_per_candle,
+        bus, SimClock(), sources=sources, speed=0, ticks_per_candle=settings.replay.ticks_per_candle,
         spread_bps=settings.replay.spread_bps, start_after_ms=(date_from_ms - 1) if date_from_ms else 0, until_ms=date_to_ms,
         name="backtest",
-    )
+    )  # fmt: skip
     clock = SimClock(feed.first_ts_ms() - 1)
-    feed.clock = feed.data_clock = clock
+    feed.clock = feed.data_clock = clock  # speed 0: the pacing clock is never waited on
     series = read_funding_csv(funding_file) if funding_file is not None else None
     funding = FundingSchedule(to_decimal(settings.paper.funding_rate), settings.paper.funding_interval_h, series)
     venue = PaperVenue(bus, paper=settings.paper, fees=settings.fees, funding=funding, latency_ms=latency_ms)
     store = MemoryStore()
     stack = build_trading_stack(settings, bus, clock, venue, store, store, strategy=strat, symbols=feed.symbols, session_id=run_id)
     feed.backpressure = stack.execution
-    recorder = Recorder(bus, lambda: venue.ledger.account(venue.marks).equity, equity_every_ms)
-    outcome = _Outcome(bus, feed.name)
     core = TraderCore(bus, clock, mode="backtest")
     for service, opts in stack.services:
         core.add(service, **opts)
-    core.add(feed)
-    async with core:
-        watcher = asyncio.create_task(_report_progress(feed, progress)) if progress else None
-        await outcome.wait(core)
-        await stack.execution.idle()
-        if watcher is not None:
-            watcher.cancel()
-    recorder.finish()
-    result = BacktestResult(
-        run_id, int(time.time() * 1000), "finished" if feed.state == "finished" else "failed", strat.strategy_name,
-        feed.symbols, recorder.first_open_ms, recorder.last_close_ms,
-        {**(params or {}), **_run_params(settings, data, funding_file, latency_ms, equity_every_ms, date_from_ms, date_to_ms)},
-        compute_metrics(recorder.trades, recorder.curve, equity_every_ms), recorder.trades, recorder.curve,
-        recorder.bars, time.perf_counter() - started, outcome.errors,
-    )  # fmt: skip
-    if outcome.feed_error is not None:
-        result.status = "failed"
-    if store_path is not None:
-        await save_result(result, store_path)
-    if outcome.feed_error is not None:
-        raise DataError(f"backtest {run_id} stopped at bar {result.bars + 1}: {outcome.feed_error}")
-    return result
+    core.add(feed)  # last: everything that listens is subscribed before the first tick
+    return feed, venue, core, stack
 
 
 class _Outcome:
