@@ -8,8 +8,7 @@ applies: for a rising candle (close >= open) the low before the high, for a fall
 high before the low. The side is read when the first extreme is published (after the open tick
 has been handled, so a position filled on the open counts); it comes from `position_side(symbol)`
 when given, else from the `PositionChanged` events the feed sees on the bus. Paper replay and
-backtests both run this feed, so both see the same path. Ticks
-are spread evenly over the candle (open at +0, the extremes at +1/4 and +1/2, the close at +3/4 of
+backtests both run this feed, so both see the same path. Ticks are spread evenly over the candle (open at +0, the extremes at +1/4 and +1/2, the close at +3/4 of
 the interval) and a `CandleClosed` follows at the candle's end. With `ticks_per_candle` 1 only the
 close is sent; 2 sends open and close; 3 adds the first extreme.
 
@@ -29,7 +28,9 @@ stops before the first candle opening at or after it.
 Pacing: `speed` 1 = real time, N = N times faster, 0 = as fast as possible (yielding to the loop
 every few hundred ticks so nothing else starves). Pacing is measured against the start, so it does
 not drift. With `backpressure` (execution), the feed waits after a tick until the work it started
-(orders, fills, closes) is done, so a replay at full speed trades exactly like a backtest. `start_after_ms` skips candles already processed (session resume).
+(orders, fills, closes) is done, and likewise after moving the data clock (timers that fired, e.g.
+the strategy's 1 s step, may have sent an order), so a replay at full speed trades exactly like a
+backtest. `start_after_ms` skips candles already processed (session resume).
 """
 
 from __future__ import annotations
