@@ -122,6 +122,12 @@ async def test_stop_then_resume_continues_without_duplicate_fills(service, tmp_p
     assert set(before) <= {f.fill_id for f in after}
     perf = await service.performance(info.id)
     assert perf.reconciles
+    # the resumed run made exactly the decisions an uninterrupted run makes
+    straight = await service.create({"name": "straight", "data_file": data})
+    assert await service.wait(straight.id) == "finished"
+    reference = (await service.orders_and_fills(straight.id))[1]
+    key = lambda f: (f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee, f.realized_pnl)  # noqa: E731
+    assert len(reference) >= 4 and [key(f) for f in after] == [key(f) for f in reference]
 
 
 async def test_default_strategy_on_real_data_reconciles_to_the_cent(service):

@@ -107,3 +107,36 @@ async def test_order_upsert_and_fill_deduplication(db):
     assert await repo.save_fill(fill, "sess") is True
     assert await repo.save_fill(fill, "sess") is False
     assert await repo.load_fills("sess") == [fill]
+
+
+async def test_same_ids_in_two_sessions_do_not_collide(db):
+    repo = OrderRepository(db)
+    order = Order(ClientOrderId("s-1-O"), "X", OrderSide.OPEN_SHORT, OrderType.MARKET, Decimal("1"), created_ms=1, updated_ms=1)
+    fill = Fill("s-1-O-f1", ClientOrderId("s-1-O"), "X", OrderSide.OPEN_SHORT, Decimal("1"), Decimal("2"), Decimal("0.1"), 2)
+    for session in ("a", "b"):
+        await repo.save_order(order, session)
+        assert await repo.save_fill(fill, session) is True
+    assert [o.client_id for o in await repo.load_orders("a")] == ["s-1-O"]
+    assert await repo.load_fills("b") == [fill]
+
+
+async def test_v2_database_with_data_migrates_to_composite_keys(tmp_path, monkeypatch):
+    from tui_trader.store import db as dbmod
+
+    path = tmp_path / "v2.sqlite"
+    monkeypatch.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:2])
+    old = Database(path)
+    from tui_trader.store.orders import order_params
+
+    order = Order(ClientOrderId("k"), "X", OrderSide.OPEN_LONG, OrderType.MARKET, Decimal("3"), created_ms=1, updated_ms=1)
+    await old.execute_durable("INSERT INTO orders (client_id, session_id, symbol, side, type, qty, price, leverage, margin_mode,"
+                              " reduce_only, state, venue_order_id, filled, avg_price, stop_loss, take_profit, trigger_price,"
+                              " position_id, reason, tag, created_ms, updated_ms) VALUES (" + ",".join("?" * 22) + ")",
+                              order_params(order, "sess"))
+    await old.close()
+    monkeypatch.undo()
+    new = Database(path)
+    assert await new.schema_version() == LATEST_VERSION
+    [o] = await OrderRepository(new).load_orders("sess")
+    assert o.client_id == "k" and o.qty_contracts == Decimal("3")
+    await new.close()

@@ -5,8 +5,9 @@ under its own `TraderCore`. Checkpoints: every `CHECKPOINT_EVERY` candles, at a 
 while execution is idle (the replay waits for it through the backpressure hook), the venue state,
 the strategy machines and the replay cursor are written in one durable statement. After a crash
 the session resumes from its last checkpoint; what happened after it is replayed with the same
-deterministic ids, and fills already stored are not stored or counted again. Indicators restart
-empty after a resume (they warm up again); positions and strategy states do not. A stop takes
+deterministic ids, and fills already stored are not stored or counted again: the checkpoint also
+holds the indicator windows and the strategy timer's phase, so the replay after a resume makes the
+same decisions as the run that crashed. A stop takes
 effect at the next candle boundary, right after a checkpoint, so a stopped session resumes exactly.
 """
 
@@ -186,6 +187,7 @@ class SessionRuntime:
             "data_now_ms": self.data_clock.now_ms(),
             "venue": snapshot(self.venue),
             "machines": {sym: m.to_dict() for sym, m in runner.machines.items()} if runner else {},
+            "runner": runner.export_state() if runner else None,
         }
 
     async def write_checkpoint(self) -> None:
@@ -206,6 +208,8 @@ class SessionRuntime:
             self.stack.cache.apply_order(o)
         runner = self.stack.runner
         if runner is not None and self._checkpoint:
+            if self._checkpoint.get("runner"):
+                runner.import_state(self._checkpoint["runner"])
             for sym, data in self._checkpoint.get("machines", {}).items():
                 if sym in runner.machines:
                     await self.state.put_state(runner.state_key(runner.machines[sym]), data)

@@ -19,7 +19,9 @@ a running position survives a restart. Intents go to `intent_sink` (execution's 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
+import pickle
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable
@@ -93,6 +95,7 @@ class StrategyRunner:
         self._timer: TimerHandle | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._stale_ms = round(strategy.global_limits.max_stale_data_s * 1000)
+        self._first_timer_ms: int | None = None  # restored timer phase (see import_state)
 
     # --- life -------------------------------------------------------------------------------
 
@@ -114,7 +117,29 @@ class StrategyRunner:
         self._unsubscribe = self.bus.subscribe(
             self._on_event, types=[TradeTick, BookTick, CandleClosed, OrderUpdated, PositionChanged], name=self.name
         )
-        self._timer = self.clock.call_later(self.tick_s, self._on_timer)
+        delay = self.tick_s
+        if self._first_timer_ms is not None:
+            delay = max(0.0, (self._first_timer_ms - self.clock.now_ms()) / 1000)
+        self._timer = self.clock.call_later(delay, self._on_timer)
+
+    def export_state(self) -> dict:
+        """Everything besides the machines that decides future steps: indicator windows, event
+        times and the step timer's phase. With it a resumed paper session replays exactly as an
+        uninterrupted one (same signals, same client ids). Indicators are pickled: they are our
+        own objects, written and read by this process's checkpoints only."""
+        return {
+            "indicators": base64.b64encode(pickle.dumps(self.indicators, protocol=pickle.HIGHEST_PROTOCOL)).decode(),
+            "seen": {k: list(v) for k, v in self._seen.items()},
+            "last_now": dict(self._last_now),
+            "next_timer_ms": getattr(self._timer, "due_ms", None),
+        }
+
+    def import_state(self, data: dict) -> None:
+        """Restore `export_state()` output (before `start()`)."""
+        self.indicators = pickle.loads(base64.b64decode(data["indicators"]))
+        self._seen = {k: (int(v[0]), int(v[1])) for k, v in data["seen"].items()}
+        self._last_now = {k: int(v) for k, v in data["last_now"].items()}
+        self._first_timer_ms = data.get("next_timer_ms")
 
     async def run(self) -> None:
         await self.start()

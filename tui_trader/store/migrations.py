@@ -130,4 +130,43 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        3,
+        """
+        -- client and fill ids are unique per session, not globally: two paper sessions replaying the
+        -- same data make the same deterministic ids
+        CREATE TABLE orders_v3 (
+            client_id TEXT NOT NULL,
+            session_id TEXT NOT NULL DEFAULT '',
+            symbol TEXT NOT NULL, side INTEGER NOT NULL, type TEXT NOT NULL, qty TEXT NOT NULL, price TEXT,
+            leverage INTEGER NOT NULL, margin_mode TEXT NOT NULL, reduce_only INTEGER NOT NULL, state TEXT NOT NULL,
+            venue_order_id TEXT, filled TEXT NOT NULL DEFAULT '0', avg_price TEXT, stop_loss TEXT, take_profit TEXT,
+            trigger_price TEXT, position_id TEXT, reason TEXT NOT NULL DEFAULT '', tag TEXT NOT NULL DEFAULT '',
+            created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+            PRIMARY KEY (session_id, client_id)
+        );
+        INSERT INTO orders_v3 SELECT client_id, session_id, symbol, side, type, qty, price, leverage, margin_mode,
+            reduce_only, state, venue_order_id, filled, avg_price, stop_loss, take_profit, trigger_price, position_id,
+            reason, tag, created_ms, updated_ms FROM orders;
+        DROP TABLE orders;
+        ALTER TABLE orders_v3 RENAME TO orders;
+        CREATE INDEX orders_session ON orders(session_id, created_ms);
+        CREATE TABLE fills_v3 (
+            fill_id TEXT NOT NULL,
+            session_id TEXT NOT NULL DEFAULT '',
+            client_id TEXT NOT NULL, venue_order_id TEXT, symbol TEXT NOT NULL, side INTEGER NOT NULL,
+            qty TEXT NOT NULL, price TEXT NOT NULL, fee TEXT NOT NULL, realized_pnl TEXT NOT NULL DEFAULT '0',
+            liquidity TEXT NOT NULL, ts_ms INTEGER NOT NULL,
+            PRIMARY KEY (session_id, fill_id)
+        );
+        INSERT INTO fills_v3 SELECT fill_id, session_id, client_id, venue_order_id, symbol, side, qty, price, fee,
+            realized_pnl, liquidity, ts_ms FROM fills;
+        DROP TABLE fills;
+        ALTER TABLE fills_v3 RENAME TO fills;
+        CREATE INDEX fills_session ON fills(session_id, ts_ms);
+        """,
+    )
+)
+
 LATEST_VERSION = MIGRATIONS[-1][0]

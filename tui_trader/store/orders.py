@@ -1,7 +1,7 @@
 """Store layer: orders, fills and position snapshots (implements `engine.ports.OrderStore`).
 
-Orders are upserted by client id and written durably: the row exists before the venue sees the
-order. Fills are keyed by `fill_id` and inserted with `INSERT OR IGNORE`, so a fill replayed after
+Orders are upserted by (session, client id) and written durably: the row exists before the venue sees the
+order. Fills are keyed by (session, `fill_id`) and inserted with `INSERT OR IGNORE`, so a fill replayed after
 a crash or a reconnect is never counted twice.
 """
 
@@ -37,7 +37,7 @@ INSERT INTO orders (client_id, session_id, symbol, side, type, qty, price, lever
     reduce_only, state, venue_order_id, filled, avg_price, stop_loss, take_profit, trigger_price,
     position_id, reason, tag, created_ms, updated_ms)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(client_id) DO UPDATE SET
+ON CONFLICT(session_id, client_id) DO UPDATE SET
     state=excluded.state, venue_order_id=COALESCE(excluded.venue_order_id, orders.venue_order_id),
     filled=excluded.filled, avg_price=excluded.avg_price, position_id=excluded.position_id,
     reason=excluded.reason, updated_ms=excluded.updated_ms
@@ -129,8 +129,8 @@ class OrderRepository:
         rows = await self.db.fetchall(sql + " ORDER BY created_ms, rowid", (session_id,))
         return [order_from_row(r) for r in rows]
 
-    async def get_order(self, client_id: str) -> Order | None:
-        row = await self.db.fetchone("SELECT * FROM orders WHERE client_id = ?", (client_id,))
+    async def get_order(self, client_id: str, session_id: str = "") -> Order | None:
+        row = await self.db.fetchone("SELECT * FROM orders WHERE session_id = ? AND client_id = ?", (session_id, client_id))
         return order_from_row(row) if row else None
 
     async def load_fills(self, session_id: str = "") -> list[Fill]:
