@@ -143,3 +143,35 @@ async def test_default_strategy_on_real_data_reconciles_to_the_cent(service):
     realized = sum(f.realized_pnl for f in fills)
     fees = sum(f.fee for f in fills)
     assert cents(Decimal(10_000) + realized - fees - funding) == cents(perf.equity)
+
+
+async def test_resuming_from_any_checkpoint_reproduces_the_uninterrupted_run(service, tmp_path, monkeypatch):
+    """A crash can happen after any checkpoint: resuming from each one (including those taken
+    with a position open) must make exactly the fills of a run that never stopped."""
+    import json
+
+    from tui_trader.app import session_runtime
+
+    taken = []
+    original = session_runtime.SessionRuntime.checkpoint
+
+    def recording(self):
+        data = original(self)
+        taken.append(json.loads(json.dumps(data)))
+        return data
+
+    monkeypatch.setattr(session_runtime.SessionRuntime, "checkpoint", recording)
+    data = real_slice(tmp_path, PUMP_FROM, PUMP_FROM + 36 * 3_600_000)
+    info = await service.create({"name": "straight", "data_file": data})
+    await service.wait(info.id)
+    reference = (await service.orders_and_fills(info.id))[1]
+    key = lambda f: (f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee)  # noqa: E731
+    busy = [c for c in taken[:-1] if c["venue"]["positions"] or any(m["state"]["phase"] != "MONITORING" for m in c["machines"].values())]
+    sample = busy[:4] + taken[1:-1:12]
+    assert busy, "no checkpoint with a position open: the slice no longer exercises the hard case"
+    for i, checkpoint in enumerate(sample):
+        again = await service.create({"name": f"resume-{i}", "data_file": data}, start=False)
+        await service.start(again.id, again.config, checkpoint)
+        assert await service.wait(again.id) == "finished"
+        got = (await service.orders_and_fills(again.id))[1]
+        assert [key(f) for f in got] == [key(f) for f in reference if f.ts_ms > checkpoint["cursor_ms"]]

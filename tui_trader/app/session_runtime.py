@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from tui_trader.domain.config import Settings
-from tui_trader.domain.events import CandleClosed, Event, FundingCharged, TradeTick
+from tui_trader.domain.events import CandleClosed, Event, FundingCharged, PositionChanged, TradeTick
 from tui_trader.domain.strategy.schema import Strategy, strategy_from_dict
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
@@ -202,8 +202,9 @@ class SessionRuntime:
     # --- life -----------------------------------------------------------------------------
 
     async def _restore(self) -> None:
-        for p in await self.venue.positions():
+        for p in await self.venue.positions():  # the cache, the watchdog and the replay's path choice
             self.stack.cache.apply_position(p)
+            self.bus.publish(PositionChanged(self.data_clock.now_ms(), p, reason="restored"))
         for o in await self.venue.open_orders():
             self.stack.cache.apply_order(o)
         runner = self.stack.runner
