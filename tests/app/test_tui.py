@@ -38,3 +38,30 @@ async def test_app_shows_events_and_quits_with_q(isolated_environment):
 def test_bindings_have_unique_ids():
     ids = [b.id for b in TraderApp.BINDINGS]
     assert all(ids) and len(ids) == len(set(ids))
+
+
+async def test_panic_key_closes_and_reset_key_refuses_when_active(isolated_environment):
+    from tui_trader.domain.events import EmergencyCloseProgress
+
+    settings, _ = load_settings(None)
+    core = build_core(settings)
+    app = TraderApp(core)
+    seen = []
+    core.bus.subscribe(seen.append, [EmergencyCloseProgress])
+    async with core:
+        async with app.run_test(size=(120, 36), notifications=True) as pilot:
+            await pilot.press("R")  # ACTIVE: a clear message, nothing changes
+            await pilot.pause()
+            assert core.components["stack"].risk.state.value == "ACTIVE"
+            assert any("already ACTIVE" in str(n.message) for n in app._notifications)
+            await pilot.press("K")
+            for _ in range(20):
+                await pilot.pause(0.05)
+                if any(e.stage == "done" for e in seen):
+                    break
+            assert [e.stage for e in seen][0] == "started" and seen[-1].stage == "done"
+            assert core.components["stack"].risk.state.value == "HALTED"  # stays halted until reset
+            await pilot.press("R")
+            await pilot.pause()
+            assert core.components["stack"].risk.state.value == "ACTIVE"
+            await pilot.press("q")

@@ -30,10 +30,12 @@ examples:
   tui-trader strategy check FILE      validate a strategy file and print its sections
   tui-trader sessions list            paper-trading sessions (create, list, show, orders, stop, delete)
   tui-trader backtest --data FILE     backtest a strategy on recorded candles
+  tui-trader trading reset            reset the kill switch (HALTED -> ACTIVE) after a breach
 
 config lookup: --config PATH, else ./tui-trader.toml, else $XDG_CONFIG_HOME/tui-trader/config.toml,
 else built-in defaults. API keys: env TUI_TRADER_MEXC_API_KEY / TUI_TRADER_MEXC_API_SECRET.
-keys in the dashboard: q quit (more in the footer).
+keys in the dashboard: q quit, K close every position now, R reset the kill switch (see footer).
+headless: kill -USR1 <pid> closes every position.
 """
 
 
@@ -53,10 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
     # Each further command lives in its own module: register(subparsers) adds its parser and
     # sets `handler(args, settings) -> exit code`.
-    from tui_trader.app import backtest_cli, sessions_cli
+    from tui_trader.app import backtest_cli, sessions_cli, trading_cli
 
     sessions_cli.register(sub)
     backtest_cli.register(sub)
+    trading_cli.register(sub)
     return parser
 
 

@@ -45,6 +45,10 @@ class TraderApp(App[int]):
     """
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit", priority=True, tooltip="Stop the core in order and quit"),
+        Binding("K", "close_all", "Close ALL", id="app.close-all", priority=True,
+                tooltip="Emergency: block entries, cancel orders, close every position reduce-only"),
+        Binding("R", "reset_kill_switch", "Reset kill switch", id="app.reset-kill-switch",
+                tooltip="HALTED/REDUCING -> ACTIVE (explicit user action)"),
     ]
 
     def __init__(self, core: TraderCore) -> None:
@@ -78,6 +82,30 @@ class TraderApp(App[int]):
 
     async def action_quit(self) -> None:
         self.exit(0)
+
+    def action_close_all(self) -> None:
+        """Panic button: enqueue the emergency close and return at once; progress arrives as events."""
+        stack = self.core.components.get("stack")
+        if stack is None or getattr(stack, "emergency", None) is None:
+            self.notify("emergency close is not available in this mode", severity="error")
+            return
+        stack.emergency.request_close_all("KEY")
+        self.notify("closing every position (reduce-only)...", severity="warning")
+
+    def action_reset_kill_switch(self) -> None:
+        stack = self.core.components.get("stack")
+        risk = getattr(stack, "risk", None)
+        if risk is None:
+            self.notify("no risk guard in this mode", severity="error")
+            return
+        if risk.state.value == "ACTIVE":
+            self.notify("trading is already ACTIVE: nothing to reset")
+            return
+        if risk.state.value == "REDUCING":
+            self.notify("still closing positions (REDUCING): reset once HALTED", severity="warning")
+            return
+        risk.reset("reset by user (dashboard)")
+        self.notify("trading state reset to ACTIVE")
 
 
 async def run_tui(core: TraderCore, *, duration_s: float | None = None) -> int:
