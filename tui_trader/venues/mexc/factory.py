@@ -30,7 +30,7 @@ def build_mexc(mexc: MexcConfig, retry: RetryConfig, breaker: BreakerConfig, bus
     """The venue and its two streams. Call `await parts.venue.start()` before trading (clock offset)."""
     rest = MexcRest(mexc, clock)
     client = MexcClient(rest, retry, breaker, clock)
-    venue = MexcVenue(client, bus=bus, symbols=symbols)
+    venue = MexcVenue(client, bus=bus, symbols=symbols, position_mode=1 if mexc.position_mode == "hedge" else 2)
     feed = MexcFeed(mexc, bus, clock, resync=venue.resync, symbols=symbols)
     user = MexcUserStream(mexc, bus, clock, signer=rest.signer, symbols=symbols, poll=venue.resync,
                           request_time_ms=rest.request_time_ms, name="mexc-user")
