@@ -92,6 +92,24 @@ class _Pacer:
         self._interrupted.set()
 
 
+class _PeriodicCheckpoint:
+    """Live-feed sessions have no candle boundaries to wait for: checkpoint every 30 s (and honour
+    a `sessions stop` from another process); the live data cannot be replayed anyway."""
+
+    name = "checkpoint"
+
+    def __init__(self, runtime: "SessionRuntime", wall: Clock) -> None:
+        self.runtime, self.wall = runtime, wall
+
+    async def run(self) -> None:
+        while True:
+            await self.wall.sleep(30)
+            await self.runtime.stack.execution.idle()
+            await self.runtime.write_checkpoint()
+            if self.runtime._stop_pending:
+                self.runtime.core.request_stop()
+
+
 class _FeedDone:
     """Runs the replay and notes when the data is exhausted."""
 
@@ -113,28 +131,39 @@ class SessionRuntime:
         self.db = db
         self.bus = EventBus()
         self.core = TraderCore(self.bus, wall, mode="paper")
-        path = config.get("data_file") or str(bundled_data_path())
         cursor = checkpoint["cursor_ms"] if checkpoint else 0
         self.pacer = _Pacer(wall)
-        self.feed = ReplayFeed(self.bus, self.pacer, path, symbol=(config.get("symbols") or [None])[0], speed=config.get("speed", 0.0),
-                               ticks_per_candle=settings.replay.ticks_per_candle, spread_bps=settings.replay.spread_bps,
-                               start_after_ms=cursor, name=f"replay:{session_id}")
-        start = checkpoint["data_now_ms"] if checkpoint else self.feed.first_ts_ms() - 1
-        self.data_clock = SimClock(start)
-        self.feed.data_clock = self.data_clock
+        self.live = config.get("source") == "mexc"
+        if self.live:  # the live MEXC public feed: real time, nothing to replay after a restart
+            from tui_trader.venues.mexc.ws_public import MexcFeed
+
+            self.feed = MexcFeed(settings.mexc, self.bus, wall, symbols=list(config["symbols"]), name=f"mexc:{session_id}")
+            self.data_clock: Clock = wall
+        else:
+            path = config.get("data_file") or str(bundled_data_path())
+            self.feed = ReplayFeed(self.bus, self.pacer, path, symbol=(config.get("symbols") or [None])[0],
+                                   speed=config.get("speed", 0.0), ticks_per_candle=settings.replay.ticks_per_candle,
+                                   spread_bps=settings.replay.spread_bps, start_after_ms=cursor, name=f"replay:{session_id}")
+            start = checkpoint["data_now_ms"] if checkpoint else self.feed.first_ts_ms() - 1
+            self.data_clock = SimClock(start)
+            self.feed.data_clock = self.data_clock
         paper = settings.paper.model_copy(update={k: v for k, v in (("latency_ms", config.get("latency_ms")),) if v is not None})
         self.venue = PaperVenue(self.bus, paper=paper, fees=settings.fees, starting_balance=Decimal(str(config["starting_balance"])))
         if checkpoint:
             restore(self.venue, checkpoint["venue"])
         strategy = session_strategy(config.get("strategy_file"), config.get("leverage"))
         self.state = NamespacedState(StateRepository(db), f"session:{session_id}:")
+        symbols = list(config["symbols"]) if self.live else [self.feed.symbol]
         self.stack = build_trading_stack(settings, self.bus, self.data_clock, self.venue, OrderRepository(db), self.state,
-                                         strategy=strategy, symbols=[self.feed.symbol], session_id=session_id)
-        self.feed.backpressure = self
+                                         strategy=strategy, symbols=symbols, session_id=session_id)
+        if not self.live:
+            self.feed.backpressure = self
         self.done = _FeedDone(self.feed)
         for service, options in self.stack.services:
             self.core.add(service, **options)
-        self.core.add(self.done)
+        self.core.add(self.done, restart=self.live)
+        if self.live:
+            self.core.add(_PeriodicCheckpoint(self, wall))
         self._checkpoint = checkpoint
         self._candles = 0
         self._due = False
@@ -183,7 +212,7 @@ class SessionRuntime:
     def checkpoint(self) -> dict[str, Any]:
         runner = self.stack.runner
         return {
-            "cursor_ms": self._cursor,
+            "cursor_ms": self._cursor if not self.live else self.data_clock.now_ms(),
             "data_now_ms": self.data_clock.now_ms(),
             "venue": snapshot(self.venue),
             "machines": {sym: m.to_dict() for sym, m in runner.machines.items()} if runner else {},
@@ -225,9 +254,9 @@ class SessionRuntime:
             for t in (finished, stopped):
                 t.cancel()
             await asyncio.gather(finished, stopped, return_exceptions=True)
-            if self.done.finished.is_set():
+            if self.done.finished.is_set() or self.live:
                 await self.stack.execution.idle()
-                await self.write_checkpoint()  # the data is exhausted: the final state is consistent
+                await self.write_checkpoint()  # replay exhausted, or live: the state now is the state
         if self.core.exit_code:
             status = "failed"
         else:
@@ -241,5 +270,5 @@ class SessionRuntime:
         """Stop at the next candle boundary, after a checkpoint (at once if the replay is not running)."""
         self._stop_pending = True
         self.pacer.interrupt()
-        if self.done.finished.is_set() or self.feed.state not in ("replaying",):
+        if self.live or self.done.finished.is_set() or self.feed.state not in ("replaying",):
             self.core.request_stop()

@@ -61,8 +61,8 @@ class SessionRequest(BaseModel):
     symbols: list[str] = Field(default_factory=list)  # empty = derived from the data file
     starting_balance: float = Field(10_000.0, gt=0, le=1e12)
     leverage: int | None = Field(None, ge=1, le=200)  # overrides the strategy's Z1 leverage
-    source: Literal["replay"] = "replay"  # the live MEXC public feed arrives with the live-wiring issue
-    data_file: Path | None = None  # None = the bundled sample
+    source: Literal["replay", "mexc"] = "replay"  # mexc = the live public feed (needs symbols)
+    data_file: Path | None = None  # replay only; None = the bundled sample
     speed: float = Field(0.0, ge=0, le=1_000_000)  # 0 = as fast as possible
     latency_ms: int | None = Field(None, ge=0, le=60_000)
 
@@ -122,6 +122,8 @@ class SessionService:
             session_strategy(str(req.strategy_file) if req.strategy_file else None, req.leverage)
         except StrategyError as exc:
             raise InvalidSessionRequest(f"strategy_file: {exc}") from None
+        if req.source == "mexc" and (not req.symbols or req.data_file is not None):
+            raise InvalidSessionRequest("source 'mexc' needs symbols (e.g. BTC_USDT) and no data_file")
         if req.data_file is not None:
             try:
                 next(iter(read_candles(req.data_file)), None)
@@ -278,7 +280,7 @@ class SessionService:
         db_ms = (time.perf_counter() - started) * 1000
         sessions = {}
         for sid, rt in self.runtimes.items():
-            sessions[sid] = {"feed": rt.feed.state, "candles": rt.feed.candles_published, "data_time_ms": rt.data_clock.now_ms(),
+            sessions[sid] = {"feed": rt.feed.state, "candles": getattr(rt.feed, "candles_published", None), "data_time_ms": rt.data_clock.now_ms(),
                              "open_positions": len(rt.venue.ledger.positions), "core": rt.core.state}
         return {"ok": True, "schema_version": version, "db_latency_ms": round(db_ms, 3), "running": len(self.runtimes), "sessions": sessions}
 
