@@ -30,6 +30,7 @@ from tui_trader.engine.trading import build_trading_stack
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
 from tui_trader.store.state import StateRepository
+from tui_trader.venues.paper.funding import FundingSchedule, read_funding_csv
 from tui_trader.venues.paper.snapshot import restore, snapshot
 from tui_trader.venues.paper.venue import PaperVenue
 from tui_trader.venues.replay import ReplayFeed, bundled_data_path
@@ -148,7 +149,11 @@ class SessionRuntime:
             self.data_clock = SimClock(start)
             self.feed.data_clock = self.data_clock
         paper = settings.paper.model_copy(update={k: v for k, v in (("latency_ms", config.get("latency_ms")),) if v is not None})
-        self.venue = PaperVenue(self.bus, paper=paper, fees=settings.fees, starting_balance=Decimal(str(config["starting_balance"])))
+        funding = None
+        if config.get("funding_file"):
+            funding = FundingSchedule(Decimal(str(paper.funding_rate)), paper.funding_interval_h, read_funding_csv(config["funding_file"]))
+        self.venue = PaperVenue(self.bus, paper=paper, fees=settings.fees, starting_balance=Decimal(str(config["starting_balance"])),
+                                funding=funding)
         if checkpoint:
             restore(self.venue, checkpoint["venue"])
         strategy = session_strategy(config.get("strategy_file"), config.get("leverage"))

@@ -31,6 +31,7 @@ from tui_trader.engine.clock import Clock, WallClock
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
 from tui_trader.venues.candle_files import read_candles
+from tui_trader.venues.paper.funding import read_funding_csv
 from tui_trader.venues.paper.snapshot import restore
 from tui_trader.venues.paper.venue import PaperVenue
 
@@ -63,6 +64,7 @@ class SessionRequest(BaseModel):
     leverage: int | None = Field(None, ge=1, le=200)  # overrides the strategy's Z1 leverage
     source: Literal["replay", "mexc"] = "replay"  # mexc = the live public feed (needs symbols)
     data_file: Path | None = None  # replay only; None = the bundled sample
+    funding_file: Path | None = None  # `timestamp_ms,funding_rate` series; None = paper.funding_rate constant
     speed: float = Field(0.0, ge=0, le=1_000_000)  # 0 = as fast as possible
     latency_ms: int | None = Field(None, ge=0, le=60_000)
 
@@ -129,6 +131,11 @@ class SessionService:
                 next(iter(read_candles(req.data_file)), None)
             except DataError as exc:
                 raise InvalidSessionRequest(f"data_file: {exc}") from None
+        if req.funding_file is not None:
+            try:
+                read_funding_csv(req.funding_file)
+            except (DataError, OSError) as exc:
+                raise InvalidSessionRequest(f"funding_file: {exc}") from None
         return req
 
     async def create(self, request: SessionRequest | dict[str, Any], *, start: bool = True) -> SessionInfo:

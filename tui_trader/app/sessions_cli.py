@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--balance", type=float, default=10_000.0, help="starting balance in USDT (default 10000)")
     create.add_argument("--leverage", type=int, help="override the strategy's leverage (1..200)")
     create.add_argument("--data", type=Path, help="candle file to replay (default: bundled sample)")
+    create.add_argument("--funding", type=Path, help="funding-rate series CSV (timestamp_ms,funding_rate)")
     create.add_argument("--live-feed", action="store_true", help="trade paper on the live MEXC public feed (needs --symbol)")
     create.add_argument("--speed", type=float, default=0.0, help="0 = as fast as possible (default), 1 = real time, N = N x")
     create.add_argument("--no-run", action="store_true", help="only store the session")
@@ -79,7 +80,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, console: Conso
 async def _create(service, args, console: Console) -> int:
     request = {"name": args.name, "strategy_file": args.strategy, "symbols": args.symbol, "starting_balance": args.balance,
                "leverage": args.leverage, "data_file": args.data, "speed": args.speed,
-               "source": "mexc" if args.live_feed else "replay"}
+               "source": "mexc" if args.live_feed else "replay", "funding_file": args.funding}
     info = await service.create(request, start=not args.no_run)
     console.print(f"session [bold]{info.id}[/] created ({info.name})")
     if args.no_run:
