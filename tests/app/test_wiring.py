@@ -34,3 +34,23 @@ def test_live_mode_wires_the_mexc_venue_and_streams(isolated_environment):
     names = [s.service.name for s in core._specs]
     assert "mexc-venue" in names and names.index("mexc-venue") < names.index("execution")
     assert core.components["feed"].name.startswith("mexc")
+
+
+async def test_a_second_console_launch_trades_its_own_fresh_paper_account(isolated_environment, tmp_path):
+    """Same replay, same deterministic client ids: the second launch's fills must still be stored and shown."""
+    import asyncio
+
+    from tests.app.test_sessions import real_slice
+    from tui_trader.domain.events import OrderFilled
+
+    base, _ = load_settings(None)
+    settings = base.model_copy(update={"replay": base.replay.model_copy(update={"speed": 0.0, "file": real_slice(tmp_path)})})
+    for launch in range(2):
+        core = build_core(settings)
+        fills = []
+        core.bus.subscribe(fills.append, [OrderFilled])
+        async with core:
+            while core.components["feed"].state != "finished":
+                await asyncio.sleep(0.01)
+            await core.components["execution"].idle()
+        assert len(fills) == 2, f"launch {launch}"

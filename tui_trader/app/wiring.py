@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tui_trader.app.session_runtime import NamespacedState
 from tui_trader.app.sessions import SessionService
 from tui_trader.domain.config import Settings
 from tui_trader.engine.bus import EventBus
@@ -31,6 +32,7 @@ from tui_trader.venues.replay import ReplayFeed, bundled_data_path
 
 DB_NAME = "tui-trader.sqlite"
 CONSOLE_SESSION = "console"
+CONSOLE_PAPER_PREFIX = "console-paper:"
 
 
 def database_path(settings: Settings) -> Path:
@@ -77,10 +79,14 @@ def _paper(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db:
     data_clock = SimClock(feed.first_ts_ms() - 1)
     feed.data_clock = data_clock
     venue = PaperVenue(bus, paper=settings.paper, fees=settings.fees)
+    state = StateRepository(db)
+    machines = NamespacedState(state, CONSOLE_PAPER_PREFIX)
     stack = build_trading_stack(
-        settings, bus, data_clock, venue, OrderRepository(db), StateRepository(db), strategy=_strategy(settings),
-        symbols=settings.strategy.symbols or [feed.symbol], session_id=CONSOLE_SESSION,
+        settings, bus, data_clock, venue, OrderRepository(db), state, strategy=_strategy(settings),
+        symbols=settings.strategy.symbols or [feed.symbol], session_id=f"{CONSOLE_SESSION}-paper-{wall.now_ms()}",
+        strategy_state_store=machines,
     )
+    core.add(_FreshPaperAccount(db))  # before the strategy restores its machines
     feed.backpressure = stack.execution
     for service, options in stack.services:
         core.add(service, **options)
@@ -105,6 +111,24 @@ def _live(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: 
     core.add(parts.feed, restart=True)
     core.components.update(feed=parts.feed, user_stream=parts.user_stream)
     return stack
+
+
+class _FreshPaperAccount:
+    """The console's paper account starts fresh at every launch (the replay starts over, its orders
+    are stored under a new session id), so the strategy machines of the previous launch are
+    cleared; the kill switch is not: a HALTED state survives restarts until a person resets it.
+    Resumable paper accounts are sessions."""
+
+    name = "paper-account"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def start(self) -> None:
+        await self.db.execute_durable("DELETE FROM state WHERE key LIKE ?", (CONSOLE_PAPER_PREFIX + "%",))
+
+    async def run(self) -> None:
+        return None
 
 
 class _VenueLifecycle:

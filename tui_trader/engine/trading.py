@@ -53,11 +53,14 @@ def build_trading_stack(
     strategy: Strategy | None,
     symbols: Iterable[str],
     session_id: str = "",
+    strategy_state_store: KeyValueStore | None = None,
 ) -> TradingStack:
     """Wire execution to `venue` (its reports are persisted, then published) and the strategy to execution.
 
     Risk guard (kill switch, persisted in `state_store`), liquidation watchdog and emergency close are
     always built: the guard gates execution's entries and trips the emergency close-all.
+    `strategy_state_store` (default: `state_store`) keeps the strategy machines apart from the
+    kill switch when their lifetimes differ (a fresh paper account per console launch).
     """
     cache = Cache(bus)
     risk = RiskGuard(bus, clock, settings.risk, state_store, cache=cache)
@@ -76,7 +79,8 @@ def build_trading_stack(
     stack.services.append((execution, {"critical": True}))
     stack.services.append((risk, {"restart": True}))
     if strategy is not None:
-        runner = StrategyRunner(bus, clock, strategy, list(symbols), state_store, execution.submit)
+        machines_store = strategy_state_store if strategy_state_store is not None else state_store
+        runner = StrategyRunner(bus, clock, strategy, list(symbols), machines_store, execution.submit)
         stack.runner = runner
         stack.services.append((runner, {"restart": True}))
     return stack
