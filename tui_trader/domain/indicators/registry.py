@@ -118,12 +118,38 @@ class IndicatorSet:
         if self.last_event_ms is None or ts_ms > self.last_event_ms:
             self.last_event_ms = ts_ms
 
-    def values(self, now_ms: int) -> dict[str, float | None]:
-        """Every indicator at `now_ms` (never earlier than a previous call: windows only slide)."""
+    def values(self, now_ms: int) -> "LazyValues":
+        """The indicators at `now_ms` (never earlier than a previous call: windows only slide).
+
+        Values are computed when a condition reads them and cached for this step: a section stops
+        at its first false condition, so a quiet step costs one indicator, not all of them."""
         self.prices.advance(now_ms)
         self.volumes.advance(now_ms)
-        out: dict[str, float | None] = {}
-        for name, ind in self.indicators.items():
-            v = ind.value(now_ms)
-            out[name] = v if v is not None and math.isfinite(v) else None
-        return out
+        return LazyValues(self.indicators, now_ms)
+
+
+class LazyValues(Mapping[str, "float | None"]):
+    """Read-only view of a step's indicator values, each computed on first access (None if undefined)."""
+
+    __slots__ = ("_indicators", "_now", "_cache")
+
+    def __init__(self, indicators: dict, now_ms: int) -> None:
+        self._indicators = indicators
+        self._now = now_ms
+        self._cache: dict[str, float | None] = {}
+
+    def __getitem__(self, name: str) -> float | None:
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        v = self._indicators[name].value(self._now)  # KeyError for an unknown name, as a dict
+        v = v if v is not None and math.isfinite(v) else None
+        self._cache[name] = v
+        return v
+
+    def __iter__(self):
+        return iter(self._indicators)
+
+    def __len__(self) -> int:
+        return len(self._indicators)

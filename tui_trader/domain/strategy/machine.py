@@ -23,6 +23,7 @@ overshoot); E1 while a close is in flight only upgrades the reason (closes are a
 
 from __future__ import annotations
 
+from collections import ChainMap
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -346,15 +347,18 @@ class StrategyMachine:
             self.state.v_peak = peaks
             self.dirty = True
 
-    def _with_own_values(self, values: Mapping[str, float | None]) -> dict[str, float | None]:
-        vals = dict(values)
+    def _with_own_values(self, values: Mapping[str, float | None]) -> Mapping[str, float | None]:
+        """The market values overlaid with the machine's own (P&L, momentum reversal), lazily."""
+        own: dict[str, float | None] = {}
+        vals = ChainMap(own, values)  # reads fall through to the (lazy) market values
         st = self.state
         has_position = st.phase in (Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
         for name in self._pnl_names:
-            vals[name] = unrealized_pnl_pct(self.side, st.entry_price, self.last_price) if has_position else None
-        peaks = (st.v_peak or {}) if st.phase is Phase.SIGNAL_DETECTED else {}
+            own[name] = unrealized_pnl_pct(self.side, st.entry_price, self.last_price) if has_position else None
+        signal = st.phase is Phase.SIGNAL_DETECTED  # no active signal: momentum reversal is undefined
+        peaks = (st.v_peak or {}) if signal else {}
         for name, spec in self._mri.items():
-            vals[name] = momentum_reversal(values.get(spec.velocity), peaks.get(spec.velocity), spec.min_peak)
+            own[name] = momentum_reversal(values.get(spec.velocity), peaks.get(spec.velocity), spec.min_peak) if signal else None
         return vals
 
     def _roll_day(self, now: int) -> None:
