@@ -299,3 +299,13 @@ async def test_partial_close_reduces_first_then_closes_all_if_still_below():
         orders = reduce_only_sent(s)
         assert len(orders) == 2 and orders[1].qty_contracts == pos.contracts - first.qty_contracts
         assert s.cache.position(SYM, Side.SHORT) is None
+
+
+def test_replayed_bars_are_not_stale_between_their_own_ticks():
+    from tui_trader.domain.config import Settings
+    from tui_trader.engine.trading import replay_settings
+
+    s = Settings()
+    assert replay_settings(s, 60, 4).watchdog.max_stale_data_s == 30.0  # ticks 15 s apart
+    assert replay_settings(s, 60, 1).watchdog.max_stale_data_s == 120.0
+    assert replay_settings(s, 1, 4) is s  # fast data: the configured limit stands

@@ -26,7 +26,7 @@ from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.engine.core import TraderCore
 from tui_trader.engine.strategy_runner import load_strategy
-from tui_trader.engine.trading import build_trading_stack
+from tui_trader.engine.trading import build_trading_stack, replay_settings
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
 from tui_trader.store.state import StateRepository
@@ -159,6 +159,8 @@ class SessionRuntime:
         strategy = session_strategy(config.get("strategy_file"), config.get("leverage"))
         self.state = NamespacedState(StateRepository(db), f"session:{session_id}:")
         symbols = list(config["symbols"]) if self.live else [self.feed.symbol]
+        if not self.live:
+            settings = replay_settings(settings, self.feed.interval_s, settings.replay.ticks_per_candle)
         self.stack = build_trading_stack(settings, self.bus, self.data_clock, self.venue, OrderRepository(db), self.state,
                                          strategy=strategy, symbols=symbols, session_id=session_id)
         if not self.live:

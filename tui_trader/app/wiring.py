@@ -22,7 +22,7 @@ from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock, WallClock
 from tui_trader.engine.core import TraderCore
 from tui_trader.engine.strategy_runner import load_strategy
-from tui_trader.engine.trading import TradingStack, build_trading_stack
+from tui_trader.engine.trading import TradingStack, build_trading_stack, replay_settings
 from tui_trader.store.db import Database
 from tui_trader.store.events import EventRecorder
 from tui_trader.store.orders import OrderRepository
@@ -82,7 +82,7 @@ def _paper(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db:
     state = StateRepository(db)
     machines = NamespacedState(state, CONSOLE_PAPER_PREFIX)
     stack = build_trading_stack(
-        settings, bus, data_clock, venue, OrderRepository(db), state, strategy=_strategy(settings),
+        replay_settings(settings, feed.interval_s, settings.replay.ticks_per_candle), bus, data_clock, venue, OrderRepository(db), state, strategy=_strategy(settings),
         symbols=settings.strategy.symbols or [feed.symbol], session_id=f"{CONSOLE_SESSION}-paper-{wall.now_ms()}",
         strategy_state_store=machines,
     )

@@ -30,7 +30,7 @@ from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import SimClock
 from tui_trader.engine.core import TraderCore
 from tui_trader.engine.strategy_runner import load_strategy
-from tui_trader.engine.trading import build_trading_stack
+from tui_trader.engine.trading import build_trading_stack, replay_settings
 from tui_trader.store.memory import MemoryStore
 from tui_trader.venues.paper.funding import FundingSchedule, read_funding_csv
 from tui_trader.venues.paper.venue import PaperVenue
@@ -147,6 +147,7 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
     funding = FundingSchedule(to_decimal(settings.paper.funding_rate), settings.paper.funding_interval_h, series)
     venue = PaperVenue(bus, paper=settings.paper, fees=settings.fees, funding=funding, latency_ms=latency_ms)
     store = MemoryStore()
+    settings = replay_settings(settings, feed.interval_s, settings.replay.ticks_per_candle)
     stack = build_trading_stack(settings, bus, clock, venue, store, store, strategy=strat, symbols=feed.symbols, session_id=run_id)
     feed.backpressure = stack.execution
     core = TraderCore(bus, clock, mode="backtest")

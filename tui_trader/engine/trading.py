@@ -84,3 +84,14 @@ def build_trading_stack(
         stack.runner = runner
         stack.services.append((runner, {"restart": True}))
     return stack
+
+
+def replay_settings(settings: Settings, interval_s: float, ticks_per_candle: int) -> Settings:
+    """Settings for trading on replayed bars: the watchdog must not call a price "stale" between
+    two ticks of the same data (4 ticks per 1 m bar are 15 s apart, over its 10 s default); a real
+    gap in the data (missing minutes) still counts as stale."""
+    spacing = interval_s / max(1, min(ticks_per_candle, 4))
+    stale = max(settings.watchdog.max_stale_data_s, 2 * spacing)
+    if stale == settings.watchdog.max_stale_data_s:
+        return settings
+    return settings.model_copy(update={"watchdog": settings.watchdog.model_copy(update={"max_stale_data_s": stale})})
