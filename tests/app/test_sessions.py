@@ -175,3 +175,20 @@ async def test_resuming_from_any_checkpoint_reproduces_the_uninterrupted_run(ser
         assert await service.wait(again.id) == "finished"
         got = (await service.orders_and_fills(again.id))[1]
         assert [key(f) for f in got] == [key(f) for f in reference if f.ts_ms > checkpoint["cursor_ms"]]
+
+
+async def test_emergency_stop_all_flattens_and_stops_every_running_session(service, tmp_path):
+    data = real_slice(tmp_path, 1512252400000, PUMP_TO)  # 45 min of warm-up before the pump's entry
+    infos = [await service.create({"name": f"e{i}", "data_file": data, "speed": 600.0}) for i in range(2)]
+    runtimes = [service.runtimes[i.id] for i in infos]
+    while not all(rt.venue.ledger.positions for rt in runtimes):  # both short the pump (real data, 10 min/s)
+        await asyncio.sleep(0.01)
+    stopped = await service.emergency_stop_all()
+    assert sorted(stopped) == sorted(i.id for i in infos)
+    for info, rt in zip(infos, runtimes):
+        got = await service.get(info.id)
+        assert got.status == "stopped" and got.positions == []
+        orders, _ = await service.orders_and_fills(info.id)
+        closes = [o for o in orders if o.reduce_only]
+        assert closes and all(o.state is OrderState.FILLED for o in closes)
+        assert rt.stack.risk.state.value == "HALTED"
