@@ -65,3 +65,10 @@ async def test_panic_key_closes_and_reset_key_refuses_when_active(isolated_envir
             await pilot.pause()
             assert core.components["stack"].risk.state.value == "ACTIVE"
             await pilot.press("q")
+
+
+def test_prices_are_shown_in_positional_notation():
+    from tui_trader.app.tui.bridge import format_price
+
+    assert format_price(1.714e-05) == "0.00001714"
+    assert format_price(46319.5) == "46319.5"

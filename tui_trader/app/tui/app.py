@@ -14,7 +14,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, RichLog, Static
 
-from tui_trader.app.tui.bridge import Bridge, HeaderState, format_time
+from tui_trader.app.tui.bridge import Bridge, HeaderState, format_price, format_time
 from tui_trader.engine.core import TraderCore
 
 
@@ -31,7 +31,7 @@ class StatusHeader(Static):
         text.append("  trading ")
         text.append(h.trading, style="green" if h.trading == "ACTIVE" else "bold red")
         for symbol, price in h.last_price.items():
-            text.append(f"  {symbol} {price:.10g}")
+            text.append(f"  {symbol} {format_price(price)}")
         if h.data_time_ms:
             text.append(f"  data {format_time(h.data_time_ms)}", style="dim")
         self.update(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from tui_trader.domain.events import (
     BookTick,
@@ -66,6 +67,11 @@ class Bridge:
 
 def format_time(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_price(price: float) -> str:
+    """Plain positional notation (0.00001714, not 1.714e-05), as the exchange shows it."""
+    return format(Decimal(repr(price)), "f")
 
 
 def format_event(ev: Event) -> str:
