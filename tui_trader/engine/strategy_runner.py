@@ -220,10 +220,11 @@ class StrategyRunner:
         """Evaluate one machine with its indicators at the symbol's event time."""
         machine, indicators = self.machines[symbol], self.indicators[symbol]
         now = self.now_ms(symbol)
-        values = indicators.values(now)
         last = indicators.last_event_ms
         if last is None or now - last > self._stale_ms:
-            values = dict.fromkeys(values)  # stale data counts as missing (strategy.md §1.1 rule 3)
+            values = dict.fromkeys(indicators.indicators)  # stale data counts as missing (strategy.md §1.1 rule 3)
+        else:
+            values = indicators.values(now)
         busy = sum(1 for m in self.machines.values() if m.phase in _BUSY)
         allowed = busy < self.strategy.global_limits.max_open_positions
         self._after(machine, machine.on_tick(now, values, price=indicators.last_price, entries_allowed=allowed))

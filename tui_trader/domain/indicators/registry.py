@@ -148,6 +148,13 @@ class LazyValues(Mapping[str, "float | None"]):
         self._cache[name] = v
         return v
 
+    def get(self, name: str, default: float | None = None) -> float | None:  # the hot path: no KeyError dance
+        if name in self._cache:
+            return self._cache[name]
+        if name not in self._indicators:
+            return default
+        return self[name]
+
     def __iter__(self):
         return iter(self._indicators)
 

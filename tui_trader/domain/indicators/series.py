@@ -43,6 +43,8 @@ class EventLog:
         self._offsets: list[int] = []  # edge offsets in ms (edge = now - offset)
         self._cursor: list[int] = []  # physical index of the last event <= edge, -1 if none
         self._now: int | None = None
+        self._wake = -1  # earliest `now` at which some cursor moves (advance is O(1) before it)
+        self._min_offset = 0
         self.first_ms: int | None = None  # time of the first event ever seen
 
     def edge(self, offset_ms: int) -> int:
@@ -51,6 +53,8 @@ class EventLog:
             return self._offsets.index(offset_ms)
         self._offsets.append(offset_ms)
         self._cursor.append(-1 if self._now is None else self._seek(self._now - offset_ms))
+        self._min_offset = min(self._offsets)
+        self._wake = -1
         return len(self._offsets) - 1
 
     def add(self, t_ms: int, x: float) -> None:
@@ -67,13 +71,21 @@ class EventLog:
             self._c.append(self._c[-1] + self._x[-1])
         self._t.append(t_ms)
         self._x.append(x)
+        if t_ms + self._min_offset < self._wake:
+            self._wake = t_ms + self._min_offset  # a cursor at the previous last event may reach it then
 
     @property
     def last(self) -> tuple[int, float] | None:
         return (self._t[-1], self._x[-1]) if self._t else None
 
     def advance(self, now_ms: int) -> None:
-        """Move every cursor to `now_ms`, then drop events no cursor can reach any more."""
+        """Move every cursor to `now_ms`, then drop events no cursor can reach any more.
+
+        Between events most steps move no cursor: until `now` reaches the earliest time at which
+        one would (`_wake`), only `now` is updated - O(1) instead of O(cursors)."""
+        if self._now is not None and self._now <= now_ms < self._wake:
+            self._now = now_ms
+            return
         if self._now is not None and now_ms < self._now:
             self._cursor = [self._seek(now_ms - off) for off in self._offsets]  # clock went back
         else:
@@ -85,6 +97,16 @@ class EventLog:
                 self._cursor[i] = j
         self._now = now_ms
         self._evict()
+        self._wake = self._next_wake()
+
+    def _next_wake(self) -> float:
+        t, n, wake = self._t, len(self._t), float("inf")
+        for off, j in zip(self._offsets, self._cursor):
+            if j + 1 < n:
+                w = t[j + 1] + off
+                if w < wake:
+                    wake = w
+        return wake
 
     def _seek(self, edge: int) -> int:
         return bisect_right(self._t, edge, self._head) - 1

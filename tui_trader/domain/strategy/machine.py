@@ -23,7 +23,7 @@ overshoot); E1 while a close is in flight only upgrades the reason (closes are a
 
 from __future__ import annotations
 
-from collections import ChainMap
+from collections.abc import Mapping as _MappingABC
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -350,7 +350,7 @@ class StrategyMachine:
     def _with_own_values(self, values: Mapping[str, float | None]) -> Mapping[str, float | None]:
         """The market values overlaid with the machine's own (P&L, momentum reversal), lazily."""
         own: dict[str, float | None] = {}
-        vals = ChainMap(own, values)  # reads fall through to the (lazy) market values
+        vals = _Overlay(own, values)  # reads fall through to the (lazy) market values
         st = self.state
         has_position = st.phase in (Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
         for name in self._pnl_names:
@@ -369,3 +369,31 @@ class StrategyMachine:
 
     def _day_ok(self) -> bool:
         return self.state.entries_today < self.strategy.global_limits.max_daily_trades
+
+
+_MISSING = object()
+
+
+class _Overlay(_MappingABC):
+    """The machine's own values over the market values; `get` is the only hot operation."""
+
+    __slots__ = ("own", "base")
+
+    def __init__(self, own: dict, base: Mapping) -> None:
+        self.own, self.base = own, base
+
+    def get(self, key, default=None):  # noqa: ANN001, ANN201 - Mapping.get
+        value = self.own.get(key, _MISSING)
+        return self.base.get(key, default) if value is _MISSING else value
+
+    def __getitem__(self, key):  # noqa: ANN001, ANN204
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self):  # noqa: ANN204
+        return iter({**dict.fromkeys(self.base), **self.own})
+
+    def __len__(self) -> int:
+        return len({**dict.fromkeys(self.base), **self.own})
