@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tui_trader.app.session_runtime import SessionRuntime, session_strategy
+from tui_trader.backtest import metrics
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError, StrategyError, TraderError
 from tui_trader.domain.models import Fill, Order, Position
@@ -247,10 +248,14 @@ class SessionService:
                  await self.db.fetchall("SELECT ts_ms, equity FROM session_equity WHERE session_id = ? ORDER BY ts_ms", (sid,))]
         acct = venue.ledger.account(venue.marks)
         led = venue.ledger
+        drawdown, _ = metrics.max_drawdown([(t, Decimal(str(v))) for t, v in curve])
+        gaps = sorted(b[0] - a[0] for a, b in zip(curve, curve[1:]) if b[0] > a[0])
+        per_year = metrics.YEAR_MS / gaps[len(gaps) // 2] if gaps else 0.0
         return Performance(
             starting_balance=led.starting_balance, equity=acct.equity, realized_pnl=led.realized,
             unrealized_pnl=acct.unrealized_pnl, fees=led.fees_paid, funding=led.funding_paid,
-            trades=trades_from_fills(fills, funding), equity_curve=curve,
+            trades=trades_from_fills(fills, funding), equity_curve=curve, max_drawdown_pct=drawdown,
+            sharpe=metrics.sharpe(metrics.periodic_returns([v for _, v in curve]), per_year) if per_year else None,
         )
 
     # --- stop / delete / health -----------------------------------------------------------

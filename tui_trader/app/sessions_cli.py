@@ -123,7 +123,7 @@ async def _show(service, args, console: Console) -> int:
             ("realised P&L", f"{p.realized_pnl:.4f}"), ("unrealised P&L", f"{p.unrealized_pnl:.4f}"),
             ("fees", f"{p.fees:.4f}"), ("funding", f"{p.funding:.4f}"), ("trades", str(p.trade_count)),
             ("win rate", f"{p.win_rate_pct:.1f} %"), ("max drawdown", f"{p.max_drawdown_pct:.2f} %"),
-            ("Sharpe", f"{p.sharpe:.2f}"), ("data time", _time(s.cursor_ms)), ("reconciles", "yes" if p.reconciles else "NO")]
+            ("Sharpe", "-" if p.sharpe is None else f"{p.sharpe:.2f}"), ("data time", _time(s.cursor_ms)), ("reconciles", "yes" if p.reconciles else "NO")]
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)

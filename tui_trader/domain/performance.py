@@ -5,22 +5,17 @@ fill that brings it back to flat (liquidations included). Its gross P&L is the s
 fills' realised P&L, its fees those of all its fills; net = gross - fees - funding charged while it
 was open (funding is attributed by symbol and time).
 
-Definitions: win rate = trades with net P&L > 0 / trades; max drawdown = largest fall of the equity
-curve from its running peak, in % of that peak; Sharpe = mean / standard deviation of the equity
-curve's per-sample returns x sqrt(samples per year), risk-free rate 0, using the curve's median
-sampling interval (0 when fewer than 3 samples or no variance).
+Win rate = trades with net P&L > 0 / trades. Drawdown and Sharpe use the backtester's definitions
+(`tui_trader/backtest/metrics.py`), filled in by the caller, so a session and a backtest of the
+same trades report the same figures.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from tui_trader.domain.models import ZERO, Fill, Trade
-
-YEAR_MS = 365 * 24 * 3_600_000
 
 
 def trades_from_fills(fills: list[Fill], funding: list[tuple[int, str, Decimal]] = ()) -> list[Trade]:
@@ -58,29 +53,6 @@ def trades_from_fills(fills: list[Fill], funding: list[tuple[int, str, Decimal]]
     return trades
 
 
-def max_drawdown_pct(equity: list[float]) -> float:
-    peak, worst = -math.inf, 0.0
-    for value in equity:
-        peak = max(peak, value)
-        if peak > 0:
-            worst = max(worst, (peak - value) / peak * 100.0)
-    return worst
-
-
-def sharpe(equity: list[tuple[int, float]]) -> float:
-    if len(equity) < 3:
-        return 0.0
-    returns = [b / a - 1.0 for (_, a), (_, b) in zip(equity, equity[1:]) if a > 0]
-    gaps = [t2 - t1 for (t1, _), (t2, _) in zip(equity, equity[1:]) if t2 > t1]
-    if len(returns) < 2 or not gaps:
-        return 0.0
-    sd = statistics.pstdev(returns)
-    if sd == 0:
-        return 0.0
-    per_year = YEAR_MS / statistics.median(gaps)
-    return statistics.fmean(returns) / sd * math.sqrt(per_year)
-
-
 @dataclass
 class Performance:
     starting_balance: Decimal
@@ -91,6 +63,8 @@ class Performance:
     funding: Decimal
     trades: list[Trade] = field(default_factory=list)
     equity_curve: list[tuple[int, float]] = field(default_factory=list)
+    max_drawdown_pct: float = 0.0  # computed by the caller with `backtest.metrics` (one definition)
+    sharpe: float | None = None
 
     @property
     def trade_count(self) -> int:
@@ -99,14 +73,6 @@ class Performance:
     @property
     def win_rate_pct(self) -> float:
         return 100.0 * sum(1 for t in self.trades if t.net_pnl > 0) / len(self.trades) if self.trades else 0.0
-
-    @property
-    def max_drawdown_pct(self) -> float:
-        return max_drawdown_pct([v for _, v in self.equity_curve])
-
-    @property
-    def sharpe(self) -> float:
-        return sharpe(self.equity_curve)
 
     @property
     def reconciles(self) -> bool:
