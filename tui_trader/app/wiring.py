@@ -104,6 +104,7 @@ def _live(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: 
         settings, bus, wall, parts.venue, OrderRepository(db), StateRepository(db), strategy=_strategy(settings),
         symbols=symbols, session_id=CONSOLE_SESSION,
     )
+    parts.user_stream.report = stack.execution.report  # private pushes: persisted, cached, then published
     core.add(_VenueLifecycle(parts.venue), critical=True)
     for service, options in stack.services:
         core.add(service, **options)

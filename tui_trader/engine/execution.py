@@ -79,6 +79,7 @@ class Execution:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing: dict[tuple[str, Side], asyncio.Task[Order | None]] = {}
+        self._close_cid: dict[tuple[str, Side], ClientOrderId] = {}  # the id a close sequence is waiting on
         self._tasks: set[asyncio.Task[object]] = set()
         self._waiters: dict[ClientOrderId, list[asyncio.Future[Order]]] = {}
         self.entries_blocked = False
@@ -159,16 +160,24 @@ class Execution:
         """Process reports in order; close sequences waiting on an order wake only after the whole
         batch (the position change that follows a fill) has been applied."""
         terminal: list[Order] = []
+        flat: list[tuple[str, Side]] = []
         while self._reports:
             event = self._reports.popleft()
             try:
                 await self._persist_and_publish(event)
                 if isinstance(event, OrderUpdated) and event.order.state.is_terminal:
                     terminal.append(event.order)
+                elif isinstance(event, PositionChanged) and event.position.is_flat:
+                    flat.append((event.position.symbol, event.position.side))
             finally:
                 self._done_one()
         for order in terminal:
             self._resolve_order(order)
+        for key in flat:  # a close waiting for its order: the position is gone, it can stop waiting
+            cid = self._close_cid.get(key)
+            for fut in self._waiters.pop(cid, []) if cid else []:
+                if not fut.done():
+                    fut.set_result(self.cache.orders.get(cid))
 
     async def _persist_and_publish(self, event: Event) -> None:
         if isinstance(event, OrderUpdated):
@@ -286,6 +295,7 @@ class Execution:
                 if sent is None:
                     return last
                 if sent:
+                    self._close_cid[(intent.symbol, intent.side)] = cid
                     last = await self._await_terminal(cid, self.close_fill_timeout_s)
                     if self.cache.position(intent.symbol, intent.side) is None:
                         return last

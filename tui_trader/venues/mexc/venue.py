@@ -9,10 +9,11 @@ request, the user is told with an `ErrorRaised`, and closes are still attempted.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
-from tui_trader.domain.events import ErrorRaised, OrderUpdated, PositionChanged
+from tui_trader.domain.events import ErrorRaised, Event, OrderUpdated, PositionChanged
 from tui_trader.domain.models import Account, ClientOrderId, Instrument, MarginMode, Order, OrderState, Position, Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.venues.mexc import constants as C
@@ -36,6 +37,10 @@ class MexcVenue:
                  position_mode: int = C.POSITION_MODE_HEDGE) -> None:
         self.client = client
         self.bus = bus
+        # Account events (positions, orders from resync) go here; the trading stack points it at
+        # execution's report sink so they are persisted and cached before they are published.
+        self.report: Callable[[Event], None] | None = bus.publish if bus is not None else None
+        self._known: dict[tuple[str, Side], Position] = {}
         self.clock = client.clock
         self.symbols = list(symbols or [])
         self.position_mode = position_mode
@@ -202,9 +207,14 @@ class MexcVenue:
         now = self.clock.now_ms()
         positions = await self.positions(close_lane=True)
         orders = await self.open_orders() if self.symbols else []
-        if self.bus is None:
+        if self.report is None:
             return
+        current = {(p.symbol, p.side): p for p in positions}
+        for key, gone in self._known.items():  # closed on the exchange since the last look: report flat
+            if key not in current:
+                self.report(PositionChanged(now, position=replace(gone, contracts=Decimal(0), updated_ms=now), reason="resync: closed"))
+        self._known = current
         for p in positions:
-            self.bus.publish(PositionChanged(now, position=p, reason="resync"))
+            self.report(PositionChanged(now, position=p, reason="resync"))
         for o in orders:
-            self.bus.publish(OrderUpdated(now, order=o))
+            self.report(OrderUpdated(now, order=o))

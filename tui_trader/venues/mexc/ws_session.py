@@ -42,6 +42,7 @@ class WsSession:
         self.bus = bus
         self.clock = clock
         self.resync = resync
+        self.report: Callable[[Event], None] | None = None  # account streams: execution's report sink
         self.name = name
         self.sleep = sleep or asyncio.sleep  # back-off waits; tests inject a recorder
         self.rng = rng or random.Random()
@@ -177,8 +178,9 @@ class WsSession:
         self.publish_all(events)
 
     def publish_all(self, events: list[Event]) -> None:
+        sink = self.report or self.bus.publish
         for event in events:
-            self.bus.publish(event)
+            sink(event)
 
     async def send_json(self, ws: aiohttp.ClientWebSocketResponse, payload: dict[str, Any]) -> None:
         await ws.send_str(json.dumps(payload, separators=(",", ":")))
