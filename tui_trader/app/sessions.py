@@ -24,10 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tui_trader.app.session_runtime import SessionRuntime, session_strategy
 from tui_trader.backtest import metrics
+from tui_trader.backtest.recorder import BacktestTrade, TradeBook
+from tui_trader.domain.events import FundingCharged, OrderFilled, PositionChanged
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError, StrategyError, TraderError
-from tui_trader.domain.models import Fill, Order, Position
-from tui_trader.domain.performance import Performance, trades_from_fills
+from tui_trader.domain.models import Fill, Order, Position, Side
 from tui_trader.engine.clock import Clock, WallClock
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
@@ -75,6 +76,42 @@ class SessionRequest(BaseModel):
         if not v.strip():
             raise ValueError("must not be blank")
         return v.strip()
+
+
+@dataclass
+class Performance:
+    """A session's figures. Trades, drawdown and Sharpe use the backtester's definitions
+    (`backtest/recorder.py`, `backtest/metrics.py`), so a session and a backtest agree."""
+
+    starting_balance: Decimal
+    equity: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    funding: Decimal
+    trades: list[BacktestTrade] = field(default_factory=list)
+    equity_curve: list[tuple[int, float]] = field(default_factory=list)
+    max_drawdown_pct: float = 0.0
+    sharpe: float | None = None
+
+    @property
+    def closed_trades(self) -> list[BacktestTrade]:
+        return [t for t in self.trades if t.closed]
+
+    @property
+    def trade_count(self) -> int:
+        return len(self.closed_trades)
+
+    @property
+    def win_rate_pct(self) -> float:
+        closed = self.closed_trades
+        return 100.0 * sum(1 for t in closed if t.net_pnl > 0) / len(closed) if closed else 0.0
+
+    @property
+    def reconciles(self) -> bool:
+        """starting balance + realised - fees - funding + unrealised == equity, to the cent."""
+        expected = self.starting_balance + self.realized_pnl - self.fees - self.funding + self.unrealized_pnl
+        return abs(expected - self.equity) < Decimal("0.005")
 
 
 @dataclass
@@ -241,9 +278,7 @@ class SessionService:
         await self.db.flush()
         runtime = self.runtimes.get(sid)
         venue = runtime.venue if runtime is not None else await self._checkpoint_venue(row)
-        fills = await self.orders.load_fills(sid)
-        funding = [(r["ts_ms"], r["symbol"], Decimal(r["amount"])) for r in
-                   await self.db.fetchall("SELECT * FROM session_funding WHERE session_id = ? ORDER BY ts_ms", (sid,))]
+        trades = await self._trades(sid)
         curve = [(r["ts_ms"], float(r["equity"])) for r in
                  await self.db.fetchall("SELECT ts_ms, equity FROM session_equity WHERE session_id = ? ORDER BY ts_ms", (sid,))]
         acct = venue.ledger.account(venue.marks)
@@ -254,9 +289,24 @@ class SessionService:
         return Performance(
             starting_balance=led.starting_balance, equity=acct.equity, realized_pnl=led.realized,
             unrealized_pnl=acct.unrealized_pnl, fees=led.fees_paid, funding=led.funding_paid,
-            trades=trades_from_fills(fills, funding), equity_curve=curve, max_drawdown_pct=drawdown,
+            trades=trades, equity_curve=curve, max_drawdown_pct=drawdown,
             sharpe=metrics.sharpe(metrics.periodic_returns([v for _, v in curve]), per_year) if per_year else None,
         )
+
+    async def _trades(self, sid: str) -> list[BacktestTrade]:
+        """Round trips rebuilt from what the session stored, in the order execution reported them."""
+        events: list[tuple[int, int, object]] = []
+        for f in await self.orders.load_fills(sid):
+            events.append((f.ts_ms, 0, OrderFilled(f.ts_ms, f)))
+        for r in await self.db.fetchall("SELECT * FROM position_snapshots WHERE session_id = ? ORDER BY id", (sid,)):
+            pos = Position(r["symbol"], Side(r["side"]), Decimal(r["contracts"]), Decimal(1), Decimal(r["entry_price"]), r["leverage"])
+            events.append((r["ts_ms"], 1, PositionChanged(r["ts_ms"], pos, r["reason"])))
+        for r in await self.db.fetchall("SELECT * FROM session_funding WHERE session_id = ? ORDER BY ts_ms", (sid,)):
+            events.append((r["ts_ms"], 2, FundingCharged(r["ts_ms"], r["symbol"], 0.0, Decimal(r["amount"]))))
+        book = TradeBook()
+        for _, _, ev in sorted(events, key=lambda e: (e[0], e[1])):
+            book.apply(ev)  # type: ignore[arg-type]
+        return book.trades
 
     # --- stop / delete / health -----------------------------------------------------------
 

@@ -72,38 +72,16 @@ class BacktestTrade:
         }  # fmt: skip
 
 
-class Recorder:
-    """Inline bus subscriber collecting trades and the sampled equity curve."""
+class TradeBook:
+    """Round trips from fills, position changes and funding (see the module docstring). Fed live by
+    the backtest's `Recorder`, or afterwards from what a paper session stored - one definition."""
 
-    def __init__(self, bus: EventBus, equity: Callable[[], Decimal], every_ms: int) -> None:
-        self.equity = equity
-        self.every_ms = every_ms
+    def __init__(self) -> None:
         self.trades: list[BacktestTrade] = []
-        self.curve: list[tuple[int, Decimal]] = []
-        self.bars = 0
-        self.first_open_ms: int | None = None
-        self.last_close_ms: int | None = None
         self._open: dict[tuple[str, str], BacktestTrade] = {}
-        self._next_sample_ms = 0
-        self._start_equity = equity()  # before the first tick: the first point is the starting balance
-        bus.subscribe(self._on_candle, [CandleClosed], name="backtest.equity")
-        bus.subscribe(self._on_trading, [OrderFilled, PositionChanged, FundingCharged], name="backtest.trades")
 
-    def _on_candle(self, ev: Event) -> None:
-        assert isinstance(ev, CandleClosed)
-        self.bars += 1
-        if self.first_open_ms is None:
-            self.first_open_ms = ev.open_ms
-            self.curve.append((ev.open_ms, self._start_equity))
-        self.last_close_ms = ev.ts_ms
-        if ev.ts_ms >= self._next_sample_ms:
-            self.curve.append((ev.ts_ms, self.equity()))
-            self._next_sample_ms = (ev.ts_ms // self.every_ms + 1) * self.every_ms
-
-    def finish(self) -> None:
-        """Final equity point at the last candle close (if the last sample is older)."""
-        if self.last_close_ms is not None and self.curve[-1][0] < self.last_close_ms:
-            self.curve.append((self.last_close_ms, self.equity()))
+    def apply(self, ev: Event) -> None:
+        self._on_trading(ev)
 
     def _on_trading(self, ev: Event) -> None:
         if isinstance(ev, OrderFilled):
@@ -142,3 +120,36 @@ class Recorder:
         else:
             return
         trade.fees += fill.fee
+
+
+class Recorder(TradeBook):
+    """Inline bus subscriber collecting trades and the sampled equity curve."""
+
+    def __init__(self, bus: EventBus, equity: Callable[[], Decimal], every_ms: int) -> None:
+        super().__init__()
+        self.equity = equity
+        self.every_ms = every_ms
+        self.curve: list[tuple[int, Decimal]] = []
+        self.bars = 0
+        self.first_open_ms: int | None = None
+        self.last_close_ms: int | None = None
+        self._next_sample_ms = 0
+        self._start_equity = equity()  # before the first tick: the first point is the starting balance
+        bus.subscribe(self._on_candle, [CandleClosed], name="backtest.equity")
+        bus.subscribe(self._on_trading, [OrderFilled, PositionChanged, FundingCharged], name="backtest.trades")
+
+    def _on_candle(self, ev: Event) -> None:
+        assert isinstance(ev, CandleClosed)
+        self.bars += 1
+        if self.first_open_ms is None:
+            self.first_open_ms = ev.open_ms
+            self.curve.append((ev.open_ms, self._start_equity))
+        self.last_close_ms = ev.ts_ms
+        if ev.ts_ms >= self._next_sample_ms:
+            self.curve.append((ev.ts_ms, self.equity()))
+            self._next_sample_ms = (ev.ts_ms // self.every_ms + 1) * self.every_ms
+
+    def finish(self) -> None:
+        """Final equity point at the last candle close (if the last sample is older)."""
+        if self.last_close_ms is not None and self.curve[-1][0] < self.last_close_ms:
+            self.curve.append((self.last_close_ms, self.equity()))

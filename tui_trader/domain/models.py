@@ -7,7 +7,7 @@ converted to `Decimal` and quantised where an order or a fill is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import NewType
@@ -225,25 +225,3 @@ class Account:
     @property
     def available(self) -> Decimal:
         return self.cash_balance - self.position_margin - self.frozen
-
-
-@dataclass(slots=True)
-class Trade:
-    """A round trip (open to flat) for performance reports."""
-
-    symbol: str
-    side: Side
-    contracts: Decimal
-    entry_price: Decimal
-    exit_price: Decimal
-    opened_ms: int
-    closed_ms: int
-    gross_pnl: Decimal
-    fees: Decimal
-    funding: Decimal = ZERO
-    reason: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def net_pnl(self) -> Decimal:
-        return self.gross_pnl - self.fees - self.funding
