@@ -27,8 +27,30 @@ def condition_true(cond: Condition, values: Mapping[str, float | None]) -> bool:
     return _OPS[cond.operator](v, cond.value)
 
 
+# Sections compiled to (match_all, ((indicator, op, value), ...)): this runs on every strategy step,
+# so it avoids model attribute access and generator overhead. Keyed by id() with the section kept
+# alive alongside, so an id can never be reused for another section.
+_COMPILED: dict[int, tuple[Section, bool, tuple[tuple[str, Callable[[float, float], bool], float], ...]]] = {}
+
+
+def _compiled(section: Section) -> tuple[bool, tuple[tuple[str, Callable[[float, float], bool], float], ...]]:
+    entry = _COMPILED.get(id(section))
+    if entry is None or entry[0] is not section:
+        conds = tuple((c.indicator, _OPS[c.operator], c.value) for c in section.conditions)
+        entry = _COMPILED[id(section)] = (section, section.match == "all", conds)
+    return entry[1], entry[2]
+
+
 def section_fires(section: Section, values: Mapping[str, float | None]) -> bool:
-    if not section.conditions:
+    """AND (`match = "all"`) or OR of the conditions; an empty section never fires; a missing or
+    non-finite value makes its condition false. Stops at the first condition that decides."""
+    match_all, conds = _compiled(section)
+    if not conds:
         return False
-    hits = (condition_true(c, values) for c in section.conditions)
-    return all(hits) if section.match == "all" else any(hits)
+    get = values.get
+    for name, op, value in conds:
+        v = get(name)
+        hit = v is not None and math.isfinite(v) and op(v, value)
+        if hit is not match_all:
+            return hit
+    return match_all

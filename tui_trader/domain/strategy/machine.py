@@ -83,6 +83,7 @@ class StrategyMachine:
         used = strategy.used_indicators()
         self._pnl_names = [n for n, s in used.items() if isinstance(s, PnlSpec)]
         self._mri = {n: s for n, s in used.items() if isinstance(s, MomentumReversalSpec)}
+        self._own_undefined: dict[str, float | None] = dict.fromkeys([*self._pnl_names, *self._mri])  # never mutated
 
     # --- persistence ------------------------------------------------------------------------
 
@@ -349,9 +350,11 @@ class StrategyMachine:
 
     def _with_own_values(self, values: Mapping[str, float | None]) -> Mapping[str, float | None]:
         """The market values overlaid with the machine's own (P&L, momentum reversal), lazily."""
+        st = self.state
+        if st.phase is Phase.MONITORING:  # no position, no signal: the machine's own values are undefined
+            return _Overlay(self._own_undefined, values)
         own: dict[str, float | None] = {}
         vals = _Overlay(own, values)  # reads fall through to the (lazy) market values
-        st = self.state
         has_position = st.phase in (Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
         for name in self._pnl_names:
             own[name] = unrealized_pnl_pct(self.side, st.entry_price, self.last_price) if has_position else None
