@@ -192,3 +192,37 @@ async def test_emergency_stop_all_flattens_and_stops_every_running_session(servi
         closes = [o for o in orders if o.reduce_only]
         assert closes and all(o.state is OrderState.FILLED for o in closes)
         assert rt.stack.risk.state.value == "HALTED"
+
+
+async def test_resuming_over_a_later_stored_state_changes_nothing(service, tmp_path, monkeypatch):
+    """The crash case: the dead process wrote orders, fills, strategy and kill-switch state after its
+    last checkpoint. Resuming the same session from that checkpoint must reproduce them exactly."""
+    import json
+
+    from tui_trader.app import session_runtime
+
+    taken = []
+    original = session_runtime.SessionRuntime.checkpoint
+
+    def recording(self):
+        data = original(self)
+        taken.append(json.loads(json.dumps(data)))
+        return data
+
+    monkeypatch.setattr(session_runtime.SessionRuntime, "checkpoint", recording)
+    monkeypatch.setattr(session_runtime, "CHECKPOINT_EVERY", 10)  # a crash can follow any checkpoint closely
+    data = real_slice(tmp_path, PUMP_FROM, PUMP_FROM + 36 * 3_600_000)
+    info = await service.create({"name": "crashy", "data_file": data})
+    await service.wait(info.id)
+    orders, fills = await service.orders_and_fills(info.id)
+    key = lambda f: (f.fill_id, f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee, f.realized_pnl)  # noqa: E731
+    with_position = [c for c in taken[:-1] if c["venue"]["positions"]]
+    entries = [f.ts_ms for f in fills if f.client_id.endswith("-O")]
+    just_before_entry = [c for c in taken[:-1] if any(0 < e - c["data_now_ms"] < 1_800_000 for e in entries)]  # inside the warm-up span
+    assert with_position and just_before_entry
+    for checkpoint in (with_position[:2] + just_before_entry[:3] + taken[2:-1:60]):
+        await service.start(info.id, info.config, checkpoint)
+        assert await service.wait(info.id) == "finished"
+        again_orders, again = await service.orders_and_fills(info.id)
+        assert [key(f) for f in again] == [key(f) for f in fills]
+        assert [(o.client_id, o.state, o.filled_contracts) for o in again_orders] == [(o.client_id, o.state, o.filled_contracts) for o in orders]

@@ -25,6 +25,7 @@ from tui_trader.domain.strategy.schema import Strategy, strategy_from_dict
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.engine.core import TraderCore
+from tui_trader.engine.risk import STATE_KEY as RISK_STATE_KEY
 from tui_trader.engine.strategy_runner import load_strategy
 from tui_trader.engine.trading import build_trading_stack, replay_settings
 from tui_trader.store.db import Database
@@ -224,6 +225,7 @@ class SessionRuntime:
             "venue": snapshot(self.venue),
             "machines": {sym: m.to_dict() for sym, m in runner.machines.items()} if runner else {},
             "runner": runner.export_state() if runner else None,
+            "risk": self.stack.risk.snapshot(),  # peak / day-start equity and kill switch as of this checkpoint
         }
 
     async def write_checkpoint(self) -> None:
@@ -243,6 +245,11 @@ class SessionRuntime:
             self.bus.publish(PositionChanged(self.data_clock.now_ms(), p, reason="restored"))
         for o in await self.venue.open_orders():
             self.stack.cache.apply_order(o)
+        if self._checkpoint:
+            self.venue._report_account(self.data_clock.now_ms())  # the risk guard marks equity from it
+        if self._checkpoint and self._checkpoint.get("risk"):
+            # the guard's own store may hold a later state written by the process that crashed
+            await self.state.put_state(RISK_STATE_KEY, self._checkpoint["risk"])
         runner = self.stack.runner
         if runner is not None and self._checkpoint:
             if self._checkpoint.get("runner"):

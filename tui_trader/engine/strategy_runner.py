@@ -96,6 +96,7 @@ class StrategyRunner:
         self._unsubscribe: Callable[[], None] | None = None
         self._stale_ms = round(strategy.global_limits.max_stale_data_s * 1000)
         self._first_timer_ms: int | None = None  # restored timer phase (see import_state)
+        self._warm_from: dict[str, int | None] = {}
 
     # --- life -------------------------------------------------------------------------------
 
@@ -112,6 +113,8 @@ class StrategyRunner:
             data = await self.state_store.get_state(self.state_key(machine)) if self.state_store else None
             if data:
                 machine = self.machines[symbol] = StrategyMachine.from_dict(self.strategy, symbol, data)
+            if self._warm_from.get(symbol) is not None:  # indicators restored too: so is their warm-up
+                machine._warm_from_ms = self._warm_from[symbol]
             st = machine.state
             self.bus.publish(StrategyStateChanged(self.clock.now_ms(), self.strategy.strategy_name, symbol, st.phase.value, "restored" if data else "start"))
         self._unsubscribe = self.bus.subscribe(
@@ -132,6 +135,7 @@ class StrategyRunner:
             "seen": {k: list(v) for k, v in self._seen.items()},
             "last_now": dict(self._last_now),
             "next_timer_ms": getattr(self._timer, "due_ms", None),
+            "warm_from_ms": {sym: m._warm_from_ms for sym, m in self.machines.items()},
         }
 
     def import_state(self, data: dict) -> None:
@@ -140,6 +144,7 @@ class StrategyRunner:
         self._seen = {k: (int(v[0]), int(v[1])) for k, v in data["seen"].items()}
         self._last_now = {k: int(v) for k, v in data["last_now"].items()}
         self._first_timer_ms = data.get("next_timer_ms")
+        self._warm_from = dict(data.get("warm_from_ms") or {})  # applied to the machines start() restores
 
     async def run(self) -> None:
         await self.start()
