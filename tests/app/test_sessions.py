@@ -145,22 +145,28 @@ async def test_default_strategy_on_real_data_reconciles_to_the_cent(service):
     assert cents(Decimal(10_000) + realized - fees - funding) == cents(perf.equity)
 
 
-async def test_resuming_from_any_checkpoint_reproduces_the_uninterrupted_run(service, tmp_path, monkeypatch):
-    """A crash can happen after any checkpoint: resuming from each one (including those taken
-    with a position open) must make exactly the fills of a run that never stopped."""
+@pytest.fixture
+def taken(monkeypatch):
+    """Every checkpoint a session writes, as the JSON that is stored."""
     import json
 
     from tui_trader.app import session_runtime
 
-    taken = []
+    recorded = []
     original = session_runtime.SessionRuntime.checkpoint
 
     def recording(self):
         data = original(self)
-        taken.append(json.loads(json.dumps(data)))
+        recorded.append(json.loads(json.dumps(data)))
         return data
 
     monkeypatch.setattr(session_runtime.SessionRuntime, "checkpoint", recording)
+    return recorded
+
+
+async def test_resuming_from_any_checkpoint_reproduces_the_uninterrupted_run(service, tmp_path, taken):
+    """A crash can happen after any checkpoint: resuming from each one (including those taken
+    with a position open) must make exactly the fills of a run that never stopped."""
     data = real_slice(tmp_path, PUMP_FROM, PUMP_FROM + 36 * 3_600_000)
     info = await service.create({"name": "straight", "data_file": data})
     await service.wait(info.id)
@@ -194,22 +200,11 @@ async def test_emergency_stop_all_flattens_and_stops_every_running_session(servi
         assert rt.stack.risk.state.value == "HALTED"
 
 
-async def test_resuming_over_a_later_stored_state_changes_nothing(service, tmp_path, monkeypatch):
+async def test_resuming_over_a_later_stored_state_changes_nothing(service, tmp_path, taken, monkeypatch):
     """The crash case: the dead process wrote orders, fills, strategy and kill-switch state after its
     last checkpoint. Resuming the same session from that checkpoint must reproduce them exactly."""
-    import json
-
     from tui_trader.app import session_runtime
 
-    taken = []
-    original = session_runtime.SessionRuntime.checkpoint
-
-    def recording(self):
-        data = original(self)
-        taken.append(json.loads(json.dumps(data)))
-        return data
-
-    monkeypatch.setattr(session_runtime.SessionRuntime, "checkpoint", recording)
     monkeypatch.setattr(session_runtime, "CHECKPOINT_EVERY", 10)  # a crash can follow any checkpoint closely
     data = real_slice(tmp_path, PUMP_FROM, PUMP_FROM + 36 * 3_600_000)
     info = await service.create({"name": "crashy", "data_file": data})

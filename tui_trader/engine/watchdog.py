@@ -108,11 +108,7 @@ class LiquidationWatchdog:
     def on_mark(self, ev: Event) -> None:
         watches = self._by_symbol.get(ev.symbol)  # type: ignore[attr-defined]
         if watches:
-            p = ev.price  # type: ignore[attr-defined]
-            for w in watches:
-                k = p if w.short else -p
-                if k >= w.worse_key or k <= w.better_key:
-                    self._evaluate(w, p, "mark", ev.ts_ms)
+            self._scan(watches, ev.price, "mark", ev.ts_ms)  # type: ignore[attr-defined]
 
     def on_trade(self, ev: Event) -> None:
         watches = self._by_symbol.get(ev.symbol)  # type: ignore[attr-defined]
@@ -121,11 +117,14 @@ class LiquidationWatchdog:
         mark = self.cache.mark.get(ev.symbol)  # type: ignore[attr-defined]
         if mark is not None and ev.ts_ms - mark[1] <= self._mark_age_ms:
             return  # the fair price is fresh: it decides
-        p = ev.price  # type: ignore[attr-defined]
+        self._scan(watches, ev.price, "last", ev.ts_ms)  # type: ignore[attr-defined]
+
+    def _scan(self, watches: list, p: float, source: str, ts_ms: int) -> None:
+        """One comparison per position: evaluate only those whose price left their quiet window."""
         for w in watches:
             k = p if w.short else -p
             if k >= w.worse_key or k <= w.better_key:
-                self._evaluate(w, p, "last", ev.ts_ms)
+                self._evaluate(w, p, source, ts_ms)
 
     # --- positions ------------------------------------------------------------------------
 
