@@ -246,7 +246,7 @@ class SessionRuntime:
         for o in await self.venue.open_orders():
             self.stack.cache.apply_order(o)
         if self._checkpoint:
-            self.venue._report_account(self.data_clock.now_ms())  # the risk guard marks equity from it
+            self.venue.report_account(self.data_clock.now_ms())  # the risk guard marks equity from it
         if self._checkpoint and self._checkpoint.get("risk"):
             # the guard's own store may hold a later state written by the process that crashed
             await self.state.put_state(RISK_STATE_KEY, self._checkpoint["risk"])

@@ -268,7 +268,7 @@ class PaperVenue:
         self.report(OrderUpdated(ts, filled))
         self.report(OrderFilled(ts, fill))
         self.report(PositionChanged(ts, self.ledger.snapshot(pos, self.marks.get(order.symbol), ts, flat=flat), reason=order.reason))
-        self._report_account(ts)
+        self.report_account(ts)
 
     def _check_stops(self, tick: TradeTick) -> None:
         price = to_decimal(tick.price)
@@ -307,7 +307,7 @@ class PaperVenue:
         self.report(OrderFilled(ts, fill))
         self.report(PositionLiquidated(ts, symbol, side.value, price, -loss, tag=pos.tag))
         self.report(PositionChanged(ts, self.ledger.snapshot(pos, self.marks.get(symbol), ts, flat=True), reason="LIQUIDATION"))
-        self._report_account(ts)
+        self.report_account(ts)
 
     def _settle_funding(self, symbol: str, ts: int, mark: Decimal) -> None:
         nxt = self._next_funding.get(symbol)
@@ -319,10 +319,11 @@ class PaperVenue:
             for pos, amount in self.ledger.charge_funding(symbol, mark, rate):
                 self.report(FundingCharged(nxt, symbol, float(rate), amount, tag=pos.tag))
             nxt = self.funding.next_after(nxt)
-            self._report_account(ts)
+            self.report_account(ts)
         self._next_funding[symbol] = nxt
 
-    def _report_account(self, ts: int) -> None:
+    def report_account(self, ts: int) -> None:
+        """Report the account's balances now (after a fill, funding, or a restore from a checkpoint)."""
         acct = self.ledger.account(self.marks)
         self.report(AccountUpdated(ts, acct.equity, acct.available, acct.cash_balance, acct.unrealized_pnl))
 
