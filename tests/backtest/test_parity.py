@@ -28,3 +28,17 @@ async def test_backtest_and_full_speed_paper_replay_make_the_same_trades(tmp_pat
         await core.components["execution"].idle()
     assert len(backtest.trades) >= 3
     assert _key(trades.trades) == _key(backtest.trades)
+
+
+def test_quiet_steps_change_nothing_bit_for_bit(real_slice, real_run, tmp_path, monkeypatch):
+    """The runner skips steps its bounds prove to be no-ops; with every step run the backtest is identical."""
+    from tui_trader.backtest.runner import run_backtest
+    from tui_trader.engine import strategy_runner
+
+    _, quiet = real_run
+    monkeypatch.setattr(strategy_runner, "QUIET_HORIZON_S", 0.0)
+    every = run_backtest(None, [real_slice], settings=paper_settings(tmp_path, real_slice), equity_every_ms=900_000)
+    assert len(quiet.trades) >= 3
+    assert [t.to_dict() for t in every.trades] == [t.to_dict() for t in quiet.trades]
+    assert every.equity == quiet.equity
+    assert every.metrics == quiet.metrics

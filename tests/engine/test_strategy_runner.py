@@ -221,6 +221,49 @@ async def test_default_strategy_enters_on_replayed_pump_candles(tmp_path: Path):
     await rig.stop()
 
 
+async def test_quiet_steps_are_skipped_and_the_run_is_unchanged(tmp_path: Path, monkeypatch):
+    """Two hours of real NXT candles around a pump, with and without quiet steps: the same states at
+    the same instants and the same intents, from a fraction of the steps."""
+    source = DATA / "bittrex_NXT-BTC_1m_20171130-20171210.csv"
+    if not source.exists():
+        pytest.skip("shared data not present")
+    from tui_trader.domain.strategy.machine import StrategyMachine
+    from tui_trader.engine import strategy_runner
+
+    start, end = 1512245400000, 1512255600000
+    with open(source, newline="") as fh:
+        rows = [r for r in csv.reader(fh)]
+    part = tmp_path / "bittrex_NXT-BTC_1m_part.csv"
+    part.write_text("\n".join(",".join(r) for r in [rows[0]] + [r for r in rows[1:] if start <= int(r[0]) < end]) + "\n")
+    steps = [0]
+    on_tick = StrategyMachine.on_tick
+
+    def counted(self, *a, **k):
+        steps[0] += 1
+        return on_tick(self, *a, **k)
+
+    monkeypatch.setattr(StrategyMachine, "on_tick", counted)
+
+    async def run(horizon_s: float):
+        monkeypatch.setattr(strategy_runner, "QUIET_HORIZON_S", horizon_s)
+        steps[0] = 0
+        strategy = tomllib.loads(bundled_strategy_path().read_text())
+        rig = Rig(strategy=strategy, start_ms=start)
+        rig.runner = StrategyRunner(rig.bus, rig.clock, strategy_from_dict(strategy), ["NXT_BTC"], rig.store, rig.intents.append)
+        await rig.start()
+        await ReplayFeed(rig.bus, rig.clock, part, symbol="NXT_BTC", speed=0, data_clock=rig.clock).run()
+        states = [(e.ts_ms, e.state, e.reason) for e in rig.states.drain()]
+        await rig.stop()
+        return states, rig.intents, steps[0]
+
+    every_states, every_intents, every_steps = await run(0.0)
+    quiet_states, quiet_intents, quiet_steps = await run(30.0)
+    assert any(reason == "Z1" for _, _, reason in every_states)
+    assert quiet_states == every_states
+    assert quiet_intents == every_intents
+    assert quiet_steps * 3 < every_steps, (quiet_steps, every_steps)
+
+
 async def test_event_time_comes_from_market_data_not_the_wall_clock():
     rig = Rig(start_ms=T0 + 86_400_000)  # the clock is a day ahead of the (replayed) data
     await rig.start()

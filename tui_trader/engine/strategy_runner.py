@@ -4,7 +4,16 @@ One `StrategyMachine` and one `IndicatorSet` per symbol. The runner is an inline
 market events of its symbols update the indicators and step the machine at once, order and
 position events carrying a machine's tag go to that machine, and a 1 s timer on the injected
 clock steps every machine so timeouts, retries and sliding windows advance on a quiet market.
-No step is ever dropped or throttled (defect D10); each one is synchronous.
+No step that could change anything is dropped or throttled (defect D10); each one is synchronous.
+
+Quiet steps: after each step a MONITORING machine tells how long S1 provably cannot fire if no
+market data arrives (`StrategyMachine.quiet_until`, from the indicators' `bounds`); the 1 s timer
+then skips that symbol's steps until then - they would be no-ops - and sleeps to the first grid
+second where some machine needs a step. A market event the bounds do not depend on (a trade
+priced inside their band, a book or candle no consulted indicator reads - `QuietDeps`) updates the
+indicators without a step; any other market, order or position event of the symbol ends the
+quiet at once. The timer keeps its grid (start + k s), so the steps that do run happen at the
+same instants as without skipping and a run trades identically (`quiet_horizon_s = 0` disables).
 
 Time: the machines run on *event time* (strategy.md §2.1): a symbol's now is the timestamp of
 its newest market event, advanced by the clock time elapsed since that event arrived, and never
@@ -37,7 +46,7 @@ from tui_trader.domain.events import (
     StrategyStateChanged,
     TradeTick,
 )
-from tui_trader.domain.indicators.registry import IndicatorSet
+from tui_trader.domain.indicators.registry import IndicatorSet, QuietDeps
 from tui_trader.domain.intents import Intent
 from tui_trader.domain.strategy import DEFAULT_STRATEGY_FILE
 from tui_trader.domain.strategy.machine import StrategyMachine
@@ -50,6 +59,7 @@ from tui_trader.engine.ports import KeyValueStore
 log = logging.getLogger(__name__)
 
 STATE_KEY_PREFIX = "strategy:"
+QUIET_HORIZON_S = 30.0  # how far ahead a quiet step bounds the indicators (0: step every second)
 _BUSY = (Phase.ENTRY_PENDING, Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
 
 
@@ -81,6 +91,7 @@ class StrategyRunner:
         intent_sink: Callable[[Intent], None],
         *,
         tick_s: float = 1.0,
+        quiet_horizon_s: float | None = None,
     ) -> None:
         self.bus, self.clock, self.strategy = bus, clock, strategy
         self.state_store, self.intent_sink, self.tick_s = state_store, intent_sink, tick_s
@@ -93,6 +104,12 @@ class StrategyRunner:
         self._pending: dict[str, dict] = {}
         self._wake: asyncio.Event | None = None
         self._timer: TimerHandle | None = None
+        self._timer_due: int | None = None  # due time of `_timer` on the step grid
+        self._grid_ms = 0  # set by start(): the timer fires at _grid_ms + k x tick only
+        self._tick_ms = max(1, round(tick_s * 1000))
+        self._quiet_ms = max(0, round((QUIET_HORIZON_S if quiet_horizon_s is None else quiet_horizon_s) * 1000))
+        self._quiet: dict[str, int] = {}  # symbol -> steps before this time are no-ops (quiet_until)
+        self._deps: dict[str, QuietDeps] = {}  # symbol -> what its quiet relies on
         self._unsubscribe: Callable[[], None] | None = None
         self._stale_ms = round(strategy.global_limits.max_stale_data_s * 1000)
         self._first_timer_ms: int | None = None  # restored timer phase (see import_state)
@@ -120,10 +137,9 @@ class StrategyRunner:
         self._unsubscribe = self.bus.subscribe(
             self._on_event, types=[TradeTick, BookTick, CandleClosed, OrderUpdated, PositionChanged], name=self.name
         )
-        delay = self.tick_s
-        if self._first_timer_ms is not None:
-            delay = max(0.0, (self._first_timer_ms - self.clock.now_ms()) / 1000)
-        self._timer = self.clock.call_later(delay, self._on_timer)
+        first = self._first_timer_ms if self._first_timer_ms is not None else self.clock.now_ms() + self._tick_ms
+        self._grid_ms = first  # every step-timer firing is at first + k x tick
+        self._schedule(first)
 
     def export_state(self) -> dict:
         """Everything besides the machines that decides future steps: indicator windows, event
@@ -134,7 +150,7 @@ class StrategyRunner:
             "indicators": base64.b64encode(pickle.dumps(self.indicators, protocol=pickle.HIGHEST_PROTOCOL)).decode(),
             "seen": {k: list(v) for k, v in self._seen.items()},
             "last_now": dict(self._last_now),
-            "next_timer_ms": getattr(self._timer, "due_ms", None),
+            "next_timer_ms": self._timer_due,
             "warm_from_ms": {sym: m._warm_from_ms for sym, m in self.machines.items()},
         }
 
@@ -162,6 +178,7 @@ class StrategyRunner:
             self._timer = None
         if self._unsubscribe is not None:
             self._unsubscribe()
+            self._unsubscribe = None
         await self.flush()
 
     async def flush(self) -> None:
@@ -184,32 +201,64 @@ class StrategyRunner:
             if indicators is None:
                 return
             indicators.on_event(event)
-            self._seen[event.symbol] = (event.ts_ms, self.clock.now_ms())
-            self.step(event.symbol)
+            symbol = event.symbol
+            self._seen[symbol] = (event.ts_ms, self.clock.now_ms())
+            if self.now_ms(symbol) < self._quiet.get(symbol, 0):
+                kind = "trade" if isinstance(event, TradeTick) else "book" if isinstance(event, BookTick) else "candle"
+                if self._deps[symbol].keeps(kind, event.price if kind == "trade" else 0.0):  # type: ignore[union-attr]
+                    return  # the step would be a no-op (quiet_until, QuietDeps)
+            self.step(symbol)
         elif isinstance(event, OrderUpdated):
             machine = self._machine_for(event.order.tag, event.order.symbol)
             if machine is not None:
                 self._after(machine, machine.on_order_update(self.now_ms(machine.symbol), event.order))
+                self._quiet_changed(machine.symbol, 0)
         elif isinstance(event, PositionChanged):
             machine = self._machine_for(event.position.tag, event.position.symbol)
             if machine is not None:
                 self._after(machine, machine.on_position_changed(self.now_ms(machine.symbol), event.position, event.reason))
+                self._quiet_changed(machine.symbol, 0)
 
     def _machine_for(self, tag: str, symbol: str) -> StrategyMachine | None:
         machine = self.machines.get(symbol)
         return machine if machine is not None and machine.tag == tag else None
 
+    # --- the step timer ---------------------------------------------------------------------
+
     def _on_timer(self) -> None:
+        self._timer = self._timer_due = None
+        now = self.clock.now_ms()
         try:
             for symbol in self.machines:
-                if symbol in self._seen:  # no market data yet: nothing to evaluate, no event time
+                # no market data yet: nothing to evaluate, no event time; quiet: the step is a no-op
+                if symbol in self._seen and now >= self._quiet.get(symbol, 0):
                     self.step(symbol)
         except Exception as exc:  # timer boundary: report and keep ticking
             log.exception("strategy step failed")
             self.bus.publish(ErrorRaised(self.clock.now_ms(), self.name, f"{type(exc).__name__}: {exc}"))
         finally:
-            if self._unsubscribe is not None:
-                self._timer = self.clock.call_later(self.tick_s, self._on_timer)
+            if self._unsubscribe is not None and self._timer is None:
+                quiet = min((self._quiet.get(s, 0) for s in self._seen), default=0)
+                self._schedule(self._grid_at(max(quiet, now + 1)))
+
+    def _grid_at(self, t_ms: int) -> int:
+        """The first step-grid instant at or after `t_ms`."""
+        return self._grid_ms - (self._grid_ms - t_ms) // self._tick_ms * self._tick_ms
+
+    def _schedule(self, due_ms: int) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_due = due_ms
+        self._timer = self.clock.call_later(max(0, due_ms - self.clock.now_ms()) / 1000, self._on_timer)
+
+    def _quiet_changed(self, symbol: str, quiet_ms: int) -> None:
+        """Record a symbol's quiet end; bring the timer forward if it now sleeps past a needed step."""
+        self._quiet[symbol] = quiet_ms
+        if self._timer_due is None or self._unsubscribe is None:
+            return  # not started, or inside _on_timer (it reschedules itself)
+        due = self._grid_at(max(quiet_ms, self.clock.now_ms() + 1))
+        if due < self._timer_due:
+            self._schedule(due)
 
     def now_ms(self, symbol: str) -> int:
         """Event time of `symbol`: newest event ts + clock time since it arrived; never backwards."""
@@ -233,6 +282,10 @@ class StrategyRunner:
         busy = sum(1 for m in self.machines.values() if m.phase in _BUSY)
         allowed = busy < self.strategy.global_limits.max_open_positions
         self._after(machine, machine.on_tick(now, values, price=indicators.last_price, entries_allowed=allowed))
+        if self._quiet_ms:
+            horizon = self._quiet_ms
+            self._deps[symbol] = indicators.begin_bounds()
+            self._quiet_changed(symbol, machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon))
 
     def _after(self, machine: StrategyMachine, intents: list[Intent]) -> None:
         for t in machine.drain_transitions():

@@ -17,6 +17,15 @@ def pct_change(now: float | None, base: float | None) -> float | None:
     return (now - base) / base * 100.0
 
 
+def pct_change_bounds(now: tuple[float, float] | None, base: tuple[float, float] | None) -> tuple[float, float] | None:
+    """Range of `pct_change(x, y)` for x in `now`, y in `base` (None: undefined throughout)."""
+    if now is None or base is None or base[1] <= 0:
+        return None
+    if base[0] <= 0:  # a base that can reach 0 makes the change unbounded
+        return (-float("inf"), float("inf"))
+    return ((now[0] - base[1]) / base[1] * 100.0, (now[1] - base[0]) / base[0] * 100.0)
+
+
 class PumpMagnitude:
     def __init__(self, prices: EventLog, current: Window = (10, 0), baseline: Window = (60, 30), min_coverage: float = 0.5) -> None:
         self.current = TwpaWindow(prices, current, min_coverage)
@@ -25,3 +34,6 @@ class PumpMagnitude:
 
     def value(self, now_ms: int) -> float | None:
         return pct_change(self.current.value(now_ms), self.baseline.value(now_ms))
+
+    def bounds(self, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
+        return pct_change_bounds(self.current.bounds(now_ms, horizon_ms), self.baseline.bounds(now_ms, horizon_ms))

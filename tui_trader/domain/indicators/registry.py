@@ -7,6 +7,14 @@ condition (plus the velocity a `momentum_reversal` reads) are built; `unrealized
 
 Feed it `TradeTick` / `BookTick` / `CandleClosed` events of its symbol, then ask `values(now_ms)`.
 Values are finite floats or None (undefined): NaN and inf never leave this module.
+
+`bounds(name, now, horizon)` says what an indicator can still become before new data arrives, so
+the strategy runner can skip the steps that provably cannot change anything (see
+`StrategyMachine.quiet_until`): windowed price indicators bound their averages by the prices in
+force over the horizon; candle- and book-driven ones are constant between events; the others
+answer "anything" (never skipped on their account). The set also records what the bounds it
+handed out depend on (`QuietDeps`): a trade priced inside the band of every window it enters,
+or a book / candle event no consulted indicator reads, leaves them valid.
 """
 
 from __future__ import annotations
@@ -35,6 +43,26 @@ from tui_trader.domain.strategy.schema import (
 )
 
 
+UNBOUNDED = (-math.inf, math.inf)
+_CONSTANT_BETWEEN_EVENTS = (Rsi, CandleVolumeSurge, Spread)  # change only when a candle / book arrives
+
+class QuietDeps:
+    """What bounds handed out since `begin_bounds()` rely on: trade prices inside [low, high], and
+    no event of the kinds in `kinds` ("book", "candle"; "trade" is covered by the band)."""
+
+    __slots__ = ("low", "high", "kinds")
+
+    def __init__(self) -> None:
+        self.low, self.high = -math.inf, math.inf
+        self.kinds: set[str] = set()
+
+    def keeps(self, kind: str, price: float = math.nan) -> bool:
+        """Does an event of `kind` (a trade at `price`) leave the bounds valid?"""
+        if kind == "trade":
+            return self.low <= price <= self.high
+        return kind not in self.kinds
+
+
 class Indicator(Protocol):
     longest_s: float
 
@@ -53,6 +81,8 @@ class IndicatorSet:
         for name, spec in specs.items():
             if spec.type not in MACHINE_OWNED:  # type: ignore[attr-defined]
                 self.indicators[name] = self._build(spec)
+        self.deps = QuietDeps()
+        self.prices.band = self.deps
         self.last_price: float | None = None
         self.last_event_ms: int | None = None
         self.first_event_ms: int | None = None
@@ -117,6 +147,22 @@ class IndicatorSet:
             self.first_event_ms = ts_ms
         if self.last_event_ms is None or ts_ms > self.last_event_ms:
             self.last_event_ms = ts_ms
+
+    def begin_bounds(self) -> QuietDeps:
+        """Start recording what the next `bounds` calls depend on (returns the record)."""
+        deps = self.deps = self.prices.band = QuietDeps()
+        return deps
+
+    def bounds(self, name: str, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
+        """(low, high) that indicator `name` stays within over `[now, now + horizon]` if no market
+        event arrives meanwhile; None = undefined throughout. Call right after `values(now_ms)`."""
+        ind = self.indicators[name]
+        if isinstance(ind, _CONSTANT_BETWEEN_EVENTS):
+            self.deps.kinds.add("book" if isinstance(ind, Spread) else "candle")
+            v = ind.value(now_ms)
+            return None if v is None or not math.isfinite(v) else (v, v)
+        bounds = getattr(ind, "bounds", None)
+        return UNBOUNDED if bounds is None else bounds(now_ms, horizon_ms)
 
     def values(self, now_ms: int) -> "LazyValues":
         """The indicators at `now_ms` (never earlier than a previous call: windows only slide).

@@ -7,8 +7,14 @@ event at or before its edge; as `now` only moves forward, a cursor only moves fo
 total work of all cursor moves is bounded by the number of events: O(1) amortised per update.
 
 Events older than every cursor are dropped; the list is compacted (and the prefix sums rebased)
-once the dropped head is longer than the live tail, so memory stays bounded by the longest window
-and the prefix sums stay small (rounding error relative to a window's sum stays ~1e-14).
+once the dropped head is longer than the live tail, so memory stays bounded by the longest window.
+
+Prefix sums are exact: each value is held as an integer in units of 2^-128 (a float times a power
+of two is exact; prices down to ~1e-23 keep every bit), so sums, differences and rebasing never
+round. A window's sum is therefore an exact function of the events inside it - not of how long
+the log has run, when it was compacted, or how often it was read - and is rounded once, when a
+reader divides it by `SCALE`. Skipping reads (the strategy runner's quiet steps) cannot change a
+later value by even one bit.
 
 Two kinds share the machinery:
 * `STEP` - the value holds until the next event (last-trade price). `integral(edge)` is the
@@ -19,6 +25,7 @@ Two kinds share the machinery:
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from enum import Enum
 
@@ -29,6 +36,8 @@ class Kind(Enum):
 
 
 _COMPACT_MIN = 64
+SCALE = 1 << 128  # prefix sums are integers in units of 1 / SCALE
+_SCALE_F = float(SCALE)
 
 
 class EventLog:
@@ -38,7 +47,8 @@ class EventLog:
         self.kind = kind
         self._t: list[int] = []
         self._x: list[float] = []
-        self._c: list[float] = []  # STEP: integral t[0]..t[i]; POINT: sum of x[0..i-1]
+        self._xi: list[int] = []  # x[i] x SCALE, exact
+        self._c: list[int] = []  # x SCALE, exact - STEP: integral t[0]..t[i]; POINT: sum of x[0..i-1]
         self._head = 0  # physical index of the first live event
         self._offsets: list[int] = []  # edge offsets in ms (edge = now - offset)
         self._cursor: list[int] = []  # physical index of the last event <= edge, -1 if none
@@ -46,6 +56,7 @@ class EventLog:
         self._wake = -1  # earliest `now` at which some cursor moves (advance is O(1) before it)
         self._min_offset = 0
         self.first_ms: int | None = None  # time of the first event ever seen
+        self.band = None  # STEP: narrowed by `span_range` to the prices a later trade may have (QuietDeps)
 
     def edge(self, offset_ms: int) -> int:
         """Register (or reuse) a cursor for the edge `now - offset_ms`; returns its id."""
@@ -64,13 +75,14 @@ class EventLog:
         if self.first_ms is None:
             self.first_ms = t_ms
         if not self._t:
-            self._c.append(0.0)
+            self._c.append(0)
         elif self.kind is Kind.STEP:
-            self._c.append(self._c[-1] + self._x[-1] * (t_ms - self._t[-1]))
+            self._c.append(self._c[-1] + self._xi[-1] * (t_ms - self._t[-1]))
         else:
-            self._c.append(self._c[-1] + self._x[-1])
+            self._c.append(self._c[-1] + self._xi[-1])
         self._t.append(t_ms)
         self._x.append(x)
+        self._xi.append(int(x * _SCALE_F))
         if t_ms + self._min_offset < self._wake:
             self._wake = t_ms + self._min_offset  # a cursor at the previous last event may reach it then
 
@@ -120,6 +132,7 @@ class EventLog:
             base = self._c[h]
             self._t = self._t[h:]
             self._x = self._x[h:]
+            self._xi = self._xi[h:]
             self._c = [c - base for c in self._c[h:]]
             self._cursor = [j - h for j in self._cursor]
             self._head = 0
@@ -129,19 +142,41 @@ class EventLog:
         j = self._cursor[edge_id]
         return None if j < 0 else self._t[j]
 
-    def integral(self, edge_id: int) -> float | None:
-        """STEP: integral from the first retained event to the edge (None before any event)."""
+    def integral(self, edge_id: int) -> int | None:
+        """STEP: integral from the first retained event to the edge, x SCALE (None before any event)."""
         j = self._cursor[edge_id]
         if j < 0 or self._now is None:
             return None
-        return self._c[j] + self._x[j] * (self._now - self._offsets[edge_id] - self._t[j])
+        return self._c[j] + self._xi[j] * (self._now - self._offsets[edge_id] - self._t[j])
 
-    def cumulative(self, edge_id: int) -> float:
-        """POINT: sum of every retained event at or before the edge."""
+    def cumulative(self, edge_id: int) -> int:
+        """POINT: sum of every retained event at or before the edge, x SCALE."""
         j = self._cursor[edge_id]
         if j < 0:
-            return self._c[self._head] if self._t else 0.0
-        return self._c[j] + self._x[j]
+            return self._c[self._head] if self._t else 0
+        return self._c[j] + self._xi[j]
+
+    def span_range(self, start_ms: int, end_ms: int) -> tuple[float, float] | None:
+        """STEP: (min, max) of the values in force at some instant of `(start_ms, end_ms]`, the
+        value carried in at `start_ms` included; events after the last one are not invented (the
+        last value holds). None when no event is at or before `end_ms`. Used to bound a window's
+        average over a horizon (`TwpaWindow.bounds`): an average never leaves this range."""
+        t, head = self._t, self._head
+        band = self.band
+        if not t or end_ms < t[head]:
+            if band is not None and end_ms >= self._now_or_last():
+                band.low, band.high = math.inf, -math.inf  # any trade in the span changes the answer
+            return None
+        lo = max(bisect_right(t, start_ms, head) - 1, head)
+        hi = bisect_right(t, end_ms, lo)
+        xs = self._x[lo:hi]
+        low, high = min(xs), max(xs)
+        if band is not None and end_ms >= self._now_or_last():  # a later trade would fall in this span
+            band.low, band.high = max(band.low, low), min(band.high, high)
+        return low, high
+
+    def _now_or_last(self) -> int:
+        return self._now if self._now is not None else self._t[-1] if self._t else -(1 << 62)
 
     def __len__(self) -> int:
         return len(self._t) - self._head

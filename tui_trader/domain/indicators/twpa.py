@@ -9,7 +9,7 @@ window length the value is undefined (None). Both window edges are cursors of a 
 
 from __future__ import annotations
 
-from tui_trader.domain.indicators.series import EventLog
+from tui_trader.domain.indicators.series import SCALE, EventLog
 
 Window = tuple[float, float]
 
@@ -38,11 +38,16 @@ class TwpaWindow:
         s, e = now_ms - self.a_ms, now_ms - self.b_ms
         start_integral = self.prices.integral(self._start)
         if start_integral is None:  # no trade before s: coverage starts at the first trade
-            start_integral, s = 0.0, first
+            start_integral, s = 0, first
         covered = e - s
         if covered <= 0 or covered < self.min_coverage * (self.a_ms - self.b_ms):
             return None
-        return (end_integral - start_integral) / covered
+        return (end_integral - start_integral) / (covered * SCALE)  # exact sum, rounded once
+
+    def bounds(self, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
+        """Range the TWPA can take at any instant of `[now, now + horizon]` if no trade arrives
+        meanwhile: an average of the prices in force over the windows' union. None: undefined."""
+        return self.prices.span_range(now_ms - self.a_ms, now_ms + horizon_ms - self.b_ms)
 
 
 class Twpa:
@@ -54,3 +59,6 @@ class Twpa:
 
     def value(self, now_ms: int) -> float | None:
         return self.window.value(now_ms)
+
+    def bounds(self, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
+        return self.window.bounds(now_ms, horizon_ms)

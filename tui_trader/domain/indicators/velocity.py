@@ -7,7 +7,7 @@ gives velocity its own short windows so it measures the current speed, not pump 
 
 from __future__ import annotations
 
-from tui_trader.domain.indicators.pump import pct_change
+from tui_trader.domain.indicators.pump import pct_change, pct_change_bounds
 from tui_trader.domain.indicators.series import EventLog
 from tui_trader.domain.indicators.twpa import TwpaWindow, Window
 
@@ -24,3 +24,7 @@ class PriceVelocity:
     def value(self, now_ms: int) -> float | None:
         change = pct_change(self.current.value(now_ms), self.baseline.value(now_ms))
         return None if change is None else change / self.dt_s
+
+    def bounds(self, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
+        change = pct_change_bounds(self.current.bounds(now_ms, horizon_ms), self.baseline.bounds(now_ms, horizon_ms))
+        return None if change is None else (change[0] / self.dt_s, change[1] / self.dt_s)

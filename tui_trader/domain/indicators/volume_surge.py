@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from statistics import median
 
-from tui_trader.domain.indicators.series import EventLog
+from tui_trader.domain.indicators.series import SCALE, EventLog
 from tui_trader.domain.indicators.twpa import Window, window_ms
 
 
@@ -58,9 +58,9 @@ class VolumeSurge:
         if log.first_ms is None or now_ms - log.first_ms < self._longest_ms:
             return None
         start, end, length = self._current
-        current_rate = (log.cumulative(end) - log.cumulative(start)) / length
+        current_rate = (log.cumulative(end) - log.cumulative(start)) / SCALE / length  # exact sums, rounded once
         cums = [log.cumulative(e) for e in self._edges]
-        rates = [(cums[k] - cums[k + 1]) / self._bucket_s for k in range(len(cums) - 1)]
+        rates = [(cums[k] - cums[k + 1]) / SCALE / self._bucket_s for k in range(len(cums) - 1)]
         return surge_ratio(current_rate, rates)
 
 

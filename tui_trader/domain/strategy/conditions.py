@@ -2,6 +2,11 @@
 
 A condition on a missing, None, NaN or infinite value is false and never raises; an empty section
 never fires; `match = "all"` ANDs the conditions, `match = "any"` ORs them.
+
+`section_may_fire` answers the same question for ranges instead of values: given the range each
+indicator can still take over a horizon, can the section fire at all? "No" must be certain (the
+runner skips steps on it), so ranges are widened by a relative `BOUND_SLACK` far above float
+rounding of the window sums, and an unknown range (-inf, inf) always "may".
 """
 
 from __future__ import annotations
@@ -39,6 +44,34 @@ def _compiled(section: Section) -> tuple[bool, tuple[tuple[str, Callable[[float,
         conds = tuple((c.indicator, _OPS[c.operator], c.value) for c in section.conditions)
         entry = _COMPILED[id(section)] = (section, section.match == "all", conds)
     return entry[1], entry[2]
+
+
+BOUND_SLACK = 1e-9
+
+_MAY: dict[str, Callable[[float, float, float], bool]] = {  # (low, high, threshold) -> can op hold?
+    ">": lambda lo, hi, v: hi > v,
+    ">=": lambda lo, hi, v: hi >= v,
+    "<": lambda lo, hi, v: lo < v,
+    "<=": lambda lo, hi, v: lo <= v,
+}
+
+
+def section_may_fire(section: Section, bounds: Callable[[str], "tuple[float, float] | None"]) -> bool:
+    """Can `section` fire for some values within `bounds(indicator)` (None: undefined throughout)?"""
+    conds = section.conditions
+    if not conds:
+        return False
+    match_all = section.match == "all"
+    for c in conds:
+        rng = bounds(c.indicator)
+        if rng is None:
+            may = False
+        else:
+            slack = BOUND_SLACK * max(1.0, abs(rng[0]), abs(rng[1]))
+            may = _MAY[c.operator](rng[0] - slack, rng[1] + slack, c.value)
+        if may is not match_all:
+            return may
+    return match_all
 
 
 def section_fires(section: Section, values: Mapping[str, float | None]) -> bool:

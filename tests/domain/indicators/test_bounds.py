@@ -1,0 +1,158 @@
+"""Indicator bounds (what a value can become before new data) and read-pattern independence.
+
+The strategy runner skips steps on these bounds, so they must be certain: every value the
+indicator takes over the horizon lies inside them, and a trade inside the recorded band leaves
+them valid. The event log's sums are exact, so reading it often or rarely gives the same bits.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tui_trader.domain.indicators.pump import PumpMagnitude
+from tui_trader.domain.indicators.registry import IndicatorSet
+from tui_trader.domain.indicators.series import EventLog, Kind
+from tui_trader.domain.indicators.twpa import Twpa
+from tui_trader.domain.indicators.velocity import PriceVelocity
+from tui_trader.domain.indicators.volume_surge import VolumeSurge
+from tui_trader.domain.strategy.schema import PumpSpec, RsiSpec, SpreadSpec, VelocitySpec, VolumeSurgeSpec
+from tui_trader.domain.events import BookTick, CandleClosed, TradeTick
+
+T0 = 1_700_000_000_000
+H = 30_000
+
+trade_streams = st.lists(
+    st.tuples(st.integers(1, 40_000), st.floats(0.5, 2.0, allow_nan=False)),
+    min_size=1, max_size=120,
+)
+
+
+def _times(gaps: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    t, out = T0, []
+    for gap, price in gaps:
+        t += gap
+        out.append((t, price))
+    return out
+
+
+def _inside(value: float | None, rng: tuple[float, float] | None) -> bool:
+    if value is None:
+        return True  # undefined: no condition holds, whatever the bounds say
+    assert rng is not None, "a defined value under 'undefined throughout'"
+    slack = 1e-9 * max(1.0, abs(rng[0]), abs(rng[1]))
+    return rng[0] - slack <= value <= rng[1] + slack
+
+
+@settings(max_examples=150, deadline=None)
+@given(trade_streams, st.integers(0, 2_000_000), st.lists(st.integers(0, H), min_size=1, max_size=12))
+def test_values_over_the_horizon_stay_inside_the_bounds(gaps, now_offset, probes):
+    trades = _times(gaps)
+    now = T0 + now_offset
+    seen = [tr for tr in trades if tr[0] <= now]
+    if not seen:
+        return
+    log = EventLog(Kind.STEP)
+    inds = [Twpa(log, (300, 0)), PumpMagnitude(log, (60, 0), (1800, 1740)), PriceVelocity(log)]
+    for t, p in seen:
+        log.add(t, p)
+    log.advance(now)
+    bounds = [ind.bounds(now, H) for ind in inds]
+    for dt in sorted(probes):
+        log.advance(now + dt)
+        for ind, rng in zip(inds, bounds):
+            assert _inside(ind.value(now + dt), rng), (type(ind).__name__, dt, ind.value(now + dt), rng)
+
+
+@settings(max_examples=150, deadline=None)
+@given(trade_streams, st.integers(0, 2_000_000), st.lists(st.tuples(st.integers(0, H), st.floats(0, 1)), min_size=1, max_size=6))
+def test_a_trade_inside_the_band_keeps_the_bounds_valid(gaps, now_offset, later):
+    trades = _times(gaps)
+    now = T0 + now_offset
+    seen = [tr for tr in trades if tr[0] <= now]
+    if not seen:
+        return
+    ind = IndicatorSet({"pump": PumpSpec(type="pump_magnitude_pct", current=(60, 0), baseline=(1800, 1740)),
+                        "velocity": VelocitySpec(type="price_velocity")})
+    for t, p in seen:
+        ind.on_trade(t, p, 1.0)
+    ind.values(now)
+    deps = ind.begin_bounds()
+    bounds = {name: ind.bounds(name, now, H) for name in ("pump", "velocity")}
+    if not deps.low <= deps.high:
+        return  # an empty band: any trade ends the quiet, nothing to check
+    t = now
+    for dt, frac in sorted(later):
+        t = max(t, now + dt)
+        price = deps.low + (deps.high - deps.low) * frac
+        assert deps.keeps("trade", price)
+        ind.on_trade(t, price, 1.0)
+        values = ind.values(t)
+        for name, rng in bounds.items():
+            assert _inside(values[name], rng), (name, t - now, values[name], rng)
+
+
+def test_a_trade_outside_the_band_or_a_read_event_ends_the_quiet():
+    ind = IndicatorSet({"pump": PumpSpec(type="pump_magnitude_pct", current=(60, 0), baseline=(1800, 1740)),
+                        "spread": SpreadSpec(type="spread_pct"), "rsi": RsiSpec(type="rsi")})
+    for k in range(200):
+        ind.on_trade(T0 + k * 15_000, 1.0 + (k % 3) * 0.01, 1.0)
+    now = T0 + 199 * 15_000
+    ind.values(now)
+    deps = ind.begin_bounds()
+    ind.bounds("pump", now, H)
+    assert (deps.low, deps.high) == (1.0, 1.02)  # the prices in force over the current window's span
+    assert deps.keeps("trade", 1.01) and not deps.keeps("trade", 1.03) and not deps.keeps("trade", math.nan)
+    assert deps.keeps("book") and deps.keeps("candle")  # pump reads neither
+    ind.bounds("spread", now, H)
+    ind.bounds("rsi", now, H)
+    assert not deps.keeps("book") and not deps.keeps("candle")
+
+
+def test_book_and_candle_indicators_are_constant_between_events():
+    ind = IndicatorSet({"spread": SpreadSpec(type="spread_pct"), "rsi": RsiSpec(type="rsi")})
+    ind.on_event(BookTick(T0, "X", 99.0, 101.0))
+    for k in range(20):
+        ind.on_event(CandleClosed(T0 + k * 60_000, "X", T0 + (k - 1) * 60_000, 60, 1, 1, 1, 1.0 + (k % 2), 1))
+    ind.on_event(TradeTick(T0 + 20 * 60_000, "X", 1.0, 1.0, "buy"))
+    now = T0 + 20 * 60_000
+    values = ind.values(now)
+    assert ind.bounds("rsi", now, H) == (values["rsi"], values["rsi"])
+    assert ind.bounds("spread", T0 + 1000, H) is not None
+    assert ind.bounds("spread", now, H) is None  # the book is older than max_age_s: undefined
+
+
+def test_unbounded_indicators_answer_anything():
+    ind = IndicatorSet({"v": VolumeSurgeSpec(type="volume_surge_ratio")})
+    ind.on_trade(T0, 1.0, 5.0)
+    ind.values(T0)
+    assert ind.bounds("v", T0, H) == (-math.inf, math.inf)
+
+
+def test_log_values_do_not_depend_on_how_often_it_is_read():
+    """Exact sums: a log read every second gives bit-for-bit the values of one read every 10 minutes."""
+    rng = random.Random(7)
+    busy, lazy, vbusy, vlazy = EventLog(Kind.STEP), EventLog(Kind.STEP), EventLog(Kind.POINT), EventLog(Kind.POINT)
+    ind_busy = [PumpMagnitude(busy, (60, 0), (1800, 1740)), PriceVelocity(busy), VolumeSurge(vbusy)]
+    ind_lazy = [PumpMagnitude(lazy, (60, 0), (1800, 1740)), PriceVelocity(lazy), VolumeSurge(vlazy)]
+    price, compared = 100.0, 0
+    for k in range(4_000):
+        t = T0 + k * 15_000
+        price *= math.exp(rng.gauss(0, 0.003))
+        qty = rng.expovariate(1.0) * 10
+        for log, x in ((busy, price), (lazy, price), (vbusy, qty), (vlazy, qty)):
+            log.add(t, x)
+        for s in range(t, t + 15_000, 1_000):  # the runner's 1 s steps
+            busy.advance(s)
+            vbusy.advance(s)
+            busy_values = [i.value(s) for i in ind_busy]
+        if k % 40 == 39:  # every 10 minutes
+            s = t + 14_000
+            lazy.advance(s)
+            vlazy.advance(s)
+            assert [i.value(s) for i in ind_lazy] == busy_values, k
+            compared += 1
+    assert compared == 100
