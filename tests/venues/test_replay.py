@@ -208,3 +208,76 @@ async def test_replay_until_stops_before_the_first_candle_at_or_after_it(tmp_pat
     bus.subscribe(trades.append, [TradeTick])
     await ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, until_ms=120_000).run()
     assert [t.ts_ms for t in trades] == [60_000, 75_000, 90_000, 105_000]
+
+
+class _Absorber:
+    """Takes trades priced <= `limit` (and every book while `books`), like a quiet strategy runner."""
+
+    def __init__(self, bus: EventBus, limit: float, books: bool = True) -> None:
+        self.limit, self.books = limit, books
+        self.before_step = None
+        self.absorbed: list[tuple] = []
+        self.is_muted = False
+        self.seen_muted: list[tuple] = []
+        bus.subscribe(self._on_event, [BookTick, TradeTick, MarkPriceTick, CandleClosed], name="absorber")
+
+    def absorb_trade(self, symbol, ts_ms, price, qty):
+        if price > self.limit:
+            return False
+        self.absorbed.append(("trade", ts_ms, price))
+        return True
+
+    def absorb_book(self, symbol, ts_ms, bid, ask):
+        if not self.books:
+            return False
+        self.absorbed.append(("book", ts_ms))
+        return True
+
+    def _on_event(self, ev):
+        if self.is_muted:
+            self.seen_muted.append((ev.type, ev.ts_ms))
+
+    def muted(self):
+        import contextlib
+
+        @contextlib.contextmanager
+        def cm():
+            self.is_muted = True
+            try:
+                yield
+            finally:
+                self.is_muted = False
+
+        return cm()
+
+
+async def test_fast_path_keeps_absorbed_ticks_off_the_bus_and_hands_on_the_latest(tmp_path):
+    """Candle 1 ticks 10, 9, 12, 11; candle 2 ticks 11, 11.5, 8, 9. Trades <= 11 are absorbed."""
+    bus, clock = EventBus(), SimClock(0)
+    out = bus.subscribe_queue("t", types=[BookTick, TradeTick, MarkPriceTick, CandleClosed])
+    absorber = _Absorber(bus, limit=11.0)
+    feed = ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, data_clock=clock, absorber=absorber, quiet_gate=lambda: True)
+    await feed.run()
+    events = [(e.type, e.ts_ms, getattr(e, "price", None)) for e in out.drain()]
+    trades = [(ts, p) for kind, ts, p in events if kind == "trade"]
+    # 10 and 9 absorbed; 12 is not: the latest absorbed (9 at 75 s) goes out first, muted, then 12
+    assert trades[:2] == [(75_000, 9.0), (90_000, 12.0)]
+    assert ("trade", 75_000) in absorber.seen_muted and ("trade", 90_000) not in absorber.seen_muted
+    assert ("trade", 60_000, 10.0) in absorber.absorbed and ("trade", 75_000, 9.0) in absorber.absorbed
+    assert sum(1 for kind, *_ in events if kind == "candle") == 2  # always published
+    # 11.5 (candle 2, second tick) is refused too; after it 8 and 9 are absorbed and stay unpublished...
+    assert (135_000, 11.5) in trades and (150_000, 8.0) not in trades
+    # ... until something needs them: a step of the absorber publishes them first
+    assert feed._absorbed
+    absorber.before_step()
+    last = [(e.type, e.ts_ms, getattr(e, "price", None)) for e in out.drain()]
+    assert ("trade", 165_000, 9.0) in last and ("mark_price", 165_000, 9.0) in last and not feed._absorbed
+
+
+async def test_fast_path_is_off_while_the_gate_is_closed(tmp_path):
+    bus, clock = EventBus(), SimClock(0)
+    out = bus.subscribe_queue("t", types=[TradeTick])
+    absorber = _Absorber(bus, limit=100.0)
+    feed = ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, data_clock=clock, absorber=absorber, quiet_gate=lambda: False)
+    await feed.run()
+    assert len(out.drain()) == 8 and absorber.absorbed == []

@@ -11,14 +11,23 @@ market data arrives (`StrategyMachine.quiet_until`, from the indicators' `bounds
 then skips that symbol's steps until then - they would be no-ops - and sleeps to the first grid
 second where some machine needs a step. A market event the bounds do not depend on (a trade
 priced inside their band, a book or candle no consulted indicator reads - `QuietDeps`) updates the
-indicators without a step; any other market, order or position event of the symbol ends the
-quiet at once. The timer keeps its grid (start + k s), so the steps that do run happen at the
+indicators without a step; any other market event has the bounds recomputed over the same
+horizon with that event included, and only if S1 may then fire is the machine stepped. Order and
+position events end the quiet at once. The timer keeps its grid (start + k s), so the steps that do run happen at the
 same instants as without skipping and a run trades identically (`quiet_horizon_s = 0` disables).
 
 Time: the machines run on *event time* (strategy.md §2.1): a symbol's now is the timestamp of
 its newest market event, advanced by the clock time elapsed since that event arrived, and never
 moves backwards. Replayed data (2017 timestamps) and a wall clock therefore never mix. Market
 values older than `global_limits.max_stale_data_s` are handed to the machine as undefined.
+
+Replay fast path: a feed may offer a trade or book to `absorb_trade` / `absorb_book` instead of
+publishing it. While the symbol is quiet and the event is one the quiet's bounds cover, the runner
+records it exactly as `_on_event` would (indicators, event time) and says so; the feed then keeps
+it from the bus and hands the latest absorbed prices to the other consumers before this runner
+next steps (`before_step`) - with the runner `muted` so it does not count them twice. Only the
+backtest enables it, and only while nothing but the latest price matters elsewhere (flat, no
+working orders): identical trades, an order of magnitude fewer events.
 
 Persistence: after every state change the machine's dict is queued (latest per key) and written
 by `run()`'s writer loop through `KeyValueStore.put_state`; `start()` restores every machine, so
@@ -31,9 +40,10 @@ import asyncio
 import base64
 import logging
 import pickle
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from tui_trader.domain.errors import StrategyError
 from tui_trader.domain.events import (
@@ -59,7 +69,8 @@ from tui_trader.engine.ports import KeyValueStore
 log = logging.getLogger(__name__)
 
 STATE_KEY_PREFIX = "strategy:"
-QUIET_HORIZON_S = 30.0  # how far ahead a quiet step bounds the indicators (0: step every second)
+QUIET_HORIZON_S = 300.0  # how far ahead a quiet step bounds the indicators (0: step every second)
+SHORT_HORIZON_MS = 15_000  # the fallback horizon where S1 may fire within the long one
 _BUSY = (Phase.ENTRY_PENDING, Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
 
 
@@ -110,6 +121,9 @@ class StrategyRunner:
         self._quiet_ms = max(0, round((QUIET_HORIZON_S if quiet_horizon_s is None else quiet_horizon_s) * 1000))
         self._quiet: dict[str, int] = {}  # symbol -> steps before this time are no-ops (quiet_until)
         self._deps: dict[str, QuietDeps] = {}  # symbol -> what its quiet relies on
+        self._quiet_from: dict[str, int] = {}  # symbol -> the step time its quiet was computed at
+        self.before_step: Callable[[], None] | None = None  # replay fast path: flush absorbed prices
+        self._muted = False
         self._unsubscribe: Callable[[], None] | None = None
         self._stale_ms = round(strategy.global_limits.max_stale_data_s * 1000)
         self._first_timer_ms: int | None = None  # restored timer phase (see import_state)
@@ -198,7 +212,7 @@ class StrategyRunner:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, (TradeTick, BookTick, CandleClosed)):
             indicators = self.indicators.get(event.symbol)
-            if indicators is None:
+            if indicators is None or self._muted:
                 return
             indicators.on_event(event)
             symbol = event.symbol
@@ -207,6 +221,8 @@ class StrategyRunner:
                 kind = "trade" if isinstance(event, TradeTick) else "book" if isinstance(event, BookTick) else "candle"
                 if self._deps[symbol].keeps(kind, event.price if kind == "trade" else 0.0):  # type: ignore[union-attr]
                     return  # the step would be a no-op (quiet_until, QuietDeps)
+                if self._update_quiet(symbol, self._quiet_from[symbol]) > self.now_ms(symbol):
+                    return  # with this event included, S1 still cannot fire before the quiet ends
             self.step(symbol)
         elif isinstance(event, OrderUpdated):
             machine = self._machine_for(event.order.tag, event.order.symbol)
@@ -218,6 +234,42 @@ class StrategyRunner:
             if machine is not None:
                 self._after(machine, machine.on_position_changed(self.now_ms(machine.symbol), event.position, event.reason))
                 self._quiet_changed(machine.symbol, 0)
+
+    # --- replay fast path --------------------------------------------------------------------
+
+    def absorb_trade(self, symbol: str, ts_ms: int, price: float, qty: float) -> bool:
+        """Record a trade its quiet covers without a step (True), or refuse it (False: publish it)."""
+        if not self._absorbable(symbol, ts_ms, "trade", price):
+            return False
+        self.indicators[symbol].on_trade(ts_ms, price, qty)
+        return True
+
+    def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool:
+        """As `absorb_trade`, for a top-of-book update."""
+        if not self._absorbable(symbol, ts_ms, "book", 0.0):
+            return False
+        self.indicators[symbol].on_book(ts_ms, bid, ask)
+        return True
+
+    def _absorbable(self, symbol: str, ts_ms: int, kind: str, price: float) -> bool:
+        deps = self._deps.get(symbol)
+        if deps is None or not deps.keeps(kind, price):
+            return False
+        last = self._last_now.get(symbol, ts_ms)
+        if (ts_ms if ts_ms > last else last) >= self._quiet.get(symbol, 0):
+            return False  # the step it would trigger is due
+        self._seen[symbol] = (ts_ms, self.clock.now_ms())
+        self.now_ms(symbol)
+        return True
+
+    @contextmanager
+    def muted(self) -> Iterator[None]:
+        """Ignore market events meanwhile (the feed re-publishing prices this runner absorbed)."""
+        self._muted = True
+        try:
+            yield
+        finally:
+            self._muted = False
 
     def _machine_for(self, tag: str, symbol: str) -> StrategyMachine | None:
         machine = self.machines.get(symbol)
@@ -272,6 +324,8 @@ class StrategyRunner:
 
     def step(self, symbol: str) -> None:
         """Evaluate one machine with its indicators at the symbol's event time."""
+        if self.before_step is not None:
+            self.before_step()  # whatever this step may start sees every price absorbed so far
         machine, indicators = self.machines[symbol], self.indicators[symbol]
         now = self.now_ms(symbol)
         last = indicators.last_event_ms
@@ -283,9 +337,23 @@ class StrategyRunner:
         allowed = busy < self.strategy.global_limits.max_open_positions
         self._after(machine, machine.on_tick(now, values, price=indicators.last_price, entries_allowed=allowed))
         if self._quiet_ms:
-            horizon = self._quiet_ms
+            self._update_quiet(symbol, now)
+
+    def _update_quiet(self, symbol: str, now: int) -> int:
+        """(Re)compute the symbol's quiet from a step at `now`, with every event received so far.
+
+        The long horizon first; where S1 may fire within it, a short one, whose tighter bounds
+        still spare the steps of the next few seconds."""
+        machine, indicators = self.machines[symbol], self.indicators[symbol]
+        quiet = now
+        for horizon in (self._quiet_ms, min(self._quiet_ms, SHORT_HORIZON_MS)):
             self._deps[symbol] = indicators.begin_bounds()
-            self._quiet_changed(symbol, machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon))
+            quiet = machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon)
+            if quiet > now or horizon == SHORT_HORIZON_MS:
+                break
+        self._quiet_from[symbol] = now
+        self._quiet_changed(symbol, quiet)
+        return quiet
 
     def _after(self, machine: StrategyMachine, intents: list[Intent]) -> None:
         for t in machine.drain_transitions():

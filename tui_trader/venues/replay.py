@@ -31,6 +31,14 @@ not drift. With `backpressure` (execution), the feed waits after a tick until th
 (orders, fills, closes) is done, and likewise after moving the data clock (timers that fired, e.g.
 the strategy's 1 s step, may have sent an order), so a replay at full speed trades exactly like a
 backtest. `start_after_ms` skips candles already processed (session resume).
+
+Fast path (backtests): with an `absorber` (the strategy runner) and a `quiet_gate` saying nothing
+but the latest price matters to anyone else (flat, no working order), each trade and book tick is
+first offered to the absorber; one it takes (its quiet bounds cover it: no step would follow) is
+not published. The latest absorbed book, trade and mark of each symbol are published - with the
+absorber muted - before anything else is, and before the absorber next steps, so every other
+consumer holds the same latest prices as on the normal path whenever they can matter. Candle
+closes are always published.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import heapq
 import logging
 from importlib import resources
 from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Callable, Iterator, Protocol, Sequence
 
 from tui_trader.domain.events import BookTick, CandleClosed, Event, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
@@ -93,6 +102,18 @@ class Backpressure(Protocol):
     async def idle(self) -> None: ...
 
 
+class Absorber(Protocol):
+    """The strategy runner's replay fast path (see `StrategyRunner.absorb_trade`)."""
+
+    before_step: Callable[[], None] | None
+
+    def absorb_trade(self, symbol: str, ts_ms: int, price: float, qty: float) -> bool: ...
+
+    def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool: ...
+
+    def muted(self) -> AbstractContextManager[None]: ...
+
+
 class ReplayFeed:
     """A `Service` publishing recorded candles as ticks on the bus."""
 
@@ -114,6 +135,8 @@ class ReplayFeed:
         data_clock: SimClock | None = None,
         backpressure: "Backpressure | None" = None,
         position_side: Callable[[str], Side | None] | None = None,
+        absorber: "Absorber | None" = None,
+        quiet_gate: Callable[[], bool] | None = None,
     ) -> None:
         self.bus = bus
         self.clock = clock  # paces the replay (wall time)
@@ -138,6 +161,9 @@ class ReplayFeed:
         self.cursor_ms = start_after_ms  # open time of the last candle fully published
         self.candles_published = 0
         self.state = "idle"
+        self.absorber = absorber
+        self.quiet_gate = quiet_gate
+        self._absorbed: dict[str, list] = {}  # symbol -> [book, trade, mark] latest absorbed, unpublished
         self.position_side = position_side or self._side_from_bus
         self._open_sides: dict[str, set[Side]] = {}
         if position_side is None:
@@ -212,6 +238,22 @@ class ReplayFeed:
             return self._steps(0)
         return heapq.merge(*(self._steps(i) for i in range(len(self.sources))))
 
+    def _flush_absorbed(self) -> None:
+        """Publish the latest absorbed prices (the absorber already has them, so it is muted)."""
+        if not self._absorbed:
+            return
+        pending = list(self._absorbed.items())
+        self._absorbed.clear()
+        publish = self.bus.publish
+        with self.absorber.muted():  # type: ignore[union-attr]
+            for sym, (book, trade, mark) in pending:
+                if book is not None:
+                    publish(BookTick(book[0], sym, book[1], book[2]))
+                if trade is not None:
+                    publish(TradeTick(trade[0], sym, trade[1], trade[2], trade[3]))
+                if mark is not None:
+                    publish(MarkPriceTick(mark[0], sym, mark[1]))
+
     async def _replay_once(self) -> None:
         n = self.ticks_per_candle
         publish = self.bus.publish
@@ -222,6 +264,9 @@ class ReplayFeed:
         advance = self.data_clock.advance_to if self.data_clock is not None else None
         bp = self.backpressure
         prices: list[tuple[float, ...]] = [()] * len(syms)
+        absorber, gate, absorbed = self.absorber, self.quiet_gate, self._absorbed
+        if absorber is not None:
+            absorber.before_step = self._flush_absorbed
         start_wall: float | None = None
         start_data = 0
         since_yield = 0
@@ -238,6 +283,27 @@ class ReplayFeed:
                 if bp is not None and bp.has_work():
                     await bp.idle()  # ... and what they started (an entry, a close) is sent before it
             sym = syms[index]
+            if absorber is not None and k != CLOSE_STEP and gate is not None and gate():
+                if k <= 1:
+                    prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
+                price = prices[index][k]
+                bid, ask = price * (1 - hs), price * (1 + hs)
+                if absorber.absorb_book(sym, ts, bid, ask):
+                    entry = absorbed.get(sym) or absorbed.setdefault(sym, [None, None, None])
+                    entry[0] = (ts, bid, ask)
+                    qty = candle.volume / n
+                    if absorber.absorb_trade(sym, ts, price, qty):
+                        entry[1] = (ts, price, qty, "buy" if price >= candle.open else "sell")
+                        entry[2] = (ts, price)
+                        continue
+                    self._flush_absorbed()
+                    publish(TradeTick(ts, sym, price, qty, "buy" if price >= candle.open else "sell"))
+                    publish(MarkPriceTick(ts, sym, price))
+                    if bp is not None and bp.has_work():
+                        await bp.idle()
+                    continue
+            if self._absorbed and k != CLOSE_STEP:
+                self._flush_absorbed()
             if k == CLOSE_STEP:
                 publish(CandleClosed(ts, sym, candle.ts_ms, intervals[index], candle.open, candle.high, candle.low, candle.close, candle.volume))
                 self.cursor_ms = candle.ts_ms

@@ -125,11 +125,40 @@ def test_book_and_candle_indicators_are_constant_between_events():
     assert ind.bounds("spread", now, H) is None  # the book is older than max_age_s: undefined
 
 
-def test_unbounded_indicators_answer_anything():
-    ind = IndicatorSet({"v": VolumeSurgeSpec(type="volume_surge_ratio")})
-    ind.on_trade(T0, 1.0, 5.0)
-    ind.values(T0)
-    assert ind.bounds("v", T0, H) == (-math.inf, math.inf)
+def test_volume_surge_is_bounded_only_over_a_horizon_shorter_than_a_bucket():
+    ind = IndicatorSet({"v": VolumeSurgeSpec(type="volume_surge_ratio")})  # buckets of 30 s
+    for k in range(100):
+        ind.on_trade(T0 + k * 15_000, 1.0, 5.0 + k % 4)
+    now = T0 + 99 * 15_000
+    ind.values(now)
+    deps = ind.begin_bounds()
+    assert ind.bounds("v", now, 30_000) == (0.0, math.inf)
+    assert deps.keeps("trade", 1.0)  # that answer holds whatever trades come
+    low, high = ind.bounds("v", now, 15_000)
+    assert 0 < low <= high < math.inf
+    assert not deps.keeps("trade", 1.0)  # now any trade's volume matters
+
+
+volume_streams = st.lists(st.tuples(st.integers(1, 20_000), st.floats(0.0, 50.0, allow_nan=False)), min_size=1, max_size=150)
+
+
+@settings(max_examples=150, deadline=None)
+@given(volume_streams, st.integers(0, 1_500_000), st.integers(0, 29_000), st.lists(st.integers(0, 29_000), min_size=1, max_size=10))
+def test_volume_surge_values_over_the_horizon_stay_inside_the_bounds(gaps, now_offset, horizon, probes):
+    trades = _times(gaps)
+    now = T0 + now_offset
+    seen = [tr for tr in trades if tr[0] <= now]
+    if not seen:
+        return
+    log = EventLog(Kind.POINT)
+    surge = VolumeSurge(log)
+    for t, qty in seen:
+        log.add(t, qty)
+    log.advance(now)
+    rng = surge.bounds(now, horizon)
+    for dt in sorted(p for p in probes if p <= horizon):
+        log.advance(now + dt)
+        assert _inside(surge.value(now + dt), rng), (dt, surge.value(now + dt), rng)
 
 
 def test_log_values_do_not_depend_on_how_often_it_is_read():

@@ -50,16 +50,17 @@ class QuietDeps:
     """What bounds handed out since `begin_bounds()` rely on: trade prices inside [low, high], and
     no event of the kinds in `kinds` ("book", "candle"; "trade" is covered by the band)."""
 
-    __slots__ = ("low", "high", "kinds")
+    __slots__ = ("low", "high", "kinds", "volume")
 
     def __init__(self) -> None:
         self.low, self.high = -math.inf, math.inf
         self.kinds: set[str] = set()
+        self.volume = False  # a volume window was bounded: every trade matters
 
     def keeps(self, kind: str, price: float = math.nan) -> bool:
         """Does an event of `kind` (a trade at `price`) leave the bounds valid?"""
         if kind == "trade":
-            return self.low <= price <= self.high
+            return not self.volume and self.low <= price <= self.high
         return kind not in self.kinds
 
 
@@ -82,7 +83,7 @@ class IndicatorSet:
             if spec.type not in MACHINE_OWNED:  # type: ignore[attr-defined]
                 self.indicators[name] = self._build(spec)
         self.deps = QuietDeps()
-        self.prices.band = self.deps
+        self.prices.band = self.volumes.band = self.deps
         self.last_price: float | None = None
         self.last_event_ms: int | None = None
         self.first_event_ms: int | None = None
@@ -123,9 +124,7 @@ class IndicatorSet:
         if isinstance(event, TradeTick):
             self.on_trade(event.ts_ms, event.price, event.qty)
         elif isinstance(event, BookTick):
-            self._seen(event.ts_ms)
-            for spread in self._on_book:
-                spread.on_book(event.ts_ms, event.bid, event.ask)
+            self.on_book(event.ts_ms, event.bid, event.ask)
         elif isinstance(event, CandleClosed):
             self._seen(event.ts_ms)
             for ind in self._on_candle:
@@ -133,6 +132,11 @@ class IndicatorSet:
                     ind.on_candle(event.interval_s, event.close)
                 else:
                     ind.on_candle(event.interval_s, event.volume)
+
+    def on_book(self, ts_ms: int, bid: float, ask: float) -> None:
+        self._seen(ts_ms)
+        for spread in self._on_book:
+            spread.on_book(ts_ms, bid, ask)
 
     def on_trade(self, ts_ms: int, price: float, qty: float) -> None:
         if not (math.isfinite(price) and price > 0 and math.isfinite(qty) and qty >= 0):
@@ -150,7 +154,7 @@ class IndicatorSet:
 
     def begin_bounds(self) -> QuietDeps:
         """Start recording what the next `bounds` calls depend on (returns the record)."""
-        deps = self.deps = self.prices.band = QuietDeps()
+        deps = self.deps = self.prices.band = self.volumes.band = QuietDeps()
         return deps
 
     def bounds(self, name: str, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:

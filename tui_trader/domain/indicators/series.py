@@ -137,6 +137,10 @@ class EventLog:
             self._cursor = [j - h for j in self._cursor]
             self._head = 0
 
+    def offset(self, edge_id: int) -> int:
+        """The offset (ms before now) of edge `edge_id`."""
+        return self._offsets[edge_id]
+
     def cursor_time(self, edge_id: int) -> int | None:
         """Time of the event in force at the edge (None: no event at or before it)."""
         j = self._cursor[edge_id]
@@ -174,6 +178,17 @@ class EventLog:
         if band is not None and end_ms >= self._now_or_last():  # a later trade would fall in this span
             band.low, band.high = max(band.low, low), min(band.high, high)
         return low, high
+
+    def sum_between(self, start_ms: int, end_ms: int) -> int:
+        """POINT: exact sum (x SCALE) of the retained events with `start_ms < t <= end_ms`."""
+        if end_ms <= start_ms or not self._t:
+            return 0
+        return self._cum_through(bisect_right(self._t, end_ms, self._head) - 1) - self._cum_through(
+            bisect_right(self._t, start_ms, self._head) - 1)
+
+    def _cum_through(self, i: int) -> int:
+        """POINT: exact sum of every event up to index `i` (before the head: the evicted ones)."""
+        return self._c[i] + self._xi[i] if i >= self._head else self._c[self._head]
 
     def _now_or_last(self) -> int:
         return self._now if self._now is not None else self._t[-1] if self._t else -(1 << 62)

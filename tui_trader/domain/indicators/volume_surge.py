@@ -18,6 +18,7 @@ candle closes; candles of another interval than the first one seen are ignored.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from statistics import median
 
@@ -62,6 +63,32 @@ class VolumeSurge:
         cums = [log.cumulative(e) for e in self._edges]
         rates = [(cums[k] - cums[k + 1]) / SCALE / self._bucket_s for k in range(len(cums) - 1)]
         return surge_ratio(current_rate, rates)
+
+
+    def bounds(self, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
+        """Range over `[now, now + horizon]` with no new trade (any trade voids it: `QuietDeps.volume`).
+
+        Each window's volume lies between what every one of its positions over the horizon holds
+        (their intersection) and what any holds (their union); the median is monotone in every
+        bucket, so it is bounded by the medians of the buckets' bounds. A horizon as long as a bucket
+        leaves the base no lower bound: (0, inf), whatever trades come."""
+        log, h = self.volumes, horizon_ms
+        if h >= round(self._bucket_s * 1000):
+            return (0.0, math.inf)  # no bucket keeps a trade over the whole horizon: no lower bound on the base
+        if log.band is not None:
+            log.band.volume = True
+        start, end, length = self._current
+        ca, cb = log.offset(start), log.offset(end)
+        cur_hi = log.sum_between(now_ms - ca, now_ms + h - cb) / SCALE / length
+        cur_lo = log.sum_between(now_ms + h - ca, now_ms - cb) / SCALE / length
+        offs = [log.offset(e) for e in self._edges]
+        lows = [log.sum_between(now_ms + h - offs[k + 1], now_ms - offs[k]) / SCALE / self._bucket_s for k in range(len(offs) - 1)]
+        highs = [log.sum_between(now_ms - offs[k + 1], now_ms + h - offs[k]) / SCALE / self._bucket_s for k in range(len(offs) - 1)]
+        base_hi = max(median(highs), sum(highs) / len(highs)) if highs else 0.0
+        if base_hi <= 0:
+            return None  # every bucket empty throughout: undefined
+        base_lo = median(lows) if lows else 0.0
+        return cur_lo / base_hi, (cur_hi / base_lo if base_lo > 0 else math.inf)
 
 
 class CandleVolumeSurge:

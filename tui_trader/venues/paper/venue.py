@@ -94,6 +94,10 @@ class PaperVenue:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
 
+    def is_idle(self) -> bool:
+        """No position and no working order: market data only updates the latest prices here."""
+        return not self._market and not self._limits and not self.ledger.positions
+
     # --- VenueClient ----------------------------------------------------------------------
 
     async def instrument(self, symbol: str) -> Instrument:
