@@ -264,6 +264,28 @@ async def test_quiet_steps_are_skipped_and_the_run_is_unchanged(tmp_path: Path, 
     assert quiet_steps * 3 < every_steps, (quiet_steps, every_steps)
 
 
+async def test_absorb_takes_ticks_only_while_monitoring_and_ignores_their_echo():
+    rig = Rig()
+    await rig.start()
+    runner, ind = rig.runner, rig.runner.indicators[SYM]
+    assert not runner.absorb_trade(SYM, T0, 1.0, 1.0)  # no step yet: nothing known about quiet
+    rig.trade(1.0)  # the first trade steps the machine and sets its quiet
+    n = len(ind.prices)
+    rig.clock.advance(1)
+    assert runner.absorb_trade(SYM, rig.clock.now_ms(), 1.0, 1.0) and runner.absorb_book(SYM, rig.clock.now_ms(), 0.99, 1.01)
+    assert len(ind.prices) == n + 1 and runner.now_ms(SYM) == rig.clock.now_ms()
+    echo = TradeTick(rig.clock.now_ms(), SYM, 1.0, 1.0)
+    runner.already_has(echo)
+    rig.bus.publish(echo)  # the feed re-publishing it for the venue and the cache
+    assert len(ind.prices) == n + 1
+    rig.bus.publish(TradeTick(rig.clock.now_ms(), SYM, 1.0, 1.0))  # an equal but new event counts
+    assert len(ind.prices) == n + 2
+    rig.pump()  # S1, then Z1: no longer monitoring
+    assert rig.machine.phase is not Phase.MONITORING
+    assert not runner.absorb_trade(SYM, rig.clock.now_ms(), 1.2, 1.0) and not runner.absorb_book(SYM, rig.clock.now_ms(), 1.19, 1.21)
+    await rig.stop()
+
+
 async def test_event_time_comes_from_market_data_not_the_wall_clock():
     rig = Rig(start_ms=T0 + 86_400_000)  # the clock is a day ahead of the (replayed) data
     await rig.start()

@@ -22,12 +22,12 @@ moves backwards. Replayed data (2017 timestamps) and a wall clock therefore neve
 values older than `global_limits.max_stale_data_s` are handed to the machine as undefined.
 
 Replay fast path: a feed may offer a trade or book to `absorb_trade` / `absorb_book` instead of
-publishing it. While the symbol is quiet and the event is one the quiet's bounds cover, the runner
-records it exactly as `_on_event` would (indicators, event time) and says so; the feed then keeps
-it from the bus and hands the latest absorbed prices to the other consumers before this runner
-next steps (`before_step`) - with the runner `muted` so it does not count them twice. Only the
-backtest enables it, and only while nothing but the latest price matters elsewhere (flat, no
-working orders): identical trades, an order of magnitude fewer events.
+publishing it. While the symbol's machine is MONITORING (whose steps send no order) the runner
+handles it exactly as `_on_event` would and says so; the feed then keeps it off the bus and hands
+the latest absorbed prices to the other consumers before this runner next steps (`before_step`) -
+marked `already_has` so it does not count them twice. Only the backtest enables it, and only
+while nothing but the latest price matters elsewhere (flat, no working orders): identical trades,
+a fraction of the events.
 
 Persistence: after every state change the machine's dict is queued (latest per key) and written
 by `run()`'s writer loop through `KeyValueStore.put_state`; `start()` restores every machine, so
@@ -40,10 +40,9 @@ import asyncio
 import base64
 import logging
 import pickle
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 from tui_trader.domain.errors import StrategyError
 from tui_trader.domain.events import (
@@ -123,7 +122,7 @@ class StrategyRunner:
         self._deps: dict[str, QuietDeps] = {}  # symbol -> what its quiet relies on
         self._quiet_from: dict[str, int] = {}  # symbol -> the step time its quiet was computed at
         self.before_step: Callable[[], None] | None = None  # replay fast path: flush absorbed prices
-        self._muted = False
+        self._echoes: dict[int, Event] = {}  # published events absorb_* already handled (kept alive: ids stay unique)
         self._unsubscribe: Callable[[], None] | None = None
         self._stale_ms = round(strategy.global_limits.max_stale_data_s * 1000)
         self._first_timer_ms: int | None = None  # restored timer phase (see import_state)
@@ -212,18 +211,16 @@ class StrategyRunner:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, (TradeTick, BookTick, CandleClosed)):
             indicators = self.indicators.get(event.symbol)
-            if indicators is None or self._muted:
+            if indicators is None:
+                return
+            if self._echoes and self._echoes.get(id(event)) is event:
+                del self._echoes[id(event)]  # a re-publication of what absorb_* already handled
                 return
             indicators.on_event(event)
             symbol = event.symbol
             self._seen[symbol] = (event.ts_ms, self.clock.now_ms())
-            if self.now_ms(symbol) < self._quiet.get(symbol, 0):
-                kind = "trade" if isinstance(event, TradeTick) else "book" if isinstance(event, BookTick) else "candle"
-                if self._deps[symbol].keeps(kind, event.price if kind == "trade" else 0.0):  # type: ignore[union-attr]
-                    return  # the step would be a no-op (quiet_until, QuietDeps)
-                if self._update_quiet(symbol, self._quiet_from[symbol]) > self.now_ms(symbol):
-                    return  # with this event included, S1 still cannot fire before the quiet ends
-            self.step(symbol)
+            kind = "trade" if isinstance(event, TradeTick) else "book" if isinstance(event, BookTick) else "candle"
+            self._market(symbol, kind, event.price if kind == "trade" else 0.0)  # type: ignore[union-attr]
         elif isinstance(event, OrderUpdated):
             machine = self._machine_for(event.order.tag, event.order.symbol)
             if machine is not None:
@@ -237,39 +234,46 @@ class StrategyRunner:
 
     # --- replay fast path --------------------------------------------------------------------
 
+    def _market(self, symbol: str, kind: str, price: float) -> None:
+        """After a market event was recorded: step, unless the quiet provably makes it a no-op."""
+        if self.now_ms(symbol) < self._quiet.get(symbol, 0):
+            if self._deps[symbol].keeps(kind, price):
+                return  # the step would be a no-op (quiet_until, QuietDeps)
+            if self._update_quiet(symbol, self._quiet_from[symbol]) > self.now_ms(symbol):
+                return  # with this event included, S1 still cannot fire before the quiet ends
+        self.step(symbol)
+
     def absorb_trade(self, symbol: str, ts_ms: int, price: float, qty: float) -> bool:
-        """Record a trade its quiet covers without a step (True), or refuse it (False: publish it)."""
-        if not self._absorbable(symbol, ts_ms, "trade", price):
+        """Handle a trade as `_on_event` would (True), or refuse it (False: publish it).
+
+        Taken only while the symbol's machine is MONITORING: its steps send no order (S1 only
+        marks a signal), so no one else needs the trade before this runner's next step in
+        another phase - and `before_step` hands them the latest prices first."""
+        if not self._absorbable(symbol):
             return False
         self.indicators[symbol].on_trade(ts_ms, price, qty)
+        self._seen[symbol] = (ts_ms, self.clock.now_ms())
+        self._market(symbol, "trade", price)
         return True
 
     def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool:
         """As `absorb_trade`, for a top-of-book update."""
-        if not self._absorbable(symbol, ts_ms, "book", 0.0):
+        if not self._absorbable(symbol):
             return False
         self.indicators[symbol].on_book(ts_ms, bid, ask)
-        return True
-
-    def _absorbable(self, symbol: str, ts_ms: int, kind: str, price: float) -> bool:
-        deps = self._deps.get(symbol)
-        if deps is None or not deps.keeps(kind, price):
-            return False
-        last = self._last_now.get(symbol, ts_ms)
-        if (ts_ms if ts_ms > last else last) >= self._quiet.get(symbol, 0):
-            return False  # the step it would trigger is due
         self._seen[symbol] = (ts_ms, self.clock.now_ms())
-        self.now_ms(symbol)
+        self._market(symbol, "book", 0.0)
         return True
 
-    @contextmanager
-    def muted(self) -> Iterator[None]:
-        """Ignore market events meanwhile (the feed re-publishing prices this runner absorbed)."""
-        self._muted = True
-        try:
-            yield
-        finally:
-            self._muted = False
+    def _absorbable(self, symbol: str) -> bool:
+        machine = self.machines.get(symbol)
+        return machine is not None and machine.state.phase is Phase.MONITORING and symbol in self._deps
+
+    def already_has(self, event: Event) -> None:
+        """`event` re-publishes a price absorbed here: ignore it when the bus delivers it (which,
+        published from inside a handler, happens only after the current dispatch)."""
+        if isinstance(event, (TradeTick, BookTick)) and event.symbol in self.indicators:  # what _on_event will see
+            self._echoes[id(event)] = event
 
     def _machine_for(self, tag: str, symbol: str) -> StrategyMachine | None:
         machine = self.machines.get(symbol)

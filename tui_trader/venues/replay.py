@@ -35,8 +35,8 @@ backtest. `start_after_ms` skips candles already processed (session resume).
 Fast path (backtests): with an `absorber` (the strategy runner) and a `quiet_gate` saying nothing
 but the latest price matters to anyone else (flat, no working order), each trade and book tick is
 first offered to the absorber; one it takes (its quiet bounds cover it: no step would follow) is
-not published. The latest absorbed book, trade and mark of each symbol are published - with the
-absorber muted - before anything else is, and before the absorber next steps, so every other
+not published. The latest absorbed book, trade and mark of each symbol are published - marked
+for the absorber to ignore - before any other tick, and before the absorber next steps, so every other
 consumer holds the same latest prices as on the normal path whenever they can matter. Candle
 closes are always published.
 """
@@ -48,7 +48,6 @@ import heapq
 import logging
 from importlib import resources
 from pathlib import Path
-from contextlib import AbstractContextManager
 from typing import Callable, Iterator, Protocol, Sequence
 
 from tui_trader.domain.events import BookTick, CandleClosed, Event, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
@@ -111,7 +110,7 @@ class Absorber(Protocol):
 
     def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool: ...
 
-    def muted(self) -> AbstractContextManager[None]: ...
+    def already_has(self, event: Event) -> None: ...
 
 
 class ReplayFeed:
@@ -239,20 +238,22 @@ class ReplayFeed:
         return heapq.merge(*(self._steps(i) for i in range(len(self.sources))))
 
     def _flush_absorbed(self) -> None:
-        """Publish the latest absorbed prices (the absorber already has them, so it is muted)."""
+        """Publish the latest absorbed prices; the absorber already has them and ignores these."""
         if not self._absorbed:
             return
         pending = list(self._absorbed.items())
         self._absorbed.clear()
-        publish = self.bus.publish
-        with self.absorber.muted():  # type: ignore[union-attr]
-            for sym, (book, trade, mark) in pending:
-                if book is not None:
-                    publish(BookTick(book[0], sym, book[1], book[2]))
-                if trade is not None:
-                    publish(TradeTick(trade[0], sym, trade[1], trade[2], trade[3]))
-                if mark is not None:
-                    publish(MarkPriceTick(mark[0], sym, mark[1]))
+        events: list[Event] = []
+        for sym, (book, trade, mark) in pending:
+            if book is not None:
+                events.append(BookTick(book[0], sym, book[1], book[2]))
+            if trade is not None:
+                events.append(TradeTick(trade[0], sym, trade[1], trade[2], trade[3]))
+            if mark is not None:
+                events.append(MarkPriceTick(mark[0], sym, mark[1]))
+        for ev in events:
+            self.absorber.already_has(ev)  # type: ignore[union-attr]
+            self.bus.publish(ev)  # (delivered after the current dispatch when published from a handler)
 
     async def _replay_once(self) -> None:
         n = self.ticks_per_candle
@@ -288,11 +289,11 @@ class ReplayFeed:
                     prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
                 price = prices[index][k]
                 bid, ask = price * (1 - hs), price * (1 + hs)
-                if absorber.absorb_book(sym, ts, bid, ask):
-                    entry = absorbed.get(sym) or absorbed.setdefault(sym, [None, None, None])
-                    entry[0] = (ts, bid, ask)
+                if absorber.absorb_book(sym, ts, bid, ask):  # (a step inside may flush: look the entry up after)
+                    (absorbed.get(sym) or absorbed.setdefault(sym, [None, None, None]))[0] = (ts, bid, ask)
                     qty = candle.volume / n
                     if absorber.absorb_trade(sym, ts, price, qty):
+                        entry = absorbed.get(sym) or absorbed.setdefault(sym, [None, None, None])
                         entry[1] = (ts, price, qty, "buy" if price >= candle.open else "sell")
                         entry[2] = (ts, price)
                         continue
