@@ -352,7 +352,8 @@ class StrategyRunner:
         quiet = now
         for horizon in (self._quiet_ms, min(self._quiet_ms, SHORT_HORIZON_MS)):
             self._deps[symbol] = indicators.begin_bounds()
-            quiet = machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon)
+            quiet = machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon,
+                                        lambda c: indicators.note_blocker(c.indicator, now, horizon, c.operator, c.value))
             if quiet > now or horizon == SHORT_HORIZON_MS:
                 break
         self._quiet_from[symbol] = now

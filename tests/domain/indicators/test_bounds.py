@@ -19,7 +19,7 @@ from tui_trader.domain.indicators.series import EventLog, Kind
 from tui_trader.domain.indicators.twpa import Twpa
 from tui_trader.domain.indicators.velocity import PriceVelocity
 from tui_trader.domain.indicators.volume_surge import VolumeSurge
-from tui_trader.domain.strategy.schema import PumpSpec, RsiSpec, SpreadSpec, VelocitySpec, VolumeSurgeSpec
+from tui_trader.domain.strategy.schema import PumpSpec, RsiSpec, SpreadSpec, TwpaSpec, VelocitySpec, VolumeSurgeSpec
 from tui_trader.domain.events import BookTick, CandleClosed, TradeTick
 
 T0 = 1_700_000_000_000
@@ -67,32 +67,41 @@ def test_values_over_the_horizon_stay_inside_the_bounds(gaps, now_offset, probes
             assert _inside(ind.value(now + dt), rng), (type(ind).__name__, dt, ind.value(now + dt), rng)
 
 
-@settings(max_examples=150, deadline=None)
-@given(trade_streams, st.integers(0, 2_000_000), st.lists(st.tuples(st.integers(0, H), st.floats(0, 1)), min_size=1, max_size=6))
-def test_a_trade_inside_the_band_keeps_the_bounds_valid(gaps, now_offset, later):
+@settings(max_examples=500, deadline=None)
+@given(trade_streams, st.integers(0, 2_000_000), st.sampled_from([">=", "<="]), st.floats(0.001, 5.0),
+       st.sampled_from(["pump", "velocity", "twpa"]),
+       st.lists(st.tuples(st.integers(0, H), st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0, 1))), min_size=1, max_size=8))
+def test_trades_inside_the_trade_band_keep_an_impossible_condition_impossible(gaps, now_offset, op, gap, name, later):
+    """Any number of later trades priced inside the band leave `value op threshold` false throughout."""
     trades = _times(gaps)
     now = T0 + now_offset
     seen = [tr for tr in trades if tr[0] <= now]
     if not seen:
         return
-    ind = IndicatorSet({"pump": PumpSpec(type="pump_magnitude_pct", current=(60, 0), baseline=(1800, 1740)),
-                        "velocity": VelocitySpec(type="price_velocity")})
+    specs = {"pump": PumpSpec(type="pump_magnitude_pct", current=(60, 0), baseline=(1800, 1740)),
+             "velocity": VelocitySpec(type="price_velocity"), "twpa": TwpaSpec(type="twpa", window=(300, 0))}
+    ind = IndicatorSet({name: specs[name]})
     for t, p in seen:
         ind.on_trade(t, p, 1.0)
     ind.values(now)
+    rng = ind.bounds(name, now, H)
+    if rng is None:
+        return
+    threshold = rng[1] + gap if op == ">=" else rng[0] - gap  # just out of reach: the condition is impossible
     deps = ind.begin_bounds()
-    bounds = {name: ind.bounds(name, now, H) for name in ("pump", "velocity")}
+    ind.note_blocker(name, now, H, op, threshold)
     if not deps.low <= deps.high:
-        return  # an empty band: any trade ends the quiet, nothing to check
-    t = now
+        return  # an empty band: any trade recomputes
+    lo, hi = max(deps.low, 1e-6), min(deps.high, 1e6)
+    probes = {now, now + H}
     for dt, frac in sorted(later):
-        t = max(t, now + dt)
-        price = deps.low + (deps.high - deps.low) * frac
+        price = lo + (hi - lo) * frac
         assert deps.keeps("trade", price)
-        ind.on_trade(t, price, 1.0)
-        values = ind.values(t)
-        for name, rng in bounds.items():
-            assert _inside(values[name], rng), (name, t - now, values[name], rng)
+        ind.on_trade(now + dt, price, 1.0)  # (a window never reads past its own end: adding first is fine)
+        probes |= {now + dt + d for d in (0, 1_000, 5_000, 10_000, 20_000, 60_000)}
+    for probe in sorted(p for p in probes if p <= now + H):
+        value = ind.values(probe)[name]
+        assert value is None or not (value >= threshold if op == ">=" else value <= threshold), (probe - now, value, threshold)
 
 
 def test_a_trade_outside_the_band_or_a_read_event_ends_the_quiet():
@@ -103,12 +112,13 @@ def test_a_trade_outside_the_band_or_a_read_event_ends_the_quiet():
     now = T0 + 199 * 15_000
     ind.values(now)
     deps = ind.begin_bounds()
-    ind.bounds("pump", now, H)
-    assert (deps.low, deps.high) == (1.0, 1.02)  # the prices in force over the current window's span
-    assert deps.keeps("trade", 1.01) and not deps.keeps("trade", 1.03) and not deps.keeps("trade", math.nan)
+    ind.note_blocker("pump", now, H, ">=", 7.0)
+    # pump >= 7 needs the current window 7 % above the baseline's lowest price (1.0): a trade up to 1.07 keeps it out of reach
+    assert deps.low == -math.inf and 1.0699 < deps.high < 1.07
+    assert deps.keeps("trade", 1.0699) and not deps.keeps("trade", 1.0701) and not deps.keeps("trade", math.nan)
     assert deps.keeps("book") and deps.keeps("candle")  # pump reads neither
-    ind.bounds("spread", now, H)
-    ind.bounds("rsi", now, H)
+    ind.note_blocker("spread", now, H, "<=", 0.1)
+    ind.note_blocker("rsi", now, H, ">=", 90)
     assert not deps.keeps("book") and not deps.keeps("candle")
 
 
@@ -131,12 +141,12 @@ def test_volume_surge_is_bounded_only_over_a_horizon_shorter_than_a_bucket():
         ind.on_trade(T0 + k * 15_000, 1.0, 5.0 + k % 4)
     now = T0 + 99 * 15_000
     ind.values(now)
-    deps = ind.begin_bounds()
     assert ind.bounds("v", now, 30_000) == (0.0, math.inf)
-    assert deps.keeps("trade", 1.0)  # that answer holds whatever trades come
     low, high = ind.bounds("v", now, 15_000)
     assert 0 < low <= high < math.inf
-    assert not deps.keeps("trade", 1.0)  # now any trade's volume matters
+    deps = ind.begin_bounds()
+    ind.note_blocker("v", now, 15_000, ">=", high * 2)
+    assert not deps.keeps("trade", 1.0)  # a blocking volume surge: any trade's volume matters
 
 
 volume_streams = st.lists(st.tuples(st.integers(1, 20_000), st.floats(0.0, 50.0, allow_nan=False)), min_size=1, max_size=150)

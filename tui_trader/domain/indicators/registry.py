@@ -12,9 +12,10 @@ Values are finite floats or None (undefined): NaN and inf never leave this modul
 the strategy runner can skip the steps that provably cannot change anything (see
 `StrategyMachine.quiet_until`): windowed price indicators bound their averages by the prices in
 force over the horizon; candle- and book-driven ones are constant between events; the others
-answer "anything" (never skipped on their account). The set also records what the bounds it
-handed out depend on (`QuietDeps`): a trade priced inside the band of every window it enters,
-or a book / candle event no consulted indicator reads, leaves them valid.
+answer "anything" (never skipped on their account). For the conditions found impossible the set
+records what keeps them so (`note_blocker` -> `QuietDeps`): trades priced inside a band the
+indicator derives from its threshold (`trade_band`), and no book / candle event if a book- or
+candle-driven indicator is one of them.
 """
 
 from __future__ import annotations
@@ -47,20 +48,19 @@ UNBOUNDED = (-math.inf, math.inf)
 _CONSTANT_BETWEEN_EVENTS = (Rsi, CandleVolumeSurge, Spread)  # change only when a candle / book arrives
 
 class QuietDeps:
-    """What bounds handed out since `begin_bounds()` rely on: trade prices inside [low, high], and
-    no event of the kinds in `kinds` ("book", "candle"; "trade" is covered by the band)."""
+    """What keeps the impossible conditions noted since `begin_bounds()` impossible: trade prices
+    inside [low, high], and no event of the kinds in `kinds` ("book", "candle")."""
 
-    __slots__ = ("low", "high", "kinds", "volume")
+    __slots__ = ("low", "high", "kinds")
 
     def __init__(self) -> None:
         self.low, self.high = -math.inf, math.inf
         self.kinds: set[str] = set()
-        self.volume = False  # a volume window was bounded: every trade matters
 
     def keeps(self, kind: str, price: float = math.nan) -> bool:
-        """Does an event of `kind` (a trade at `price`) leave the bounds valid?"""
+        """Does an event of `kind` (a trade at `price`) leave the noted conditions impossible?"""
         if kind == "trade":
-            return not self.volume and self.low <= price <= self.high
+            return self.low <= price <= self.high
         return kind not in self.kinds
 
 
@@ -83,7 +83,6 @@ class IndicatorSet:
             if spec.type not in MACHINE_OWNED:  # type: ignore[attr-defined]
                 self.indicators[name] = self._build(spec)
         self.deps = QuietDeps()
-        self.prices.band = self.volumes.band = self.deps
         self.last_price: float | None = None
         self.last_event_ms: int | None = None
         self.first_event_ms: int | None = None
@@ -154,7 +153,7 @@ class IndicatorSet:
 
     def begin_bounds(self) -> QuietDeps:
         """Start recording what the next `bounds` calls depend on (returns the record)."""
-        deps = self.deps = self.prices.band = self.volumes.band = QuietDeps()
+        deps = self.deps = QuietDeps()
         return deps
 
     def bounds(self, name: str, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
@@ -162,11 +161,24 @@ class IndicatorSet:
         event arrives meanwhile; None = undefined throughout. Call right after `values(now_ms)`."""
         ind = self.indicators[name]
         if isinstance(ind, _CONSTANT_BETWEEN_EVENTS):
-            self.deps.kinds.add("book" if isinstance(ind, Spread) else "candle")
             v = ind.value(now_ms)
             return None if v is None or not math.isfinite(v) else (v, v)
         bounds = getattr(ind, "bounds", None)
         return UNBOUNDED if bounds is None else bounds(now_ms, horizon_ms)
+
+    def note_blocker(self, name: str, now_ms: int, horizon_ms: int, op: str, threshold: float) -> None:
+        """Record in `deps` what keeps `name op threshold` impossible over the horizon (it is now,
+        by `bounds`). Names that are not market indicators (the machine's own) are skipped."""
+        ind = self.indicators.get(name)
+        if ind is None:
+            return
+        deps = self.deps
+        if isinstance(ind, _CONSTANT_BETWEEN_EVENTS):
+            deps.kinds.add("book" if isinstance(ind, Spread) else "candle")
+            return
+        band = getattr(ind, "trade_band", None)
+        low, high = band(now_ms, horizon_ms, op, threshold) if band is not None else (math.inf, -math.inf)
+        deps.low, deps.high = max(deps.low, low), min(deps.high, high)
 
     def values(self, now_ms: int) -> "LazyValues":
         """The indicators at `now_ms` (never earlier than a previous call: windows only slide).

@@ -25,7 +25,6 @@ Two kinds share the machinery:
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from enum import Enum
 
@@ -56,7 +55,6 @@ class EventLog:
         self._wake = -1  # earliest `now` at which some cursor moves (advance is O(1) before it)
         self._min_offset = 0
         self.first_ms: int | None = None  # time of the first event ever seen
-        self.band = None  # STEP: narrowed by `span_range` to the prices a later trade may have (QuietDeps)
 
     def edge(self, offset_ms: int) -> int:
         """Register (or reuse) a cursor for the edge `now - offset_ms`; returns its id."""
@@ -166,18 +164,12 @@ class EventLog:
         last value holds). None when no event is at or before `end_ms`. Used to bound a window's
         average over a horizon (`TwpaWindow.bounds`): an average never leaves this range."""
         t, head = self._t, self._head
-        band = self.band
         if not t or end_ms < t[head]:
-            if band is not None and end_ms >= self._now_or_last():
-                band.low, band.high = math.inf, -math.inf  # any trade in the span changes the answer
             return None
         lo = max(bisect_right(t, start_ms, head) - 1, head)
         hi = bisect_right(t, end_ms, lo)
         xs = self._x[lo:hi]
-        low, high = min(xs), max(xs)
-        if band is not None and end_ms >= self._now_or_last():  # a later trade would fall in this span
-            band.low, band.high = max(band.low, low), min(band.high, high)
-        return low, high
+        return min(xs), max(xs)
 
     def sum_between(self, start_ms: int, end_ms: int) -> int:
         """POINT: exact sum (x SCALE) of the retained events with `start_ms < t <= end_ms`."""
@@ -190,8 +182,12 @@ class EventLog:
         """POINT: exact sum of every event up to index `i` (before the head: the evicted ones)."""
         return self._c[i] + self._xi[i] if i >= self._head else self._c[self._head]
 
-    def _now_or_last(self) -> int:
-        return self._now if self._now is not None else self._t[-1] if self._t else -(1 << 62)
+    def reaches_future(self, end_ms: int) -> bool:
+        """Can a trade that has not arrived yet fall at or before `end_ms`?"""
+        latest = self._now if self._now is not None else -(1 << 62)
+        if self._t and self._t[-1] > latest:
+            latest = self._t[-1]
+        return end_ms >= latest
 
     def __len__(self) -> int:
         return len(self._t) - self._head

@@ -9,7 +9,11 @@ window length the value is undefined (None). Both window edges are cursors of a 
 
 from __future__ import annotations
 
+import math
+
 from tui_trader.domain.indicators.series import SCALE, EventLog
+
+BAND_MARGIN = 1e-7  # relative: a trade band stays this far inside the exact limit (float rounding)
 
 Window = tuple[float, float]
 
@@ -49,6 +53,10 @@ class TwpaWindow:
         meanwhile: an average of the prices in force over the windows' union. None: undefined."""
         return self.prices.span_range(now_ms - self.a_ms, now_ms + horizon_ms - self.b_ms)
 
+    def open_to_trades(self, now_ms: int, horizon_ms: int) -> bool:
+        """Can a trade still to come fall inside one of the windows of the horizon?"""
+        return self.prices.reaches_future(now_ms + horizon_ms - self.b_ms)
+
 
 class Twpa:
     """Standalone `twpa` indicator (default window `[300, 0]`)."""
@@ -62,3 +70,11 @@ class Twpa:
 
     def bounds(self, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
         return self.window.bounds(now_ms, horizon_ms)
+
+    def trade_band(self, now_ms: int, horizon_ms: int, op: str, threshold: float) -> tuple[float, float]:
+        """Prices later trades may have while `value op threshold` stays impossible (it is now):
+        an average of prices all below (above) the threshold stays below (above) it."""
+        if not self.window.open_to_trades(now_ms, horizon_ms):
+            return (-math.inf, math.inf)
+        margin = BAND_MARGIN * max(1.0, abs(threshold))
+        return (-math.inf, threshold - margin) if op in (">", ">=") else (threshold + margin, math.inf)

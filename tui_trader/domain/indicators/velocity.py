@@ -7,7 +7,7 @@ gives velocity its own short windows so it measures the current speed, not pump 
 
 from __future__ import annotations
 
-from tui_trader.domain.indicators.pump import pct_change, pct_change_bounds
+from tui_trader.domain.indicators.pump import pct_change, pct_change_bounds, pct_trade_band
 from tui_trader.domain.indicators.series import EventLog
 from tui_trader.domain.indicators.twpa import TwpaWindow, Window
 
@@ -28,3 +28,6 @@ class PriceVelocity:
     def bounds(self, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
         change = pct_change_bounds(self.current.bounds(now_ms, horizon_ms), self.baseline.bounds(now_ms, horizon_ms))
         return None if change is None else (change[0] / self.dt_s, change[1] / self.dt_s)
+
+    def trade_band(self, now_ms: int, horizon_ms: int, op: str, threshold: float) -> tuple[float, float]:
+        return pct_trade_band(self.current, self.baseline, now_ms, horizon_ms, op, threshold * self.dt_s)

@@ -66,7 +66,7 @@ class VolumeSurge:
 
 
     def bounds(self, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
-        """Range over `[now, now + horizon]` with no new trade (any trade voids it: `QuietDeps.volume`).
+        """Range over `[now, now + horizon]` with no new trade (any trade voids it: no `trade_band`).
 
         Each window's volume lies between what every one of its positions over the horizon holds
         (their intersection) and what any holds (their union); the median is monotone in every
@@ -75,8 +75,6 @@ class VolumeSurge:
         log, h = self.volumes, horizon_ms
         if h >= round(self._bucket_s * 1000):
             return (0.0, math.inf)  # no bucket keeps a trade over the whole horizon: no lower bound on the base
-        if log.band is not None:
-            log.band.volume = True
         start, end, length = self._current
         ca, cb = log.offset(start), log.offset(end)
         cur_hi = log.sum_between(now_ms - ca, now_ms + h - cb) / SCALE / length

@@ -56,8 +56,12 @@ _MAY: dict[str, Callable[[float, float, float], bool]] = {  # (low, high, thresh
 }
 
 
-def section_may_fire(section: Section, bounds: Callable[[str], "tuple[float, float] | None"]) -> bool:
-    """Can `section` fire for some values within `bounds(indicator)` (None: undefined throughout)?"""
+def section_may_fire(section: Section, bounds: Callable[[str], "tuple[float, float] | None"],
+                     blocker: Callable[[Condition], None] | None = None) -> bool:
+    """Can `section` fire for some values within `bounds(indicator)` (None: undefined throughout)?
+
+    When it cannot, `blocker` is told the conditions that make it so: the first impossible one of
+    an "all" section, every one of an "any" section."""
     conds = section.conditions
     if not conds:
         return False
@@ -69,6 +73,8 @@ def section_may_fire(section: Section, bounds: Callable[[str], "tuple[float, flo
         else:
             slack = BOUND_SLACK * max(1.0, abs(rng[0]), abs(rng[1]))
             may = _MAY[c.operator](rng[0] - slack, rng[1] + slack, c.value)
+        if not may and blocker is not None:
+            blocker(c)
         if may is not match_all:
             return may
     return match_all

@@ -31,7 +31,7 @@ from tui_trader.domain.indicators.position import momentum_reversal, next_peak, 
 from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition, make_client_id
 from tui_trader.domain.models import Order, OrderState, OrderType, Position, Side
 from tui_trader.domain.strategy.conditions import section_fires, section_may_fire
-from tui_trader.domain.strategy.schema import MomentumReversalSpec, PnlSpec, Strategy
+from tui_trader.domain.strategy.schema import Condition, MomentumReversalSpec, PnlSpec, Strategy
 from tui_trader.domain.strategy.state import EMERGENCY_REASONS, MachineState, Phase
 from tui_trader.domain.strategy.warmup import warmup_s
 
@@ -127,14 +127,16 @@ class StrategyMachine:
             return self._active(now_ms, vals)
         return self._exiting(now_ms, vals)
 
-    def quiet_until(self, now_ms: int, bounds: Callable[[str], "tuple[float, float] | None"], horizon_ms: int) -> int:
+    def quiet_until(self, now_ms: int, bounds: Callable[[str], "tuple[float, float] | None"], horizon_ms: int,
+                    blocker: Callable[[Condition], None] | None = None) -> int:
         """Time before which a step with no new market data provably changes nothing (`now_ms`: none).
 
         `bounds(indicator)` is the range a market indicator can take over `[now, now + horizon]`
         (None: undefined throughout). Only MONITORING is analysed - by far the commonest phase: its
         steps change the state only when S1 fires (and at the UTC day roll), so while S1 cannot
         fire over the horizon the steps in it are no-ops. Other phases carry timers, peaks and
-        position values: they are stepped every time."""
+        position values: they are stepped every time. `blocker` hears the S1 conditions that keep
+        it from firing (see `section_may_fire`)."""
         if self.state.phase is not Phase.MONITORING:
             return now_ms
         own = self._own_undefined  # the machine's own values are undefined while monitoring
@@ -142,7 +144,7 @@ class StrategyMachine:
         def rng(name: str) -> "tuple[float, float] | None":
             return None if name in own else bounds(name)
 
-        if section_may_fire(self.strategy.s1_signal, rng):
+        if section_may_fire(self.strategy.s1_signal, rng, blocker):
             return now_ms
         return min(now_ms + horizon_ms, (now_ms // DAY_MS + 1) * DAY_MS)
 
