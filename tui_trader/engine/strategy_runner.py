@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 STATE_KEY_PREFIX = "strategy:"
 QUIET_HORIZON_S = 300.0  # how far ahead a quiet step bounds the indicators (0: step every second)
 SHORT_HORIZON_MS = 15_000  # the fallback horizon where S1 may fire within the long one
+QUIET_RETRY_MS = 5_000  # S1 within reach: step every second without bounding again for this long
 _BUSY = (Phase.ENTRY_PENDING, Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
 
 
@@ -121,6 +122,7 @@ class StrategyRunner:
         self._quiet: dict[str, int] = {}  # symbol -> steps before this time are no-ops (quiet_until)
         self._deps: dict[str, QuietDeps] = {}  # symbol -> what its quiet relies on
         self._quiet_from: dict[str, int] = {}  # symbol -> the step time its quiet was computed at
+        self._quiet_retry: dict[str, int] = {}  # symbol -> no quiet computation before this time
         self.before_step: Callable[[], None] | None = None  # replay fast path: flush absorbed prices
         self._echoes: dict[int, Event] = {}  # published events absorb_* already handled (kept alive: ids stay unique)
         self._unsubscribe: Callable[[], None] | None = None
@@ -225,11 +227,13 @@ class StrategyRunner:
             machine = self._machine_for(event.order.tag, event.order.symbol)
             if machine is not None:
                 self._after(machine, machine.on_order_update(self.now_ms(machine.symbol), event.order))
+                self._quiet_retry.pop(machine.symbol, None)
                 self._quiet_changed(machine.symbol, 0)
         elif isinstance(event, PositionChanged):
             machine = self._machine_for(event.position.tag, event.position.symbol)
             if machine is not None:
                 self._after(machine, machine.on_position_changed(self.now_ms(machine.symbol), event.position, event.reason))
+                self._quiet_retry.pop(machine.symbol, None)
                 self._quiet_changed(machine.symbol, 0)
 
     # --- replay fast path --------------------------------------------------------------------
@@ -264,6 +268,23 @@ class StrategyRunner:
         self._seen[symbol] = (ts_ms, self.clock.now_ms())
         self._market(symbol, "book", 0.0)
         return True
+
+    def covers(self, symbol: str, until_ms: int, low: float, high: float) -> bool:
+        """Would trades priced in [low, high] up to `until_ms`, each with its book, cause no step?
+        (MONITORING, inside the quiet and its trade band, and no book-driven blocker.)"""
+        deps = self._deps.get(symbol)
+        if deps is None or not self._absorbable(symbol) or "book" in deps.kinds or not (deps.low <= low and high <= deps.high):
+            return False
+        last = self._last_now.get(symbol, until_ms)
+        return (until_ms if until_ms > last else last) < self._quiet.get(symbol, 0)
+
+    def absorb_ticks(self, symbol: str, times: list[int], prices: tuple[float, ...], qty: float) -> None:
+        """Record trades `covers` vouched for, as their events would be (no step can follow)."""
+        on_trade = self.indicators[symbol].on_trade
+        for ts, price in zip(times, prices):
+            on_trade(ts, price, qty)
+        self._seen[symbol] = (times[-1], self.clock.now_ms())
+        self.now_ms(symbol)
 
     def _absorbable(self, symbol: str) -> bool:
         machine = self.machines.get(symbol)
@@ -347,9 +368,13 @@ class StrategyRunner:
         """(Re)compute the symbol's quiet from a step at `now`, with every event received so far.
 
         The long horizon first; where S1 may fire within it, a short one, whose tighter bounds
-        still spare the steps of the next few seconds."""
+        still spare the steps of the next few seconds. Where neither helps (S1 is within reach)
+        the bounds are not tried again for `QUIET_RETRY_MS`: meanwhile every step runs."""
         machine, indicators = self.machines[symbol], self.indicators[symbol]
         quiet = now
+        if now < self._quiet_retry.get(symbol, 0):
+            self._quiet_changed(symbol, now)
+            return now
         for horizon in (self._quiet_ms, min(self._quiet_ms, SHORT_HORIZON_MS)):
             self._deps[symbol] = indicators.begin_bounds()
             quiet = machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon,
@@ -357,6 +382,8 @@ class StrategyRunner:
             if quiet > now or horizon == SHORT_HORIZON_MS:
                 break
         self._quiet_from[symbol] = now
+        if quiet <= now and machine.state.phase is Phase.MONITORING:
+            self._quiet_retry[symbol] = now + QUIET_RETRY_MS
         self._quiet_changed(symbol, quiet)
         return quiet
 

@@ -110,6 +110,10 @@ class Absorber(Protocol):
 
     def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool: ...
 
+    def covers(self, symbol: str, until_ms: int, low: float, high: float) -> bool: ...
+
+    def absorb_ticks(self, symbol: str, times: list[int], prices: tuple[float, ...], qty: float) -> None: ...
+
     def already_has(self, event: Event) -> None: ...
 
 
@@ -214,13 +218,17 @@ class ReplayFeed:
     def _speed_text(self) -> str:
         return "full speed" if self.speed <= 0 else f"{self.speed:g}x"
 
+    def _offsets(self, index: int) -> list[int]:
+        """Tick times within a candle of source `index`, ms after its open."""
+        interval_ms = self.intervals_s[index] * 1000
+        n = self.ticks_per_candle
+        return [i * interval_ms // 4 for i in range(4)][:n] if n > 1 else [interval_ms * 3 // 4]
+
     def _steps(self, index: int) -> Iterator[Step]:
         """One source's events in time order: each candle's ticks, then its close."""
         path = self.sources[index][0]
         interval_ms = self.intervals_s[index] * 1000
-        n = self.ticks_per_candle
-        offsets = [i * interval_ms // 4 for i in range(4)][:n] if n > 1 else [interval_ms * 3 // 4]
-        ticks = list(enumerate(offsets))
+        ticks = list(enumerate(self._offsets(index)))
         after, until = self.start_after_ms, self.until_ms
         for candle in read_candles(path):
             ts = candle.ts_ms
@@ -268,10 +276,14 @@ class ReplayFeed:
         absorber, gate, absorbed = self.absorber, self.quiet_gate, self._absorbed
         if absorber is not None:
             absorber.before_step = self._flush_absorbed
+        # whole candles at once: one source (its ticks follow each other) on a simulated data clock
+        whole = absorber is not None and len(syms) == 1 and isinstance(self.data_clock, SimClock) and n > 1
+        last_offset = self._offsets(0)[-1]
         start_wall: float | None = None
         start_data = 0
         since_yield = 0
-        for ts, index, k, candle in self._merged():
+        steps = self._merged()
+        for ts, index, k, candle in steps:
             if self.speed > 0:
                 if start_wall is None:
                     start_wall, start_data = self.clock.time(), ts
@@ -284,6 +296,22 @@ class ReplayFeed:
                 if bp is not None and bp.has_work():
                     await bp.idle()  # ... and what they started (an entry, a close) is sent before it
             sym = syms[index]
+            if whole and k == 0 and gate is not None and gate():
+                ticks = candle_ticks(candle, n, side_of(sym))
+                last_ts = ts + last_offset
+                due = self.data_clock.next_timer_ms  # type: ignore[union-attr]
+                if (due is None or due > last_ts) and absorber.covers(sym, last_ts, min(ticks), max(ticks)):  # type: ignore[union-attr]
+                    advance(last_ts)  # type: ignore[misc]  # (no timer is due before the candle's last tick)
+                    qty = candle.volume / n
+                    offsets = self._offsets(index)
+                    absorber.absorb_ticks(sym, [ts + off for off in offsets], ticks, qty)  # type: ignore[union-attr]
+                    last = ticks[-1]
+                    bid, ask = last * (1 - hs), last * (1 + hs)
+                    absorbed[sym] = [(last_ts, bid, ask), (last_ts, last, qty, "buy" if last >= candle.open else "sell"), (last_ts, last)]
+                    absorber.absorb_book(sym, last_ts, bid, ask)  # type: ignore[union-attr]
+                    for _ in range(n - 1):
+                        next(steps)  # this candle's other ticks: handled
+                    continue
             if absorber is not None and k != CLOSE_STEP and gate is not None and gate():
                 if k <= 1:
                     prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
