@@ -234,6 +234,14 @@ class _Absorber:
     def already_has(self, ev):
         self.echoes.append((ev.type, ev.ts_ms))
 
+    whole = False  # take whole candles (covers / absorb_ticks)?
+
+    def covers(self, symbol, until_ms, low, high):
+        return self.whole and high <= self.limit
+
+    def absorb_ticks(self, symbol, times, prices, qty):
+        self.absorbed.append(("candle", tuple(times), tuple(prices)))
+
 
 async def test_fast_path_keeps_absorbed_ticks_off_the_bus_and_hands_on_the_latest(tmp_path):
     """Candle 1 ticks 10, 9, 12, 11; candle 2 ticks 11, 11.5, 8, 9. Trades <= 11 are absorbed."""
@@ -265,3 +273,20 @@ async def test_fast_path_is_off_while_the_gate_is_closed(tmp_path):
     feed = ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, data_clock=clock, absorber=absorber, quiet_gate=lambda: False)
     await feed.run()
     assert len(out.drain()) == 8 and absorber.absorbed == []
+
+
+async def test_fast_path_takes_a_whole_candle_when_no_timer_is_due_before_its_last_tick(tmp_path):
+    bus, clock = EventBus(), SimClock(0)
+    out = bus.subscribe_queue("t", types=[TradeTick, CandleClosed])
+    absorber = _Absorber(bus, limit=12.0)
+    absorber.whole = True
+    fired = []
+    clock.call_later(130, lambda: fired.append(clock.now_ms()))  # due inside candle 2 (120 .. 165 s)
+    feed = ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, data_clock=clock, absorber=absorber, quiet_gate=lambda: True)
+    await feed.run()
+    # candle 1 (range 9..12) in one piece; candle 2 tick by tick, so the timer fires at its own time
+    assert absorber.absorbed[0] == ("candle", (60_000, 75_000, 90_000, 105_000), (10.0, 9.0, 12.0, 11.0))
+    assert ("trade", 120_000, 11.0) in absorber.absorbed and fired == [130_000]
+    events = [(e.type, e.ts_ms) for e in out.drain()]
+    assert events == [("candle", 120_000), ("candle", 180_000)]  # closes always go out; every tick was absorbed
+    assert feed._absorbed["ABC_BTC"][1][:2] == (165_000, 9.0)  # the latest trade, held until something needs it
