@@ -2,7 +2,10 @@
 
 Bars: the tiled real 1 m data of `bench/backtest.py` (`--bars`, default 1,000,000). Ours runs the
 default strategy (`pump_short`) through the full engine: every bar as four ticks, the strategy
-stepped on every event and every simulated second, paper venue, risk guard, watchdog, execution.
+evaluated at every event and every simulated second where that can change anything (the steps its
+indicator bounds prove to be no-ops are skipped, and while flat the ticks they cover stay off the
+bus - the trades are the same as stepping everything), paper venue, risk guard, watchdog,
+execution.
 
 backtesting.py runs the same rules evaluated once per bar, as that library works (`next()` per
 bar, indicators precomputed with numpy in `init()`, which is how it is meant to be used):

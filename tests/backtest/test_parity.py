@@ -42,3 +42,18 @@ def test_quiet_steps_change_nothing_bit_for_bit(real_slice, real_run, tmp_path, 
     assert [t.to_dict() for t in every.trades] == [t.to_dict() for t in quiet.trades]
     assert every.equity == quiet.equity
     assert every.metrics == quiet.metrics
+
+
+def test_quiet_steps_and_the_fast_path_change_nothing_over_a_whole_real_file(monkeypatch):
+    """The bundled BCC/BTC file (two weeks, 20 k bars, a dozen pump shorts): fast vs every step."""
+    from tui_trader.backtest.runner import run_backtest
+    from tui_trader.engine import strategy_runner
+    from tui_trader.venues.replay import bundled_data_path
+
+    data = [bundled_data_path("bittrex_BCC-BTC_1m_20171104-20171118.csv.gz")]
+    fast = run_backtest(None, data)
+    monkeypatch.setattr(strategy_runner, "QUIET_HORIZON_S", 0.0)
+    every = run_backtest(None, data)
+    assert len(fast.trades) >= 10
+    assert [t.to_dict() for t in every.trades] == [t.to_dict() for t in fast.trades]
+    assert every.equity == fast.equity and every.metrics == fast.metrics

@@ -68,7 +68,7 @@ from tui_trader.engine.ports import KeyValueStore
 log = logging.getLogger(__name__)
 
 STATE_KEY_PREFIX = "strategy:"
-QUIET_HORIZON_S = 300.0  # how far ahead a quiet step bounds the indicators (0: step every second)
+QUIET_HORIZON_S = 1500.0  # how far ahead a quiet step bounds the indicators (0: step every second)
 SHORT_HORIZON_MS = 15_000  # the fallback horizon where S1 may fire within the long one
 QUIET_RETRY_MS = 5_000  # S1 within reach: step every second without bounding again for this long
 _BUSY = (Phase.ENTRY_PENDING, Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
