@@ -39,6 +39,18 @@ def _times(gaps: list[tuple[int, float]]) -> list[tuple[int, float]]:
     return out
 
 
+def _log_until(gaps: list[tuple[int, float]], now_offset: int, kind: Kind) -> tuple[EventLog, int] | None:
+    """A log holding the stream's events up to `T0 + now_offset`, advanced there (None: no event yet)."""
+    now = T0 + now_offset
+    seen = [tr for tr in _times(gaps) if tr[0] <= now]
+    if not seen:
+        return None
+    log = EventLog(kind)
+    for t, x in seen:
+        log.add(t, x)
+    return log, now
+
+
 def _inside(value: float | None, rng: tuple[float, float] | None) -> bool:
     if value is None:
         return True  # undefined: no condition holds, whatever the bounds say
@@ -50,15 +62,11 @@ def _inside(value: float | None, rng: tuple[float, float] | None) -> bool:
 @settings(max_examples=150, deadline=None)
 @given(trade_streams, st.integers(0, 2_000_000), st.lists(st.integers(0, H), min_size=1, max_size=12))
 def test_values_over_the_horizon_stay_inside_the_bounds(gaps, now_offset, probes):
-    trades = _times(gaps)
-    now = T0 + now_offset
-    seen = [tr for tr in trades if tr[0] <= now]
-    if not seen:
+    made = _log_until(gaps, now_offset, Kind.STEP)
+    if made is None:
         return
-    log = EventLog(Kind.STEP)
+    log, now = made
     inds = [Twpa(log, (300, 0)), PumpMagnitude(log, (60, 0), (1800, 1740)), PriceVelocity(log)]
-    for t, p in seen:
-        log.add(t, p)
     log.advance(now)
     bounds = [ind.bounds(now, H) for ind in inds]
     for dt in sorted(probes):
@@ -155,15 +163,11 @@ volume_streams = st.lists(st.tuples(st.integers(1, 20_000), st.floats(0.0, 50.0,
 @settings(max_examples=150, deadline=None)
 @given(volume_streams, st.integers(0, 1_500_000), st.integers(0, 29_000), st.lists(st.integers(0, 29_000), min_size=1, max_size=10))
 def test_volume_surge_values_over_the_horizon_stay_inside_the_bounds(gaps, now_offset, horizon, probes):
-    trades = _times(gaps)
-    now = T0 + now_offset
-    seen = [tr for tr in trades if tr[0] <= now]
-    if not seen:
+    made = _log_until(gaps, now_offset, Kind.POINT)
+    if made is None:
         return
-    log = EventLog(Kind.POINT)
+    log, now = made
     surge = VolumeSurge(log)
-    for t, qty in seen:
-        log.add(t, qty)
     log.advance(now)
     rng = surge.bounds(now, horizon)
     for dt in sorted(p for p in probes if p <= horizon):
