@@ -4,7 +4,8 @@ Every time-windowed indicator reduces to "sum of something between two instants 
 `now`". `EventLog` keeps the events of one input (trade prices or trade volumes) with a running
 prefix sum, and one cursor per window edge (`now - offset`). A cursor is the index of the last
 event at or before its edge; as `now` only moves forward, a cursor only moves forward, so the
-total work of all cursor moves is bounded by the number of events: O(1) amortised per update.
+total work of all cursor moves is bounded by the number of events: O(1) amortised per update (a
+cursor that must jump far - reads were skipped for a while - finds its place by binary search).
 
 Events older than every cursor are dropped; the list is compacted (and the prefix sums rebased)
 once the dropped head is longer than the live tail, so memory stays bounded by the longest window.
@@ -99,12 +100,12 @@ class EventLog:
         if self._now is not None and now_ms < self._now:
             self._cursor = [self._seek(now_ms - off) for off in self._offsets]  # clock went back
         else:
-            n = len(self._t)
+            t, n, cursor = self._t, len(self._t), self._cursor
             for i, off in enumerate(self._offsets):
-                edge, j = now_ms - off, self._cursor[i]
-                while j + 1 < n and self._t[j + 1] <= edge:
-                    j += 1
-                self._cursor[i] = j
+                edge, j = now_ms - off, cursor[i]
+                if j + 1 < n and t[j + 1] <= edge:  # moves: one step, or a search after a quiet stretch
+                    j = j + 1 if j + 2 >= n or t[j + 2] > edge else bisect_right(t, edge, j + 2) - 1
+                    cursor[i] = j
         self._now = now_ms
         self._evict()
         self._wake = self._next_wake()
