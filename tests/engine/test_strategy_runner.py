@@ -286,6 +286,27 @@ async def test_absorb_takes_ticks_only_while_monitoring_and_ignores_their_echo()
     await rig.stop()
 
 
+async def test_quiet_timer_follows_event_time_when_it_runs_ahead_of_the_clock():
+    """Live data stamped ahead of the local clock: the timer converts the quiet's end to clock time."""
+    from tui_trader.engine import strategy_runner
+
+    rig = Rig(start_ms=T0)
+    await rig.start()
+    ahead = 3_600_000  # the data's clock is an hour ahead of ours
+    rig.bus.publish(TradeTick(T0 + ahead, SYM, 1.0, 1.0))  # steps; "jump" cannot fire: quiet
+    quiet = rig.runner._quiet[SYM]
+    assert quiet > T0 + ahead
+    assert rig.runner._timer_due <= quiet - ahead + 1_000  # due on our clock, not an hour late
+    steps = []
+    rig.runner.step = lambda symbol: steps.append(rig.runner.now_ms(symbol))  # watch the timer's steps
+    rig.clock.advance((quiet - ahead - T0) / 1000 - 2)
+    assert steps == []  # still quiet: no-op steps skipped
+    rig.clock.advance(3)
+    assert steps and steps[0] >= quiet  # the first step due is taken on time
+    assert strategy_runner.QUIET_HORIZON_S > 0
+    await rig.stop()
+
+
 async def test_event_time_comes_from_market_data_not_the_wall_clock():
     rig = Rig(start_ms=T0 + 86_400_000)  # the clock is a day ahead of the (replayed) data
     await rig.start()

@@ -7,14 +7,15 @@ clock steps every machine so timeouts, retries and sliding windows advance on a 
 No step that could change anything is dropped or throttled (defect D10); each one is synchronous.
 
 Quiet steps: after each step a MONITORING machine tells how long S1 provably cannot fire if no
-market data arrives (`StrategyMachine.quiet_until`, from the indicators' `bounds`); the 1 s timer
-then skips that symbol's steps until then - they would be no-ops - and sleeps to the first grid
-second where some machine needs a step. A market event the bounds do not depend on (a trade
-priced inside their band, a book or candle no consulted indicator reads - `QuietDeps`) updates the
-indicators without a step; any other market event has the bounds recomputed over the same
-horizon with that event included, and only if S1 may then fire is the machine stepped. Order and
-position events end the quiet at once. The timer keeps its grid (start + k s), so the steps that do run happen at the
-same instants as without skipping and a run trades identically (`quiet_horizon_s = 0` disables).
+market data arrives (`StrategyMachine.quiet_until`, from the indicators' `bounds`, over 1500 s,
+else 15 s); the 1 s timer then skips that symbol's steps until then - they would be no-ops - and
+sleeps to the first grid second where some machine needs a step. The conditions that keep S1
+from firing say which events leave them so (`QuietDeps`: trades priced inside a band derived from
+their thresholds, no book / candle they read); such an event only updates the indicators. Any
+other market event has the bounds recomputed over the same horizon with the event included, and
+only if S1 may then fire is the machine stepped. Order and position events end the quiet at once.
+The timer keeps its grid (start + k s), so the steps that do run happen at the same instants as
+without skipping, and a run trades identically (`QUIET_HORIZON_S = 0` steps everything: tests).
 
 Time: the machines run on *event time* (strategy.md §2.1): a symbol's now is the timestamp of
 its newest market event, advanced by the clock time elapsed since that event arrived, and never
@@ -123,6 +124,8 @@ class StrategyRunner:
         self._deps: dict[str, QuietDeps] = {}  # symbol -> what its quiet relies on
         self._quiet_from: dict[str, int] = {}  # symbol -> the step time its quiet was computed at
         self._quiet_retry: dict[str, int] = {}  # symbol -> no quiet computation before this time
+        self._quiet_clock: dict[str, int] = {}  # symbol -> its quiet end in clock time (the timer's)
+        self._quiet_offset: dict[str, int] = {}  # symbol -> event-minus-clock offset of that conversion
         self.before_step: Callable[[], None] | None = None  # replay fast path: flush absorbed prices
         self._echoes: dict[int, Event] = {}  # published events absorb_* already handled (kept alive: ids stay unique)
         self._unsubscribe: Callable[[], None] | None = None
@@ -242,8 +245,10 @@ class StrategyRunner:
         """After a market event was recorded: step, unless the quiet provably makes it a no-op."""
         if self.now_ms(symbol) < self._quiet.get(symbol, 0):
             if self._deps[symbol].keeps(kind, price):
+                self._keep_quiet(symbol)
                 return  # the step would be a no-op (quiet_until, QuietDeps)
             if self._update_quiet(symbol, self._quiet_from[symbol]) > self.now_ms(symbol):
+                self._keep_quiet(symbol)
                 return  # with this event included, S1 still cannot fire before the quiet ends
         self.step(symbol)
 
@@ -285,6 +290,7 @@ class StrategyRunner:
             on_trade(ts, price, qty)
         self._seen[symbol] = (times[-1], self.clock.now_ms())
         self.now_ms(symbol)
+        self._keep_quiet(symbol)
 
     def _absorbable(self, symbol: str) -> bool:
         machine = self.machines.get(symbol)
@@ -308,14 +314,14 @@ class StrategyRunner:
         try:
             for symbol in self.machines:
                 # no market data yet: nothing to evaluate, no event time; quiet: the step is a no-op
-                if symbol in self._seen and now >= self._quiet.get(symbol, 0):
+                if symbol in self._seen and self.now_ms(symbol) >= self._quiet.get(symbol, 0):
                     self.step(symbol)
         except Exception as exc:  # timer boundary: report and keep ticking
             log.exception("strategy step failed")
             self.bus.publish(ErrorRaised(self.clock.now_ms(), self.name, f"{type(exc).__name__}: {exc}"))
         finally:
             if self._unsubscribe is not None and self._timer is None:
-                quiet = min((self._quiet.get(s, 0) for s in self._seen), default=0)
+                quiet = min((self._quiet_clock.get(s, 0) for s in self._seen), default=0)
                 self._schedule(self._grid_at(max(quiet, now + 1)))
 
     def _grid_at(self, t_ms: int) -> int:
@@ -329,13 +335,24 @@ class StrategyRunner:
         self._timer = self.clock.call_later(max(0, due_ms - self.clock.now_ms()) / 1000, self._on_timer)
 
     def _quiet_changed(self, symbol: str, quiet_ms: int) -> None:
-        """Record a symbol's quiet end; bring the timer forward if it now sleeps past a needed step."""
+        """Record a symbol's quiet end (event time); bring the timer forward if it now sleeps past a
+        needed step. The timer runs on the clock: the end is converted with the symbol's current
+        event-minus-clock offset (0 in backtests), and re-converted when a market event moves it."""
+        clock_now = self.clock.now_ms()
+        offset = self._last_now.get(symbol, clock_now) - clock_now
         self._quiet[symbol] = quiet_ms
+        self._quiet_offset[symbol] = offset
+        quiet_clock = self._quiet_clock[symbol] = quiet_ms - offset if quiet_ms else 0
         if self._timer_due is None or self._unsubscribe is None:
             return  # not started, or inside _on_timer (it reschedules itself)
-        due = self._grid_at(max(quiet_ms, self.clock.now_ms() + 1))
+        due = self._grid_at(max(quiet_clock, clock_now + 1))
         if due < self._timer_due:
             self._schedule(due)
+
+    def _keep_quiet(self, symbol: str) -> None:
+        """A market event left the quiet standing: re-convert its end if event time jumped."""
+        if self._last_now.get(symbol, 0) - self.clock.now_ms() != self._quiet_offset.get(symbol):
+            self._quiet_changed(symbol, self._quiet[symbol])
 
     def now_ms(self, symbol: str) -> int:
         """Event time of `symbol`: newest event ts + clock time since it arrived; never backwards."""
