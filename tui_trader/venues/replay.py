@@ -36,9 +36,10 @@ Fast path (backtests): with an `absorber` (the strategy runner) and a `quiet_gat
 but the latest price matters to anyone else (flat, no working order), each trade and book tick is
 first offered to the absorber; one it takes (its quiet bounds cover it: no step would follow) is
 not published. The latest absorbed book, trade and mark of each symbol are published - marked
-for the absorber to ignore - before any other tick, and before the absorber next steps, so every other
-consumer holds the same latest prices as on the normal path whenever they can matter. Candle
-closes are always published.
+for the absorber to ignore - before any other tick and before the absorber next steps, so every
+other consumer holds the same latest prices as on the normal path whenever they can matter.
+Candle closes are always published. With one source on a simulated clock, a candle whose price
+range the absorber covers and inside which no timer is due goes over in one call.
 """
 
 from __future__ import annotations
@@ -303,11 +304,11 @@ class ReplayFeed:
                 if (due is None or due > last_ts) and absorber.covers(sym, last_ts, min(ticks), max(ticks)):  # type: ignore[union-attr]
                     advance(last_ts)  # type: ignore[misc]  # (no timer is due before the candle's last tick)
                     qty = candle.volume / n
-                    offsets = self._offsets(index)
-                    absorber.absorb_ticks(sym, [ts + off for off in offsets], ticks, qty)  # type: ignore[union-attr]
+                    absorber.absorb_ticks(sym, [ts + off for off in self._offsets(index)], ticks, qty)  # type: ignore[union-attr]
                     last = ticks[-1]
                     bid, ask = last * (1 - hs), last * (1 + hs)
-                    absorbed[sym] = [(last_ts, bid, ask), (last_ts, last, qty, "buy" if last >= candle.open else "sell"), (last_ts, last)]
+                    side = "buy" if last >= candle.open else "sell"
+                    absorbed[sym] = [(last_ts, bid, ask), (last_ts, last, qty, side), (last_ts, last)]
                     absorber.absorb_book(sym, last_ts, bid, ask)  # type: ignore[union-attr]
                     for _ in range(n - 1):
                         next(steps)  # this candle's other ticks: handled

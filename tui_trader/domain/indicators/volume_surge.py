@@ -80,8 +80,10 @@ class VolumeSurge:
         cur_hi = log.sum_between(now_ms - ca, now_ms + h - cb) / SCALE / length
         cur_lo = log.sum_between(now_ms + h - ca, now_ms - cb) / SCALE / length
         offs = [log.offset(e) for e in self._edges]
-        lows = [log.sum_between(now_ms + h - offs[k + 1], now_ms - offs[k]) / SCALE / self._bucket_s for k in range(len(offs) - 1)]
-        highs = [log.sum_between(now_ms - offs[k + 1], now_ms + h - offs[k]) / SCALE / self._bucket_s for k in range(len(offs) - 1)]
+        step_s = self._bucket_s  # (the same arithmetic as `value`: exact sum / SCALE / bucket length)
+        buckets = list(zip(offs[1:], offs[:-1]))  # (older edge, newer edge) offsets of each bucket
+        lows = [log.sum_between(now_ms + h - old, now_ms - new) / SCALE / step_s for old, new in buckets]
+        highs = [log.sum_between(now_ms - old, now_ms + h - new) / SCALE / step_s for old, new in buckets]
         base_hi = max(median(highs), sum(highs) / len(highs)) if highs else 0.0
         if base_hi <= 0:
             return None  # every bucket empty throughout: undefined
