@@ -247,7 +247,8 @@ class StrategyRunner:
             if self._deps[symbol].keeps(kind, price):
                 self._keep_quiet(symbol)
                 return  # the step would be a no-op (quiet_until, QuietDeps)
-            if self._update_quiet(symbol, self._quiet_from[symbol]) > self.now_ms(symbol):
+            now = self.now_ms(symbol)
+            if self._update_quiet(symbol, self._quiet_from[symbol], past=now) > now:
                 self._keep_quiet(symbol)
                 return  # with this event included, S1 still cannot fire before the quiet ends
         self.step(symbol)
@@ -381,8 +382,9 @@ class StrategyRunner:
         if self._quiet_ms:
             self._update_quiet(symbol, now)
 
-    def _update_quiet(self, symbol: str, now: int) -> int:
-        """(Re)compute the symbol's quiet from a step at `now`, with every event received so far.
+    def _update_quiet(self, symbol: str, now: int, past: int = 0) -> int:
+        """(Re)compute the symbol's quiet from a step at `now`, with every event received so far
+        (only horizons reaching beyond `past` are tried: a shorter quiet would be over already).
 
         The long horizon first; where S1 may fire within it, a short one, whose tighter bounds
         still spare the steps of the next few seconds. Where neither helps (S1 is within reach)
@@ -393,6 +395,8 @@ class StrategyRunner:
             self._quiet_changed(symbol, now)
             return now
         for horizon in (self._quiet_ms, min(self._quiet_ms, SHORT_HORIZON_MS)):
+            if now + horizon <= past:
+                break
             self._deps[symbol] = indicators.begin_bounds()
             quiet = machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon,
                                         lambda c: indicators.note_blocker(c.indicator, now, horizon, c.operator, c.value))
