@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tui_trader.domain.events import AccountUpdated, BookTick, FundingRateUpdated, MarkPriceTick, OrderUpdated, PositionChanged, TradeTick
-from tui_trader.domain.models import OrderSide, OrderState, OrderType
+from tui_trader.domain.models import Instrument, OrderSide, OrderState, OrderType
 from tui_trader.venues.mexc.parse import FrameError, instrument, order, parse_frame
 from tui_trader.venues.mexc.web_utils import parse_json
 
@@ -103,6 +103,8 @@ def test_instrument_and_order_from_rest_are_decimal_exact():
     inst = instrument(parse_json('{"symbol":"BTC_USDT","contractSize":0.0001,"priceUnit":0.1,"volUnit":1,"minVol":1,'
                                  '"maxVol":1000000,"maxLeverage":125,"apiAllowed":false}'))
     assert inst.contract_size == Decimal("0.0001") and inst.price_unit == Decimal("0.1") and not inst.api_allowed
+    assert inst.max_leverage == 125 and inst.maker_fee_rate == Instrument("X").maker_fee_rate  # absent: the default
+    assert instrument({"symbol": "X_USDT", "priceUnit": "", "maxLeverage": 0, "riskLevelLimit": None}) == Instrument("X_USDT")
     o = order(parse_json('{"orderId":7000000000000000123,"symbol":"BTC_USDT","side":4,"orderType":1,"vol":2,"price":60000.1,'
                          '"state":2,"dealVol":1,"externalOid":"x"}'))
     assert o.side is OrderSide.CLOSE_LONG and o.type is OrderType.LIMIT and o.state is OrderState.PARTIALLY_FILLED

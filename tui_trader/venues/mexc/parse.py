@@ -41,26 +41,27 @@ def _dec(value: Any, default: str | None = None) -> Decimal:
     return to_decimal(value)
 
 
+_INSTRUMENT_FIELDS = {  # contract/detail key -> (Instrument field, conversion)
+    "contractSize": ("contract_size", to_decimal), "priceUnit": ("price_unit", to_decimal),
+    "volUnit": ("vol_unit", to_decimal), "minVol": ("min_vol", to_decimal), "maxVol": ("max_vol", to_decimal),
+    "minLeverage": ("min_leverage", int), "maxLeverage": ("max_leverage", int),
+    "takerFeeRate": ("taker_fee_rate", to_decimal), "makerFeeRate": ("maker_fee_rate", to_decimal),
+    "maintenanceMarginRate": ("maintenance_margin_rate", to_decimal), "riskBaseVol": ("risk_base_vol", to_decimal),
+    "riskIncrVol": ("risk_incr_vol", to_decimal), "riskIncrMmr": ("risk_incr_mmr", to_decimal),
+    "riskLevelLimit": ("risk_level_limit", int), "apiAllowed": ("api_allowed", bool),
+}
+
+
 def instrument(d: dict[str, Any]) -> Instrument:
-    """`contract/detail` item -> Instrument."""
-    return Instrument(
-        symbol=str(d["symbol"]),
-        contract_size=_dec(d.get("contractSize"), "1"),
-        price_unit=_dec(d.get("priceUnit"), "0.00000001"),
-        vol_unit=_dec(d.get("volUnit"), "1"),
-        min_vol=_dec(d.get("minVol"), "1"),
-        max_vol=_dec(d.get("maxVol"), "100000000"),
-        min_leverage=int(d.get("minLeverage") or 1),
-        max_leverage=int(d.get("maxLeverage") or 200),
-        taker_fee_rate=_dec(d.get("takerFeeRate"), "0.0006"),
-        maker_fee_rate=_dec(d.get("makerFeeRate"), "0.0002"),
-        maintenance_margin_rate=_dec(d.get("maintenanceMarginRate"), "0.004"),
-        risk_base_vol=_dec(d.get("riskBaseVol"), "0"),
-        risk_incr_vol=_dec(d.get("riskIncrVol"), "0"),
-        risk_incr_mmr=_dec(d.get("riskIncrMmr"), "0"),
-        risk_level_limit=int(d.get("riskLevelLimit") or 1),
-        api_allowed=bool(d.get("apiAllowed", True)),
-    )
+    """`contract/detail` item -> Instrument; a field the reply leaves out (or empty, or a zero
+    leverage / risk-level count) keeps the `Instrument` default."""
+    fields: dict[str, Any] = {}
+    for key, (name, convert) in _INSTRUMENT_FIELDS.items():
+        value = d.get(key)
+        if value is None or value == "" or (convert is int and not value):
+            continue
+        fields[name] = convert(value)
+    return Instrument(symbol=str(d["symbol"]), **fields)
 
 
 _ORDER_STATES = {1: OrderState.SUBMITTED, 3: OrderState.FILLED, 4: OrderState.CANCELLED, 5: OrderState.REJECTED}
