@@ -13,7 +13,6 @@ to ACTIVE.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -30,6 +29,7 @@ from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock, TimerHandle
 from tui_trader.engine.ports import KeyValueStore
+from tui_trader.engine.state_writer import StateWriter
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,7 @@ class RiskGuard:
         self.peak_equity: Decimal | None = None
         self.day_start_ms = 0
         self.day_start_equity: Decimal | None = None
-        self._dirty = False
-        self._wake = asyncio.Event()
+        self.writer = StateWriter(state_store)  # the kill switch, written by run()
         self._timer: TimerHandle | None = None
         self._started = False
         self._unsubscribe = bus.subscribe(self._on_event, [AccountUpdated, PositionChanged], name="risk")
@@ -81,10 +80,7 @@ class RiskGuard:
 
     async def run(self) -> None:
         await self.start()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self.flush()
+        await self.writer.run()
 
     async def shutdown(self) -> None:
         if self._timer is not None:
@@ -94,13 +90,7 @@ class RiskGuard:
 
     async def flush(self) -> None:
         """Write the state if it changed (a failed write stays pending)."""
-        if self._dirty and self.state_store is not None:
-            self._dirty = False
-            try:
-                await self.state_store.put_state(STATE_KEY, self.snapshot())
-            except BaseException:
-                self._dirty = True
-                raise
+        await self.writer.flush()
 
     def snapshot(self) -> dict:
         def s(v: Decimal | None) -> str | None:
@@ -203,8 +193,7 @@ class RiskGuard:
         self._changed()
 
     def _changed(self) -> None:
-        self._dirty = True
-        self._wake.set()
+        self.writer.put(STATE_KEY, self.snapshot())
 
     def _arm_timer(self) -> None:
         if self._timer is None and self.cache is not None and self.cache.positions:

@@ -31,13 +31,12 @@ while nothing but the latest price matters elsewhere (flat, no working orders): 
 a fraction of the events.
 
 Persistence: after every state change the machine's dict is queued (latest per key) and written
-by `run()`'s writer loop through `KeyValueStore.put_state`; `start()` restores every machine, so
+by `run()` through a `StateWriter`; `start()` restores every machine, so
 a running position survives a restart. Intents go to `intent_sink` (execution's `submit`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import pickle
@@ -65,6 +64,7 @@ from tui_trader.domain.strategy.state import Phase
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, TimerHandle
 from tui_trader.engine.ports import KeyValueStore
+from tui_trader.engine.state_writer import StateWriter
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,7 @@ class StrategyRunner:
         self.indicators = {s: IndicatorSet.for_strategy(strategy) for s in syms}
         self._seen: dict[str, tuple[int, int]] = {}  # symbol -> (event ts, clock ms on arrival)
         self._last_now: dict[str, int] = {}
-        self._pending: dict[str, dict] = {}
-        self._wake: asyncio.Event | None = None
+        self.writer = StateWriter(state_store)  # machine states, newest per key, written by run()
         self._timer: TimerHandle | None = None
         self._timer_due: int | None = None  # due time of `_timer` on the step grid
         self._grid_ms = 0  # set by start(): the timer fires at _grid_ms + k x tick only
@@ -143,7 +142,6 @@ class StrategyRunner:
         """Restore persisted machines, subscribe to the bus, start the 1 s step timer. Idempotent."""
         if self.started:
             return
-        self._wake = asyncio.Event()
         for symbol, machine in list(self.machines.items()):
             data = await self.state_store.get_state(self.state_key(machine)) if self.state_store else None
             if data:
@@ -182,12 +180,7 @@ class StrategyRunner:
 
     async def run(self) -> None:
         await self.start()
-        assert self._wake is not None
-        while True:
-            if not self._pending:  # after a restart of this service, write what is left first
-                await self._wake.wait()
-            self._wake.clear()
-            await self.flush()
+        await self.writer.run()
 
     async def shutdown(self) -> None:
         """Stop stepping, then write whatever state is still queued."""
@@ -201,11 +194,7 @@ class StrategyRunner:
 
     async def flush(self) -> None:
         """Write every queued machine state (latest per key)."""
-        while self._pending and self.state_store is not None:
-            key, value = next(iter(self._pending.items()))
-            await self.state_store.put_state(key, value)  # on error or cancel it stays queued
-            if self._pending.get(key) is value:  # a newer state may have arrived meanwhile
-                del self._pending[key]
+        await self.writer.flush()
 
     @staticmethod
     def state_key(machine: StrategyMachine) -> str:
@@ -414,8 +403,6 @@ class StrategyRunner:
                 self.bus.publish(StrategyStateChanged(t.ts_ms, self.strategy.strategy_name, machine.symbol, t.target.value, t.reason))
         if machine.dirty:
             machine.dirty = False
-            self._pending[self.state_key(machine)] = machine.to_dict()
-            if self._wake is not None:
-                self._wake.set()
+            self.writer.put(self.state_key(machine), machine.to_dict())
         for intent in intents:
             self.intent_sink(intent)
