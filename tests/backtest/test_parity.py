@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 from decimal import Decimal
 
 from tests.backtest.conftest import paper_settings
@@ -57,3 +59,42 @@ def test_quiet_steps_and_the_fast_path_change_nothing_over_a_whole_real_file(mon
     assert len(fast.trades) >= 10
     assert [t.to_dict() for t in every.trades] == [t.to_dict() for t in fast.trades]
     assert every.equity == fast.equity and every.metrics == fast.metrics
+
+
+VARIANTS = {  # S1 sections that exercise other blockers than the default's pump: candle-, book-, "any", LONG
+    "rsi_first": ({"conditions": [{"indicator": "rsi", "operator": ">=", "value": 70.0},
+                                  {"indicator": "velocity", "operator": ">=", "value": 0.03}]}, "SHORT"),
+    "any_of_two": ({"match": "any", "conditions": [{"indicator": "pump", "operator": ">=", "value": 6.0},
+                                                   {"indicator": "rsi", "operator": "<=", "value": 15.0}]}, "SHORT"),
+    "spread_and_dump": ({"conditions": [{"indicator": "spread", "operator": "<=", "value": 0.5},
+                                        {"indicator": "pump", "operator": "<=", "value": -3.0},
+                                        {"indicator": "velocity", "operator": "<=", "value": -0.02}]}, "LONG"),
+}
+LONG_SECTIONS = {  # a dip buyer: O1 gives up once the dump is over, Z1 needs no momentum reversal
+    "o1_cancel": {"timeout_s": 300, "cooldown_s": 300, "match": "any",
+                  "conditions": [{"indicator": "pump", "operator": ">=", "value": 0.0}]},
+    "z1_entry": {"conditions": [{"indicator": "rsi", "operator": "<=", "value": 70.0}],
+                 "order": {"size_pct": 10.0, "leverage": 3, "stop_loss_pct": 5.0, "take_profit_pct": 25.0, "fill_timeout_s": 30}},
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_quiet_steps_change_nothing_for_other_signal_shapes(variant, real_slice, tmp_path, monkeypatch):
+    import tomllib
+
+    from tui_trader.backtest.runner import run_backtest
+    from tui_trader.domain.strategy.schema import strategy_from_dict
+    from tui_trader.engine import strategy_runner
+    from tui_trader.engine.strategy_runner import bundled_strategy_path
+
+    data = tomllib.loads(bundled_strategy_path().read_text())
+    data["s1_signal"], data["direction"] = VARIANTS[variant]
+    if data["direction"] == "LONG":
+        data.update(LONG_SECTIONS)
+    strategy = strategy_from_dict(data)
+    fast = run_backtest(strategy, [real_slice], settings=paper_settings(tmp_path, real_slice))
+    monkeypatch.setattr(strategy_runner, "QUIET_HORIZON_S", 0.0)
+    every = run_backtest(strategy, [real_slice], settings=paper_settings(tmp_path, real_slice))
+    assert [t.to_dict() for t in every.trades] == [t.to_dict() for t in fast.trades]
+    assert every.equity == fast.equity and every.metrics == fast.metrics
+    assert fast.trades, "the variant should trade on the slice, or it proves little"
