@@ -228,8 +228,6 @@ class StrategyRunner:
                 self._quiet_retry.pop(machine.symbol, None)
                 self._quiet_changed(machine.symbol, 0)
 
-    # --- replay fast path --------------------------------------------------------------------
-
     def _market(self, symbol: str, kind: str, price: float) -> None:
         """After a market event was recorded: step, unless the quiet provably makes it a no-op."""
         if self.now_ms(symbol) < self._quiet.get(symbol, 0):
@@ -241,6 +239,12 @@ class StrategyRunner:
                 self._keep_quiet(symbol)
                 return  # with this event included, S1 still cannot fire before the quiet ends
         self.step(symbol)
+
+    def _machine_for(self, tag: str, symbol: str) -> StrategyMachine | None:
+        machine = self.machines.get(symbol)
+        return machine if machine is not None and machine.tag == tag else None
+
+    # --- replay fast path --------------------------------------------------------------------
 
     def absorb_trade(self, symbol: str, ts_ms: int, price: float, qty: float) -> bool:
         """Handle a trade as `_on_event` would (True), or refuse it (False: publish it).
@@ -291,10 +295,6 @@ class StrategyRunner:
         published from inside a handler, happens only after the current dispatch)."""
         if isinstance(event, (TradeTick, BookTick)) and event.symbol in self.indicators:  # what _on_event will see
             self._echoes[id(event)] = event
-
-    def _machine_for(self, tag: str, symbol: str) -> StrategyMachine | None:
-        machine = self.machines.get(symbol)
-        return machine if machine is not None and machine.tag == tag else None
 
     # --- the step timer ---------------------------------------------------------------------
 
