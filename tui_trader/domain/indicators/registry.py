@@ -47,6 +47,7 @@ from tui_trader.domain.strategy.schema import (
 UNBOUNDED = (-math.inf, math.inf)
 _CONSTANT_BETWEEN_EVENTS = (Rsi, CandleVolumeSurge, Spread)  # change only when a candle / book arrives
 
+
 class QuietDeps:
     """What keeps the impossible conditions noted since `begin_bounds()` impossible: trade prices
     inside [low, high], and no event of the kinds in `kinds` ("book", "candle")."""
