@@ -239,7 +239,7 @@ class _Absorber:
     def covers(self, symbol, until_ms, low, high):
         return self.whole and high <= self.limit
 
-    def absorb_ticks(self, symbol, times, prices, qty):
+    def absorb_ticks(self, symbol, times, prices, qty, bid, ask):
         self.absorbed.append(("candle", tuple(times), tuple(prices)))
 
 

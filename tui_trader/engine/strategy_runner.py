@@ -277,11 +277,14 @@ class StrategyRunner:
         last = self._last_now.get(symbol, until_ms)
         return (until_ms if until_ms > last else last) < self._quiet.get(symbol, 0)
 
-    def absorb_ticks(self, symbol: str, times: list[int], prices: tuple[float, ...], qty: float) -> None:
-        """Record trades `covers` vouched for, as their events would be (no step can follow)."""
-        on_trade = self.indicators[symbol].on_trade
+    def absorb_ticks(self, symbol: str, times: list[int], prices: tuple[float, ...], qty: float, bid: float, ask: float) -> None:
+        """Record trades `covers` vouched for, and the last tick's book, as their events would be
+        (no step can follow: the book is no blocker's input)."""
+        indicators = self.indicators[symbol]
+        on_trade = indicators.on_trade
         for ts, price in zip(times, prices):
             on_trade(ts, price, qty)
+        indicators.on_book(times[-1], bid, ask)  # only the newest book is kept
         self._seen[symbol] = (times[-1], self.clock.now_ms())
         self.now_ms(symbol)
         self._keep_quiet(symbol)

@@ -113,7 +113,7 @@ class Absorber(Protocol):
 
     def covers(self, symbol: str, until_ms: int, low: float, high: float) -> bool: ...
 
-    def absorb_ticks(self, symbol: str, times: list[int], prices: tuple[float, ...], qty: float) -> None: ...
+    def absorb_ticks(self, symbol: str, times: list[int], prices: tuple[float, ...], qty: float, bid: float, ask: float) -> None: ...
 
     def already_has(self, event: Event) -> None: ...
 
@@ -304,12 +304,11 @@ class ReplayFeed:
                 if (due is None or due > last_ts) and absorber.covers(sym, last_ts, min(ticks), max(ticks)):  # type: ignore[union-attr]
                     advance(last_ts)  # type: ignore[misc]  # (no timer is due before the candle's last tick)
                     qty = candle.volume / n
-                    absorber.absorb_ticks(sym, [ts + off for off in self._offsets(index)], ticks, qty)  # type: ignore[union-attr]
                     last = ticks[-1]
                     bid, ask = last * (1 - hs), last * (1 + hs)
+                    absorber.absorb_ticks(sym, [ts + off for off in self._offsets(index)], ticks, qty, bid, ask)  # type: ignore[union-attr]
                     side = "buy" if last >= candle.open else "sell"
                     absorbed[sym] = [(last_ts, bid, ask), (last_ts, last, qty, side), (last_ts, last)]
-                    absorber.absorb_book(sym, last_ts, bid, ask)  # type: ignore[union-attr]
                     for _ in range(n - 1):
                         next(steps)  # this candle's other ticks: handled
                     continue
