@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -199,3 +200,19 @@ def test_log_values_do_not_depend_on_how_often_it_is_read():
             assert [i.value(s) for i in ind_lazy] == busy_values, k
             compared += 1
     assert compared == 100
+
+
+def test_absurd_prints_are_ignored_and_cannot_corrupt_the_exact_sums():
+    ind = IndicatorSet({"pump": PumpSpec(type="pump_magnitude_pct", current=(60, 0), baseline=(1800, 1740)),
+                        "v": VolumeSurgeSpec(type="volume_surge_ratio")})
+    for k in range(10):
+        ind.on_trade(T0 + k * 15_000, 1.0, 2.0)
+    for price, qty in ((1e300, 1.0), (1.0, 1e300), (math.inf, 1.0), (math.nan, 1.0), (1.0, -1.0)):
+        ind.on_trade(T0 + 200_000, price, qty)
+    assert len(ind.prices) == len(ind.volumes) == 10 and ind.last_price == 1.0
+    log = EventLog(Kind.STEP)
+    log.add(T0, 1.0)
+    for bad in (1e300, math.inf, math.nan):
+        with pytest.raises((OverflowError, ValueError)):
+            log.add(T0 + 1, bad)
+    assert (log._t, log._x, log._xi, log._c) == ([T0], [1.0], [int(1.0 * 2.0**128)], [0])  # untouched

@@ -45,6 +45,7 @@ from tui_trader.domain.strategy.schema import (
 
 
 UNBOUNDED = (-math.inf, math.inf)
+MAX_INPUT = 1e200  # prices and sizes above this are bad data (the exact window sums stop at ~1e269)
 _CONSTANT_BETWEEN_EVENTS = (Rsi, CandleVolumeSurge, Spread)  # change only when a candle / book arrives
 
 
@@ -139,8 +140,8 @@ class IndicatorSet:
             spread.on_book(ts_ms, bid, ask)
 
     def on_trade(self, ts_ms: int, price: float, qty: float) -> None:
-        if not (math.isfinite(price) and price > 0 and math.isfinite(qty) and qty >= 0):
-            return  # a bad print must not poison every window
+        if not (0 < price < MAX_INPUT and 0 <= qty < MAX_INPUT):
+            return  # a bad print (nan, inf, absurd) must not poison every window
         self._seen(ts_ms)
         self.prices.add(ts_ms, price)
         self.volumes.add(ts_ms, qty)

@@ -68,7 +68,9 @@ class EventLog:
         return len(self._offsets) - 1
 
     def add(self, t_ms: int, x: float) -> None:
-        """Append an event. Out-of-order events are clamped to the last event's time."""
+        """Append an event. Out-of-order events are clamped to the last event's time. A value that
+        is not finite or too large for the exact sums raises before anything is changed."""
+        xi = int(x * _SCALE_F)  # OverflowError / ValueError for inf, nan and |x| > ~1e269
         if self._t and t_ms < self._t[-1]:
             t_ms = self._t[-1]
         if self.first_ms is None:
@@ -81,7 +83,7 @@ class EventLog:
             self._c.append(self._c[-1] + self._xi[-1])
         self._t.append(t_ms)
         self._x.append(x)
-        self._xi.append(int(x * _SCALE_F))
+        self._xi.append(xi)
         if t_ms + self._min_offset < self._wake:
             self._wake = t_ms + self._min_offset  # a cursor at the previous last event may reach it then
 
