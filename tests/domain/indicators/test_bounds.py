@@ -216,3 +216,30 @@ def test_absurd_prints_are_ignored_and_cannot_corrupt_the_exact_sums():
         with pytest.raises((OverflowError, ValueError)):
             log.add(T0 + 1, bad)
     assert (log._t, log._x, log._xi, log._c) == ([T0], [1.0], [int(1.0 * 2.0**128)], [0])  # untouched
+
+
+def test_a_checkpoint_from_before_the_exact_sums_is_upgraded_on_load():
+    """Session checkpoints pickle the indicators; an older one (float sums, no exact ints, no
+    QuietDeps) resumes with the values of a log that never stopped."""
+    import pickle
+
+    def fresh() -> IndicatorSet:
+        ind = IndicatorSet({"pump": PumpSpec(type="pump_magnitude_pct", current=(60, 0), baseline=(1800, 1740)),
+                            "v": VolumeSurgeSpec(type="volume_surge_ratio")})
+        for k in range(300):
+            ind.on_trade(T0 + k * 15_000, 1.0 + (k % 7) * 0.01, 1.0 + k % 3)
+            ind.values(T0 + k * 15_000)
+        return ind
+
+    old = fresh()
+    del old.deps
+    for log in (old.prices, old.volumes):  # what the previous version stored
+        del log._xi
+        log._c = [float(c) / 2.0**128 for c in log._c]
+    restored = pickle.loads(pickle.dumps(old))
+    reference = fresh()
+    now = T0 + 300 * 15_000
+    for ind in (restored, reference):
+        ind.on_trade(now, 1.05, 2.0)
+    assert dict(restored.values(now + 1_000).items()) == dict(reference.values(now + 1_000).items())
+    assert restored.begin_bounds().keeps("trade", 1.0)

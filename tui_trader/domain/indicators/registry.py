@@ -89,6 +89,10 @@ class IndicatorSet:
         self.last_event_ms: int | None = None
         self.first_event_ms: int | None = None
 
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("deps", QuietDeps())  # checkpoints from before the quiet steps
+
     @classmethod
     def for_strategy(cls, strategy: Strategy) -> "IndicatorSet":
         return cls(strategy.used_indicators())

@@ -57,6 +57,19 @@ class EventLog:
         self._min_offset = 0
         self.first_ms: int | None = None  # time of the first event ever seen
 
+    def __setstate__(self, state: dict) -> None:
+        """Checkpoints written before the sums were exact hold float sums and no `_xi`: rebuild the
+        exact ones from the retained events (values then match a log that never stopped)."""
+        self.__dict__.update(state)
+        if "_xi" in state:
+            return
+        self._xi = [int(x * _SCALE_F) for x in self._x]
+        c: list[int] = [0] if self._t else []
+        for i in range(1, len(self._t)):
+            prev = self._xi[i - 1]
+            c.append(c[-1] + (prev * (self._t[i] - self._t[i - 1]) if self.kind is Kind.STEP else prev))
+        self._c = c
+
     def edge(self, offset_ms: int) -> int:
         """Register (or reuse) a cursor for the edge `now - offset_ms`; returns its id."""
         if offset_ms in self._offsets:
