@@ -294,7 +294,7 @@ async def test_quiet_timer_follows_event_time_when_it_runs_ahead_of_the_clock():
     await rig.start()
     ahead = 3_600_000  # the data's clock is an hour ahead of ours
     rig.bus.publish(TradeTick(T0 + ahead, SYM, 1.0, 1.0))  # steps; "jump" cannot fire: quiet
-    quiet = rig.runner._quiet[SYM]
+    quiet = rig.runner.quiet_end(SYM)
     assert quiet > T0 + ahead
     assert rig.runner._timer_due <= quiet - ahead + 1_000  # due on our clock, not an hour late
     steps = []

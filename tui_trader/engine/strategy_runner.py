@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import logging
 import pickle
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable
@@ -72,6 +73,21 @@ STATE_KEY_PREFIX = "strategy:"
 QUIET_HORIZON_S = 1500.0  # how far ahead a quiet step bounds the indicators (0: step every second)
 SHORT_HORIZON_MS = 15_000  # the fallback horizon where S1 may fire within the long one
 QUIET_RETRY_MS = 5_000  # S1 within reach: step every second without bounding again for this long
+
+
+@dataclass(slots=True)
+class _Quiet:
+    """One symbol's quiet: its steps before event time `until` are no-ops (`quiet_until`)."""
+
+    until: int = 0  # event time (0: not quiet)
+    offset: int = 0  # event-minus-clock offset when `until` was set: the timer's end is until - offset
+    since: int = 0  # the step time the bounds were computed at
+    retry: int = 0  # S1 within reach: no bounds before this event time
+    deps: QuietDeps = field(default_factory=QuietDeps)  # what keeps S1 from firing (QuietDeps.keeps)
+
+    @property
+    def clock_until(self) -> int:
+        return self.until - self.offset if self.until else 0
 _BUSY = (Phase.ENTRY_PENDING, Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
 
 
@@ -119,12 +135,7 @@ class StrategyRunner:
         self._grid_ms = 0  # set by start(): the timer fires at _grid_ms + k x tick only
         self._tick_ms = max(1, round(tick_s * 1000))
         self._quiet_ms = max(0, round((QUIET_HORIZON_S if quiet_horizon_s is None else quiet_horizon_s) * 1000))
-        self._quiet: dict[str, int] = {}  # symbol -> steps before this time are no-ops (quiet_until)
-        self._deps: dict[str, QuietDeps] = {}  # symbol -> what its quiet relies on
-        self._quiet_from: dict[str, int] = {}  # symbol -> the step time its quiet was computed at
-        self._quiet_retry: dict[str, int] = {}  # symbol -> no quiet computation before this time
-        self._quiet_clock: dict[str, int] = {}  # symbol -> its quiet end in clock time (the timer's)
-        self._quiet_offset: dict[str, int] = {}  # symbol -> event-minus-clock offset of that conversion
+        self._quiet: dict[str, _Quiet] = {}  # symbol -> its quiet (see _Quiet)
         self.before_step: Callable[[], None] | None = None  # replay fast path: flush absorbed prices
         self._echoes: dict[int, Event] = {}  # published events absorb_* already handled (kept alive: ids stay unique)
         self._unsubscribe: Callable[[], None] | None = None
@@ -211,33 +222,32 @@ class StrategyRunner:
                 del self._echoes[id(event)]  # a re-publication of what absorb_* already handled
                 return
             indicators.on_event(event)
-            symbol = event.symbol
-            self._seen[symbol] = (event.ts_ms, self.clock.now_ms())
             kind = "trade" if isinstance(event, TradeTick) else "book" if isinstance(event, BookTick) else "candle"
-            self._market(symbol, kind, event.price if kind == "trade" else 0.0)  # type: ignore[union-attr]
+            self._after_market(event.symbol, event.ts_ms, kind, event.price if kind == "trade" else 0.0)  # type: ignore[union-attr]
         elif isinstance(event, OrderUpdated):
             machine = self._machine_for(event.order.tag, event.order.symbol)
             if machine is not None:
                 self._after(machine, machine.on_order_update(self.now_ms(machine.symbol), event.order))
-                self._quiet_retry.pop(machine.symbol, None)
-                self._quiet_changed(machine.symbol, 0)
+                self._end_quiet(machine.symbol)
         elif isinstance(event, PositionChanged):
             machine = self._machine_for(event.position.tag, event.position.symbol)
             if machine is not None:
                 self._after(machine, machine.on_position_changed(self.now_ms(machine.symbol), event.position, event.reason))
-                self._quiet_retry.pop(machine.symbol, None)
-                self._quiet_changed(machine.symbol, 0)
+                self._end_quiet(machine.symbol)
+
+    def _after_market(self, symbol: str, ts_ms: int, kind: str, price: float) -> None:
+        """After a market event was recorded in the indicators: note its event time, then step
+        unless the quiet provably makes that a no-op."""
+        self._seen[symbol] = (ts_ms, self.clock.now_ms())
+        self._market(symbol, kind, price)
 
     def _market(self, symbol: str, kind: str, price: float) -> None:
         """After a market event was recorded: step, unless the quiet provably makes it a no-op."""
-        if self.now_ms(symbol) < self._quiet.get(symbol, 0):
-            if self._deps[symbol].keeps(kind, price):
+        q, now = self._quiet.get(symbol), self.now_ms(symbol)
+        if q is not None and now < q.until:
+            if q.deps.keeps(kind, price) or self._update_quiet(symbol, q.since, past=now) > now:
                 self._keep_quiet(symbol)
-                return  # the step would be a no-op (quiet_until, QuietDeps)
-            now = self.now_ms(symbol)
-            if self._update_quiet(symbol, self._quiet_from[symbol], past=now) > now:
-                self._keep_quiet(symbol)
-                return  # with this event included, S1 still cannot fire before the quiet ends
+                return  # a no-op step: the event is covered, or with it included S1 still cannot fire
         self.step(symbol)
 
     def _machine_for(self, tag: str, symbol: str) -> StrategyMachine | None:
@@ -255,8 +265,7 @@ class StrategyRunner:
         if not self._absorbable(symbol):
             return False
         self.indicators[symbol].on_trade(ts_ms, price, qty)
-        self._seen[symbol] = (ts_ms, self.clock.now_ms())
-        self._market(symbol, "trade", price)
+        self._after_market(symbol, ts_ms, "trade", price)
         return True
 
     def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool:
@@ -264,18 +273,19 @@ class StrategyRunner:
         if not self._absorbable(symbol):
             return False
         self.indicators[symbol].on_book(ts_ms, bid, ask)
-        self._seen[symbol] = (ts_ms, self.clock.now_ms())
-        self._market(symbol, "book", 0.0)
+        self._after_market(symbol, ts_ms, "book", 0.0)
         return True
 
     def covers(self, symbol: str, until_ms: int, low: float, high: float) -> bool:
         """Would trades priced in [low, high] up to `until_ms`, each with its book, cause no step?
         (MONITORING, inside the quiet and its trade band, and no book-driven blocker.)"""
-        deps = self._deps.get(symbol)
-        if deps is None or not self._absorbable(symbol) or "book" in deps.kinds or not (deps.low <= low and high <= deps.high):
+        if not self._absorbable(symbol):
+            return False
+        q = self._quiet[symbol]
+        if "book" in q.deps.kinds or not (q.deps.low <= low and high <= q.deps.high):
             return False
         last = self._last_now.get(symbol, until_ms)
-        return (until_ms if until_ms > last else last) < self._quiet.get(symbol, 0)
+        return (until_ms if until_ms > last else last) < q.until
 
     def absorb_ticks(self, symbol: str, times: list[int], prices: tuple[float, ...], qty: float, bid: float, ask: float) -> None:
         """Record trades `covers` vouched for, and the last tick's book, as their events would be
@@ -291,7 +301,7 @@ class StrategyRunner:
 
     def _absorbable(self, symbol: str) -> bool:
         machine = self.machines.get(symbol)
-        return machine is not None and machine.state.phase is Phase.MONITORING and symbol in self._deps
+        return machine is not None and machine.state.phase is Phase.MONITORING and symbol in self._quiet
 
     def already_has(self, event: Event) -> None:
         """`event` re-publishes a price absorbed here: ignore it when the bus delivers it (which,
@@ -307,14 +317,14 @@ class StrategyRunner:
         try:
             for symbol in self.machines:
                 # no market data yet: nothing to evaluate, no event time; quiet: the step is a no-op
-                if symbol in self._seen and self.now_ms(symbol) >= self._quiet.get(symbol, 0):
+                if symbol in self._seen and self.now_ms(symbol) >= self.quiet_end(symbol):
                     self.step(symbol)
         except Exception as exc:  # timer boundary: report and keep ticking
             log.exception("strategy step failed")
             self.bus.publish(ErrorRaised(self.clock.now_ms(), self.name, f"{type(exc).__name__}: {exc}"))
         finally:
             if self._unsubscribe is not None and self._timer is None:
-                quiet = min((self._quiet_clock.get(s, 0) for s in self._seen), default=0)
+                quiet = min((self._quiet[s].clock_until if s in self._quiet else 0 for s in self._seen), default=0)
                 self._schedule(self._grid_at(max(quiet, now + 1)))
 
     def _grid_at(self, t_ms: int) -> int:
@@ -332,20 +342,32 @@ class StrategyRunner:
         needed step. The timer runs on the clock: the end is converted with the symbol's current
         event-minus-clock offset (0 in backtests), and re-converted when a market event moves it."""
         clock_now = self.clock.now_ms()
-        offset = self._last_now.get(symbol, clock_now) - clock_now
-        self._quiet[symbol] = quiet_ms
-        self._quiet_offset[symbol] = offset
-        quiet_clock = self._quiet_clock[symbol] = quiet_ms - offset if quiet_ms else 0
+        q = self._quiet.get(symbol)
+        if q is None:
+            q = self._quiet[symbol] = _Quiet()
+        q.until, q.offset = quiet_ms, self._last_now.get(symbol, clock_now) - clock_now
         if self._timer_due is None or self._unsubscribe is None:
             return  # not started, or inside _on_timer (it reschedules itself)
-        due = self._grid_at(max(quiet_clock, clock_now + 1))
+        due = self._grid_at(max(q.clock_until, clock_now + 1))
         if due < self._timer_due:
             self._schedule(due)
 
     def _keep_quiet(self, symbol: str) -> None:
         """A market event left the quiet standing: re-convert its end if event time jumped."""
-        if self._last_now.get(symbol, 0) - self.clock.now_ms() != self._quiet_offset.get(symbol):
-            self._quiet_changed(symbol, self._quiet[symbol])
+        q = self._quiet[symbol]
+        if self._last_now.get(symbol, 0) - self.clock.now_ms() != q.offset:
+            self._quiet_changed(symbol, q.until)
+
+    def _end_quiet(self, symbol: str) -> None:
+        """An order or position event: the machine steps at the next grid second, bounds retried."""
+        if symbol in self._quiet:
+            self._quiet[symbol].retry = 0
+            self._quiet_changed(symbol, 0)
+
+    def quiet_end(self, symbol: str) -> int:
+        """Event time before which `symbol`'s steps are known no-ops (0: none)."""
+        q = self._quiet.get(symbol)
+        return 0 if q is None else q.until
 
     def now_ms(self, symbol: str) -> int:
         """Event time of `symbol`: newest event ts + clock time since it arrived; never backwards."""
@@ -382,21 +404,22 @@ class StrategyRunner:
         still spare the steps of the next few seconds. Where neither helps (S1 is within reach)
         the bounds are not tried again for `QUIET_RETRY_MS`: meanwhile every step runs."""
         machine, indicators = self.machines[symbol], self.indicators[symbol]
+        q = self._quiet.get(symbol)
+        if q is None:
+            q = self._quiet[symbol] = _Quiet()
         quiet = now
-        if now < self._quiet_retry.get(symbol, 0):
-            self._quiet_changed(symbol, now)
-            return now
-        for horizon in (self._quiet_ms, min(self._quiet_ms, SHORT_HORIZON_MS)):
-            if now + horizon <= past:
-                break
-            self._deps[symbol] = indicators.begin_bounds()
-            quiet = machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon,
-                                        lambda c: indicators.note_blocker(c.indicator, now, horizon, c.operator, c.value))
-            if quiet > now or horizon == SHORT_HORIZON_MS:
-                break
-        self._quiet_from[symbol] = now
-        if quiet <= now and machine.state.phase is Phase.MONITORING:
-            self._quiet_retry[symbol] = now + QUIET_RETRY_MS
+        if machine.state.phase is Phase.MONITORING and now >= q.retry:  # (other phases: never quiet)
+            for horizon in (self._quiet_ms, min(self._quiet_ms, SHORT_HORIZON_MS)):
+                if now + horizon <= past:
+                    break
+                q.deps = indicators.begin_bounds()
+                quiet = machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon,
+                                            lambda c: indicators.note_blocker(c.indicator, now, horizon, c.operator, c.value))
+                if quiet > now or horizon == SHORT_HORIZON_MS:
+                    break
+            q.since = now
+            if quiet <= now:
+                q.retry = now + QUIET_RETRY_MS
         self._quiet_changed(symbol, quiet)
         return quiet
 
