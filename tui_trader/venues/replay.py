@@ -264,6 +264,26 @@ class ReplayFeed:
             self.absorber.already_has(ev)  # type: ignore[union-attr]
             self.bus.publish(ev)  # (delivered after the current dispatch when published from a handler)
 
+    def _hold(self, symbol: str, slot: int, value: tuple) -> None:
+        """Keep an absorbed book (0), trade (1) or mark (2) as the symbol's latest, unpublished."""
+        (self._absorbed.get(symbol) or self._absorbed.setdefault(symbol, [None, None, None]))[slot] = value
+
+    def _absorb_candle(self, symbol: str, ts: int, candle: Candle, offsets: list[int]) -> bool:
+        """Hand a whole candle's ticks to the absorber if no timer is due before its last tick and
+        the absorber covers its price range (else False: tick by tick)."""
+        ticks = candle_ticks(candle, self.ticks_per_candle, self.position_side(symbol))
+        last_ts = ts + offsets[-1]
+        due = self.data_clock.next_timer_ms  # type: ignore[union-attr]
+        if (due is not None and due <= last_ts) or not self.absorber.covers(symbol, last_ts, min(ticks), max(ticks)):  # type: ignore[union-attr]
+            return False
+        self.data_clock.advance_to(last_ts)  # type: ignore[union-attr]  # (no timer fires on the way)
+        last, qty = ticks[-1], candle.volume / self.ticks_per_candle
+        bid, ask = last * (1 - self.half_spread), last * (1 + self.half_spread)
+        self.absorber.absorb_ticks(symbol, [ts + off for off in offsets], ticks, qty, bid, ask)  # type: ignore[union-attr]
+        aggressor = "buy" if last >= candle.open else "sell"
+        self._absorbed[symbol] = [(last_ts, bid, ask), (last_ts, last, qty, aggressor), (last_ts, last)]
+        return True
+
     async def _replay_once(self) -> None:
         n = self.ticks_per_candle
         publish = self.bus.publish
@@ -274,12 +294,12 @@ class ReplayFeed:
         advance = self.data_clock.advance_to if self.data_clock is not None else None
         bp = self.backpressure
         prices: list[tuple[float, ...]] = [()] * len(syms)
-        absorber, gate, absorbed = self.absorber, self.quiet_gate, self._absorbed
+        absorber, gate = self.absorber, self.quiet_gate
         if absorber is not None:
             absorber.before_step = self._flush_absorbed
         # whole candles at once: one source (its ticks follow each other) on a simulated data clock
         whole = absorber is not None and len(syms) == 1 and isinstance(self.data_clock, SimClock) and n > 1
-        last_offset = self._offsets(0)[-1]
+        tick_offsets = self._offsets(0)
         start_wall: float | None = None
         start_data = 0
         since_yield = 0
@@ -297,53 +317,35 @@ class ReplayFeed:
                 if bp is not None and bp.has_work():
                     await bp.idle()  # ... and what they started (an entry, a close) is sent before it
             sym = syms[index]
-            if whole and k == 0 and gate is not None and gate():
-                ticks = candle_ticks(candle, n, side_of(sym))
-                last_ts = ts + last_offset
-                due = self.data_clock.next_timer_ms  # type: ignore[union-attr]
-                if (due is None or due > last_ts) and absorber.covers(sym, last_ts, min(ticks), max(ticks)):  # type: ignore[union-attr]
-                    advance(last_ts)  # type: ignore[misc]  # (no timer is due before the candle's last tick)
-                    qty = candle.volume / n
-                    last = ticks[-1]
-                    bid, ask = last * (1 - hs), last * (1 + hs)
-                    absorber.absorb_ticks(sym, [ts + off for off in self._offsets(index)], ticks, qty, bid, ask)  # type: ignore[union-attr]
-                    side = "buy" if last >= candle.open else "sell"
-                    absorbed[sym] = [(last_ts, bid, ask), (last_ts, last, qty, side), (last_ts, last)]
-                    for _ in range(n - 1):
-                        next(steps)  # this candle's other ticks: handled
-                    continue
-            if absorber is not None and k != CLOSE_STEP and gate is not None and gate():
-                if k <= 1:
-                    prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
-                price = prices[index][k]
-                bid, ask = price * (1 - hs), price * (1 + hs)
-                if absorber.absorb_book(sym, ts, bid, ask):  # (a step inside may flush: look the entry up after)
-                    (absorbed.get(sym) or absorbed.setdefault(sym, [None, None, None]))[0] = (ts, bid, ask)
-                    qty = candle.volume / n
-                    if absorber.absorb_trade(sym, ts, price, qty):
-                        entry = absorbed.get(sym) or absorbed.setdefault(sym, [None, None, None])
-                        entry[1] = (ts, price, qty, "buy" if price >= candle.open else "sell")
-                        entry[2] = (ts, price)
-                        continue
-                    self._flush_absorbed()
-                    publish(TradeTick(ts, sym, price, qty, "buy" if price >= candle.open else "sell"))
-                    publish(MarkPriceTick(ts, sym, price))
-                    if bp is not None and bp.has_work():
-                        await bp.idle()
-                    continue
-            if self._absorbed and k != CLOSE_STEP:
-                self._flush_absorbed()
-            if k == CLOSE_STEP:
+            if k == CLOSE_STEP:  # (held prices stay held: no close consumer reads them while flat)
                 publish(CandleClosed(ts, sym, candle.ts_ms, intervals[index], candle.open, candle.high, candle.low, candle.close, candle.volume))
                 self.cursor_ms = candle.ts_ms
                 self.candles_published += 1
                 since_yield += 1
             else:
+                open_gate = absorber is not None and gate is not None and gate()
+                if open_gate and whole and k == 0 and self._absorb_candle(sym, ts, candle, tick_offsets):
+                    for _ in range(n - 1):
+                        next(steps)  # this candle's other ticks: handled
+                    continue
                 if k <= 1:  # the extremes' order is decided once the open tick has been handled
                     prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
                 price = prices[index][k]
-                publish(BookTick(ts, sym, price * (1 - hs), price * (1 + hs)))
-                publish(TradeTick(ts, sym, price, candle.volume / n, "buy" if price >= candle.open else "sell"))
+                bid, ask, qty = price * (1 - hs), price * (1 + hs), candle.volume / n
+                aggressor = "buy" if price >= candle.open else "sell"
+                book_taken = False
+                if open_gate:  # (a step inside absorb_* may flush what is held: _hold looks the entry up)
+                    book_taken = absorber.absorb_book(sym, ts, bid, ask)  # type: ignore[union-attr]
+                    if book_taken:
+                        self._hold(sym, 0, (ts, bid, ask))
+                        if absorber.absorb_trade(sym, ts, price, qty):  # type: ignore[union-attr]
+                            self._hold(sym, 1, (ts, price, qty, aggressor))
+                            self._hold(sym, 2, (ts, price))
+                            continue
+                self._flush_absorbed()  # whatever is held goes out before a published tick
+                if not book_taken:
+                    publish(BookTick(ts, sym, bid, ask))
+                publish(TradeTick(ts, sym, price, qty, aggressor))
                 publish(MarkPriceTick(ts, sym, price))
             if bp is not None and bp.has_work():
                 await bp.idle()
