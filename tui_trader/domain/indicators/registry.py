@@ -164,7 +164,9 @@ class IndicatorSet:
 
     def bounds(self, name: str, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
         """(low, high) that indicator `name` stays within over `[now, now + horizon]` if no market
-        event arrives meanwhile; None = undefined throughout. Call right after `values(now_ms)`."""
+        event arrives meanwhile; None = undefined throughout. Reads the events held, not the
+        windows' cursors, so it may also be asked for an earlier `now` (the runner re-checks a
+        quiet from the step that started it, with newer events included)."""
         ind = self.indicators[name]
         if isinstance(ind, _CONSTANT_BETWEEN_EVENTS):
             v = ind.value(now_ms)

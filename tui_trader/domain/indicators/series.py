@@ -151,10 +151,6 @@ class EventLog:
             self._cursor = [j - h for j in self._cursor]
             self._head = 0
 
-    def offset(self, edge_id: int) -> int:
-        """The offset (ms before now) of edge `edge_id`."""
-        return self._offsets[edge_id]
-
     def cursor_time(self, edge_id: int) -> int | None:
         """Time of the event in force at the edge (None: no event at or before it)."""
         j = self._cursor[edge_id]

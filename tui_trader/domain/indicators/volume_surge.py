@@ -49,7 +49,11 @@ class VolumeSurge:
         if step <= 0 or (ba - bb) % step:
             raise ValueError("the baseline length must be a multiple of bucket_s")
         self._current = (volumes.edge(ca), volumes.edge(cb), (ca - cb) / 1000.0)
-        self._edges = [volumes.edge(off) for off in range(bb, ba + 1, step)]  # newest first
+        offsets = list(range(bb, ba + 1, step))  # newest edge first
+        self._edges = [volumes.edge(off) for off in offsets]
+        self._current_ms = (ca, cb)  # window offsets, for `bounds`
+        self._buckets_ms = list(zip(offsets[1:], offsets[:-1]))  # (older edge, newer edge) of each bucket
+        self._step_ms = step
         self._bucket_s = step / 1000.0
         self._longest_ms = max(ca, ba)
         self.longest_s = self._longest_ms / 1000.0
@@ -64,7 +68,6 @@ class VolumeSurge:
         rates = [(cums[k] - cums[k + 1]) / SCALE / self._bucket_s for k in range(len(cums) - 1)]
         return surge_ratio(current_rate, rates)
 
-
     def bounds(self, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
         """Range over `[now, now + horizon]` with no new trade (any trade voids it: no `trade_band`).
 
@@ -73,17 +76,13 @@ class VolumeSurge:
         bucket, so it is bounded by the medians of the buckets' bounds. A horizon as long as a bucket
         leaves the base no lower bound: (0, inf), whatever trades come."""
         log, h = self.volumes, horizon_ms
-        if h >= round(self._bucket_s * 1000):
+        if h >= self._step_ms:
             return (0.0, math.inf)  # no bucket keeps a trade over the whole horizon: no lower bound on the base
-        start, end, length = self._current
-        ca, cb = log.offset(start), log.offset(end)
+        (ca, cb), length, step_s = self._current_ms, self._current[2], self._bucket_s  # (same arithmetic as `value`)
         cur_hi = log.sum_between(now_ms - ca, now_ms + h - cb) / SCALE / length
         cur_lo = log.sum_between(now_ms + h - ca, now_ms - cb) / SCALE / length
-        offs = [log.offset(e) for e in self._edges]
-        step_s = self._bucket_s  # (the same arithmetic as `value`: exact sum / SCALE / bucket length)
-        buckets = list(zip(offs[1:], offs[:-1]))  # (older edge, newer edge) offsets of each bucket
-        lows = [log.sum_between(now_ms + h - old, now_ms - new) / SCALE / step_s for old, new in buckets]
-        highs = [log.sum_between(now_ms - old, now_ms + h - new) / SCALE / step_s for old, new in buckets]
+        lows = [log.sum_between(now_ms + h - old, now_ms - new) / SCALE / step_s for old, new in self._buckets_ms]
+        highs = [log.sum_between(now_ms - old, now_ms + h - new) / SCALE / step_s for old, new in self._buckets_ms]
         base_hi = max(median(highs), sum(highs) / len(highs)) if highs else 0.0
         if base_hi <= 0:
             return None  # every bucket empty throughout: undefined
