@@ -286,6 +286,26 @@ async def test_absorb_takes_ticks_only_while_monitoring_and_ignores_their_echo()
     await rig.stop()
 
 
+async def test_cover_promises_a_band_only_while_quiet_and_batched_ticks_keep_it():
+    rig = Rig()
+    await rig.start()
+    runner, ind = rig.runner, rig.runner.indicators[SYM]
+    assert runner.cover(SYM) is None  # no step yet: nothing known
+    rig.trade(1.0)
+    cover = runner.cover(SYM)
+    assert cover is not None
+    low, high, until = cover
+    assert low < 1.0 < high < 1.05 and until > rig.clock.now_ms()  # S1 needs +5 %: a trade at 1.05 could fire it
+    t = rig.clock.now_ms()
+    n = len(ind.prices)
+    runner.absorb_ticks(SYM, [t + 1, t + 2, t + 3], [1.0, high, 1.0], [1.0, 2.0, 1.0], 0.99, 1.01)
+    assert len(ind.prices) == n + 3 and ind.last_price == 1.0 and runner.now_ms(SYM) == t + 3
+    assert runner.cover(SYM) == (low, high, until)  # the promise stands: nothing it covered changed it
+    rig.pump()
+    assert rig.machine.phase is not Phase.MONITORING and runner.cover(SYM) is None
+    await rig.stop()
+
+
 async def test_quiet_timer_follows_event_time_when_it_runs_ahead_of_the_clock():
     """Live data stamped ahead of the local clock: the timer converts the quiet's end to clock time."""
     from tui_trader.engine import strategy_runner

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import settle
 from tui_trader.domain.errors import DataError
-from tui_trader.domain.events import BookTick, CandleClosed, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
+from tui_trader.domain.events import BookTick, CandleClosed, CandlesClosed, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
 from tui_trader.domain.models import Position, Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import SimClock
@@ -234,13 +234,14 @@ class _Absorber:
     def already_has(self, ev):
         self.echoes.append((ev.type, ev.ts_ms))
 
-    whole = False  # take whole candles (covers / absorb_ticks)?
+    whole = False  # take whole candles (cover / absorb_ticks)?
+    until = 10**12  # the quiet's end, for `cover`
 
-    def covers(self, symbol, until_ms, low, high):
-        return self.whole and high <= self.limit
+    def cover(self, symbol):
+        return (float("-inf"), self.limit, self.until) if self.whole else None
 
-    def absorb_ticks(self, symbol, times, prices, qty, bid, ask):
-        self.absorbed.append(("candle", tuple(times), tuple(prices)))
+    def absorb_ticks(self, symbol, times, prices, qtys, bid, ask):
+        self.absorbed.append(("candles", tuple(times), tuple(prices)))
 
 
 async def test_fast_path_keeps_absorbed_ticks_off_the_bus_and_hands_on_the_latest(tmp_path):
@@ -275,18 +276,48 @@ async def test_fast_path_is_off_while_the_gate_is_closed(tmp_path):
     assert len(out.drain()) == 8 and absorber.absorbed == []
 
 
-async def test_fast_path_takes_a_whole_candle_when_no_timer_is_due_before_its_last_tick(tmp_path):
+async def test_fast_path_takes_a_whole_candle_when_no_timer_is_due_before_its_close(tmp_path):
     bus, clock = EventBus(), SimClock(0)
-    out = bus.subscribe_queue("t", types=[TradeTick, CandleClosed])
+    out = bus.subscribe_queue("t", types=[TradeTick, CandleClosed, CandlesClosed])
     absorber = _Absorber(bus, limit=12.0)
     absorber.whole = True
     fired = []
-    clock.call_later(130, lambda: fired.append(clock.now_ms()))  # due inside candle 2 (120 .. 165 s)
+    clock.call_later(130, lambda: fired.append(clock.now_ms()))  # due inside candle 2 (120 .. 180 s)
     feed = ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, data_clock=clock, absorber=absorber, quiet_gate=lambda: True)
     await feed.run()
     # candle 1 (range 9..12) in one piece; candle 2 tick by tick, so the timer fires at its own time
-    assert absorber.absorbed[0] == ("candle", (60_000, 75_000, 90_000, 105_000), (10.0, 9.0, 12.0, 11.0))
+    assert absorber.absorbed[0] == ("candles", (60_000, 75_000, 90_000, 105_000), (10.0, 9.0, 12.0, 11.0))
     assert ("trade", 120_000, 11.0) in absorber.absorbed and fired == [130_000]
     events = [(e.type, e.ts_ms) for e in out.drain()]
-    assert events == [("candle", 120_000), ("candle", 180_000)]  # closes always go out; every tick was absorbed
+    assert events == [("candles", 120_000), ("candle", 180_000)]  # closes always go out; every tick was absorbed
     assert feed._absorbed["ABC_BTC"][1][:2] == (165_000, 9.0)  # the latest trade, held until something needs it
+    assert feed.candles_published == 2
+
+
+STRETCH_CSV = "timestamp_ms,open,high,low,close,volume\n" + "".join(
+    f"{60_000 * i},10,{h},9,10,{4 * i}\n" for i, h in enumerate([11, 11, 11, 13, 11, 11, 11, 11], start=1))
+
+
+async def test_fast_path_takes_consecutive_candles_in_one_stretch_up_to_the_band_and_the_quiet_end(tmp_path):
+    """Candles 1-3 and 5-6 stay inside the band (high 11 <= 12), candle 4 breaks it (13), and the
+    quiet ends before candle 7 closes: two stretches, each one absorber call and one close event."""
+    bus, clock = EventBus(), SimClock(0)
+    out = bus.subscribe_queue("t", types=[TradeTick, CandleClosed, CandlesClosed])
+    absorber = _Absorber(bus, limit=12.0)
+    absorber.whole, absorber.until = True, 7 * 60_000 + 1  # candle 6 closes at 420 s, candle 7 at 480 s
+    feed = ReplayFeed(bus, clock, write_csv(tmp_path, STRETCH_CSV), speed=0, data_clock=clock, absorber=absorber, quiet_gate=lambda: True)
+    await feed.run()
+    stretches = [a for a in absorber.absorbed if a[0] == "candles"]
+    assert [len(times) for _, times, _ in stretches] == [12, 8]
+    assert stretches[0][1][:5] == (60_000, 75_000, 90_000, 105_000, 120_000)
+    assert stretches[1][1][0] == 300_000 and stretches[1][2][:4] == (10.0, 9.0, 11.0, 10.0)
+    drained = out.drain()
+    closes = [(e.type, e.ts_ms) for e in drained if e.type in ("candle", "candles")]
+    assert closes == [("candles", 240_000), ("candle", 300_000), ("candles", 420_000), ("candle", 480_000), ("candle", 540_000)]
+    first = next(e for e in drained if isinstance(e, CandlesClosed))
+    assert first.interval_s == 60 and [c[0] for c in first.candles] == [60_000, 120_000, 180_000]
+    assert [c[5] for c in first.candles] == [4.0, 8.0, 12.0]  # volumes ride along (candle-driven indicators)
+    assert feed.candles_published == 8 and feed.cursor_ms == 480_000
+    assert clock.now_ms() >= 540_000
+
+

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
-from tui_trader.domain.events import CandleClosed, Event, FundingCharged, OrderFilled, PositionChanged
+from tui_trader.domain.events import CandleClosed, CandlesClosed, Event, FundingCharged, OrderFilled, PositionChanged
 from tui_trader.domain.models import ZERO, Side
 from tui_trader.engine.bus import EventBus
 
@@ -135,19 +135,27 @@ class Recorder(TradeBook):
         self.last_close_ms: int | None = None
         self._next_sample_ms = 0
         self._start_equity = equity()  # before the first tick: the first point is the starting balance
-        bus.subscribe(self._on_candle, [CandleClosed], name="backtest.equity")
+        bus.subscribe(self._on_candle, [CandleClosed, CandlesClosed], name="backtest.equity")
         bus.subscribe(self._on_trading, [OrderFilled, PositionChanged, FundingCharged], name="backtest.trades")
 
     def _on_candle(self, ev: Event) -> None:
-        assert isinstance(ev, CandleClosed)
+        if isinstance(ev, CandlesClosed):
+            interval_ms = ev.interval_s * 1000
+            for candle in ev.candles:
+                self._closed(candle[0], candle[0] + interval_ms)
+        else:
+            assert isinstance(ev, CandleClosed)
+            self._closed(ev.open_ms, ev.ts_ms)
+
+    def _closed(self, open_ms: int, close_ms: int) -> None:
         self.bars += 1
         if self.first_open_ms is None:
-            self.first_open_ms = ev.open_ms
-            self.curve.append((ev.open_ms, self._start_equity))
-        self.last_close_ms = ev.ts_ms
-        if ev.ts_ms >= self._next_sample_ms:
-            self.curve.append((ev.ts_ms, self.equity()))
-            self._next_sample_ms = (ev.ts_ms // self.every_ms + 1) * self.every_ms
+            self.first_open_ms = open_ms
+            self.curve.append((open_ms, self._start_equity))
+        self.last_close_ms = close_ms
+        if close_ms >= self._next_sample_ms:
+            self.curve.append((close_ms, self.equity()))
+            self._next_sample_ms = (close_ms // self.every_ms + 1) * self.every_ms
 
     def finish(self) -> None:
         """Final equity point at the last candle close (if the last sample is older)."""

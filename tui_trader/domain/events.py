@@ -94,6 +94,23 @@ class CandleClosed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CandlesClosed(Event):
+    """Several consecutive closed candles of one symbol in one event, in place of their
+    `CandleClosed` events: a backtest replay sends a stretch this way when nothing else could
+    happen inside it (see `venues/replay.py`). `candles` are `(open_ms, open, high, low, close,
+    volume)` tuples in time order; `ts_ms` is the last one's close time."""
+
+    symbol: str
+    interval_s: int
+    candles: tuple[tuple[int, float, float, float, float, float], ...]
+    type: ClassVar[str] = "candles"
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return ("candle", self.symbol)
+
+
+@dataclass(frozen=True, slots=True)
 class FundingRateUpdated(Event):
     symbol: str
     rate: float

@@ -49,6 +49,7 @@ from tui_trader.domain.errors import StrategyError
 from tui_trader.domain.events import (
     BookTick,
     CandleClosed,
+    CandlesClosed,
     ErrorRaised,
     Event,
     OrderUpdated,
@@ -162,7 +163,7 @@ class StrategyRunner:
             st = machine.state
             self.bus.publish(StrategyStateChanged(self.clock.now_ms(), self.strategy.strategy_name, symbol, st.phase.value, "restored" if data else "start"))
         self._unsubscribe = self.bus.subscribe(
-            self._on_event, types=[TradeTick, BookTick, CandleClosed, OrderUpdated, PositionChanged], name=self.name
+            self._on_event, types=[TradeTick, BookTick, CandleClosed, CandlesClosed, OrderUpdated, PositionChanged], name=self.name
         )
         first = self._first_timer_ms if self._first_timer_ms is not None else self.clock.now_ms() + self._tick_ms
         self._grid_ms = first  # every step-timer firing is at first + k x tick
@@ -214,7 +215,7 @@ class StrategyRunner:
     # --- events -----------------------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, (TradeTick, BookTick, CandleClosed)):
+        if isinstance(event, (TradeTick, BookTick, CandleClosed, CandlesClosed)):
             indicators = self.indicators.get(event.symbol)
             if indicators is None:
                 return
@@ -276,24 +277,22 @@ class StrategyRunner:
         self._after_market(symbol, ts_ms, "book", 0.0)
         return True
 
-    def covers(self, symbol: str, until_ms: int, low: float, high: float) -> bool:
-        """Would trades priced in [low, high] up to `until_ms`, each with its book, cause no step?
-        (MONITORING, inside the quiet and its trade band, and no book-driven blocker.)"""
+    def cover(self, symbol: str) -> tuple[float, float, int] | None:
+        """`(low, high, until)`: trades priced in [low, high], each with its book, and candle
+        closes, all before event time `until`, would cause no step (MONITORING inside its quiet,
+        no book- or candle-driven blocker). None: no such promise now."""
         if not self._absorbable(symbol):
-            return False
+            return None
         q = self._quiet[symbol]
-        if "book" in q.deps.kinds or not (q.deps.low <= low and high <= q.deps.high):
-            return False
-        last = self._last_now.get(symbol, until_ms)
-        return (until_ms if until_ms > last else last) < q.until
+        if q.deps.kinds or self._last_now.get(symbol, q.until - 1) >= q.until:
+            return None
+        return q.deps.low, q.deps.high, q.until
 
-    def absorb_ticks(self, symbol: str, times: list[int], prices: tuple[float, ...], qty: float, bid: float, ask: float) -> None:
-        """Record trades `covers` vouched for, and the last tick's book, as their events would be
+    def absorb_ticks(self, symbol: str, times: list[int], prices: list[float], qtys: list[float], bid: float, ask: float) -> None:
+        """Record trades `cover` vouched for, and the last one's book, as their events would be
         (no step can follow: the book is no blocker's input)."""
         indicators = self.indicators[symbol]
-        on_trade = indicators.on_trade
-        for ts, price in zip(times, prices):
-            on_trade(ts, price, qty)
+        indicators.on_trades(times, prices, qtys)
         indicators.on_book(times[-1], bid, ask)  # only the newest book is kept
         self._seen[symbol] = (times[-1], self.clock.now_ms())
         self.now_ms(symbol)

@@ -38,8 +38,11 @@ first offered to the absorber; one it takes (its quiet bounds cover it: no step 
 not published. The latest absorbed book, trade and mark of each symbol are published - marked
 for the absorber to ignore - before any other tick and before the absorber next steps, so every
 other consumer holds the same latest prices as on the normal path whenever they can matter.
-Candle closes are always published. With one source on a simulated clock, a candle whose price
-range the absorber covers and inside which no timer is due goes over in one call.
+With one source on a simulated clock at full speed, whole candles go over in stretches: while
+the absorber's `cover` (a trade band and the end of its quiet) holds every price of consecutive
+candles, and no timer is due before their closes, their trades go to the absorber in one call and
+their closes out as one `CandlesClosed` (in place of their `CandleClosed` events). Otherwise every
+candle close is published as it comes.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
-from tui_trader.domain.events import BookTick, CandleClosed, Event, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
+from tui_trader.domain.events import BookTick, CandleClosed, CandlesClosed, Event, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
 from tui_trader.domain.models import Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
@@ -111,11 +114,29 @@ class Absorber(Protocol):
 
     def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool: ...
 
-    def covers(self, symbol: str, until_ms: int, low: float, high: float) -> bool: ...
+    def cover(self, symbol: str) -> tuple[float, float, int] | None: ...
 
-    def absorb_ticks(self, symbol: str, times: list[int], prices: tuple[float, ...], qty: float, bid: float, ask: float) -> None: ...
+    def absorb_ticks(self, symbol: str, times: list[int], prices: list[float], qtys: list[float], bid: float, ask: float) -> None: ...
 
     def already_has(self, event: Event) -> None: ...
+
+
+class _Stretch:
+    """Consecutive whole candles of one symbol held back for one absorber call: every price inside
+    the absorber's trade band [low, high], every close before `limit` (its quiet's end, or the
+    next timer of the data clock if sooner)."""
+
+    __slots__ = ("symbol", "low", "high", "limit", "interval_ms", "candles")
+
+    def __init__(self, symbol: str, low: float, high: float, limit: int, interval_ms: int) -> None:
+        self.symbol, self.low, self.high, self.limit, self.interval_ms = symbol, low, high, limit, interval_ms
+        self.candles: list[Candle] = []
+
+    def take(self, c: Candle) -> bool:
+        if self.low <= c.low and c.high <= self.high and c.ts_ms + self.interval_ms < self.limit:
+            self.candles.append(c)
+            return True
+        return False
 
 
 class ReplayFeed:
@@ -168,6 +189,7 @@ class ReplayFeed:
         self.absorber = absorber
         self.quiet_gate = quiet_gate
         self._absorbed: dict[str, list] = {}  # symbol -> [book, trade, mark] latest absorbed, unpublished
+        self._stretch: _Stretch | None = None  # whole candles taken, not yet handed over
         self.position_side = position_side or self._side_from_bus
         self._open_sides: dict[str, set[Side]] = {}
         if position_side is None:
@@ -268,21 +290,48 @@ class ReplayFeed:
         """Keep an absorbed book (0), trade (1) or mark (2) as the symbol's latest, unpublished."""
         (self._absorbed.get(symbol) or self._absorbed.setdefault(symbol, [None, None, None]))[slot] = value
 
-    def _absorb_candle(self, symbol: str, ts: int, candle: Candle, offsets: list[int]) -> bool:
-        """Hand a whole candle's ticks to the absorber if no timer is due before its last tick and
-        the absorber covers its price range (else False: tick by tick)."""
-        ticks = candle_ticks(candle, self.ticks_per_candle, self.position_side(symbol))
-        last_ts = ts + offsets[-1]
-        due = self.data_clock.next_timer_ms  # type: ignore[union-attr]
-        if (due is not None and due <= last_ts) or not self.absorber.covers(symbol, last_ts, min(ticks), max(ticks)):  # type: ignore[union-attr]
+    def _open_stretch(self, symbol: str, candle: Candle) -> bool:
+        """Start a stretch with `candle` if the absorber's quiet covers it, close included, and no
+        timer of the data clock is due before that close (else False: tick by tick)."""
+        cover = self.absorber.cover(symbol)  # type: ignore[union-attr]
+        if cover is None:
             return False
-        self.data_clock.advance_to(last_ts)  # type: ignore[union-attr]  # (no timer fires on the way)
-        last, qty = ticks[-1], candle.volume / self.ticks_per_candle
-        bid, ask = last * (1 - self.half_spread), last * (1 + self.half_spread)
-        self.absorber.absorb_ticks(symbol, [ts + off for off in offsets], ticks, qty, bid, ask)  # type: ignore[union-attr]
-        aggressor = "buy" if last >= candle.open else "sell"
-        self._absorbed[symbol] = [(last_ts, bid, ask), (last_ts, last, qty, aggressor), (last_ts, last)]
+        low, high, until = cover
+        due = self.data_clock.next_timer_ms  # type: ignore[union-attr]
+        stretch = _Stretch(symbol, low, high, until if due is None else min(until, due), self.intervals_s[0] * 1000)
+        if not stretch.take(candle):
+            return False
+        self._stretch = stretch
         return True
+
+    def _flush_stretch(self) -> int:
+        """Hand the stretch's trades (and last book) to the absorber in one call, hold its latest
+        prices, publish its closes as one `CandlesClosed`; returns the number of candles."""
+        stretch, self._stretch = self._stretch, None
+        assert stretch is not None
+        n, sym, offsets = self.ticks_per_candle, stretch.symbol, self._offsets(0)
+        side = self.position_side(sym)
+        times: list[int] = []
+        prices: list[float] = []
+        qtys: list[float] = []
+        for c in stretch.candles:
+            times += [c.ts_ms + off for off in offsets]
+            prices += candle_ticks(c, n, side)
+            qtys += [c.volume / n] * n
+        clock = self.data_clock
+        assert clock is not None
+        last_ts, last, last_candle = times[-1], prices[-1], stretch.candles[-1]
+        clock.advance_to(last_ts)  # (no timer is due on the way: `_Stretch.limit`)
+        bid, ask = last * (1 - self.half_spread), last * (1 + self.half_spread)
+        self.absorber.absorb_ticks(sym, times, prices, qtys, bid, ask)  # type: ignore[union-attr]
+        aggressor = "buy" if last >= last_candle.open else "sell"
+        self._absorbed[sym] = [(last_ts, bid, ask), (last_ts, last, qtys[-1], aggressor), (last_ts, last)]
+        close_ts = last_candle.ts_ms + stretch.interval_ms
+        clock.advance_to(close_ts)
+        self.bus.publish(CandlesClosed(close_ts, sym, self.intervals_s[0], tuple(stretch.candles)))
+        self.cursor_ms = last_candle.ts_ms
+        self.candles_published += len(stretch.candles)
+        return len(stretch.candles)
 
     async def _replay_once(self) -> None:
         n = self.ticks_per_candle
@@ -297,14 +346,19 @@ class ReplayFeed:
         absorber, gate = self.absorber, self.quiet_gate
         if absorber is not None:
             absorber.before_step = self._flush_absorbed
-        # whole candles at once: one source (its ticks follow each other) on a simulated data clock
-        whole = absorber is not None and len(syms) == 1 and isinstance(self.data_clock, SimClock) and n > 1
-        tick_offsets = self._offsets(0)
+        # whole candles at once: one source (its ticks follow each other) on a simulated data clock, unpaced
+        whole = absorber is not None and len(syms) == 1 and isinstance(self.data_clock, SimClock) and n > 1 and self.speed <= 0
         start_wall: float | None = None
         start_data = 0
         since_yield = 0
         steps = self._merged()
         for ts, index, k, candle in steps:
+            if self._stretch is not None:
+                if k == 0 and self._stretch.take(candle):
+                    for _ in range(n):
+                        next(steps)  # its other ticks and its close: in the stretch
+                    continue
+                since_yield += self._flush_stretch()
             if self.speed > 0:
                 if start_wall is None:
                     start_wall, start_data = self.clock.time(), ts
@@ -324,9 +378,9 @@ class ReplayFeed:
                 since_yield += 1
             else:
                 open_gate = absorber is not None and gate is not None and gate()
-                if open_gate and whole and k == 0 and self._absorb_candle(sym, ts, candle, tick_offsets):
-                    for _ in range(n - 1):
-                        next(steps)  # this candle's other ticks: handled
+                if open_gate and whole and k == 0 and self._open_stretch(sym, candle):
+                    for _ in range(n):
+                        next(steps)  # its other ticks and its close: in the stretch
                     continue
                 if k <= 1:  # the extremes' order is decided once the open tick has been handled
                     prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
@@ -352,3 +406,5 @@ class ReplayFeed:
             if since_yield >= 256:
                 since_yield = 0
                 await asyncio.sleep(0)
+        if self._stretch is not None:
+            self._flush_stretch()

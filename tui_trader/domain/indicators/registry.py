@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Protocol
 
-from tui_trader.domain.events import BookTick, CandleClosed, Event, TradeTick
+from tui_trader.domain.events import BookTick, CandleClosed, CandlesClosed, Event, TradeTick
 from tui_trader.domain.indicators.pump import PumpMagnitude
 from tui_trader.domain.indicators.rsi import Rsi
 from tui_trader.domain.indicators.series import EventLog, Kind
@@ -137,6 +137,14 @@ class IndicatorSet:
                     ind.on_candle(event.interval_s, event.close)
                 else:
                     ind.on_candle(event.interval_s, event.volume)
+        elif isinstance(event, CandlesClosed):
+            if event.candles:
+                self._seen(event.candles[0][0] + event.interval_s * 1000)  # the first close
+            self._seen(event.ts_ms)
+            for ind in self._on_candle:
+                on_candle, interval, col = ind.on_candle, event.interval_s, 4 if isinstance(ind, Rsi) else 5
+                for candle in event.candles:
+                    on_candle(interval, candle[col])
 
     def on_book(self, ts_ms: int, bid: float, ask: float) -> None:
         self._seen(ts_ms)
@@ -150,6 +158,22 @@ class IndicatorSet:
         self.prices.add(ts_ms, price)
         self.volumes.add(ts_ms, qty)
         self.last_price = price
+
+    def on_trades(self, times: list[int], prices: list[float], qtys: list[float]) -> None:
+        """Many trades in time order, as `on_trade` one by one would record them (the logs take
+        them in one `extend`; a batch holding a bad print goes one by one, dropping it)."""
+        if not times:
+            return
+        sane = 0 < min(prices) and max(prices) < MAX_INPUT and 0 <= min(qtys) and max(qtys) < MAX_INPUT
+        if not (sane and math.isfinite(sum(prices)) and math.isfinite(sum(qtys))):  # (min / max skip a nan)
+            for ts, price, qty in zip(times, prices, qtys):
+                self.on_trade(ts, price, qty)
+            return
+        self._seen(times[0])
+        self._seen(max(times))
+        self.prices.extend(times, prices)
+        self.volumes.extend(times, qtys)
+        self.last_price = prices[-1]
 
     def _seen(self, ts_ms: int) -> None:
         if self.first_event_ms is None:
