@@ -318,12 +318,34 @@ async def test_quiet_timer_follows_event_time_when_it_runs_ahead_of_the_clock():
     assert quiet > T0 + ahead
     assert rig.runner._timer_due <= quiet - ahead + 1_000  # due on our clock, not an hour late
     steps = []
-    rig.runner.step = lambda symbol: steps.append(rig.runner.now_ms(symbol))  # watch the timer's steps
+    runner, requiet = rig.runner, rig.runner._requiet
+    runner.step = lambda symbol: steps.append(runner.now_ms(symbol))  # watch the timer's steps ...
+    runner._requiet = lambda symbol: steps.append(runner.now_ms(symbol)) or requiet(symbol)  # ... and quiet renewals
     rig.clock.advance((quiet - ahead - T0) / 1000 - 2)
     assert steps == []  # still quiet: no-op steps skipped
     rig.clock.advance(3)
-    assert steps and steps[0] >= quiet  # the first step due is taken on time
+    assert steps and quiet <= steps[0] < quiet + 2_000  # the quiet's end is acted on on time
+    assert runner.quiet_end(SYM) > steps[0]  # (a new quiet from there: nothing can fire yet)
     assert strategy_runner.QUIET_HORIZON_S > 0
+    await rig.stop()
+
+
+async def test_a_quiet_that_ends_is_renewed_without_a_step_except_on_a_new_day():
+    day = 86_400_000
+    midnight = (T0 // day + 1) * day
+    rig = Rig(start_ms=midnight - 10_000)
+    await rig.start()
+    rig.trade(1.0)  # steps; "jump" cannot fire on a flat market: quiet, but only up to midnight
+    assert rig.runner.quiet_end(SYM) == midnight and rig.machine.state.day == midnight // day - 1
+    steps, step = [], rig.runner.step
+    rig.runner.step = lambda symbol: steps.append(rig.runner.now_ms(symbol)) or step(symbol)
+    rig.clock.advance(11)
+    assert steps == [midnight] and rig.machine.state.day == midnight // day  # the new day's step ran
+    renewed = rig.runner.quiet_end(SYM)
+    assert renewed > midnight + 1_000
+    rig.clock.advance((renewed - midnight) / 1000 + 5)
+    assert steps == [midnight]  # that quiet's end: a new quiet, no step
+    assert rig.runner.quiet_end(SYM) > renewed
     await rig.stop()
 
 

@@ -249,6 +249,8 @@ class StrategyRunner:
             if q.deps.keeps(kind, price) or self._update_quiet(symbol, q.since, past=now) > now:
                 self._keep_quiet(symbol)
                 return  # a no-op step: the event is covered, or with it included S1 still cannot fire
+        elif q is not None and self._requiet(symbol):
+            return
         self.step(symbol)
 
     def _machine_for(self, tag: str, symbol: str) -> StrategyMachine | None:
@@ -316,7 +318,7 @@ class StrategyRunner:
         try:
             for symbol in self.machines:
                 # no market data yet: nothing to evaluate, no event time; quiet: the step is a no-op
-                if symbol in self._seen and self.now_ms(symbol) >= self.quiet_end(symbol):
+                if symbol in self._seen and self.now_ms(symbol) >= self.quiet_end(symbol) and not self._requiet(symbol):
                     self.step(symbol)
         except Exception as exc:  # timer boundary: report and keep ticking
             log.exception("strategy step failed")
@@ -325,6 +327,15 @@ class StrategyRunner:
             if self._unsubscribe is not None and self._timer is None:
                 quiet = min((self._quiet[s].clock_until if s in self._quiet else 0 for s in self._seen), default=0)
                 self._schedule(self._grid_at(max(quiet, now + 1)))
+
+    def _requiet(self, symbol: str) -> bool:
+        """At the end of a quiet: if a new one starts right now, this step is inside it - a no-op
+        like the others, so it is not run (True). Not on a new UTC day (that step rolls the
+        machine's daily counters), nor before the bounds may be retried."""
+        machine, q, now = self.machines[symbol], self._quiet.get(symbol), self.now_ms(symbol)
+        if q is None or now < q.retry or machine.phase is not Phase.MONITORING or machine.new_day(now) or not self._quiet_ms:
+            return False
+        return self._update_quiet(symbol, now) > now
 
     def _grid_at(self, t_ms: int) -> int:
         """The first step-grid instant at or after `t_ms`."""

@@ -385,6 +385,10 @@ class StrategyMachine:
             own[name] = momentum_reversal(values.get(spec.velocity), peaks.get(spec.velocity), spec.min_peak) if signal else None
         return vals
 
+    def new_day(self, now_ms: int) -> bool:
+        """Would a step at `now_ms` roll the daily counters (first step of a UTC day)?"""
+        return now_ms // DAY_MS != self.state.day
+
     def _roll_day(self, now: int) -> None:
         day = now // DAY_MS
         if day != self.state.day:
