@@ -330,6 +330,23 @@ async def test_quiet_timer_follows_event_time_when_it_runs_ahead_of_the_clock():
     await rig.stop()
 
 
+async def test_cover_renews_a_quiet_that_ends_too_soon_and_keeps_it_when_s1_is_within_reach():
+    rig = Rig()
+    await rig.start()
+    runner = rig.runner
+    rig.trade(1.0)
+    _, _, until = runner.cover(SYM)
+    rig.clock.advance((until - rig.clock.now_ms()) / 1000 - 5)  # 5 s before the quiet ends: no step yet
+    assert runner.cover(SYM, need_ms=until - 10_000)[2] == until  # long enough: left alone
+    renewed = runner.cover(SYM, need_ms=until + 60_000)[2]
+    assert renewed > until and runner._timer_due >= until  # a longer quiet, and the timer sleeps on
+    deps = runner._quiet[SYM].deps
+    rig.clock.advance(2)
+    rig.machine.quiet_until = lambda now, *args: now  # from here on, S1 is within reach
+    assert runner.cover(SYM, need_ms=renewed + 60_000) == (deps.low, deps.high, renewed)  # the proven quiet stands
+    await rig.stop()
+
+
 async def test_a_quiet_that_ends_is_renewed_without_a_step_except_on_a_new_day():
     day = 86_400_000
     midnight = (T0 // day + 1) * day

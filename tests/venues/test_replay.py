@@ -237,7 +237,7 @@ class _Absorber:
     whole = False  # take whole candles (cover / absorb_ticks)?
     until = 10**12  # the quiet's end, for `cover`
 
-    def cover(self, symbol):
+    def cover(self, symbol, need_ms):
         return (float("-inf"), self.limit, self.until) if self.whole else None
 
     def absorb_ticks(self, symbol, times, prices, qtys, bid, ask):

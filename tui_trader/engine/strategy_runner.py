@@ -279,13 +279,16 @@ class StrategyRunner:
         self._after_market(symbol, ts_ms, "book", 0.0)
         return True
 
-    def cover(self, symbol: str) -> tuple[float, float, int] | None:
+    def cover(self, symbol: str, need_ms: int = 0) -> tuple[float, float, int] | None:
         """`(low, high, until)`: trades priced in [low, high], each with its book, and candle
         closes, all before event time `until`, would cause no step (MONITORING inside its quiet,
-        no book- or candle-driven blocker). None: no such promise now."""
+        no book- or candle-driven blocker). None: no such promise now. A quiet that ends by
+        `need_ms` is first renewed from the current event time where that gives a longer one."""
         if not self._absorbable(symbol):
             return None
         q = self._quiet[symbol]
+        if q.until <= need_ms:
+            self._renew(symbol)
         if q.deps.kinds or self._last_now.get(symbol, q.until - 1) >= q.until:
             return None
         return q.deps.low, q.deps.high, q.until
@@ -299,6 +302,19 @@ class StrategyRunner:
         self._seen[symbol] = (times[-1], self.clock.now_ms())
         self.now_ms(symbol)
         self._keep_quiet(symbol)
+
+    def _renew(self, symbol: str) -> None:
+        """Recompute a quiet before it ends, from the current event time with every event so far
+        (as valid as one computed at its end); keep the current one unless the new one is longer."""
+        q, now = self._quiet[symbol], self.now_ms(symbol)
+        if now < q.retry or not self._quiet_ms:
+            return
+        until, since, deps = q.until, q.since, q.deps
+        if self._update_quiet(symbol, now) <= until:
+            q.since, q.deps = since, deps
+            self._quiet_changed(symbol, until)
+        elif self._timer_due is not None and self._unsubscribe is not None:
+            self._reschedule(self.clock.now_ms())  # the timer may sleep longer now
 
     def _absorbable(self, symbol: str) -> bool:
         machine = self.machines.get(symbol)
@@ -325,8 +341,12 @@ class StrategyRunner:
             self.bus.publish(ErrorRaised(self.clock.now_ms(), self.name, f"{type(exc).__name__}: {exc}"))
         finally:
             if self._unsubscribe is not None and self._timer is None:
-                quiet = min((self._quiet[s].clock_until if s in self._quiet else 0 for s in self._seen), default=0)
-                self._schedule(self._grid_at(max(quiet, now + 1)))
+                self._reschedule(now)
+
+    def _reschedule(self, now: int) -> None:
+        """Next timer: the first grid instant after `now` (clock) at which some quiet has ended."""
+        quiet = min((self._quiet[s].clock_until if s in self._quiet else 0 for s in self._seen), default=0)
+        self._schedule(self._grid_at(max(quiet, now + 1)))
 
     def _requiet(self, symbol: str) -> bool:
         """At the end of a quiet: if a new one starts right now, this step is inside it - a no-op

@@ -114,7 +114,7 @@ class Absorber(Protocol):
 
     def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool: ...
 
-    def cover(self, symbol: str) -> tuple[float, float, int] | None: ...
+    def cover(self, symbol: str, need_ms: int) -> tuple[float, float, int] | None: ...
 
     def absorb_ticks(self, symbol: str, times: list[int], prices: list[float], qtys: list[float], bid: float, ask: float) -> None: ...
 
@@ -293,12 +293,13 @@ class ReplayFeed:
     def _open_stretch(self, symbol: str, candle: Candle) -> bool:
         """Start a stretch with `candle` if the absorber's quiet covers it, close included, and no
         timer of the data clock is due before that close (else False: tick by tick)."""
-        cover = self.absorber.cover(symbol)  # type: ignore[union-attr]
+        interval_ms = self.intervals_s[0] * 1000
+        cover = self.absorber.cover(symbol, candle.ts_ms + interval_ms)  # type: ignore[union-attr]
         if cover is None:
             return False
         low, high, until = cover
         due = self.data_clock.next_timer_ms  # type: ignore[union-attr]
-        stretch = _Stretch(symbol, low, high, until if due is None else min(until, due), self.intervals_s[0] * 1000)
+        stretch = _Stretch(symbol, low, high, until if due is None else min(until, due), interval_ms)
         if not stretch.take(candle):
             return False
         self._stretch = stretch
