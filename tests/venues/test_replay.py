@@ -54,6 +54,9 @@ def test_symbol_from_filename():
         ("timestamp_ms,open,high,low,close,volume\n1,1,1,1,1,1\n1,1,1,1,1,1\n", ":3: timestamp 1 is not after"),
         ("timestamp_ms,open,high,low,close,volume\n1,5,4,3,5,1\n", ":2: inconsistent candle"),
         ("timestamp_ms,open,high,low,close,volume\n1,1,1,1,nan,1\n", ":2: field 'close' = 'nan' must be a finite"),
+        ("timestamp_ms,open,high,low,close,volume\n1,1,1,1,1,-2\n", ":2: field 'volume' = '-2' must be a finite"),
+        ("timestamp_ms,open,high,low,close,volume\n1,1,inf,1,1,1\n", ":2: field 'high' = 'inf' must be a finite"),
+        ("timestamp_ms,open,high,low,close\n1,1,1,1,1\n\n2,1,2,1,1\n3,1,1,x,1\n", ":5: field 'low' = 'x' is not a number"),
     ],
 )
 def test_bad_csv_names_file_line_and_field(tmp_path, text, fragment):
@@ -61,6 +64,11 @@ def test_bad_csv_names_file_line_and_field(tmp_path, text, fragment):
     with pytest.raises(DataError) as err:
         list(read_candles(p))
     assert str(p) in str(err.value) and fragment in str(err.value)
+
+
+def test_csv_accepts_crlf_blank_lines_and_no_volume_column(tmp_path):
+    p = write_csv(tmp_path, "timestamp_ms,open,high,low,close\r\n60000,1,2,0.5,1.5\r\n\r\n120000, 1.5 ,2,1,2\r\n")
+    assert list(read_candles(p)) == [Candle(60_000, 1.0, 2.0, 0.5, 1.5, 0.0), Candle(120_000, 1.5, 2.0, 1.0, 2.0, 0.0)]
 
 
 def test_mexc_kline_json_and_gzip(tmp_path):

@@ -72,34 +72,50 @@ def _read_csv(path: Path, fh: io.TextIOBase) -> Iterator[Candle]:
         raise DataError(f"{path}:1: header is {header!r}; expected 'timestamp_ms,open,high,low,close[,volume]'")
     has_volume = len(cols) == 6
     ncols = len(cols)
+    inf = math.inf
     prev_ts = -1
     for lineno, line in enumerate(fh, start=2):
-        line = line.strip()
-        if not line:
-            continue
         fields = line.split(",")
-        if len(fields) != ncols:
-            raise DataError(f"{path}:{lineno}: expected {ncols} fields, got {len(fields)}")
-        try:
-            ts = int(fields[0])
-        except ValueError:
-            raise DataError(f"{path}:{lineno}: field 'timestamp_ms' = {fields[0]!r} is not an integer") from None
-        values = []
-        for name, raw in zip(cols[1:], fields[1:]):
+        if len(fields) == ncols:  # the common case: parse, then one chained check for everything
             try:
-                v = float(raw)
+                ts, o, h, l, c = int(fields[0]), float(fields[1]), float(fields[2]), float(fields[3]), float(fields[4])
+                v = float(fields[5]) if has_volume else 0.0
             except ValueError:
-                raise DataError(f"{path}:{lineno}: field {name!r} = {raw!r} is not a number") from None
-            if not math.isfinite(v) or v < 0:
-                raise DataError(f"{path}:{lineno}: field {name!r} = {raw!r} must be a finite number >= 0")
-            values.append(v)
-        o, h, l, c = values[:4]
-        if h < l or h < max(o, c) or l > min(o, c):
-            raise DataError(f"{path}:{lineno}: inconsistent candle (open {o}, high {h}, low {l}, close {c})")
-        if ts <= prev_ts:
-            raise DataError(f"{path}:{lineno}: timestamp {ts} is not after the previous one ({prev_ts})")
-        prev_ts = ts
-        yield Candle(ts, o, h, l, c, values[4] if has_volume else 0.0)
+                pass
+            else:
+                if prev_ts < ts and 0 <= l <= o <= h < inf and l <= c <= h and 0 <= v < inf:
+                    prev_ts = ts
+                    yield Candle(ts, o, h, l, c, v)
+                    continue
+        elif not line.strip():
+            continue
+        _explain(path, lineno, cols, line, prev_ts)  # raises: the line is bad
+
+
+def _explain(path: Path, lineno: int, cols: list[str], line: str, prev_ts: int) -> None:
+    """Raise the `DataError` naming what is wrong with a line the fast check refused."""
+    fields = line.strip().split(",")
+    if len(fields) != len(cols):
+        raise DataError(f"{path}:{lineno}: expected {len(cols)} fields, got {len(fields)}")
+    try:
+        ts = int(fields[0])
+    except ValueError:
+        raise DataError(f"{path}:{lineno}: field 'timestamp_ms' = {fields[0]!r} is not an integer") from None
+    values = []
+    for name, raw in zip(cols[1:], fields[1:]):
+        try:
+            v = float(raw)
+        except ValueError:
+            raise DataError(f"{path}:{lineno}: field {name!r} = {raw!r} is not a number") from None
+        if not math.isfinite(v) or v < 0:
+            raise DataError(f"{path}:{lineno}: field {name!r} = {raw!r} must be a finite number >= 0")
+        values.append(v)
+    o, h, l, c = values[:4]
+    if h < l or h < max(o, c) or l > min(o, c):
+        raise DataError(f"{path}:{lineno}: inconsistent candle (open {o}, high {h}, low {l}, close {c})")
+    if ts <= prev_ts:
+        raise DataError(f"{path}:{lineno}: timestamp {ts} is not after the previous one ({prev_ts})")
+    raise DataError(f"{path}:{lineno}: bad candle line {line.strip()!r}")  # (the checks above cover every refusal)
 
 
 def _read_kline_json(path: Path) -> Iterator[Candle]:

@@ -190,6 +190,7 @@ class ReplayFeed:
         self.quiet_gate = quiet_gate
         self._absorbed: dict[str, list] = {}  # symbol -> [book, trade, mark] latest absorbed, unpublished
         self._stretch: _Stretch | None = None  # whole candles taken, not yet handed over
+        self._taken = False  # (single source) the candle just yielded was taken whole: skip its other steps
         self.position_side = position_side or self._side_from_bus
         self._open_sides: dict[str, set[Side]] = {}
         if position_side is None:
@@ -261,6 +262,11 @@ class ReplayFeed:
                 return
             for k, offset in ticks:
                 yield (ts + offset, index, k, candle)
+                if self._taken:  # the consumer took the whole candle at its open step
+                    break
+            if self._taken:
+                self._taken = False
+                continue
             yield (ts + interval_ms, index, CLOSE_STEP, candle)
 
     def _merged(self) -> Iterator[Step]:
@@ -356,8 +362,7 @@ class ReplayFeed:
         for ts, index, k, candle in steps:
             if self._stretch is not None:
                 if k == 0 and self._stretch.take(candle):
-                    for _ in range(n):
-                        next(steps)  # its other ticks and its close: in the stretch
+                    self._taken = True  # its other ticks and its close: in the stretch
                     continue
                 since_yield += self._flush_stretch()
             if self.speed > 0:
@@ -380,8 +385,7 @@ class ReplayFeed:
             else:
                 open_gate = absorber is not None and gate is not None and gate()
                 if open_gate and whole and k == 0 and self._open_stretch(sym, candle):
-                    for _ in range(n):
-                        next(steps)  # its other ticks and its close: in the stretch
+                    self._taken = True  # its other ticks and its close: in the stretch
                     continue
                 if k <= 1:  # the extremes' order is decided once the open tick has been handled
                     prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
