@@ -16,6 +16,9 @@ other market event has the bounds recomputed over the same horizon with the even
 only if S1 may then fire is the machine stepped. Order and position events end the quiet at once.
 The timer keeps its grid (start + k s), so the steps that do run happen at the same instants as
 without skipping, and a run trades identically (`QUIET_HORIZON_S = 0` steps everything: tests).
+A quiet that ends is first recomputed from that instant: if S1 still cannot fire, that step is
+inside the new quiet and is skipped too (except the first step of a UTC day: it rolls the
+machine's daily counters).
 
 Time: the machines run on *event time* (strategy.md §2.1): a symbol's now is the timestamp of
 its newest market event, advanced by the clock time elapsed since that event arrived, and never
@@ -28,7 +31,9 @@ handles it exactly as `_on_event` would and says so; the feed then keeps it off 
 the latest absorbed prices to the other consumers before this runner next steps (`before_step`) -
 marked `already_has` so it does not count them twice. Only the backtest enables it, and only
 while nothing but the latest price matters elsewhere (flat, no working orders): identical trades,
-a fraction of the events.
+a fraction of the events. For whole stretches of candles, `cover` states the promise (a trade band
+and an end time, renewed ahead of a quiet's end on request) and `absorb_ticks` records the
+stretch's trades in one call; their closes arrive as one `CandlesClosed`.
 
 Persistence: after every state change the machine's dict is queued (latest per key) and written
 by `run()` through a `StateWriter`; `start()` restores every machine, so
