@@ -14,6 +14,7 @@ from decimal import Decimal
 from tui_trader.domain.events import (
     BookTick,
     CandleClosed,
+    CandlesClosed,
     CoreStateChanged,
     Event,
     FeedStateChanged,
@@ -24,7 +25,7 @@ from tui_trader.domain.events import (
 )
 from tui_trader.engine.bus import EventBus, Policy
 
-_QUIET = (TradeTick, MarkPriceTick, BookTick, CandleClosed)
+_QUIET = (TradeTick, MarkPriceTick, BookTick, CandleClosed, CandlesClosed)
 
 
 @dataclass
