@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from decimal import Decimal
@@ -12,6 +13,9 @@ from tui_trader.app.wiring import build_core
 from tui_trader.backtest.recorder import Recorder
 from tui_trader.domain.events import FeedStateChanged
 from tui_trader.engine.bus import EventBus
+
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 def _key(trades):
@@ -98,3 +102,23 @@ def test_quiet_steps_change_nothing_for_other_signal_shapes(variant, real_slice,
     assert [t.to_dict() for t in every.trades] == [t.to_dict() for t in fast.trades]
     assert every.equity == fast.equity and every.metrics == fast.metrics
     assert fast.trades, "the variant should trade on the slice, or it proves little"
+
+
+def test_two_symbols_merged_trade_the_same_with_quiet_steps_and_every_step(monkeypatch):
+    """BCC/BTC and UNITTEST/BTC overlap in time: their ticks interleave in one stream. Two days with
+    trades on both symbols, shipped vs every step run."""
+    from tui_trader.backtest.runner import run_backtest
+    from tui_trader.engine import strategy_runner
+
+    from tui_trader.venues.replay import bundled_data_path
+
+    data = [bundled_data_path("bittrex_BCC-BTC_1m_20171104-20171118.csv.gz"), SHARED / "freqtrade_UNITTEST-BTC_1m_20171104-20171114.csv"]
+    if not data[1].exists():
+        pytest.skip("the shared data folder is not beside the checkout")
+    window = {"date_from_ms": 1_510_272_000_000, "date_to_ms": 1_510_444_800_000}  # 2017-11-10 .. 2017-11-12 UTC
+    fast = run_backtest(None, data, **window)
+    monkeypatch.setattr(strategy_runner, "QUIET_HORIZON_S", 0.0)
+    every = run_backtest(None, data, **window)
+    assert {t.symbol for t in fast.trades} == {"BCC_BTC", "UNITTEST_BTC"}
+    assert [t.to_dict() for t in every.trades] == [t.to_dict() for t in fast.trades]
+    assert every.equity == fast.equity and every.metrics == fast.metrics
