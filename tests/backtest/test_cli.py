@@ -102,3 +102,18 @@ def test_bad_line_in_the_middle_of_the_data_stops_the_run_with_exit_2(tmp_path, 
     assert "stopped at bar 56" in err and ":57: field 'close' = 'oops' is not a number" in err
     assert main(["backtest", "list"]) == 0
     assert "failed" in capsys.readouterr().out
+
+
+def test_a_bad_line_after_a_quiet_stretch_counts_every_good_bar_before_it(tmp_path):
+    """Quiet candles go over in stretches; the bad line ends the file mid-stretch: the candles
+    held for the stretch were read fine and count."""
+    from tui_trader.backtest.runner import run_backtest
+    from tui_trader.domain.errors import DataError
+
+    data = tmp_path / "bittrex_ABC-BTC_1m_x.csv"
+    rows = ["timestamp_ms,open,high,low,close,volume"]
+    rows += [f"{1_600_000_000_000 + i * 60_000},100,100.5,99.5,100,10" for i in range(300)]
+    rows.append(f"{1_600_000_000_000 + 300 * 60_000},100,100,100,oops,1")
+    data.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"stopped at bar 301: .*:302: field 'close' = 'oops'"):
+        run_backtest(None, [data])

@@ -359,57 +359,59 @@ class ReplayFeed:
         start_data = 0
         since_yield = 0
         steps = self._merged()
-        for ts, index, k, candle in steps:
-            if self._stretch is not None:
-                if k == 0 and self._stretch.take(candle):
-                    self._taken = True  # its other ticks and its close: in the stretch
-                    continue
-                since_yield += self._flush_stretch()
-            if self.speed > 0:
-                if start_wall is None:
-                    start_wall, start_data = self.clock.time(), ts
-                delay = start_wall + (ts - start_data) / 1000.0 / self.speed - self.clock.time()
-                if delay > 0.001:
-                    await self.clock.sleep(delay)
-                    since_yield = 0
-            if advance is not None:
-                advance(ts)  # timers due before this event fire first ...
+        try:
+            for ts, index, k, candle in steps:
+                if self._stretch is not None:
+                    if k == 0 and self._stretch.take(candle):
+                        self._taken = True  # its other ticks and its close: in the stretch
+                        continue
+                    since_yield += self._flush_stretch()
+                if self.speed > 0:
+                    if start_wall is None:
+                        start_wall, start_data = self.clock.time(), ts
+                    delay = start_wall + (ts - start_data) / 1000.0 / self.speed - self.clock.time()
+                    if delay > 0.001:
+                        await self.clock.sleep(delay)
+                        since_yield = 0
+                if advance is not None:
+                    advance(ts)  # timers due before this event fire first ...
+                    if bp is not None and bp.has_work():
+                        await bp.idle()  # ... and what they started (an entry, a close) is sent before it
+                sym = syms[index]
+                if k == CLOSE_STEP:  # (held prices stay held: no close consumer reads them while flat)
+                    publish(CandleClosed(ts, sym, candle.ts_ms, intervals[index], candle.open, candle.high, candle.low, candle.close, candle.volume))
+                    self.cursor_ms = candle.ts_ms
+                    self.candles_published += 1
+                    since_yield += 1
+                else:
+                    open_gate = absorber is not None and gate is not None and gate()
+                    if open_gate and whole and k == 0 and self._open_stretch(sym, candle):
+                        self._taken = True  # its other ticks and its close: in the stretch
+                        continue
+                    if k <= 1:  # the extremes' order is decided once the open tick has been handled
+                        prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
+                    price = prices[index][k]
+                    bid, ask, qty = price * (1 - hs), price * (1 + hs), candle.volume / n
+                    aggressor = "buy" if price >= candle.open else "sell"
+                    book_taken = False
+                    if open_gate:  # (a step inside absorb_* may flush what is held: _hold looks the entry up)
+                        book_taken = absorber.absorb_book(sym, ts, bid, ask)  # type: ignore[union-attr]
+                        if book_taken:
+                            self._hold(sym, 0, (ts, bid, ask))
+                            if absorber.absorb_trade(sym, ts, price, qty):  # type: ignore[union-attr]
+                                self._hold(sym, 1, (ts, price, qty, aggressor))
+                                self._hold(sym, 2, (ts, price))
+                                continue
+                    self._flush_absorbed()  # whatever is held goes out before a published tick
+                    if not book_taken:
+                        publish(BookTick(ts, sym, bid, ask))
+                    publish(TradeTick(ts, sym, price, qty, aggressor))
+                    publish(MarkPriceTick(ts, sym, price))
                 if bp is not None and bp.has_work():
-                    await bp.idle()  # ... and what they started (an entry, a close) is sent before it
-            sym = syms[index]
-            if k == CLOSE_STEP:  # (held prices stay held: no close consumer reads them while flat)
-                publish(CandleClosed(ts, sym, candle.ts_ms, intervals[index], candle.open, candle.high, candle.low, candle.close, candle.volume))
-                self.cursor_ms = candle.ts_ms
-                self.candles_published += 1
-                since_yield += 1
-            else:
-                open_gate = absorber is not None and gate is not None and gate()
-                if open_gate and whole and k == 0 and self._open_stretch(sym, candle):
-                    self._taken = True  # its other ticks and its close: in the stretch
-                    continue
-                if k <= 1:  # the extremes' order is decided once the open tick has been handled
-                    prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
-                price = prices[index][k]
-                bid, ask, qty = price * (1 - hs), price * (1 + hs), candle.volume / n
-                aggressor = "buy" if price >= candle.open else "sell"
-                book_taken = False
-                if open_gate:  # (a step inside absorb_* may flush what is held: _hold looks the entry up)
-                    book_taken = absorber.absorb_book(sym, ts, bid, ask)  # type: ignore[union-attr]
-                    if book_taken:
-                        self._hold(sym, 0, (ts, bid, ask))
-                        if absorber.absorb_trade(sym, ts, price, qty):  # type: ignore[union-attr]
-                            self._hold(sym, 1, (ts, price, qty, aggressor))
-                            self._hold(sym, 2, (ts, price))
-                            continue
-                self._flush_absorbed()  # whatever is held goes out before a published tick
-                if not book_taken:
-                    publish(BookTick(ts, sym, bid, ask))
-                publish(TradeTick(ts, sym, price, qty, aggressor))
-                publish(MarkPriceTick(ts, sym, price))
-            if bp is not None and bp.has_work():
-                await bp.idle()
-            if since_yield >= 256:
-                since_yield = 0
-                await asyncio.sleep(0)
-        if self._stretch is not None:
-            self._flush_stretch()
+                    await bp.idle()
+                if since_yield >= 256:
+                    since_yield = 0
+                    await asyncio.sleep(0)
+        finally:  # (also when the file turns bad mid-way: the candles read before it count)
+            if self._stretch is not None:
+                self._flush_stretch()
