@@ -366,6 +366,36 @@ async def test_a_quiet_that_ends_is_renewed_without_a_step_except_on_a_new_day()
     await rig.stop()
 
 
+async def test_a_replay_evaluates_s1_between_events_instead_of_stepping_and_trades_the_same():
+    """With no bounds to help (patched away), every second is stepped - unless the replay says
+    when the next event comes: then S1 is evaluated each second and only a second where it fires
+    is stepped. The transitions, their times and the intents are the same."""
+    runs = []
+    for hinted in (False, True):
+        rig = Rig()
+        await rig.start()
+        runner = rig.runner
+        if hinted:
+            runner.next_event_ms = lambda: T0 + 3_600_000  # the replay: no market event before then
+        rig.machine.quiet_until = lambda now, *args: now  # S1 always "within reach"
+        steps, step = [], runner.step
+        runner.step = lambda symbol: steps.append(runner.now_ms(symbol)) or step(symbol)
+        for _ in range(10):
+            rig.trade(1.0)
+            rig.clock.advance(1)
+        rig.bus.publish(TradeTick(rig.clock.now_ms(), SYM, 1.2, 1.0))  # no book: Z1 (spread) cannot follow
+        rig.clock.advance(20)
+        runs.append((steps, [(e.ts_ms, e.state, e.reason) for e in rig.states.drain()], list(rig.intents)))
+        await rig.stop()
+    (every, every_states, every_intents), (hinted, hinted_states, hinted_intents) = runs
+    assert hinted_states == every_states and hinted_intents == every_intents
+    signal_ms = next(ts for ts, state, _ in every_states if state == "SIGNAL_DETECTED")
+    assert signal_ms == T0 + 11_000  # 1 s after the 1.2 print
+    assert signal_ms in hinted  # the second S1 fires is stepped ...
+    assert not [t for t in hinted if T0 + 10_000 < t < signal_ms]  # ... the quiet ones before it are not
+    assert len(hinted) < len(every)
+
+
 async def test_event_time_comes_from_market_data_not_the_wall_clock():
     rig = Rig(start_ms=T0 + 86_400_000)  # the clock is a day ahead of the (replayed) data
     await rig.start()

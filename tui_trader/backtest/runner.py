@@ -155,6 +155,7 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
     if stack.runner is not None:  # the fast path: ticks no step needs stay off the bus while flat
         feed.absorber = stack.runner
         feed.quiet_gate = lambda: venue.is_idle() and not stack.execution.has_work()
+        stack.runner.next_event_ms = lambda: feed.pending_ms
     core = TraderCore(bus, clock, mode="backtest")
     for service, opts in stack.services:
         core.add(service, **opts)

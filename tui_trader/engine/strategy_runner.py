@@ -25,15 +25,7 @@ its newest market event, advanced by the clock time elapsed since that event arr
 moves backwards. Replayed data (2017 timestamps) and a wall clock therefore never mix. Market
 values older than `global_limits.max_stale_data_s` are handed to the machine as undefined.
 
-Replay fast path: a feed may offer a trade or book to `absorb_trade` / `absorb_book` instead of
-publishing it. While the symbol's machine is MONITORING (whose steps send no order) the runner
-handles it exactly as `_on_event` would and says so; the feed then keeps it off the bus and hands
-the latest absorbed prices to the other consumers before this runner next steps (`before_step`) -
-marked `already_has` so it does not count them twice. Only the backtest enables it, and only
-while nothing but the latest price matters elsewhere (flat, no working orders): identical trades,
-a fraction of the events. For whole stretches of candles, `cover` states the promise (a trade band
-and an end time, renewed ahead of a quiet's end on request) and `absorb_ticks` records the
-stretch's trades in one call; their closes arrive as one `CandlesClosed`.
+Replay fast path (backtests only): `ReplayFastPath` (`engine/replay_fast_path.py`), mixed in.
 
 Persistence: after every state change the machine's dict is queued (latest per key) and written
 by `run()` through a `StateWriter`; `start()` restores every machine, so
@@ -71,6 +63,7 @@ from tui_trader.domain.strategy.state import Phase
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, TimerHandle
 from tui_trader.engine.ports import KeyValueStore
+from tui_trader.engine.replay_fast_path import ReplayFastPath
 from tui_trader.engine.state_writer import StateWriter
 
 log = logging.getLogger(__name__)
@@ -112,7 +105,7 @@ def load_strategy(path: Path | str | None = None) -> Strategy:
     return strategy_from_text(text, path.suffix)
 
 
-class StrategyRunner:
+class StrategyRunner(ReplayFastPath):
     """A core `Service`: `await start()` restores and subscribes, `run()` writes state until cancelled."""
 
     def __init__(
@@ -143,6 +136,7 @@ class StrategyRunner:
         self._quiet_ms = max(0, round((QUIET_HORIZON_S if quiet_horizon_s is None else quiet_horizon_s) * 1000))
         self._quiet: dict[str, _Quiet] = {}  # symbol -> its quiet (see _Quiet)
         self.before_step: Callable[[], None] | None = None  # replay fast path: flush absorbed prices
+        self.next_event_ms: Callable[[], int | None] | None = None  # replay: no market event before this clock time
         self._echoes: dict[int, Event] = {}  # published events absorb_* already handled (kept alive: ids stay unique)
         self._unsubscribe: Callable[[], None] | None = None
         self._stale_ms = round(strategy.global_limits.max_stale_data_s * 1000)
@@ -262,75 +256,6 @@ class StrategyRunner:
         machine = self.machines.get(symbol)
         return machine if machine is not None and machine.tag == tag else None
 
-    # --- replay fast path --------------------------------------------------------------------
-
-    def absorb_trade(self, symbol: str, ts_ms: int, price: float, qty: float) -> bool:
-        """Handle a trade as `_on_event` would (True), or refuse it (False: publish it).
-
-        Taken only while the symbol's machine is MONITORING: its steps send no order (S1 only
-        marks a signal), so no one else needs the trade before this runner's next step in
-        another phase - and `before_step` hands them the latest prices first."""
-        if not self._absorbable(symbol):
-            return False
-        self.indicators[symbol].on_trade(ts_ms, price, qty)
-        self._after_market(symbol, ts_ms, "trade", price)
-        return True
-
-    def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool:
-        """As `absorb_trade`, for a top-of-book update."""
-        if not self._absorbable(symbol):
-            return False
-        self.indicators[symbol].on_book(ts_ms, bid, ask)
-        self._after_market(symbol, ts_ms, "book", 0.0)
-        return True
-
-    def cover(self, symbol: str, need_ms: int = 0) -> tuple[float, float, int] | None:
-        """`(low, high, until)`: trades priced in [low, high], each with its book, and candle
-        closes, all before event time `until`, would cause no step (MONITORING inside its quiet,
-        no book- or candle-driven blocker). None: no such promise now. A quiet that ends by
-        `need_ms` is first renewed from the current event time where that gives a longer one."""
-        if not self._absorbable(symbol):
-            return None
-        q = self._quiet[symbol]
-        if q.until <= need_ms:
-            self._renew(symbol)
-        if q.deps.kinds or self._last_now.get(symbol, q.until - 1) >= q.until:
-            return None
-        return q.deps.low, q.deps.high, q.until
-
-    def absorb_ticks(self, symbol: str, times: list[int], prices: list[float], qtys: list[float], bid: float, ask: float) -> None:
-        """Record trades `cover` vouched for, and the last one's book, as their events would be
-        (no step can follow: the book is no blocker's input)."""
-        indicators = self.indicators[symbol]
-        indicators.on_trades(times, prices, qtys)
-        indicators.on_book(times[-1], bid, ask)  # only the newest book is kept
-        self._seen[symbol] = (times[-1], self.clock.now_ms())
-        self.now_ms(symbol)
-        self._keep_quiet(symbol)
-
-    def _renew(self, symbol: str) -> None:
-        """Recompute a quiet before it ends, from the current event time with every event so far
-        (as valid as one computed at its end); keep the current one unless the new one is longer."""
-        q, now = self._quiet[symbol], self.now_ms(symbol)
-        if now < q.retry or not self._quiet_ms:
-            return
-        until, since, deps = q.until, q.since, q.deps
-        if self._update_quiet(symbol, now) <= until:
-            q.since, q.deps = since, deps
-            self._quiet_changed(symbol, until)
-        elif self._timer_due is not None and self._unsubscribe is not None:
-            self._reschedule(self.clock.now_ms())  # the timer may sleep longer now
-
-    def _absorbable(self, symbol: str) -> bool:
-        machine = self.machines.get(symbol)
-        return machine is not None and machine.state.phase is Phase.MONITORING and symbol in self._quiet
-
-    def already_has(self, event: Event) -> None:
-        """`event` re-publishes a price absorbed here: ignore it when the bus delivers it (which,
-        published from inside a handler, happens only after the current dispatch)."""
-        if isinstance(event, (TradeTick, BookTick)) and event.symbol in self.indicators:  # what _on_event will see
-            self._echoes[id(event)] = event
-
     # --- the step timer ---------------------------------------------------------------------
 
     def _on_timer(self) -> None:
@@ -339,7 +264,8 @@ class StrategyRunner:
         try:
             for symbol in self.machines:
                 # no market data yet: nothing to evaluate, no event time; quiet: the step is a no-op
-                if symbol in self._seen and self.now_ms(symbol) >= self.quiet_end(symbol) and not self._requiet(symbol):
+                if symbol in self._seen and self.now_ms(symbol) >= self.quiet_end(symbol) and not self._requiet(symbol) \
+                        and not self._evaluated_quiet(symbol):
                     self.step(symbol)
         except Exception as exc:  # timer boundary: report and keep ticking
             log.exception("strategy step failed")

@@ -190,6 +190,7 @@ class ReplayFeed:
         self.quiet_gate = quiet_gate
         self._absorbed: dict[str, list] = {}  # symbol -> [book, trade, mark] latest absorbed, unpublished
         self._stretch: _Stretch | None = None  # whole candles taken, not yet handed over
+        self.pending_ms: int | None = None  # while the data clock moves to the next event: that event's time
         self._taken = False  # (single source) the candle just yielded was taken whole: skip its other steps
         self.position_side = position_side or self._side_from_bus
         self._open_sides: dict[str, set[Side]] = {}
@@ -374,7 +375,9 @@ class ReplayFeed:
                         await self.clock.sleep(delay)
                         since_yield = 0
                 if advance is not None:
+                    self.pending_ms = ts  # (timers firing now may rely on it: no market event before ts)
                     advance(ts)  # timers due before this event fire first ...
+                    self.pending_ms = None
                     if bp is not None and bp.has_work():
                         await bp.idle()  # ... and what they started (an entry, a close) is sent before it
                 sym = syms[index]

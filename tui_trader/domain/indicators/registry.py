@@ -59,6 +59,13 @@ class QuietDeps:
         self.low, self.high = -math.inf, math.inf
         self.kinds: set[str] = set()
 
+    @classmethod
+    def ending_on_any_event(cls) -> "QuietDeps":
+        """A record no market event keeps (an empty trade band, every other kind listed)."""
+        deps = cls()
+        deps.low, deps.high, deps.kinds = math.inf, -math.inf, {"book", "candle"}
+        return deps
+
     def keeps(self, kind: str, price: float = math.nan) -> bool:
         """Does an event of `kind` (a trade at `price`) leave the noted conditions impossible?"""
         if kind == "trade":

@@ -148,6 +148,11 @@ class StrategyMachine:
             return now_ms
         return min(now_ms + horizon_ms, (now_ms // DAY_MS + 1) * DAY_MS)
 
+    def s1_fires(self, values: Mapping[str, float | None]) -> bool:
+        """Would S1 fire on `values`? In MONITORING that is the only thing a step decides: a step
+        on values where it does not (and no new UTC day) changes nothing."""
+        return section_fires(self.strategy.s1_signal, self._with_own_values(values))
+
     def on_order_update(self, now_ms: int, order: Order) -> list[Intent]:
         """React to an order of this machine (entry fill / reject, close reject)."""
         st = self.state

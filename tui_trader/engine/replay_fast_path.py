@@ -1,0 +1,130 @@
+"""Engine layer: the strategy runner's replay fast path - the API only a backtest's feed uses.
+
+A mixin of `StrategyRunner` (it works on the runner's machines, indicators and quiet records).
+The replay offers what it would publish, and the runner handles it exactly as `_on_event` would,
+or refuses it:
+* `absorb_trade` / `absorb_book`: one tick, taken while the symbol's machine is MONITORING (whose
+  steps send no order). The feed keeps a taken tick off the bus and hands the latest absorbed
+  prices to the other consumers before this runner next steps (`before_step`), marked
+  `already_has` so the runner does not count them twice.
+* `cover` / `absorb_ticks`: whole stretches of candles. `cover` states the promise (a trade band
+  and an end time, renewed ahead of a quiet's end on request); the feed hands every trade of the
+  candles inside it over in one call, and their closes as one `CandlesClosed`.
+* `next_event_ms` (set by the feed): the time of the next market event. Where the bounds cannot
+  rule S1 out, the runner then evaluates S1 itself at each grid second up to that event and only
+  steps a second where it fires (`_evaluated_quiet`).
+Only the backtest enables it, and only while nothing but the latest price matters elsewhere
+(flat, no working order): identical trades (tests and `bench/quiet_parity.py`), a fraction of the
+events and steps.
+"""
+
+from __future__ import annotations
+
+from tui_trader.domain.events import BookTick, Event, TradeTick
+from tui_trader.domain.indicators.registry import QuietDeps
+from tui_trader.domain.strategy.machine import DAY_MS
+from tui_trader.domain.strategy.state import Phase
+
+
+class ReplayFastPath:
+    """Mixed into `StrategyRunner`; uses its attributes (`machines`, `indicators`, `_quiet`, ...)."""
+
+    def absorb_trade(self, symbol: str, ts_ms: int, price: float, qty: float) -> bool:
+        """Handle a trade as `_on_event` would (True), or refuse it (False: publish it).
+
+        Taken only while the symbol's machine is MONITORING: its steps send no order (S1 only
+        marks a signal), so no one else needs the trade before this runner's next step in
+        another phase - and `before_step` hands them the latest prices first."""
+        if not self._absorbable(symbol):
+            return False
+        self.indicators[symbol].on_trade(ts_ms, price, qty)
+        self._after_market(symbol, ts_ms, "trade", price)
+        return True
+
+    def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool:
+        """As `absorb_trade`, for a top-of-book update."""
+        if not self._absorbable(symbol):
+            return False
+        self.indicators[symbol].on_book(ts_ms, bid, ask)
+        self._after_market(symbol, ts_ms, "book", 0.0)
+        return True
+
+    def cover(self, symbol: str, need_ms: int = 0) -> tuple[float, float, int] | None:
+        """`(low, high, until)`: trades priced in [low, high], each with its book, and candle
+        closes, all before event time `until`, would cause no step (MONITORING inside its quiet,
+        no book- or candle-driven blocker). None: no such promise now. A quiet that ends by
+        `need_ms` is first renewed from the current event time where that gives a longer one."""
+        if not self._absorbable(symbol):
+            return None
+        q = self._quiet[symbol]
+        if q.until <= need_ms:
+            self._renew(symbol)
+        if q.deps.kinds or self._last_now.get(symbol, q.until - 1) >= q.until:
+            return None
+        return q.deps.low, q.deps.high, q.until
+
+    def absorb_ticks(self, symbol: str, times: list[int], prices: list[float], qtys: list[float], bid: float, ask: float) -> None:
+        """Record trades `cover` vouched for, and the last one's book, as their events would be
+        (no step can follow: the book is no blocker's input)."""
+        indicators = self.indicators[symbol]
+        indicators.on_trades(times, prices, qtys)
+        indicators.on_book(times[-1], bid, ask)  # only the newest book is kept
+        self._seen[symbol] = (times[-1], self.clock.now_ms())
+        self.now_ms(symbol)
+        self._keep_quiet(symbol)
+
+    def _renew(self, symbol: str) -> None:
+        """Recompute a quiet before it ends, from the current event time with every event so far
+        (as valid as one computed at its end); keep the current one unless the new one is longer."""
+        q, now = self._quiet[symbol], self.now_ms(symbol)
+        if now < q.retry or not self._quiet_ms:
+            return
+        until, since, deps = q.until, q.since, q.deps
+        if self._update_quiet(symbol, now) <= until:
+            q.since, q.deps = since, deps
+            self._quiet_changed(symbol, until)
+        elif self._timer_due is not None and self._unsubscribe is not None:
+            self._reschedule(self.clock.now_ms())  # the timer may sleep longer now
+
+    def _absorbable(self, symbol: str) -> bool:
+        machine = self.machines.get(symbol)
+        return machine is not None and machine.state.phase is Phase.MONITORING and symbol in self._quiet
+
+    def already_has(self, event: Event) -> None:
+        """`event` re-publishes a price absorbed here: ignore it when the bus delivers it (which,
+        published from inside a handler, happens only after the current dispatch)."""
+        if isinstance(event, (TradeTick, BookTick)) and event.symbol in self.indicators:  # what _on_event will see
+            self._echoes[id(event)] = event
+
+    def _evaluated_quiet(self, symbol: str) -> bool:
+        """Replay only (`next_event_ms`): where the bounds cannot rule S1 out, evaluate it at each
+        grid second up to the next market event - no data changes before it, so a second where S1
+        does not fire is a no-op step of a MONITORING machine. The first one where it fires (or
+        the next event, or a new UTC day) ends this quiet; any market event ends it too. True if
+        the step due now is one of the no-ops."""
+        horizon = self.next_event_ms() if self.next_event_ms is not None else None
+        machine = self.machines[symbol]
+        if horizon is None or not self._quiet_ms or machine.phase is not Phase.MONITORING:
+            return False
+        now, clock_now = self.now_ms(symbol), self.clock.now_ms()
+        if machine.new_day(now):
+            return False  # that step rolls the daily counters
+        offset = now - clock_now  # event time minus clock time
+        end = min(horizon, (now // DAY_MS + 1) * DAY_MS - offset)  # clock time
+        indicators, tick = self.indicators[symbol], self._tick_ms
+        last = indicators.last_event_ms
+        until, c = end, self._grid_at(clock_now)
+        while c < end:
+            t = c + offset
+            if last is None or t - last > self._stale_ms:
+                break  # stale from here to the next event: every value counts as missing
+            if machine.s1_fires(indicators.values(t)):
+                until = c
+                break
+            c += tick
+        if until <= clock_now:
+            return False
+        q = self._quiet[symbol]
+        q.deps, q.since = QuietDeps.ending_on_any_event(), now  # any market event ends it
+        self._quiet_changed(symbol, until + offset)
+        return True
