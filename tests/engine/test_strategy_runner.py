@@ -286,6 +286,28 @@ async def test_absorb_takes_ticks_only_while_monitoring_and_ignores_their_echo()
     await rig.stop()
 
 
+async def test_a_quiet_tick_taken_whole_records_what_book_then_trade_would():
+    rigs = [Rig(), Rig()]
+    for rig in rigs:
+        await rig.start()
+        rig.trade(1.0)  # a step: quiet, with a trade band around 1.0
+        rig.clock.advance(2)
+    t = rigs[0].clock.now_ms()
+    one, two = (rig.runner for rig in rigs)
+    assert one.absorb_quiet_tick(SYM, t, 1.01, 2.0, 1.0, 1.02)
+    assert two.absorb_book(SYM, t, 1.0, 1.02) and two.absorb_trade(SYM, t, 1.01, 2.0)
+    for attr in ("_seen", "_last_now"):
+        assert getattr(one, attr) == getattr(two, attr)
+    a, b = one.indicators[SYM], two.indicators[SYM]
+    assert (a.prices.__dict__, a.volumes.__dict__, a.last_event_ms) == (b.prices.__dict__, b.volumes.__dict__, b.last_event_ms)
+    assert one.quiet_end(SYM) == two.quiet_end(SYM)
+    _, high, _ = one.cover(SYM)
+    assert not one.absorb_quiet_tick(SYM, t + 1, high * 1.5, 1.0, 1.0, 1.02)  # outside the band: one by one
+    assert len(a.prices) == len(b.prices)  # (nothing recorded by the refusal)
+    for rig in rigs:
+        await rig.stop()
+
+
 async def test_cover_promises_a_band_only_while_quiet_and_batched_ticks_keep_it():
     rig = Rig()
     await rig.start()

@@ -239,6 +239,14 @@ class _Absorber:
         self.absorbed.append(("book", ts_ms))
         return True
 
+    together = False  # take book and trade in one call when both fit?
+
+    def absorb_quiet_tick(self, symbol, ts_ms, price, qty, bid, ask):
+        if not (self.together and self.books and price <= self.limit):
+            return False
+        self.absorbed += [("book", ts_ms), ("trade", ts_ms, price)]
+        return True
+
     def already_has(self, ev):
         self.echoes.append((ev.type, ev.ts_ms))
 
@@ -273,6 +281,19 @@ async def test_fast_path_keeps_absorbed_ticks_off_the_bus_and_hands_on_the_lates
     absorber.before_step()
     last = [(e.type, e.ts_ms, getattr(e, "price", None)) for e in out.drain()]
     assert ("trade", 165_000, 9.0) in last and ("mark_price", 165_000, 9.0) in last and not feed._absorbed
+
+
+async def test_fast_path_takes_book_and_trade_together_with_the_same_outcome(tmp_path):
+    outcomes = []
+    for together in (False, True):
+        bus, clock = EventBus(), SimClock(0)
+        out = bus.subscribe_queue("t", types=[BookTick, TradeTick, MarkPriceTick, CandleClosed])
+        absorber = _Absorber(bus, limit=11.0)
+        absorber.together = together
+        feed = ReplayFeed(bus, clock, write_csv(tmp_path), speed=0, data_clock=clock, absorber=absorber, quiet_gate=lambda: True)
+        await feed.run()
+        outcomes.append(([(e.type, e.ts_ms, getattr(e, "price", None)) for e in out.drain()], sorted(absorber.absorbed), dict(feed._absorbed)))
+    assert outcomes[0] == outcomes[1]
 
 
 async def test_fast_path_is_off_while_the_gate_is_closed(tmp_path):

@@ -41,6 +41,28 @@ class ReplayFastPath:
         self._after_market(symbol, ts_ms, "trade", price)
         return True
 
+    def absorb_quiet_tick(self, symbol: str, ts_ms: int, price: float, qty: float, bid: float, ask: float) -> bool:
+        """Take a tick's book and trade together when neither can cause a step (the quiet lasts
+        past the tick and keeps both) - what `absorb_book` then `absorb_trade` would record, with
+        one check. Else False, nothing recorded: the feed offers them one by one."""
+        q = self._quiet.get(symbol)
+        if q is None or not self._absorbable(symbol):
+            return False
+        deps = q.deps
+        if "book" in deps.kinds or not deps.low <= price <= deps.high:
+            return False
+        last = self._last_now.get(symbol)
+        now = ts_ms if last is None or last < ts_ms else last  # (as `now_ms` right after the tick)
+        if now >= q.until:
+            return False
+        indicators = self.indicators[symbol]
+        indicators.on_book(ts_ms, bid, ask)
+        indicators.on_trade(ts_ms, price, qty)
+        self._seen[symbol] = (ts_ms, self.clock.now_ms())
+        self._last_now[symbol] = now
+        self._keep_quiet(symbol)
+        return True
+
     def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool:
         """As `absorb_trade`, for a top-of-book update."""
         if not self._absorbable(symbol):

@@ -114,6 +114,8 @@ class Absorber(Protocol):
 
     def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool: ...
 
+    def absorb_quiet_tick(self, symbol: str, ts_ms: int, price: float, qty: float, bid: float, ask: float) -> bool: ...
+
     def cover(self, symbol: str, need_ms: int) -> tuple[float, float, int] | None: ...
 
     def absorb_ticks(self, symbol: str, times: list[int], prices: list[float], qtys: list[float], bid: float, ask: float) -> None: ...
@@ -398,6 +400,9 @@ class ReplayFeed:
                     aggressor = "buy" if price >= candle.open else "sell"
                     book_taken = False
                     if open_gate:  # (a step inside absorb_* may flush what is held: _hold looks the entry up)
+                        if absorber.absorb_quiet_tick(sym, ts, price, qty, bid, ask):  # type: ignore[union-attr]
+                            self._absorbed[sym] = [(ts, bid, ask), (ts, price, qty, aggressor), (ts, price)]
+                            continue
                         book_taken = absorber.absorb_book(sym, ts, bid, ask)  # type: ignore[union-attr]
                         if book_taken:
                             self._hold(sym, 0, (ts, bid, ask))
