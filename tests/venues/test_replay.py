@@ -350,3 +350,33 @@ async def test_fast_path_takes_consecutive_candles_in_one_stretch_up_to_the_band
     assert clock.now_ms() >= 540_000
 
 
+
+
+async def test_two_sources_go_over_in_slots_only_while_both_candles_open_together(tmp_path):
+    """AAA and BBB open candles at the same instants (slots), except BBB skips 240 s and opens
+    one at 330 s instead: a tick of it falls inside the 300 s slot, so that slot goes tick by
+    tick. Closes come out per run of one symbol, in the order they would have come."""
+    a = write_csv(tmp_path, "timestamp_ms,open,high,low,close,volume\n"
+                  + "".join(f"{60_000 * i},10,11,9,10,1\n" for i in range(1, 7)), "x_AAA-USDT_1m.csv")
+    b = write_csv(tmp_path, "timestamp_ms,open,high,low,close,volume\n"
+                  + "".join(f"{t},10,11,9,10,1\n" for t in (60_000, 120_000, 180_000, 330_000, 390_000, 450_000, 510_000)), "x_BBB-USDT_1m.csv")
+    bus, clock = EventBus(), SimClock(0)
+    out = bus.subscribe_queue("t", types=[TradeTick, CandleClosed, CandlesClosed])
+    absorber = _Absorber(bus, limit=12.0)
+    absorber.whole = True
+    feed = ReplayFeed(bus, clock, sources=[(a, None), (b, None)], speed=0, data_clock=clock, absorber=absorber, quiet_gate=lambda: True)
+    await feed.run()
+    stretches = [(times[0], len(times)) for kind, times, _ in (x for x in absorber.absorbed if x[0] == "candles")]
+    # slots at 60, 120 and 180 s for both (BBB: 3 candles), AAA's 240 s candle alone (BBB's next
+    # event is at 330 s: none inside that minute); from 300 to 450 s the two overlap within a
+    # minute: tick by tick; BBB's last two candles alone (AAA has ended)
+    assert sorted(stretches) == [(60_000, 12), (60_000, 16), (450_000, 8)]
+    assert ("trade", 300_000, 10.0) in absorber.absorbed and ("trade", 330_000, 10.0) in absorber.absorbed
+    events = [e for e in out.drain() if isinstance(e, (CandleClosed, CandlesClosed))]
+    closes = [(e.ts_ms, e.symbol) for e in events if isinstance(e, CandleClosed)]
+    closes += [(c[0] + 60_000, e.symbol) for e in events if isinstance(e, CandlesClosed) for c in e.candles]
+    firsts = [(e.ts_ms if isinstance(e, CandleClosed) else e.candles[0][0] + 60_000) for e in events]
+    assert firsts == sorted(firsts)  # the closes come in time order, runs of one symbol each
+    assert sorted(closes) == sorted([(60_000 * i + 60_000, "AAA_USDT") for i in range(1, 7)]
+                                    + [(t + 60_000, "BBB_USDT") for t in (60_000, 120_000, 180_000, 330_000, 390_000, 450_000, 510_000)])
+    assert feed.candles_published == 13

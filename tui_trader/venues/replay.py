@@ -1,16 +1,11 @@
 """Venues layer: replays recorded candles (one or more files, merged in time order) as live-like market data.
 
-Each candle becomes up to four trade ticks: the open, the two extremes, the close. The order of
-the extremes is *pessimistic for the open position* of the candle's symbol (strategy.md §7), so
-stops, liquidation and targets are tested the way that hurts: a short sees the high before the low,
-a long the low before the high. With no position (or both sides open) the conventional OHLC order
-applies: for a rising candle (close >= open) the low before the high, for a falling candle the
-high before the low. The side is read when the first extreme is published (after the open tick
-has been handled, so a position filled on the open counts); it comes from `position_side(symbol)`
-when given, else from the `PositionChanged` events the feed sees on the bus. Paper replay and
-backtests both run this feed, so both see the same path. Ticks are spread evenly over the candle (open at +0, the extremes at +1/4 and +1/2, the close at +3/4 of
-the interval) and a `CandleClosed` follows at the candle's end. With `ticks_per_candle` 1 only the
-close is sent; 2 sends open and close; 3 adds the first extreme.
+Each candle becomes up to four trade ticks (`intrabar.py`: the open, the two extremes in the order
+that is pessimistic for an open position, the close). The side is read when the first extreme is
+published (after the open tick has been handled, so a position filled on the open counts); it
+comes from `position_side(symbol)` when given, else from the `PositionChanged` events the feed
+sees on the bus. Ticks are spread evenly over the candle (open at +0, the extremes at +1/4 and
++1/2, the close at +3/4 of the interval) and a `CandleClosed` follows at the candle's end.
 
 Every tick is published as the same event types the live MEXC feed emits: `TradeTick` (volume
 split evenly over the ticks), `MarkPriceTick` (recorded candles have no fair price, so the trade
@@ -32,33 +27,24 @@ not drift. With `backpressure` (execution), the feed waits after a tick until th
 the strategy's 1 s step, may have sent an order), so a replay at full speed trades exactly like a
 backtest. `start_after_ms` skips candles already processed (session resume).
 
-Fast path (backtests): with an `absorber` (the strategy runner) and a `quiet_gate` saying nothing
-but the latest price matters to anyone else (flat, no working order), each trade and book tick is
-first offered to the absorber; one it takes (its quiet bounds cover it: no step would follow) is
-not published. The latest absorbed book, trade and mark of each symbol are published - marked
-for the absorber to ignore - before any other tick and before the absorber next steps, so every
-other consumer holds the same latest prices as on the normal path whenever they can matter.
-With one source on a simulated clock at full speed, whole candles go over in stretches: while
-the absorber's `cover` (a trade band and the end of its quiet) holds every price of consecutive
-candles, and no timer is due before their closes, their trades go to the absorber in one call and
-their closes out as one `CandlesClosed` (in place of their `CandleClosed` events). Otherwise every
-candle close is published as it comes.
+Fast path (backtests only): `FeedFastPath` (`replay_fast_path.py`), mixed in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
-from tui_trader.domain.events import BookTick, CandleClosed, CandlesClosed, Event, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
+from tui_trader.domain.events import BookTick, CandleClosed, Event, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
 from tui_trader.domain.models import Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candles, symbol_from_filename
+from tui_trader.venues.intrabar import CLOSE_STEP, Step, candle_ticks
+from tui_trader.venues.replay_fast_path import Absorber, FeedFastPath, StepMerge, Stretch
 
 log = logging.getLogger(__name__)
 
@@ -70,31 +56,7 @@ def bundled_data_path(name: str = BUNDLED_SAMPLE) -> Path:
     return Path(str(resources.files("tui_trader") / "data" / name))
 
 
-CLOSE_STEP = -1  # a candle's close event sorts before a tick of the same instant
 
-Step = tuple[int, int, int, Candle]  # (event ts, source index, tick index or CLOSE_STEP, candle)
-
-
-def candle_ticks(c: Candle, n: int = 4, side: Side | None = None) -> tuple[float, ...]:
-    """Trade prices a candle is replayed as (see the module docstring for the order).
-
-    `side` is the open position's side on the candle's symbol: its adverse extreme comes first.
-    """
-    if side is Side.SHORT:
-        first, second = c.high, c.low
-    elif side is Side.LONG:
-        first, second = c.low, c.high
-    elif c.close >= c.open:
-        first, second = c.low, c.high
-    else:
-        first, second = c.high, c.low
-    if n >= 4:
-        return (c.open, first, second, c.close)
-    if n == 3:
-        return (c.open, first, c.close)
-    if n == 2:
-        return (c.open, c.close)
-    return (c.close,)
 
 
 class Backpressure(Protocol):
@@ -105,43 +67,7 @@ class Backpressure(Protocol):
     async def idle(self) -> None: ...
 
 
-class Absorber(Protocol):
-    """The strategy runner's replay fast path (see `StrategyRunner.absorb_trade`)."""
-
-    before_step: Callable[[], None] | None
-
-    def absorb_trade(self, symbol: str, ts_ms: int, price: float, qty: float) -> bool: ...
-
-    def absorb_book(self, symbol: str, ts_ms: int, bid: float, ask: float) -> bool: ...
-
-    def absorb_quiet_tick(self, symbol: str, ts_ms: int, price: float, qty: float, bid: float, ask: float) -> bool: ...
-
-    def cover(self, symbol: str, need_ms: int) -> tuple[float, float, int] | None: ...
-
-    def absorb_ticks(self, symbol: str, times: list[int], prices: list[float], qtys: list[float], bid: float, ask: float) -> None: ...
-
-    def already_has(self, event: Event) -> None: ...
-
-
-class _Stretch:
-    """Consecutive whole candles of one symbol held back for one absorber call: every price inside
-    the absorber's trade band [low, high], every close before `limit` (its quiet's end, or the
-    next timer of the data clock if sooner)."""
-
-    __slots__ = ("symbol", "low", "high", "limit", "interval_ms", "candles")
-
-    def __init__(self, symbol: str, low: float, high: float, limit: int, interval_ms: int) -> None:
-        self.symbol, self.low, self.high, self.limit, self.interval_ms = symbol, low, high, limit, interval_ms
-        self.candles: list[Candle] = []
-
-    def take(self, c: Candle) -> bool:
-        if self.low <= c.low and c.high <= self.high and c.ts_ms + self.interval_ms < self.limit:
-            self.candles.append(c)
-            return True
-        return False
-
-
-class ReplayFeed:
+class ReplayFeed(FeedFastPath):
     """A `Service` publishing recorded candles as ticks on the bus."""
 
     def __init__(
@@ -191,9 +117,11 @@ class ReplayFeed:
         self.absorber = absorber
         self.quiet_gate = quiet_gate
         self._absorbed: dict[str, list] = {}  # symbol -> [book, trade, mark] latest absorbed, unpublished
-        self._stretch: _Stretch | None = None  # whole candles taken, not yet handed over
+        self._stretches: dict[int, Stretch] = {}  # source index -> whole candles taken, not yet handed over
+        self._taken = [False] * len(self.sources)  # the candle a source just yielded was taken whole: skip its other steps
+        self._slot_taken: dict[int, Candle] = {}  # candles taken with another source's (their open step is still to come)
+        self._merge: StepMerge | None = None
         self.pending_ms: int | None = None  # while the data clock moves to the next event: that event's time
-        self._taken = False  # (single source) the candle just yielded was taken whole: skip its other steps
         self.position_side = position_side or self._side_from_bus
         self._open_sides: dict[str, set[Side]] = {}
         if position_side is None:
@@ -256,7 +184,7 @@ class ReplayFeed:
         path = self.sources[index][0]
         interval_ms = self.intervals_s[index] * 1000
         ticks = list(enumerate(self._offsets(index)))
-        after, until = self.start_after_ms, self.until_ms
+        after, until, taken = self.start_after_ms, self.until_ms, self._taken
         for candle in read_candles(path):
             ts = candle.ts_ms
             if ts <= after:
@@ -265,83 +193,19 @@ class ReplayFeed:
                 return
             for k, offset in ticks:
                 yield (ts + offset, index, k, candle)
-                if self._taken:  # the consumer took the whole candle at its open step
+                if taken[index]:  # the consumer took the whole candle at its open step
                     break
-            if self._taken:
-                self._taken = False
+            if taken[index]:
+                taken[index] = False
                 continue
             yield (ts + interval_ms, index, CLOSE_STEP, candle)
 
     def _merged(self) -> Iterator[Step]:
         if len(self.sources) == 1:
+            self._merge = None
             return self._steps(0)
-        return heapq.merge(*(self._steps(i) for i in range(len(self.sources))))
-
-    def _flush_absorbed(self) -> None:
-        """Publish the latest absorbed prices; the absorber already has them and ignores these."""
-        if not self._absorbed:
-            return
-        pending = list(self._absorbed.items())
-        self._absorbed.clear()
-        events: list[Event] = []
-        for sym, (book, trade, mark) in pending:
-            if book is not None:
-                events.append(BookTick(book[0], sym, book[1], book[2]))
-            if trade is not None:
-                events.append(TradeTick(trade[0], sym, trade[1], trade[2], trade[3]))
-            if mark is not None:
-                events.append(MarkPriceTick(mark[0], sym, mark[1]))
-        for ev in events:
-            self.absorber.already_has(ev)  # type: ignore[union-attr]
-            self.bus.publish(ev)  # (delivered after the current dispatch when published from a handler)
-
-    def _hold(self, symbol: str, slot: int, value: tuple) -> None:
-        """Keep an absorbed book (0), trade (1) or mark (2) as the symbol's latest, unpublished."""
-        (self._absorbed.get(symbol) or self._absorbed.setdefault(symbol, [None, None, None]))[slot] = value
-
-    def _open_stretch(self, symbol: str, candle: Candle) -> bool:
-        """Start a stretch with `candle` if the absorber's quiet covers it, close included, and no
-        timer of the data clock is due before that close (else False: tick by tick)."""
-        interval_ms = self.intervals_s[0] * 1000
-        cover = self.absorber.cover(symbol, candle.ts_ms + interval_ms)  # type: ignore[union-attr]
-        if cover is None:
-            return False
-        low, high, until = cover
-        due = self.data_clock.next_timer_ms  # type: ignore[union-attr]
-        stretch = _Stretch(symbol, low, high, until if due is None else min(until, due), interval_ms)
-        if not stretch.take(candle):
-            return False
-        self._stretch = stretch
-        return True
-
-    def _flush_stretch(self) -> int:
-        """Hand the stretch's trades (and last book) to the absorber in one call, hold its latest
-        prices, publish its closes as one `CandlesClosed`; returns the number of candles."""
-        stretch, self._stretch = self._stretch, None
-        assert stretch is not None
-        n, sym, offsets = self.ticks_per_candle, stretch.symbol, self._offsets(0)
-        side = self.position_side(sym)
-        times: list[int] = []
-        prices: list[float] = []
-        qtys: list[float] = []
-        for c in stretch.candles:
-            times += [c.ts_ms + off for off in offsets]
-            prices += candle_ticks(c, n, side)
-            qtys += [c.volume / n] * n
-        clock = self.data_clock
-        assert clock is not None
-        last_ts, last, last_candle = times[-1], prices[-1], stretch.candles[-1]
-        clock.advance_to(last_ts)  # (no timer is due on the way: `_Stretch.limit`)
-        bid, ask = last * (1 - self.half_spread), last * (1 + self.half_spread)
-        self.absorber.absorb_ticks(sym, times, prices, qtys, bid, ask)  # type: ignore[union-attr]
-        aggressor = "buy" if last >= last_candle.open else "sell"
-        self._absorbed[sym] = [(last_ts, bid, ask), (last_ts, last, qtys[-1], aggressor), (last_ts, last)]
-        close_ts = last_candle.ts_ms + stretch.interval_ms
-        clock.advance_to(close_ts)
-        self.bus.publish(CandlesClosed(close_ts, sym, self.intervals_s[0], tuple(stretch.candles)))
-        self.cursor_ms = last_candle.ts_ms
-        self.candles_published += len(stretch.candles)
-        return len(stretch.candles)
+        self._merge = StepMerge([self._steps(i) for i in range(len(self.sources))])
+        return self._merge
 
     async def _replay_once(self) -> None:
         n = self.ticks_per_candle
@@ -356,19 +220,24 @@ class ReplayFeed:
         absorber, gate = self.absorber, self.quiet_gate
         if absorber is not None:
             absorber.before_step = self._flush_absorbed
-        # whole candles at once: one source (its ticks follow each other) on a simulated data clock, unpaced
-        whole = absorber is not None and len(syms) == 1 and isinstance(self.data_clock, SimClock) and n > 1 and self.speed <= 0
+        # whole candles at once: on a simulated data clock, unpaced, sources of one interval
+        whole = absorber is not None and isinstance(self.data_clock, SimClock) and n > 1 and self.speed <= 0 and len(set(intervals)) == 1
+        taken, slot_taken = self._taken, self._slot_taken
         start_wall: float | None = None
         start_data = 0
         since_yield = 0
         steps = self._merged()
         try:
             for ts, index, k, candle in steps:
-                if self._stretch is not None:
-                    if k == 0 and self._stretch.take(candle):
-                        self._taken = True  # its other ticks and its close: in the stretch
+                if slot_taken and slot_taken.get(index) is candle:  # taken with its slot
+                    del slot_taken[index]
+                    taken[index] = True  # its other ticks and its close: in the stretch
+                    continue
+                if self._stretches:  # nothing has happened since they began: the gate is still open
+                    if k == 0 and self._take_slot(index, candle):
+                        taken[index] = True
                         continue
-                    since_yield += self._flush_stretch()
+                    since_yield += self._flush_stretches()
                 if self.speed > 0:
                     if start_wall is None:
                         start_wall, start_data = self.clock.time(), ts
@@ -390,8 +259,8 @@ class ReplayFeed:
                     since_yield += 1
                 else:
                     open_gate = absorber is not None and gate is not None and gate()
-                    if open_gate and whole and k == 0 and self._open_stretch(sym, candle):
-                        self._taken = True  # its other ticks and its close: in the stretch
+                    if open_gate and whole and k == 0 and self._take_slot(index, candle):
+                        taken[index] = True  # its other ticks and its close: in the stretch
                         continue
                     if k <= 1:  # the extremes' order is decided once the open tick has been handled
                         prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
@@ -421,5 +290,5 @@ class ReplayFeed:
                     since_yield = 0
                     await asyncio.sleep(0)
         finally:  # (also when the file turns bad mid-way: the candles read before it count)
-            if self._stretch is not None:
-                self._flush_stretch()
+            if self._stretches:
+                self._flush_stretches()

@@ -1,0 +1,40 @@
+"""Venues layer: the intrabar price path - the trade prices a recorded candle is replayed as.
+
+Each candle becomes up to four trade ticks: the open, the two extremes, the close. The order of
+the extremes is *pessimistic for the open position* of the candle's symbol (strategy.md §7), so
+stops, liquidation and targets are tested the way that hurts: a short sees the high before the
+low, a long the low before the high. With no position (or both sides open) the conventional OHLC
+order applies: for a rising candle (close >= open) the low before the high, for a falling candle
+the high before the low. With 1 tick only the close is sent; 2 sends open and close; 3 adds the
+first extreme. Paper replay and backtests both use it (`replay.py`), so both see the same path.
+"""
+
+from __future__ import annotations
+
+from tui_trader.domain.models import Side
+from tui_trader.venues.candle_files import Candle
+
+Step = tuple[int, int, int, Candle]  # (event ts, source index, tick index or CLOSE_STEP, candle)
+CLOSE_STEP = -1  # a candle's close event sorts before a tick of the same instant
+
+
+def candle_ticks(c: Candle, n: int = 4, side: Side | None = None) -> tuple[float, ...]:
+    """Trade prices a candle is replayed as (see the module docstring for the order).
+
+    `side` is the open position's side on the candle's symbol: its adverse extreme comes first.
+    """
+    if side is Side.SHORT:
+        first, second = c.high, c.low
+    elif side is Side.LONG:
+        first, second = c.low, c.high
+    elif c.close >= c.open:
+        first, second = c.low, c.high
+    else:
+        first, second = c.high, c.low
+    if n >= 4:
+        return (c.open, first, second, c.close)
+    if n == 3:
+        return (c.open, first, c.close)
+    if n == 2:
+        return (c.open, c.close)
+    return (c.close,)
