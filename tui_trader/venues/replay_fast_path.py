@@ -127,6 +127,12 @@ class FeedFastPath:
         them, closes included, and no timer of the data clock is due before those closes (else
         False: tick by tick). A quiet that would end too soon is renewed first - only while no
         stretch is pending (a renewal moves the step timer)."""
+        if self._merge is None and index in self._stretches:  # one source, a stretch under way: the common case
+            stretch = self._stretches[index]
+            if stretch.fits(candle):
+                stretch.candles.append(candle)
+                return True
+            return False
         start, interval_ms = candle.ts_ms, self.intervals_s[index] * 1000
         slot = [(index, candle)]
         for ts, other, k, c in self._merge.others() if self._merge is not None else ():
