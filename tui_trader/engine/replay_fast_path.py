@@ -101,9 +101,9 @@ class ReplayFastPath:
         q, now = self._quiet[symbol], self.now_ms(symbol)
         if now < q.retry or not self._quiet_ms:
             return
-        until, since, deps = q.until, q.since, q.deps
+        until, deps = q.until, q.deps
         if self._update_quiet(symbol, now) <= until:
-            q.since, q.deps = since, deps
+            q.deps = deps
             self._quiet_changed(symbol, until)
         elif self._timer_due is not None and self._unsubscribe is not None:
             self._reschedule(self.clock.now_ms())  # the timer may sleep longer now
@@ -147,6 +147,6 @@ class ReplayFastPath:
         if until <= clock_now:
             return False
         q = self._quiet[symbol]
-        q.deps, q.since = QuietDeps.ending_on_any_event(), now  # any market event ends it
+        q.deps = QuietDeps.ending_on_any_event()  # any market event ends it
         self._quiet_changed(symbol, until + offset)
         return True

@@ -12,8 +12,8 @@ else 15 s); the 1 s timer then skips that symbol's steps until then - they would
 sleeps to the first grid second where some machine needs a step. The conditions that keep S1
 from firing say which events leave them so (`QuietDeps`: trades priced inside a band derived from
 their thresholds, no book / candle they read); such an event only updates the indicators. Any
-other market event has the bounds recomputed over the same horizon with the event included, and
-only if S1 may then fire is the machine stepped. Order and position events end the quiet at once.
+other market event has the bounds recomputed from its time with it included, and only if S1 may
+then fire is the machine stepped. Order and position events end the quiet at once.
 The timer keeps its grid (start + k s), so the steps that do run happen at the same instants as
 without skipping, and a run trades identically (`QUIET_HORIZON_S = 0` steps everything: tests).
 A quiet that ends is first recomputed from that instant: if S1 still cannot fire, that step is
@@ -80,7 +80,6 @@ class _Quiet:
 
     until: int = 0  # event time (0: not quiet)
     offset: int = 0  # event-minus-clock offset when `until` was set: the timer's end is until - offset
-    since: int = 0  # the step time the bounds were computed at
     retry: int = 0  # S1 within reach: no bounds before this event time
     deps: QuietDeps = field(default_factory=QuietDeps)  # what keeps S1 from firing (QuietDeps.keeps)
 
@@ -245,7 +244,7 @@ class StrategyRunner(ReplayFastPath):
         """After a market event was recorded: step, unless the quiet provably makes it a no-op."""
         q, now = self._quiet.get(symbol), self.now_ms(symbol)
         if q is not None and now < q.until:
-            if q.deps.keeps(kind, price) or self._update_quiet(symbol, q.since, past=now) > now:
+            if q.deps.keeps(kind, price) or self._update_quiet(symbol, now) > now:
                 self._keep_quiet(symbol)
                 return  # a no-op step: the event is covered, or with it included S1 still cannot fire
         elif q is not None and self._requiet(symbol):
@@ -357,9 +356,9 @@ class StrategyRunner(ReplayFastPath):
         if self._quiet_ms:
             self._update_quiet(symbol, now)
 
-    def _update_quiet(self, symbol: str, now: int, past: int = 0) -> int:
-        """(Re)compute the symbol's quiet from a step at `now`, with every event received so far
-        (only horizons reaching beyond `past` are tried: a shorter quiet would be over already).
+    def _update_quiet(self, symbol: str, now: int) -> int:
+        """(Re)compute the symbol's quiet from event time `now` (a step, or a market event that
+        left the previous quiet), with every event received so far.
 
         The long horizon first; where S1 may fire within it, a short one, whose tighter bounds
         still spare the steps of the next few seconds. Where neither helps (S1 is within reach)
@@ -371,14 +370,11 @@ class StrategyRunner(ReplayFastPath):
         quiet = now
         if machine.state.phase is Phase.MONITORING and now >= q.retry:  # (other phases: never quiet)
             for horizon in (self._quiet_ms, min(self._quiet_ms, SHORT_HORIZON_MS)):
-                if now + horizon <= past:
-                    break
                 q.deps = indicators.begin_bounds()
                 quiet = machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon,
                                             lambda c: indicators.note_blocker(c.indicator, now, horizon, c.operator, c.value))
                 if quiet > now or horizon == SHORT_HORIZON_MS:
                     break
-            q.since = now
             if quiet <= now:
                 q.retry = now + QUIET_RETRY_MS
         self._quiet_changed(symbol, quiet)
