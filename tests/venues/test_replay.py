@@ -380,3 +380,24 @@ async def test_two_sources_go_over_in_slots_only_while_both_candles_open_togethe
     assert sorted(closes) == sorted([(60_000 * i + 60_000, "AAA_USDT") for i in range(1, 7)]
                                     + [(t + 60_000, "BBB_USDT") for t in (60_000, 120_000, 180_000, 330_000, 390_000, 450_000, 510_000)])
     assert feed.candles_published == 13
+
+
+async def test_aligned_sources_go_over_in_slots_closes_first_at_each_instant(tmp_path):
+    """Two files on the same minute grid: at each instant both previous candles close before
+    either next one opens, so every candle of both goes in a slot."""
+    rows = "timestamp_ms,open,high,low,close,volume\n" + "".join(f"{60_000 * i},10,11,9,10,1\n" for i in range(1, 7))
+    a, b = write_csv(tmp_path, rows, "x_AAA-USDT_1m.csv"), write_csv(tmp_path, rows, "x_BBB-USDT_1m.csv")
+    seen = []
+    for absorbing in (False, True):
+        bus, clock = EventBus(), SimClock(0)
+        out = bus.subscribe_queue("t", types=[CandleClosed, CandlesClosed])
+        absorber = _Absorber(bus, limit=12.0)
+        absorber.whole = absorbing
+        feed = ReplayFeed(bus, clock, sources=[(a, None), (b, None)], speed=0, data_clock=clock, absorber=absorber, quiet_gate=lambda: True)
+        await feed.run()
+        closes = [(e.ts_ms, e.symbol) if isinstance(e, CandleClosed) else (c[0] + 60_000, e.symbol)
+                  for e in out.drain() for c in (e.candles if isinstance(e, CandlesClosed) else [None])]
+        seen.append((closes, absorber))
+    (plain, _), (fast, absorber) = seen
+    assert fast == plain == sorted(plain)  # the same closes in the same order: per instant AAA then BBB
+    assert sorted(len(times) for kind, times, _ in (x for x in absorber.absorbed if x[0] == "candles")) == [24, 24]

@@ -14,8 +14,8 @@ from __future__ import annotations
 from tui_trader.domain.models import Side
 from tui_trader.venues.candle_files import Candle
 
-Step = tuple[int, int, int, Candle]  # (event ts, source index, tick index or CLOSE_STEP, candle)
-CLOSE_STEP = -1  # a candle's close event sorts before a tick of the same instant
+Step = tuple[int, int, int, Candle]  # (event ts, tick index or CLOSE_STEP, source index, candle)
+CLOSE_STEP = -1  # at one instant every source's candle closes sort before any tick
 
 
 def candle_ticks(c: Candle, n: int = 4, side: Side | None = None) -> tuple[float, ...]:

@@ -16,8 +16,9 @@ that clock to each tick's time before publishing it, so every timer of the tradi
 on data time while `clock` paces the replay in wall time.
 
 Several files (`sources`, each a path and a symbol) are merged into one stream ordered by event
-time, then by source order, a candle's close event before the next candle's open at the same
-instant; each file is read lazily, so memory does not grow with the number of bars. `until_ms`
+time; at one instant every source's candle closes come first (a minute is over for all symbols
+before the next one opens), then the ticks, in source order. Each file is read lazily, so memory
+does not grow with the number of bars. `until_ms`
 stops before the first candle opening at or after it.
 
 Pacing: `speed` 1 = real time, N = N times faster, 0 = as fast as possible (yielding to the loop
@@ -192,13 +193,13 @@ class ReplayFeed(FeedFastPath):
             if until is not None and ts >= until:
                 return
             for k, offset in ticks:
-                yield (ts + offset, index, k, candle)
+                yield (ts + offset, k, index, candle)
                 if taken[index]:  # the consumer took the whole candle at its open step
                     break
             if taken[index]:
                 taken[index] = False
                 continue
-            yield (ts + interval_ms, index, CLOSE_STEP, candle)
+            yield (ts + interval_ms, CLOSE_STEP, index, candle)
 
     def _merged(self) -> Iterator[Step]:
         if len(self.sources) == 1:
@@ -228,7 +229,7 @@ class ReplayFeed(FeedFastPath):
         since_yield = 0
         steps = self._merged()
         try:
-            for ts, index, k, candle in steps:
+            for ts, k, index, candle in steps:
                 if slot_taken and slot_taken.get(index) is candle:  # taken with its slot
                     del slot_taken[index]
                     taken[index] = True  # its other ticks and its close: in the stretch
@@ -289,6 +290,8 @@ class ReplayFeed(FeedFastPath):
                 if since_yield >= 256:
                     since_yield = 0
                     await asyncio.sleep(0)
-        finally:  # (also when the file turns bad mid-way: the candles read before it count)
+        finally:  # (also when a file turns bad mid-way: the candles read before it count)
             if self._stretches:
-                self._flush_stretches()
+                failed = self._merge.failed_after if self._merge is not None else None
+                # a source whose file broke gave its last candle whole: the stream reached that close, no further
+                self._flush_stretches(None if failed is None else (failed[3].ts_ms + self.intervals_s[failed[2]] * 1000, failed[2]))

@@ -75,6 +75,8 @@ class StepMerge:
                 self._heap.append((step, stream))
         heapq.heapify(self._heap)  # (steps of different sources never compare equal: the index differs)
         self._resume: Iterator[Step] | None = None
+        self._last: Step | None = None
+        self.failed_after: Step | None = None  # a source's file turned bad: the last step it gave
 
     def __iter__(self) -> "StepMerge":
         return self
@@ -82,13 +84,18 @@ class StepMerge:
     def __next__(self) -> Step:
         heap = self._heap
         if self._resume is not None:
-            step = next(self._resume, None)
+            try:
+                step = next(self._resume, None)
+            except Exception:
+                self.failed_after = self._last
+                raise
             if step is not None:
                 heapq.heappush(heap, (step, self._resume))
             self._resume = None
         if not heap:
             raise StopIteration
         step, self._resume = heapq.heappop(heap)
+        self._last = step
         return step
 
     def others(self) -> list[Step]:
@@ -135,7 +142,7 @@ class FeedFastPath:
             return False
         start, interval_ms = candle.ts_ms, self.intervals_s[index] * 1000
         slot = [(index, candle)]
-        for ts, other, k, c in self._merge.others() if self._merge is not None else ():
+        for ts, k, other, c in self._merge.others() if self._merge is not None else ():
             if ts >= start + interval_ms:
                 continue
             if k != 0 or ts != start:
@@ -165,12 +172,13 @@ class FeedFastPath:
                 self._slot_taken[i] = c
         return True
 
-    def _flush_stretches(self) -> int:
+    def _flush_stretches(self, until: tuple[int, int] | None = None) -> int:
         """Hand each pending stretch's trades (and last book) to the absorber in one call, hold
         its latest prices, publish its closes as `CandlesClosed` events - one per run of one
         symbol's closes in the order they would have come (a consumer such as the equity
         sampler sees the same sequence) - all in time order, each on the data clock at its own
-        time (no timer is due on the way: `Stretch.limit`). Returns the number of candles."""
+        time (no timer is due on the way: `Stretch.limit`). `until` (close time, source index):
+        the last close the stream reached before a file turned bad. Returns the number of closes."""
         ops: list[tuple[int, int, int, tuple]] = []
         closes: list[tuple[int, int, Candle]] = []
         n, done = self.ticks_per_candle, 0
@@ -187,9 +195,11 @@ class FeedFastPath:
             last_candle = stretch.candles[-1]
             ops.append((times[-1], index, 1, (sym, times, prices, qtys, last_candle)))
             closes += [(c.ts_ms + stretch.interval_ms, index, c) for c in stretch.candles]
-            done += len(stretch.candles)
         if len(self._stretches) > 1:
             closes.sort(key=lambda close: close[:2])  # one stream, as the closes would have come
+        if until is not None:  # the stream broke there: later closes would never have come
+            closes = [close for close in closes if close[:2] <= until]
+        done = len(closes)
         start = 0  # each run of one symbol's consecutive closes: one event
         for i in range(1, len(closes) + 1):
             if i == len(closes) or closes[i][1] != closes[start][1]:
