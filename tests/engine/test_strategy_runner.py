@@ -366,6 +366,7 @@ async def test_cover_renews_a_quiet_that_ends_too_soon_and_keeps_it_when_s1_is_w
     rig.clock.advance(2)
     rig.machine.quiet_until = lambda now, *args: now  # from here on, S1 is within reach
     assert runner.cover(SYM, need_ms=renewed + 60_000) == (deps.low, deps.high, renewed)  # the proven quiet stands
+    assert runner._timer_due >= renewed  # and the timer sleeps until it ends
     await rig.stop()
 
 

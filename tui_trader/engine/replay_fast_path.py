@@ -105,8 +105,8 @@ class ReplayFastPath:
         if self._update_quiet(symbol, now) <= until:
             q.deps = deps
             self._quiet_changed(symbol, until)
-        elif self._timer_due is not None and self._unsubscribe is not None:
-            self._reschedule(self.clock.now_ms())  # the timer may sleep longer now
+        if self._timer_due is not None and self._unsubscribe is not None:
+            self._reschedule(self.clock.now_ms())  # the timer may sleep longer now (or again, if it was kept)
 
     def _absorbable(self, symbol: str) -> bool:
         machine = self.machines.get(symbol)
