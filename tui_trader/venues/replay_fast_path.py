@@ -185,27 +185,28 @@ class FeedFastPath:
         for index, stretch in self._stretches.items():
             sym, offsets = stretch.symbol, self._offsets(index)
             side = self.position_side(sym)
-            times: list[int] = []
-            prices: list[float] = []
-            qtys: list[float] = []
-            for c in stretch.candles:
-                times += [c.ts_ms + off for off in offsets]
-                prices += candle_ticks(c, n, side)
-                qtys += [c.volume / n] * n
-            last_candle = stretch.candles[-1]
+            candles = stretch.candles
+            times = [c.ts_ms + off for c in candles for off in offsets]
+            prices = [p for c in candles for p in candle_ticks(c, n, side)]
+            qtys = [c.volume / n for c in candles for _ in offsets]
+            last_candle = candles[-1]
             ops.append((times[-1], index, 1, (sym, times, prices, qtys, last_candle)))
-            closes += [(c.ts_ms + stretch.interval_ms, index, c) for c in stretch.candles]
-        if len(self._stretches) > 1:
+            if len(self._stretches) == 1 and until is None:  # one symbol: its closes are one run
+                ops.append((last_candle.ts_ms + stretch.interval_ms, index, 0, (sym, candles)))
+                done = len(candles)
+            else:
+                closes += [(c.ts_ms + stretch.interval_ms, index, c) for c in candles]
+        if closes:
             closes.sort(key=lambda close: close[:2])  # one stream, as the closes would have come
-        if until is not None:  # the stream broke there: later closes would never have come
-            closes = [close for close in closes if close[:2] <= until]
-        done = len(closes)
-        start = 0  # each run of one symbol's consecutive closes: one event
-        for i in range(1, len(closes) + 1):
-            if i == len(closes) or closes[i][1] != closes[start][1]:
-                index = closes[start][1]
-                ops.append((closes[i - 1][0], index, 0, (self.symbols[index], [c for _, _, c in closes[start:i]])))
-                start = i
+            if until is not None:  # the stream broke there: later closes would never have come
+                closes = [close for close in closes if close[:2] <= until]
+            done = len(closes)
+            start = 0  # each run of one symbol's consecutive closes: one event
+            for i in range(1, len(closes) + 1):
+                if i == len(closes) or closes[i][1] != closes[start][1]:
+                    index = closes[start][1]
+                    ops.append((closes[i - 1][0], index, 0, (self.symbols[index], [c for _, _, c in closes[start:i]])))
+                    start = i
         self._stretches = {}
         clock, hs = self.data_clock, self.half_spread
         assert clock is not None
