@@ -125,8 +125,8 @@ class ReplayFastPath:
         the next event, or a new UTC day) ends this quiet; any market event ends it too. True if
         the step due now is one of the no-ops."""
         horizon = self.next_event_ms() if self.next_event_ms is not None else None
-        machine = self.machines[symbol]
-        if horizon is None or not self._quiet_ms or machine.phase is not Phase.MONITORING:
+        machine, q = self.machines[symbol], self._quiet.get(symbol)
+        if horizon is None or q is None or not self._quiet_ms or machine.phase is not Phase.MONITORING:
             return False
         now, clock_now = self.now_ms(symbol), self.clock.now_ms()
         if machine.new_day(now):
@@ -146,7 +146,6 @@ class ReplayFastPath:
             c += tick
         if until <= clock_now:
             return False
-        q = self._quiet[symbol]
         q.deps = QuietDeps.ending_on_any_event()  # any market event ends it
         self._quiet_changed(symbol, until + offset)
         return True
