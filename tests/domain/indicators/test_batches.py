@@ -64,6 +64,9 @@ def test_extend_raises_before_changing_anything(bad):
     with pytest.raises((ValueError, OverflowError)):
         log.extend([T0 + 2000, T0 + 3000], [3.0, bad])
     assert log.__dict__ == before
+    with pytest.raises((ValueError, OverflowError)):
+        log.extend([T0 + 3000, T0 + 2000], [3.0, bad])  # out of order: the one-by-one path
+    assert log.__dict__ == before
 
 
 def _set() -> IndicatorSet:

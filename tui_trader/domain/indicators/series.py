@@ -108,13 +108,13 @@ class EventLog:
         before the last event) go through `add`, which clamps. Raises before changing anything."""
         if not times:
             return
+        scale = _SCALE_F
+        xis = [int(x * scale) for x in xs]  # raises for inf / nan / huge before any change
         t = self._t
         if (t and times[0] < t[-1]) or times != sorted(times):
             for ts, x in zip(times, xs):
-                self.add(ts, x)
+                self.add(ts, x)  # (every value is sane: none of these raises)
             return
-        scale = _SCALE_F
-        xis = [int(x * scale) for x in xs]  # raises for inf / nan / huge before any change
         if self.first_ms is None:
             self.first_ms = times[0]
         c = self._c
