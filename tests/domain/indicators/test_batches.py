@@ -112,3 +112,23 @@ def test_candles_closed_equals_candle_closed_events():
     now = candles[-1][0] + 60_000
     assert one.values(now)["rsi"] is not None and one.values(now)["csurge"] is not None
     assert _state(one, now) == _state(many, now)
+
+
+@settings(max_examples=100, deadline=None)
+@given(batches=batches, probes=st.lists(st.integers(-10_000, 200_000), min_size=1, max_size=12))
+def test_cums_at_agrees_with_sum_between(batches, probes):
+    """`cums_at` (many edges at once, for the volume bounds) is the running sum `sum_between` differences."""
+    log = EventLog(Kind.POINT)
+    log.edge(30_000)
+    t = T0
+    for batch, read_after in batches:
+        for gap, x in batch:
+            t = max(t, t + gap)
+            log.add(t, x)
+        log.advance(t + read_after)
+    edges = [T0 + p for p in probes]
+    cums = log.cums_at(edges)
+    for (a, ca) in zip(edges, cums):
+        for (b, cb) in zip(edges, cums):
+            if b > a:
+                assert cb - ca == log.sum_between(a, b)

@@ -52,7 +52,7 @@ class VolumeSurge:
         offsets = list(range(bb, ba + 1, step))  # newest edge first
         self._edges = [volumes.edge(off) for off in offsets]
         self._current_ms = (ca, cb)  # window offsets, for `bounds`
-        self._buckets_ms = list(zip(offsets[1:], offsets[:-1]))  # (older edge, newer edge) of each bucket
+        self._offsets_ms = offsets  # bucket edges, newest first: bucket k is (now - offsets[k + 1], now - offsets[k]]
         self._step_ms = step
         self._bucket_s = step / 1000.0
         self._longest_ms = max(ca, ba)
@@ -81,8 +81,13 @@ class VolumeSurge:
         (ca, cb), length, step_s = self._current_ms, self._current[2], self._bucket_s  # (same arithmetic as `value`)
         cur_hi = log.sum_between(now_ms - ca, now_ms + h - cb) / SCALE / length
         cur_lo = log.sum_between(now_ms + h - ca, now_ms - cb) / SCALE / length
-        lows = [log.sum_between(now_ms + h - old, now_ms - new) / SCALE / step_s for old, new in self._buckets_ms]
-        highs = [log.sum_between(now_ms - old, now_ms + h - new) / SCALE / step_s for old, new in self._buckets_ms]
+        # every bucket edge at both ends of the horizon: each bucket's volume at least what stays
+        # inside it throughout (lows), at most what enters it at some point (highs); h < step
+        offsets = self._offsets_ms
+        now_cum = log.cums_at([now_ms - off for off in offsets])  # edge positions at `now`
+        later_cum = log.cums_at([now_ms + h - off for off in offsets])  # ... at `now + h`
+        lows = [(now_cum[k] - later_cum[k + 1]) / SCALE / step_s for k in range(len(offsets) - 1)]
+        highs = [(later_cum[k] - now_cum[k + 1]) / SCALE / step_s for k in range(len(offsets) - 1)]
         base_hi = max(median(highs), sum(highs) / len(highs)) if highs else 0.0
         if base_hi <= 0:
             return None  # every bucket empty throughout: undefined
