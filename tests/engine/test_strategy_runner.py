@@ -419,6 +419,34 @@ async def test_a_replay_evaluates_s1_between_events_instead_of_stepping_and_trad
     assert len(hinted) < len(every)
 
 
+async def test_a_replay_evaluates_an_open_position_between_events_and_exits_at_the_same_second():
+    """An open short, no market data after the fill: its steps only check E1 / ZE1 / SL / TP /
+    time. With the replay's hint they are evaluated, not run, until the time exit is due."""
+    strategy = {**FAST, "global_limits": {"warmup_s": 0, "max_hold_s": 40, "max_stale_data_s": 3600}}
+    runs = []
+    for hinted in (False, True):
+        rig = Rig(strategy=strategy)
+        await rig.start()
+        runner = rig.runner
+        if hinted:
+            runner.next_event_ms = lambda: T0 + 3_600_000
+        rig.pump()
+        rig.order(rig.intents[0].client_id, OrderState.FILLED, filled=5, price=1.2)
+        assert rig.machine.phase is Phase.POSITION_ACTIVE
+        steps, step = [], runner.step
+        runner.step = lambda symbol: steps.append(runner.now_ms(symbol)) or step(symbol)
+        rig.clock.advance(60)
+        closes = [(i.ts_ms, i.reason) for i in rig.intents if isinstance(i, ClosePosition)]
+        runs.append((steps, closes, [(e.ts_ms, e.state, e.reason) for e in rig.states.drain()]))
+        await rig.stop()
+    (every, every_closes, every_states), (hinted, hinted_closes, hinted_states) = runs
+    assert [reason for _, reason in every_closes] == ["TIME"]
+    assert hinted_closes == every_closes and hinted_states == every_states
+    exit_ms = every_closes[0][0]
+    assert hinted == [t for t in every if t >= exit_ms]  # no step before the exit second; from there on the same
+    assert len([t for t in every if t < exit_ms]) > 30
+
+
 async def test_event_time_comes_from_market_data_not_the_wall_clock():
     rig = Rig(start_ms=T0 + 86_400_000)  # the clock is a day ahead of the (replayed) data
     await rig.start()

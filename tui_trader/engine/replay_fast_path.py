@@ -22,8 +22,10 @@ from __future__ import annotations
 
 from tui_trader.domain.events import BookTick, Event, TradeTick
 from tui_trader.domain.indicators.registry import QuietDeps
-from tui_trader.domain.strategy.machine import DAY_MS
 from tui_trader.domain.strategy.state import Phase
+
+
+_DECIDING = (Phase.MONITORING, Phase.POSITION_ACTIVE)  # phases whose steps only decide (see `_evaluated_quiet`)
 
 
 class ReplayFastPath:
@@ -119,28 +121,25 @@ class ReplayFastPath:
             self._echoes[id(event)] = event
 
     def _evaluated_quiet(self, symbol: str) -> bool:
-        """Replay only (`next_event_ms`): where the bounds cannot rule S1 out, evaluate it at each
-        grid second up to the next market event - no data changes before it, so a second where S1
-        does not fire is a no-op step of a MONITORING machine. The first one where it fires (or
-        the next event, or a new UTC day) ends this quiet; any market event ends it too. True if
-        the step due now is one of the no-ops."""
+        """Replay only (`next_event_ms`): where the bounds cannot tell, evaluate the machine at each
+        grid second up to the next market event - no data changes before it, so a second where
+        its step would change nothing (`StrategyMachine.step_changes_nothing`: S1 does not fire
+        while MONITORING, no exit is due while a position is open) is skipped. The first second
+        that needs a step (or the next event) ends this quiet; any market, order or position
+        event ends it too. True if the step due now is one of the skipped ones."""
         horizon = self.next_event_ms() if self.next_event_ms is not None else None
         machine, q = self.machines[symbol], self._quiet.get(symbol)
-        if horizon is None or q is None or not self._quiet_ms or machine.phase is not Phase.MONITORING:
+        if horizon is None or q is None or not self._quiet_ms or machine.phase not in _DECIDING:
             return False
         now, clock_now = self.now_ms(symbol), self.clock.now_ms()
-        if machine.new_day(now):
-            return False  # that step rolls the daily counters
         offset = now - clock_now  # event time minus clock time
-        end = min(horizon, (now // DAY_MS + 1) * DAY_MS - offset)  # clock time
         indicators, tick = self.indicators[symbol], self._tick_ms
-        last = indicators.last_event_ms
-        until, c = end, self._grid_at(clock_now)
-        while c < end:
+        last, price, missing = indicators.last_event_ms, indicators.last_price, dict.fromkeys(indicators.indicators)
+        until, c = horizon, self._grid_at(clock_now)
+        while c < horizon:
             t = c + offset
-            if last is None or t - last > self._stale_ms:
-                break  # stale from here to the next event: every value counts as missing
-            if machine.s1_fires(indicators.values(t)):
+            values = missing if last is None or t - last > self._stale_ms else indicators.values(t)  # (as `step`)
+            if not machine.step_changes_nothing(t, values, price):
                 until = c
                 break
             c += tick

@@ -148,10 +148,20 @@ class StrategyMachine:
             return now_ms
         return min(now_ms + horizon_ms, (now_ms // DAY_MS + 1) * DAY_MS)
 
-    def s1_fires(self, values: Mapping[str, float | None]) -> bool:
-        """Would S1 fire on `values`? In MONITORING that is the only thing a step decides: a step
-        on values where it does not (and no new UTC day) changes nothing."""
-        return section_fires(self.strategy.s1_signal, self._with_own_values(values))
+    def step_changes_nothing(self, now_ms: int, values: Mapping[str, float | None], price: float | None) -> bool:
+        """Would `on_tick(now_ms, values, price=price)` change nothing? Known for the two phases
+        whose steps only decide: MONITORING (S1 does not fire; the price a step would note is
+        read by no decision before the next step notes it again) and POSITION_ACTIVE (no exit
+        is due; the P&L uses the noted price, so it must be `price`). Never on a new UTC day
+        (that step rolls the daily counters)."""
+        if self.new_day(now_ms):
+            return False
+        phase = self.state.phase
+        if phase is Phase.MONITORING:
+            return not section_fires(self.strategy.s1_signal, self._with_own_values(values))
+        if phase is Phase.POSITION_ACTIVE and (price is None or price == self.last_price):
+            return self._exit_reason(now_ms, self._with_own_values(values)) is None
+        return False
 
     def on_order_update(self, now_ms: int, order: Order) -> list[Intent]:
         """React to an order of this machine (entry fill / reject, close reject)."""
@@ -278,19 +288,24 @@ class StrategyMachine:
         return self._exit(now, after) if after else []
 
     def _active(self, now: int, vals: Mapping[str, float | None]) -> list[Intent]:
+        reason = self._exit_reason(now, vals)
+        return [] if reason is None else self._exit(now, reason)
+
+    def _exit_reason(self, now: int, vals: Mapping[str, float | None]) -> str | None:
+        """Why an open position must be closed now (None: keep it) - decided, nothing changed."""
         s, st = self.strategy, self.state
         if section_fires(s.emergency_exit, vals):  # E1 first, always
-            return self._exit(now, "E1")
+            return "E1"
         if section_fires(s.ze1_close, vals):
-            return self._exit(now, "ZE1")
+            return "ZE1"
         pnl = unrealized_pnl_pct(self.side, st.entry_price, self.last_price)
         if pnl is not None and pnl <= -s.z1_entry.order.stop_loss_pct:
-            return self._exit(now, "SL")
+            return "SL"
         if pnl is not None and pnl >= s.z1_entry.order.take_profit_pct:
-            return self._exit(now, "TP")
+            return "TP"
         if now - st.t_open_ms >= s.global_limits.max_hold_s * 1000:
-            return self._exit(now, "TIME")
-        return []
+            return "TIME"
+        return None
 
     def _exit(self, now: int, reason: str) -> list[Intent]:
         st = self.state
