@@ -247,7 +247,7 @@ class StrategyRunner(ReplayFastPath):
             if q.deps.keeps(kind, price) or self._update_quiet(symbol, now) > now:
                 self._keep_quiet(symbol)
                 return  # a no-op step: the event is covered, or with it included S1 still cannot fire
-        elif q is not None and self._requiet(symbol):
+        elif q is not None and self._new_quiet(symbol):
             return
         self.step(symbol)
 
@@ -263,8 +263,7 @@ class StrategyRunner(ReplayFastPath):
         try:
             for symbol in self.machines:
                 # no market data yet: nothing to evaluate, no event time; quiet: the step is a no-op
-                if symbol in self._seen and self.now_ms(symbol) >= self.quiet_end(symbol) and not self._requiet(symbol) \
-                        and not self._evaluated_quiet(symbol):
+                if symbol in self._seen and self.now_ms(symbol) >= self.quiet_end(symbol) and not self._new_quiet(symbol):
                     self.step(symbol)
         except Exception as exc:  # timer boundary: report and keep ticking
             log.exception("strategy step failed")
@@ -277,6 +276,11 @@ class StrategyRunner(ReplayFastPath):
         """Next timer: the first grid instant after `now` (clock) at which some quiet has ended."""
         quiet = min((self._quiet[s].clock_until if s in self._quiet else 0 for s in self._seen), default=0)
         self._schedule(self._grid_at(max(quiet, now + 1)))
+
+    def _new_quiet(self, symbol: str) -> bool:
+        """A quiet has ended: does a new one start right now (then the step due is a no-op)? From
+        the bounds, else (replay only) from evaluating the machine up to the next market event."""
+        return self._requiet(symbol) or self._evaluated_quiet(symbol)
 
     def _requiet(self, symbol: str) -> bool:
         """At the end of a quiet: if a new one starts right now, this step is inside it - a no-op

@@ -57,9 +57,6 @@ def bundled_data_path(name: str = BUNDLED_SAMPLE) -> Path:
     return Path(str(resources.files("tui_trader") / "data" / name))
 
 
-
-
-
 class Backpressure(Protocol):
     """Execution's view for the feed: is anything a tick started still pending? wait for it."""
 
