@@ -8,9 +8,12 @@ The tiled CSV is written once to a temp file and streamed by the backtest like a
 
 Reported: bars per second of `run_backtest` (engine start to result, file reading included, the
 tiling not), peak RSS of the process (it does not grow with the bar count: the feed streams the
-file; the equity curve is hourly), and the trades made. Last line: one JSON object.
+file; the equity curve is hourly), and the trades made. With `--counts`, after the timed run: the
+cost of reading the CSV alone (us per bar), and from a second, instrumented run the strategy steps
+per phase and the bound analyses (`StrategyMachine.quiet_until` calls) - the work the speed-ups
+remove. Last line: one JSON object.
 
-    python bench/backtest.py [--bars N] [--profile]
+    python bench/backtest.py [--bars N] [--profile] [--counts]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
@@ -70,7 +74,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of the run")
+    parser.add_argument("--counts", action="store_true", help="also count CSV cost, steps and bound analyses")
     args = parser.parse_args()
+    counts: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench_TILED-BTC_1m.csv"
         write_tiled(args.bars, path)
@@ -86,14 +92,48 @@ def main() -> None:
         if profiler is not None:
             profiler.stop()
             print(profiler.output_text(unicode=False, color=False))
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if args.counts:
+            counts = count_work(path)
     bars_per_s = result.bars / elapsed
     print(f"bars: {result.bars:,} in {elapsed:.2f} s")
     print(f"throughput: {bars_per_s:,.0f} bars/s")
     print(f"peak RSS: {rss_mb:.1f} MB")
     print(f"trades: {result.metrics['trades']}, equity points: {len(result.equity)}, status: {result.status}")
+    for key, value in counts.items():
+        print(f"{key}: {value:,}")
     print(json.dumps({"bars": result.bars, "elapsed_s": round(elapsed, 3), "bars_per_s": round(bars_per_s, 1),
-                      "peak_rss_mb": round(rss_mb, 1), "trades": result.metrics["trades"]}))
+                      "peak_rss_mb": round(rss_mb, 1), "trades": result.metrics["trades"], **counts}))
+
+
+def count_work(path: Path) -> dict[str, float]:
+    """CSV cost per bar, then strategy steps per phase and bound analyses of one more run."""
+    from tui_trader.domain.strategy.machine import StrategyMachine
+
+    started = time.perf_counter()
+    bars = sum(1 for _ in read_candles(path))
+    csv_us = (time.perf_counter() - started) / bars * 1e6
+    steps: Counter[str] = Counter()
+    on_tick, quiet_until = StrategyMachine.on_tick, StrategyMachine.quiet_until
+
+    def counted_tick(self, *a, **k):  # type: ignore[no-untyped-def]
+        steps[self.state.phase.value.lower()] += 1
+        return on_tick(self, *a, **k)
+
+    def counted_quiet(self, *a, **k):  # type: ignore[no-untyped-def]
+        steps["bound_analyses"] += 1
+        return quiet_until(self, *a, **k)
+
+    StrategyMachine.on_tick, StrategyMachine.quiet_until = counted_tick, counted_quiet  # type: ignore[method-assign]
+    try:
+        run_backtest(None, [path])
+    finally:
+        StrategyMachine.on_tick, StrategyMachine.quiet_until = on_tick, quiet_until  # type: ignore[method-assign]
+    analyses = steps.pop("bound_analyses", 0)
+    out: dict[str, float] = {"csv_read_us_per_bar": round(csv_us, 2), "strategy_steps_count": sum(steps.values())}
+    out.update({f"{phase}_steps_count": n for phase, n in sorted(steps.items())})
+    out["bound_analyses_count"] = analyses
+    return out
 
 
 if __name__ == "__main__":
