@@ -11,7 +11,9 @@ tiling not), peak RSS of the process (it does not grow with the bar count: the f
 file; the equity curve is hourly), and the trades made. With `--counts`, after the timed run: the
 cost of reading the CSV alone (us per bar), and from a second, instrumented run the strategy steps
 per phase and the bound analyses (`StrategyMachine.quiet_until` calls) - the work the speed-ups
-remove. Last line: one JSON object.
+remove - and the split of the time: candles taken whole in stretches (while flat and provably
+quiet) vs candles ticked one by one through the full engine (near a signal, in a position), each
+in us per candle. Last line: one JSON object.
 
     python bench/backtest.py [--bars N] [--profile] [--counts]
 """
@@ -107,14 +109,19 @@ def main() -> None:
 
 
 def count_work(path: Path) -> dict[str, float]:
-    """CSV cost per bar, then strategy steps per phase and bound analyses of one more run."""
+    """CSV cost per bar, then from one more, instrumented run: strategy steps per phase, bound
+    analyses, and where the time goes - candles taken whole in stretches vs candles ticked one
+    by one (near signals, in positions: the full engine)."""
     from tui_trader.domain.strategy.machine import StrategyMachine
+    from tui_trader.venues.replay_fast_path import FeedFastPath
 
     started = time.perf_counter()
     bars = sum(1 for _ in read_candles(path))
-    csv_us = (time.perf_counter() - started) / bars * 1e6
+    csv_s = time.perf_counter() - started
     steps: Counter[str] = Counter()
+    spent = {"stretch_s": 0.0, "stretch_candles": 0}
     on_tick, quiet_until = StrategyMachine.on_tick, StrategyMachine.quiet_until
+    flush, take = FeedFastPath._flush_stretches, FeedFastPath._take_slot
 
     def counted_tick(self, *a, **k):  # type: ignore[no-untyped-def]
         steps[self.state.phase.value.lower()] += 1
@@ -124,15 +131,45 @@ def count_work(path: Path) -> dict[str, float]:
         steps["bound_analyses"] += 1
         return quiet_until(self, *a, **k)
 
-    StrategyMachine.on_tick, StrategyMachine.quiet_until = counted_tick, counted_quiet  # type: ignore[method-assign]
+    def timed_flush(self, *a, **k):  # type: ignore[no-untyped-def]
+        spent["stretch_candles"] += sum(len(s.candles) for s in self._stretches.values())
+        t = time.perf_counter()
+        try:
+            return flush(self, *a, **k)
+        finally:
+            spent["stretch_s"] += time.perf_counter() - t
+
+    def timed_take(self, *a, **k):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        try:
+            return take(self, *a, **k)
+        finally:
+            spent["stretch_s"] += time.perf_counter() - t
+
+    patches = {(StrategyMachine, "on_tick"): counted_tick, (StrategyMachine, "quiet_until"): counted_quiet,
+               (FeedFastPath, "_flush_stretches"): timed_flush, (FeedFastPath, "_take_slot"): timed_take}
+    originals = {key: getattr(*key) for key in patches}
+    for (cls, name), fn in patches.items():
+        setattr(cls, name, fn)
     try:
+        started = time.perf_counter()
         run_backtest(None, [path])
+        total_s = time.perf_counter() - started
     finally:
-        StrategyMachine.on_tick, StrategyMachine.quiet_until = on_tick, quiet_until  # type: ignore[method-assign]
+        for (cls, name), fn in originals.items():
+            setattr(cls, name, fn)
     analyses = steps.pop("bound_analyses", 0)
-    out: dict[str, float] = {"csv_read_us_per_bar": round(csv_us, 2), "strategy_steps_count": sum(steps.values())}
+    out: dict[str, float] = {"csv_read_us_per_bar": round(csv_s / bars * 1e6, 2), "strategy_steps_count": sum(steps.values())}
     out.update({f"{phase}_steps_count": n for phase, n in sorted(steps.items())})
     out["bound_analyses_count"] = analyses
+    stretch_n = int(spent["stretch_candles"])
+    ticked_n = bars - stretch_n
+    out["stretch_candles_count"] = stretch_n
+    out["ticked_candles_count"] = ticked_n
+    # CSV reading is charged to every bar alike; the rest of the run outside stretches to the ticked candles
+    out["stretch_us_per_candle"] = round(spent["stretch_s"] / max(1, stretch_n) * 1e6, 2)
+    out["ticked_us_per_candle"] = round((total_s - spent["stretch_s"] - csv_s) / max(1, ticked_n) * 1e6, 1)
+    out["ticked_share_of_time_pct"] = round((total_s - spent["stretch_s"] - csv_s) / total_s * 100, 1)
     return out
 
 
