@@ -17,7 +17,7 @@ import asyncio
 import gzip
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -25,6 +25,7 @@ from rich.table import Table
 
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError, TraderError
+from tui_trader.venues.candle_files import symbol_from_filename
 
 METRIC_ROWS = (
     ("total_return_pct", "Total return", "%"), ("cagr_pct", "CAGR", "%"), ("sharpe", "Sharpe", ""),
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("action", nargs="?", default="run", metavar="ACTION", help="run (default), list or show")
     parser.add_argument("run_id", nargs="?", metavar="ID", help="run id (or a unique prefix) for show")
     parser.add_argument("--strategy", type=Path, help="strategy file (default: bundled pump_short)")
-    parser.add_argument("--data", type=Path, nargs="+", default=[], metavar="FILE", help="candle files (CSV, .csv.gz, MEXC kline JSON)")
+    parser.add_argument("--data", type=Path, nargs="+", default=[], metavar="FILE", help="candle files (CSV, .csv.gz, MEXC kline JSON); the symbol comes from the name, and files of one symbol are one series")
     parser.add_argument("--from", dest="date_from", metavar="DATE", help="first candle (UTC: 2017-11-05, 2017-11-05T12:00 or epoch ms)")
     parser.add_argument("--to", dest="date_to", metavar="DATE", help="stop before this time (same formats)")
     parser.add_argument("--funding", type=Path, metavar="FILE", help="funding-rate series (timestamp_ms,funding_rate)")
@@ -110,19 +111,35 @@ def _check_files(args: argparse.Namespace) -> None:
 
 
 def count_bars(paths: list[Path], from_ms: int | None, to_ms: int | None) -> int:
-    """Candles in range, for the progress bar (a quick line scan; JSON files are not counted)."""
-    total = 0
+    """Candles in range, for the progress bar (a quick line scan; JSON files are not counted).
+    Files of one symbol are one series: a candle an earlier file of it already holds counts once."""
+    series: dict[str, list[tuple[int, Path]]] = {}
     for path in paths:
-        if path.name.removesuffix(".gz").endswith(".json"):
-            continue
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-            next(fh, None)
-            for line in fh:
-                head = line.split(",", 1)[0]
-                if head.isdigit() and (from_ms is None or int(head) >= from_ms) and (to_ms is None or int(head) < to_ms):
+        if not path.name.removesuffix(".gz").endswith(".json"):
+            first = next(_stamps(path), None)
+            if first is not None:
+                series.setdefault(symbol_from_filename(path), []).append((first, path))
+    total = 0
+    for files in series.values():
+        newest = -1
+        for _, path in sorted(files):
+            last = newest
+            for ts in _stamps(path):
+                if ts > newest and (from_ms is None or ts >= from_ms) and (to_ms is None or ts < to_ms):
                     total += 1
+                last = max(last, ts)
+            newest = last
     return total
+
+
+def _stamps(path: Path) -> Iterator[int]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+        next(fh, None)
+        for line in fh:
+            head = line.split(",", 1)[0]
+            if head.isdigit():
+                yield int(head)
 
 
 # --- run and sweep ----------------------------------------------------------------------------

@@ -4,6 +4,12 @@ CSV format (shared data README): header `timestamp_ms,open,high,low,close[,volum
 per line, UTC epoch milliseconds (candle open time), strictly ascending. Files are read line by
 line and never loaded whole, so a million-bar file costs no memory. Bad input raises `DataError`
 naming the file, the line and the field.
+
+Several files of one symbol (monthly downloads, say) are one series (`read_candle_series`): read
+one after the other in the order of their first candle. Where a file starts before the previous
+one ends, the candles of the overlap must be the ones already read - they are skipped once - and
+anything else (a different candle, one the earlier file lacks) is a `DataError` naming both
+files: replaying both would feed the same minutes twice.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ import gzip
 import io
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Iterator, NamedTuple, Sequence
 
 from tui_trader.domain.errors import DataError
 
@@ -63,6 +70,46 @@ def read_candles(path: Path | str) -> Iterator[Candle]:
         return
     with _open_text(path) as fh:
         yield from _read_csv(path, fh)
+
+
+def read_candle_series(paths: Sequence[Path | str]) -> Iterator[Candle]:
+    """One symbol's candles from several files as one series in time order (see the module
+    docstring); a single file is just `read_candles`."""
+    files = [Path(p) for p in paths]
+    if len(files) == 1:
+        yield from read_candles(files[0])
+        return
+    firsts = {path: next(iter(read_candles(path)), None) for path in files}
+    files.sort(key=lambda path: (firsts[path] is None, getattr(firsts[path], "ts_ms", 0)))  # (empty files last)
+    last: Candle | None = None  # the newest candle of the series so far ...
+    last_path = files[0]  # ... and the file it came from
+    for path in files:
+        candles = read_candles(path) if last is None else _after(read_candles(path), last, last_path, path)
+        for candle in candles:
+            yield candle
+            last, last_path = candle, path
+
+
+def _after(candles: Iterator[Candle], last: Candle, last_path: Path, path: Path) -> Iterator[Candle]:
+    """`path`'s candles after `last` (the series' newest, from `last_path`); those up to it must
+    repeat `last_path`'s, compared in lockstep (nothing is held in memory)."""
+    earlier: Iterator[Candle] | None = None
+    theirs: Candle | None = None
+    for mine in candles:
+        if mine.ts_ms > last.ts_ms:
+            yield mine
+            yield from candles
+            return
+        if earlier is None:
+            earlier = read_candles(last_path)
+            theirs = next(earlier, None)
+        while theirs is not None and theirs.ts_ms < mine.ts_ms:
+            theirs = next(earlier, None)
+        if theirs != mine:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(mine.ts_ms / 1000))
+            what = "is not in" if theirs is None or theirs.ts_ms != mine.ts_ms else "differs from the one in"
+            raise DataError(f"{path}: the candle of {when} {what} {last_path.name}, which this file overlaps"
+                            " (files of one symbol may overlap only where their candles are identical)")
 
 
 def _read_csv(path: Path, fh: io.TextIOBase) -> Iterator[Candle]:
@@ -147,8 +194,9 @@ def _read_kline_json(path: Path) -> Iterator[Candle]:
         yield candle
 
 
-def detect_interval_s(path: Path | str, sample: int = 50) -> int:
-    """Smallest gap between the first `sample` candles, in seconds (60 for 1 m files)."""
+def detect_interval_s(path: Path | str, sample: int = 50, default: int | None = 60) -> int | None:
+    """Smallest gap between the first `sample` candles, in seconds (60 for 1 m files); `default`
+    for a file of fewer than two candles."""
     gaps = []
     prev = None
     for i, candle in enumerate(read_candles(path)):
@@ -158,5 +206,5 @@ def detect_interval_s(path: Path | str, sample: int = 50) -> int:
         if i >= sample:
             break
     if not gaps:
-        return 60
+        return default
     return max(1, min(gaps) // 1000)

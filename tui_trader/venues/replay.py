@@ -43,7 +43,8 @@ from tui_trader.domain.events import BookTick, CandleClosed, Event, FeedStateCha
 from tui_trader.domain.models import Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
-from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candles, symbol_from_filename
+from tui_trader.domain.errors import DataError
+from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candle_series, symbol_from_filename
 from tui_trader.venues.intrabar import CLOSE_STEP, Step, candle_ticks
 from tui_trader.venues.replay_fast_path import Absorber, FeedFastPath, StepMerge, Stretch
 
@@ -55,6 +56,16 @@ BUNDLED_SAMPLE = "bittrex_NXT-BTC_1m_20171130-20171210.csv.gz"
 def bundled_data_path(name: str = BUNDLED_SAMPLE) -> Path:
     """Path of a data file shipped inside the package (see `tui_trader/data/SOURCE.md`)."""
     return Path(str(resources.files("tui_trader") / "data" / name))
+
+
+def series_interval_s(paths: Sequence[Path], symbol: str) -> int:
+    """The candle interval of one symbol's files, which must agree (60 s when none can tell)."""
+    found = {path: detect_interval_s(path, default=None) for path in paths}
+    intervals = {s for s in found.values() if s is not None}
+    if len(intervals) > 1:
+        listed = ", ".join(f"{path.name} {s} s" for path, s in found.items() if s is not None)
+        raise DataError(f"the files of {symbol} have different candle intervals ({listed}): one series needs one interval")
+    return intervals.pop() if intervals else 60
 
 
 class Backpressure(Protocol):
@@ -97,7 +108,11 @@ class ReplayFeed(FeedFastPath):
             if path is None:
                 raise ValueError("ReplayFeed needs a path or sources")
             sources = [(path, symbol)]
-        self.sources = [(Path(p), sym or symbol_from_filename(Path(p))) for p, sym in sources]
+        series: dict[str, list[Path]] = {}  # symbol -> its files: one series (`read_candle_series`)
+        for p, sym in sources:
+            series.setdefault(sym or symbol_from_filename(Path(p)), []).append(Path(p))
+        self.files = list(series.values())
+        self.sources = [(paths[0], sym) for sym, paths in series.items()]
         self.path, self.symbol = self.sources[0]
         self.symbols = [sym for _, sym in self.sources]
         self.speed = speed
@@ -107,7 +122,7 @@ class ReplayFeed(FeedFastPath):
         self.start_after_ms = start_after_ms
         self.until_ms = until_ms
         self.name = name
-        self.intervals_s = [detect_interval_s(p) for p, _ in self.sources]
+        self.intervals_s = [series_interval_s(paths, sym) for paths, (_, sym) in zip(self.files, self.sources)]
         self.interval_s = self.intervals_s[0]
         self.cursor_ms = start_after_ms  # open time of the last candle fully published
         self.candles_published = 0
@@ -138,15 +153,21 @@ class ReplayFeed(FeedFastPath):
         sides = self._open_sides.get(symbol)
         return next(iter(sides)) if sides and len(sides) == 1 else None
 
+    def first_candle_ms(self) -> int | None:
+        """Open time of the first candle this feed will publish (None: there is none in range)."""
+        firsts = []
+        for paths in self.files:
+            for candle in read_candle_series(paths):
+                if candle.ts_ms > self.start_after_ms:
+                    if self.until_ms is None or candle.ts_ms < self.until_ms:
+                        firsts.append(candle.ts_ms)
+                    break
+        return min(firsts, default=None)
+
     def first_ts_ms(self) -> int:
         """Time of the first tick this feed will publish (start a data clock just before it)."""
-        firsts = []
-        for path, _ in self.sources:
-            for candle in read_candles(path):
-                if candle.ts_ms > self.start_after_ms:
-                    firsts.append(candle.ts_ms)
-                    break
-        return min(firsts, default=self.start_after_ms)
+        first = self.first_candle_ms()
+        return self.start_after_ms if first is None else first
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
@@ -166,7 +187,7 @@ class ReplayFeed(FeedFastPath):
             raise
 
     def _describe(self) -> str:
-        return ", ".join(f"{p.name} as {sym}" for p, sym in self.sources)
+        return ", ".join(f"{' + '.join(p.name for p in paths)} as {sym}" for paths, (_, sym) in zip(self.files, self.sources))
 
     def _speed_text(self) -> str:
         return "full speed" if self.speed <= 0 else f"{self.speed:g}x"
@@ -179,11 +200,11 @@ class ReplayFeed(FeedFastPath):
 
     def _steps(self, index: int) -> Iterator[Step]:
         """One source's events in time order: each candle's ticks, then its close."""
-        path = self.sources[index][0]
+        paths = self.files[index]
         interval_ms = self.intervals_s[index] * 1000
         ticks = list(enumerate(self._offsets(index)))
         after, until, taken = self.start_after_ms, self.until_ms, self._taken
-        for candle in read_candles(path):
+        for candle in read_candle_series(paths):
             ts = candle.ts_ms
             if ts <= after:
                 continue
