@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 from tui_trader.backtest.metrics import compute_metrics, metrics_to_json
 from tui_trader.backtest.recorder import BacktestTrade, Recorder
+from tui_trader.backtest.report import iso_utc
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError
 from tui_trader.domain.events import ErrorRaised, Event, FeedStateChanged, TaskFailed
@@ -100,6 +101,8 @@ async def run_backtest_async(
     `date_to_ms` is exclusive (candles opening before it). `progress(bars_done, data_time_ms)` is
     called about ten times a second. With `store_path` the result is saved to that SQLite database.
     Bad data met mid-file stops the run: it is saved as `failed`, then `DataError` is raised.
+    Files of one symbol are one series (`read_candle_series`). No candle in range: `DataError`
+    before anything runs (nothing is saved).
     """
     settings = settings or Settings()
     strat = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
@@ -143,7 +146,10 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
         spread_bps=settings.replay.spread_bps, start_after_ms=(date_from_ms - 1) if date_from_ms else 0, until_ms=date_to_ms,
         name="backtest",
     )  # fmt: skip
-    clock = SimClock(feed.first_ts_ms() - 1)
+    first = feed.first_candle_ms()
+    if first is None:
+        raise DataError(_no_candles(feed, date_from_ms, date_to_ms))
+    clock = SimClock(first - 1)
     feed.clock = feed.data_clock = clock  # speed 0: the pacing clock is never waited on
     series = read_funding_csv(funding_file) if funding_file is not None else None
     funding = FundingSchedule(to_decimal(settings.paper.funding_rate), settings.paper.funding_interval_h, series)
@@ -161,6 +167,13 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
         core.add(service, **opts)
     core.add(feed)  # last: everything that listens is subscribed before the first tick
     return feed, venue, core, stack
+
+
+def _no_candles(feed: ReplayFeed, date_from_ms: int | None, date_to_ms: int | None) -> str:
+    names = ", ".join(path.name for paths in feed.files for path in paths)
+    window = (f" from {iso_utc(date_from_ms)}" if date_from_ms is not None else "") + (
+        f" before {iso_utc(date_to_ms)}" if date_to_ms is not None else "")
+    return f"nothing to test: no candle in {names}{window}"
 
 
 class _Outcome:
