@@ -42,6 +42,14 @@ def test_tick_order_rising_and_falling():
 def test_symbol_from_filename():
     assert symbol_from_filename(Path("bittrex_NXT-BTC_1m_20171130.csv.gz")) == "NXT_BTC"
     assert symbol_from_filename(Path("ftx_BTC-PERP_1m.csv")) == "BTC_PERP"
+    assert symbol_from_filename(Path("xrp-usdt-perp_5m_20211115-20211121.csv")) == "XRP_USDT_PERP"
+    # MEXC's own BASE_QUOTE names (kline JSON saved per month): a date is not a pair
+    assert symbol_from_filename(Path("mexc_BTC_USDT_2024-01.json")) == "BTC_USDT"
+    assert symbol_from_filename(Path("eth_usdt_2024-02-01.csv.gz")) == "ETH_USDT"
+    assert symbol_from_filename(Path("BTC_USDT.json")) == "BTC_USDT"
+    assert symbol_from_filename(Path("mexc_ETH_BTC_1m.csv")) == "ETH_BTC"
+    assert symbol_from_filename(Path("my-data.csv")) == "MY_DATA"
+    assert symbol_from_filename(Path("prices_2024-01.csv")) == "PRICES_2024-01"
 
 
 @pytest.mark.parametrize(

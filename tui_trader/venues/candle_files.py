@@ -44,13 +44,23 @@ class CandleFileInfo:
     interval_s: int
 
 
+QUOTES = ("USDT", "USDC", "USD", "BTC", "ETH")  # quote currencies that mark a `BASE_QUOTE` pair in a file name
+
+
 def symbol_from_filename(path: Path) -> str:
-    """`bittrex_NXT-BTC_1m_2017...csv` -> `NXT_BTC`; unknown shapes -> the stem upper-cased."""
-    parts = path.name.split("_")
+    """The symbol a file's name carries: a dashed pair (`bittrex_NXT-BTC_1m_2017...csv` ->
+    `NXT_BTC`), else MEXC's own `BASE_QUOTE` (`mexc_BTC_USDT_2024-01.json` -> `BTC_USDT`), else
+    the stem upper-cased. Dates (`2024-01`) are not pairs."""
+    stem = path.name.split(".")[0]
+    parts = stem.split("_")
     for part in parts:
-        if "-" in part and part.replace("-", "").isalnum():
+        pieces = part.split("-")
+        if len(pieces) > 1 and all(p.isalnum() for p in pieces) and any(c.isalpha() for c in part):
             return part.replace("-", "_").upper()
-    return path.stem.split(".")[0].upper()
+    for base, quote in reversed(list(zip(parts, parts[1:]))):  # the last pair: `mexc_ETH_BTC` is ETH_BTC
+        if quote.upper() in QUOTES and base.isalnum() and any(c.isalpha() for c in base):
+            return f"{base}_{quote}".upper()
+    return stem.upper()
 
 
 def _open_text(path: Path) -> io.TextIOBase:
