@@ -138,3 +138,24 @@ def test_a_bad_line_in_one_of_two_files_stops_at_the_same_bar_on_the_fast_path(t
             run_backtest(None, [a, b])
         messages.append(str(err.value).split(" ", 2)[2])  # (without the run id)
     assert messages[0] == messages[1] and messages[0].startswith("stopped at bar 400: ")
+
+
+def test_list_fits_a_narrow_terminal_with_whole_columns(files, capsys, monkeypatch):
+    strat, data = files
+    assert main(["backtest", "--strategy", str(strat), "--data", str(data)]) == 0
+    run_id = capsys.readouterr().out.split("saved as ")[1].split()[0]
+    assert main(["backtest", "list"]) == 0  # 200 columns (the fixture): every column
+    wide = capsys.readouterr().out
+    for header in ("created", "strategy", "symbols", "from", "to", "trades", "win rate %", "net P&L", "max DD %"):
+        assert header in wide
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["backtest", "list"]) == 0
+    narrow = capsys.readouterr().out
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert run_id in narrow and "status" in narrow and "net P&L" in narrow and "…" not in narrow  # whole, not cut to a letter
+    assert "left out for the terminal's width: created" in " ".join(narrow.split())
+    assert main(["backtest", "show", run_id]) == 0  # the trade list too: prices whole
+    shown = capsys.readouterr().out
+    assert max(len(line) for line in shown.splitlines()) <= 80 and "…" not in shown
+    trade = next(line for line in shown.splitlines() if "SHORT" in line)
+    assert "100" in trade and "88" in trade and "TP" in trade

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -199,14 +200,16 @@ def _sweep(strategy, grid, args, options, db: Path, console: Console) -> int:
     for result in results:
         asyncio.run(save_result(result, db))
     order = "lowest" if args.rank in LOWER_IS_BETTER else "highest"
-    table = Table(title=f"{n} runs ranked by {args.rank} ({order} first)")
-    for col in ("#", "id", *grid, args.rank, "trades", "win rate %", "net P&L", "max DD %"):
-        table.add_column(col, justify="right" if col not in ("id",) else "left")
-    for i, r in enumerate(results, 1):
-        m = r.metrics
-        table.add_row(str(i), r.id, *(str(r.params["grid"][k]) for k in grid), _fmt(m.get(args.rank)), str(m["trades"]),
-                      _fmt(m["win_rate_pct"]), _fmt(m["net_pnl"]), _fmt(m["max_drawdown_pct"]))
-    console.print(table)
+    short = {k: k if len(k) <= 16 else ".".join(k.split(".")[-2:]) for k in grid}  # (full names: --json)
+    if len(set(short.values())) < len(short):
+        short = {k: k for k in grid}
+    cols = ["#", "id", *short.values(), args.rank, "trades", "win rate %", "net P&L", "max DD %"]
+    rows = [dict(zip(cols, (str(i), r.id, *(str(r.params["grid"][k]) for k in grid), _fmt(r.metrics.get(args.rank)),
+                             str(r.metrics["trades"]), _fmt(r.metrics["win_rate_pct"]), _fmt(r.metrics["net_pnl"]),
+                             _fmt(r.metrics["max_drawdown_pct"]))))
+            for i, r in enumerate(results, 1)]
+    priority = {"id": 3, "win rate %": 2, "max DD %": 1, "net P&L": 1}  # the rank, the grid values and the trades stay
+    console.print(fitted_table(console, f"{n} runs ranked by {args.rank} ({order} first)", cols, priority, rows))
     if args.json:
         write_json({"rank": args.rank, "runs": [r.to_record() for r in results]}, args.json)
     return 0
@@ -230,14 +233,35 @@ async def _list(settings: Settings, console: Console, limit: int) -> int:
         runs = await BacktestRepository(db).list_runs(limit)
     finally:
         await db.close()
-    table = Table(title=f"backtests ({len(runs)})")
-    for col in ("id", "created", "status", "strategy", "symbols", "from", "to", "trades", "win rate %", "net P&L", "max DD %"):
-        table.add_column(col, no_wrap=col == "id", min_width=26 if col == "id" else None)
-    for r in runs:
-        table.add_row(r["id"], _day(r["created_ms"]), r["status"], r["strategy"], ", ".join(r["symbols"]), _day(r["date_from_ms"]),
-                      _day(r["date_to_ms"]), str(r["trades"]), _fmt(r["win_rate_pct"]), _fmt(r["net_pnl"]), _fmt(r["max_drawdown_pct"]))
-    console.print(table)
+    columns = [("id", 0), ("status", 0), ("trades", 0), ("net P&L", 0), ("symbols", 1), ("max DD %", 1), ("win rate %", 2),
+               ("from", 3), ("to", 4), ("strategy", 5), ("created", 6)]
+    rows = [{"id": r["id"], "created": _day(r["created_ms"]), "status": r["status"], "strategy": r["strategy"],
+             "symbols": ", ".join(r["symbols"]), "from": _day(r["date_from_ms"]), "to": _day(r["date_to_ms"]),
+             "trades": str(r["trades"]), "win rate %": _fmt(r["win_rate_pct"]), "net P&L": _fmt(r["net_pnl"]),
+             "max DD %": _fmt(r["max_drawdown_pct"])} for r in runs]
+    order = ["id", "created", "status", "strategy", "symbols", "from", "to", "trades", "win rate %", "net P&L", "max DD %"]
+    console.print(fitted_table(console, f"backtests ({len(runs)})", order, dict(columns), rows))
     return 0
+
+
+def fitted_table(console: Console, title: str, order: list[str], priority: dict[str, int], rows: list[dict[str, str]],
+                 left: set[str] = frozenset({"id", "status", "strategy", "symbols"})) -> Table:
+    """A table of `rows` with the columns of `order` that fit the console: where all do not, the
+    columns of the highest `priority` number go first (0: always kept), so an 80-column terminal
+    shows fewer columns whole instead of every column cut to a letter."""
+    shown = list(order)
+    while True:
+        table = Table(title=title)
+        for col in shown:
+            table.add_column(col, no_wrap=True, justify="left" if col in left else "right")
+        for row in rows:
+            table.add_row(*(row[col] for col in shown))
+        droppable = [col for col in shown if priority.get(col, 0) > 0]
+        if Measurement.get(console, console.options.update(max_width=1_000_000), table).maximum <= console.width or not droppable:
+            if len(shown) < len(order):
+                table.caption = f"left out for the terminal's width: {', '.join(c for c in order if c not in shown)}"
+            return table
+        shown.remove(max(droppable, key=lambda col: (priority[col], shown.index(col))))
 
 
 async def _show(settings: Settings, console: Console, args: argparse.Namespace) -> int:
@@ -282,7 +306,7 @@ def print_run(console: Console, record: dict[str, Any], *, trades: bool = False)
         console.print("equity (USDT)")
         console.print(equity_chart(values, width=min(100, max(20, console.width - 14))))
     if trades and record["trades"]:
-        console.print(_trades_table(record["trades"]))
+        console.print(_trades_table(console, record["trades"]))
 
 
 def equity_chart(values: list[float], width: int = 80, height: int = 8) -> str:
@@ -300,14 +324,14 @@ def equity_chart(values: list[float], width: int = 80, height: int = 8) -> str:
     return "\n".join(lines)
 
 
-def _trades_table(trades: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"trades ({len(trades)})")
-    for col in ("symbol", "side", "entry", "entry price", "exit", "exit price", "net P&L", "fees", "funding", "reason"):
-        table.add_column(col, justify="right" if "price" in col or col in ("net P&L", "fees", "funding") else "left")
-    for t in trades:
-        table.add_row(t["symbol"], t["side"], _time(t["entry_ms"]), t["entry_price"], _time(t["exit_ms"]), t["exit_price"] or "",
-                      _fmt(t["net_pnl"]), _fmt(t["fees"]), _fmt(t["funding"]), t["exit_reason"] or "open")
-    return table
+def _trades_table(console: Console, trades: list[dict[str, Any]]) -> Table:
+    order = ["symbol", "side", "entry", "entry price", "exit", "exit price", "net P&L", "fees", "funding", "reason"]
+    rows = [dict(zip(order, (t["symbol"], t["side"], _time(t["entry_ms"]), t["entry_price"], _time(t["exit_ms"]),
+                             t["exit_price"] or "", _fmt(t["net_pnl"]), _fmt(t["fees"]), _fmt(t["funding"]),
+                             t["exit_reason"] or "open")))
+            for t in trades]
+    priority = {"funding": 4, "fees": 3, "symbol": 2, "exit": 1}  # prices, P&L and the reason stay
+    return fitted_table(console, f"trades ({len(trades)})", order, priority, rows, left={"symbol", "side", "entry", "exit", "reason"})
 
 
 def _fmt(value: Any) -> str:
