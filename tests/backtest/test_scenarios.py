@@ -107,3 +107,23 @@ def test_two_files_merged_trade_both_symbols(tmp_path):
     assert [g[1:] for g in got] == [(D(100), D(88), "TP"), (D(100), D(107), "SL")]
     assert all(t.contracts == 20 for t in r.trades)  # both sized at the same step, before either filled
     assert r.metrics["net_pnl"] == sum(t.net_pnl for t in r.trades)
+
+
+def test_each_symbol_is_charged_its_own_funding_series(tmp_path):
+    import pytest
+
+    from tests.backtest.scenarios import SETTINGS, candles
+    from tui_trader.backtest.runner import run_backtest
+    from tui_trader.domain.errors import DataError
+
+    a = candles(tmp_path, [FLAT] * 7, name="x_AAA-USDT_1m.csv")
+    b = candles(tmp_path, [FLAT] * 7, name="x_BBB-USDT_1m.csv")
+    fa, fb = tmp_path / "AAA-USDT_funding.csv", tmp_path / "BBB-USDT_funding.csv"
+    fa.write_text(f"timestamp_ms,funding_rate\n{T0 + 5 * MIN},0.001\n")
+    fb.write_text(f"timestamp_ms,funding_rate\n{T0 + 5 * MIN},-0.002\n")
+    r = run_backtest(strategy(), [a, b], settings=SETTINGS, equity_every_ms=MIN, funding_file=[fb, fa])
+    paid = {t.symbol: t.funding for t in r.trades}
+    assert paid == {"AAA_USDT": D("-2.000"), "BBB_USDT": D("4.000")}  # 20 x 100 x rate, a short receives a positive rate
+    assert r.metrics["funding_paid"] == D("2.000")
+    with pytest.raises(DataError, match="funding.csv: its name names none of the run's symbols"):  # whose rates?
+        run_backtest(strategy(), [a, b], settings=SETTINGS, funding_file=tmp_path / "funding.csv")

@@ -1,7 +1,7 @@
 """App layer: `tui-trader backtest ...` - run, sweep, list and show backtests, drawn with rich.
 
     tui-trader backtest --strategy FILE --data FILE [FILE ...] [--from DATE] [--to DATE]
-                        [--json FILE] [--csv FILE] [--funding FILE] [--latency-ms N]
+                        [--json FILE] [--csv FILE] [--funding FILE [FILE ...]] [--latency-ms N]
                         [--grid PATH=V1,V2,... ...] [--rank METRIC] [--workers N]
     tui-trader backtest list
     tui-trader backtest show ID [--json FILE] [--csv FILE]
@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, nargs="+", default=[], metavar="FILE", help="candle files (CSV, .csv.gz, MEXC kline JSON); the symbol comes from the name, and files of one symbol are one series")
     parser.add_argument("--from", dest="date_from", metavar="DATE", help="first candle (UTC: 2017-11-05, 2017-11-05T12:00 or epoch ms)")
     parser.add_argument("--to", dest="date_to", metavar="DATE", help="stop before this time (same formats)")
-    parser.add_argument("--funding", type=Path, metavar="FILE", help="funding-rate series (timestamp_ms,funding_rate)")
+    parser.add_argument("--funding", type=Path, nargs="+", default=[], metavar="FILE",
+                        help="funding-rate series (timestamp_ms,funding_rate), one per symbol, named after it")
     parser.add_argument("--latency-ms", type=int, default=0, help="order latency in data time (default 0)")
     parser.add_argument("--equity-every", type=int, default=60, metavar="MIN", help="equity curve sampling, minutes (default 60)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write all metrics, trades and the equity curve as JSON")
@@ -104,7 +105,7 @@ def parse_date_ms(text: str | None, option: str) -> int | None:
 def _check_files(args: argparse.Namespace) -> None:
     if not args.data:
         raise TraderError("backtest needs --data FILE [FILE ...] (candle CSV, .csv.gz or MEXC kline JSON)")
-    for path in [*args.data, *([args.funding] if args.funding else []), *([args.strategy] if args.strategy else [])]:
+    for path in [*args.data, *args.funding, *([args.strategy] if args.strategy else [])]:
         if not path.is_file():
             raise DataError(f"{path}: file not found")
     if args.latency_ms < 0 or args.equity_every <= 0:
@@ -159,7 +160,7 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     strategy = load_strategy(args.strategy)
     grid = parse_grid(args.grid)
     options: dict[str, Any] = dict(
-        settings=settings, date_from_ms=from_ms, date_to_ms=to_ms, funding_file=args.funding,
+        settings=settings, date_from_ms=from_ms, date_to_ms=to_ms, funding_file=args.funding or None,
         latency_ms=args.latency_ms, equity_every_ms=args.equity_every * 60_000,
     )  # fmt: skip
     db = database_path(settings)

@@ -35,6 +35,7 @@ from tui_trader.engine.core import TraderCore
 from tui_trader.engine.strategy_runner import load_strategy
 from tui_trader.engine.trading import build_trading_stack, replay_settings
 from tui_trader.store.memory import MemoryStore
+from tui_trader.venues.candle_files import symbol_from_filename
 from tui_trader.venues.paper.funding import FundingSchedule, read_funding_csv
 from tui_trader.venues.paper.venue import PaperVenue
 from tui_trader.venues.replay import ReplayFeed
@@ -88,7 +89,7 @@ async def run_backtest_async(
     symbols: Sequence[str | None] | None = None,
     date_from_ms: int | None = None,
     date_to_ms: int | None = None,
-    funding_file: Path | str | None = None,
+    funding_file: Path | str | Sequence[Path | str] | None = None,
     latency_ms: int = 0,
     equity_every_ms: int = HOUR_MS,
     params: dict[str, Any] | None = None,
@@ -138,7 +139,7 @@ async def run_backtest_async(
 
 
 def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: int | None, date_to_ms: int | None,
-              funding_file: Path | str | None, latency_ms: int, run_id: str) -> tuple[ReplayFeed, PaperVenue, TraderCore, Any]:
+              funding_file: Path | str | Sequence[Path | str] | None, latency_ms: int, run_id: str) -> tuple[ReplayFeed, PaperVenue, TraderCore, Any]:
     """The paper-trading composition (`app/wiring.py::_paper`) on a SimClock and a memory store."""
     bus = EventBus()
     feed = ReplayFeed(
@@ -151,8 +152,8 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
         raise DataError(_no_candles(feed, date_from_ms, date_to_ms))
     clock = SimClock(first - 1)
     feed.clock = feed.data_clock = clock  # speed 0: the pacing clock is never waited on
-    series = read_funding_csv(funding_file) if funding_file is not None else None
-    funding = FundingSchedule(to_decimal(settings.paper.funding_rate), settings.paper.funding_interval_h, series)
+    funding = FundingSchedule(to_decimal(settings.paper.funding_rate), settings.paper.funding_interval_h,
+                              by_symbol=funding_series(_paths(funding_file), feed.symbols))
     venue = PaperVenue(bus, paper=settings.paper, fees=settings.fees, funding=funding, latency_ms=latency_ms)
     store = MemoryStore()
     settings = replay_settings(settings, feed.interval_s, settings.replay.ticks_per_candle)
@@ -167,6 +168,30 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
         core.add(service, **opts)
     core.add(feed)  # last: everything that listens is subscribed before the first tick
     return feed, venue, core, stack
+
+
+def _paths(files: Path | str | Sequence[Path | str] | None) -> list[Path]:
+    if files is None:
+        return []
+    return [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
+
+
+def funding_series(files: list[Path], symbols: list[str]) -> dict[str, list[tuple[int, Decimal]]]:
+    """Each funding file's series, by the symbol its name carries (`xrp-usdt-perp_funding_8h_...`
+    -> XRP_USDT_PERP). One file whose name names no symbol of the run belongs to the run's only
+    symbol; otherwise that is an error - one symbol's rates must not be charged on another."""
+    out: dict[str, list[tuple[int, Decimal]]] = {}
+    for path in files:
+        symbol = symbol_from_filename(path)
+        if symbol not in symbols:
+            if len(files) > 1 or len(symbols) > 1:
+                raise DataError(f"{path}: its name names none of the run's symbols ({', '.join(symbols)}); name a funding"
+                                " file after its symbol (e.g. XRP-USDT_funding.csv) so its rates go to that symbol only")
+            symbol = symbols[0]
+        if symbol in out:
+            raise DataError(f"{path}: a second funding file for {symbol}")
+        out[symbol] = read_funding_csv(path)
+    return out
 
 
 def _no_candles(feed: ReplayFeed, date_from_ms: int | None, date_to_ms: int | None) -> str:
@@ -212,10 +237,10 @@ async def _report_progress(feed: ReplayFeed, progress: Callable[[int, int], None
         await asyncio.sleep(0.1)  # wall time: the feed yields to the loop every few hundred candles
 
 
-def _run_params(settings: Settings, data: Sequence[Path | str], funding_file: Path | str | None, latency_ms: int,
+def _run_params(settings: Settings, data: Sequence[Path | str], funding_file: Path | str | Sequence[Path | str] | None, latency_ms: int,
                 every_ms: int, date_from_ms: int | None, date_to_ms: int | None) -> dict[str, Any]:
     return {
-        "data": [str(p) for p in data], "funding_file": str(funding_file) if funding_file else None,
+        "data": [str(p) for p in data], "funding_file": [str(p) for p in _paths(funding_file)] or None,
         "latency_ms": latency_ms, "equity_every_ms": every_ms, "from_ms": date_from_ms, "to_ms": date_to_ms,
         "starting_balance": str(to_decimal(settings.paper.starting_balance)), "slippage_bps": settings.paper.slippage_bps,
         "taker_fee_rate": settings.fees.taker_rate, "funding_rate": settings.paper.funding_rate,

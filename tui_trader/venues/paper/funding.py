@@ -3,7 +3,8 @@
 Settlement times are multiples of the interval since the epoch (00:00, 08:00, 16:00 UTC for 8 h).
 With a series, the rate applied at a settlement is the series entry recorded for it (within 60 s:
 exchange timestamps carry a few ms of jitter); a settlement the series does not cover uses the
-constant rate.
+constant rate. Funding is per symbol: `by_symbol` series apply to their own symbol only; `series`
+(one series for a one-symbol run, or a paper session's) to any symbol without its own.
 """
 
 from __future__ import annotations
@@ -16,22 +17,25 @@ from tui_trader.domain.errors import DataError
 
 
 class FundingSchedule:
-    def __init__(self, constant_rate: Decimal, interval_h: int = 8, series: list[tuple[int, Decimal]] | None = None) -> None:
+    def __init__(self, constant_rate: Decimal, interval_h: int = 8, series: list[tuple[int, Decimal]] | None = None,
+                 by_symbol: dict[str, list[tuple[int, Decimal]]] | None = None) -> None:
         self.constant_rate = constant_rate
         self.interval_ms = interval_h * 3_600_000
         self.series = sorted(series or [])
         self._times = [t for t, _ in self.series]
+        self._by_symbol = {sym: (sorted(rows), [t for t, _ in sorted(rows)]) for sym, rows in (by_symbol or {}).items()}
         self.tolerance_ms = 60_000
 
     def next_after(self, ts_ms: int) -> int:
         """First settlement time strictly after `ts_ms`."""
         return (ts_ms // self.interval_ms + 1) * self.interval_ms
 
-    def rate_at(self, settle_ms: int) -> Decimal:
-        if self.series:
-            i = bisect.bisect_right(self._times, settle_ms + self.tolerance_ms) - 1
-            if i >= 0 and abs(self._times[i] - settle_ms) <= self.tolerance_ms:
-                return self.series[i][1]
+    def rate_at(self, settle_ms: int, symbol: str | None = None) -> Decimal:
+        series, times = self._by_symbol.get(symbol, (self.series, self._times)) if symbol is not None else (self.series, self._times)
+        if series:
+            i = bisect.bisect_right(times, settle_ms + self.tolerance_ms) - 1
+            if i >= 0 and abs(times[i] - settle_ms) <= self.tolerance_ms:
+                return series[i][1]
         return self.constant_rate
 
 

@@ -319,7 +319,7 @@ class PaperVenue:
             self._next_funding[symbol] = self.funding.next_after(ts)
             return
         while ts >= nxt:
-            rate = self.funding.rate_at(nxt)
+            rate = self.funding.rate_at(nxt, symbol)
             for pos, amount in self.ledger.charge_funding(symbol, mark, rate):
                 self.report(FundingCharged(nxt, symbol, float(rate), amount, tag=pos.tag))
             nxt = self.funding.next_after(nxt)
