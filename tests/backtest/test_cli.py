@@ -159,3 +159,10 @@ def test_list_fits_a_narrow_terminal_with_whole_columns(files, capsys, monkeypat
     assert max(len(line) for line in shown.splitlines()) <= 80 and "…" not in shown
     trade = next(line for line in shown.splitlines() if "SHORT" in line)
     assert "100" in trade and "88" in trade and "TP" in trade
+
+
+def test_durations_read_as_days_hours_minutes():
+    from tui_trader.app.backtest_cli import duration
+
+    assert [duration(v) for v in (None, 0.4, 59, 191.25, 3661, 86_400, 125_220_900)] == [
+        "-", "0s", "59s", "3m 11s", "1h 01m", "1d 00h", "1449d 07h"]

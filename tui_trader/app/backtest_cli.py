@@ -300,7 +300,7 @@ def print_run(console: Console, record: dict[str, Any], *, trades: bool = False)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, label, unit in METRIC_ROWS:
-        table.add_row(label, f"{_fmt(m.get(key))} {unit}".rstrip())
+        table.add_row(label, duration(m.get(key)) if unit == "s" else f"{_fmt(m.get(key))} {unit}".rstrip())
     console.print(table)
     values = [float(e) for _, e in record["equity"]]
     if len(values) >= 2:
@@ -333,6 +333,18 @@ def _trades_table(console: Console, trades: list[dict[str, Any]]) -> Table:
             for t in trades]
     priority = {"funding": 4, "fees": 3, "symbol": 2, "exit": 1}  # prices, P&L and the reason stay
     return fitted_table(console, f"trades ({len(trades)})", order, priority, rows, left={"symbol", "side", "entry", "exit", "reason"})
+
+
+def duration(seconds: Any) -> str:
+    """`191.25` -> `3m 11s`, `125220900` -> `1449d 08h`: the two largest units, for reading (exports keep seconds)."""
+    if seconds is None:
+        return "-"
+    total = round(float(seconds))
+    parts = [(total // 86_400, "d"), (total // 3600 % 24, "h"), (total // 60 % 60, "m"), (total % 60, "s")]
+    while len(parts) > 2 and parts[0][0] == 0:
+        parts.pop(0)
+    (a, ua), (b, ub) = parts[:2]
+    return f"{a}{ua} {b:02d}{ub}" if a else f"{b}{ub}"
 
 
 def _fmt(value: Any) -> str:
