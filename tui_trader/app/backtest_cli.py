@@ -300,7 +300,8 @@ def print_run(console: Console, record: dict[str, Any], *, trades: bool = False)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, label, unit in METRIC_ROWS:
-        table.add_row(label, duration(m.get(key)) if unit == "s" else f"{_fmt(m.get(key))} {unit}".rstrip())
+        value = m.get(key)
+        table.add_row(label, duration(value) if unit == "s" else "-" if value is None else f"{_fmt(value)} {unit}".rstrip())
     console.print(table)
     values = [float(e) for _, e in record["equity"]]
     if len(values) >= 2:
