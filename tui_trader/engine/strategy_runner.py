@@ -70,7 +70,11 @@ log = logging.getLogger(__name__)
 
 STATE_KEY_PREFIX = "strategy:"
 QUIET_HORIZON_S = 1500.0  # how far ahead a quiet step bounds the indicators (0: step every second)
-SHORT_HORIZON_MS = 15_000  # the fallback horizon where S1 may fire within the long one
+# the fallback horizon where S1 may fire within the long one: past the next tick of replayed 1 m
+# bars (15 s apart), so a tick inside the band needs no new bounds, and under the 30 s buckets of a
+# default volume surge, whose bounds a horizon that long leaves open (measured: 15 s -> 25 s is
+# 4-8 % faster on the pump-positive files, the same trades)
+SHORT_HORIZON_MS = 25_000
 QUIET_RETRY_MS = 5_000  # S1 within reach: step every second without bounding again for this long
 
 
@@ -373,11 +377,12 @@ class StrategyRunner(ReplayFastPath):
             q = self._quiet[symbol] = _Quiet()
         quiet = now
         if machine.state.phase is Phase.MONITORING and now >= q.retry:  # (other phases: never quiet)
-            for horizon in (self._quiet_ms, min(self._quiet_ms, SHORT_HORIZON_MS)):
+            short = min(self._quiet_ms, SHORT_HORIZON_MS)
+            for horizon in (self._quiet_ms, short) if short < self._quiet_ms else (short,):
                 q.deps = indicators.begin_bounds()
                 quiet = machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon,
                                             lambda c: indicators.note_blocker(c.indicator, now, horizon, c.operator, c.value))
-                if quiet > now or horizon == SHORT_HORIZON_MS:
+                if quiet > now:
                     break
             if quiet <= now:
                 q.retry = now + QUIET_RETRY_MS
