@@ -389,6 +389,30 @@ async def test_a_quiet_that_ends_is_renewed_without_a_step_except_on_a_new_day()
     await rig.stop()
 
 
+async def test_a_market_that_stays_quiet_earns_longer_quiets_and_a_move_takes_them_back():
+    from tui_trader.engine.strategy_runner import MAX_REACH, QUIET_HORIZON_S
+
+    day, horizon = 86_400_000, round(QUIET_HORIZON_S * 1000)
+    rig = Rig(start_ms=(T0 // day + 1) * day + 1_000)  # just after midnight: no day roll within reach
+    await rig.start()
+    runner = rig.runner
+    steps, step = [], runner.step
+    runner.step = lambda symbol: steps.append(runner.now_ms(symbol)) or step(symbol)
+    first = rig.clock.now_ms()
+    rig.trade(1.0)  # steps: S1 ("jump" >= 5 %) cannot fire on a flat market
+    lengths = [runner.quiet_end(SYM) - first]
+    for _ in range(4):  # each quiet runs its course and is renewed at its end, without a step
+        rig.clock.advance((runner.quiet_end(SYM) - rig.clock.now_ms()) / 1000 + 0.5)
+        lengths.append(runner.quiet_end(SYM) - runner.now_ms(SYM))
+    assert steps == [first] and MAX_REACH == 4
+    assert [round(n / horizon, 2) for n in lengths] == [1.0, 1.0, 2.0, 4.0, 4.0]  # a little less: the grid second
+    low, high, _ = runner.cover(SYM)
+    assert high < 1.03 < 1.05  # a trade at 1.03 leaves the band; S1 still cannot fire (+3 %)
+    rig.trade(1.03)
+    assert steps == [first] and 0 < runner.quiet_end(SYM) - rig.clock.now_ms() <= horizon  # the market moved: one horizon again
+    await rig.stop()
+
+
 async def test_a_replay_evaluates_s1_between_events_instead_of_stepping_and_trades_the_same():
     """With no bounds to help (patched away), every second is stepped - unless the replay says
     when the next event comes: then S1 is evaluated each second and only a second where it fires

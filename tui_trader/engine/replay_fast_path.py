@@ -104,7 +104,7 @@ class ReplayFastPath:
         if now < q.retry or not self._quiet_ms:
             return
         until, deps = q.until, q.deps
-        if self._update_quiet(symbol, now) <= until:
+        if self._update_quiet(symbol, now, held=True) <= until:
             q.deps = deps
             self._quiet_changed(symbol, until)
         if self._timer_due is not None and self._unsubscribe is not None:

@@ -75,6 +75,7 @@ QUIET_HORIZON_S = 1500.0  # how far ahead a quiet step bounds the indicators (0:
 # default volume surge, whose bounds a horizon that long leaves open (measured: 15 s -> 25 s is
 # 4-8 % faster on the pump-positive files, the same trades)
 SHORT_HORIZON_MS = 25_000
+MAX_REACH = 4  # a quiet market earns bounds up to this many long horizons ahead (longer stretches)
 QUIET_RETRY_MS = 5_000  # S1 within reach: step every second without bounding again for this long
 
 
@@ -85,6 +86,7 @@ class _Quiet:
     until: int = 0  # event time (0: not quiet)
     offset: int = 0  # event-minus-clock offset when `until` was set: the timer's end is until - offset
     retry: int = 0  # S1 within reach: no bounds before this event time
+    reach: int = 1  # the long horizon is tried this many times over (doubled after it held, reset when not)
     deps: QuietDeps = field(default_factory=QuietDeps)  # what keeps S1 from firing (QuietDeps.keeps)
 
     @property
@@ -248,7 +250,7 @@ class StrategyRunner(ReplayFastPath):
         """After a market event was recorded: step, unless the quiet provably makes it a no-op."""
         q, now = self._quiet.get(symbol), self.now_ms(symbol)
         if q is not None and now < q.until:
-            if q.deps.keeps(kind, price) or self._update_quiet(symbol, now) > now:
+            if q.deps.keeps(kind, price) or self._update_quiet(symbol, now, held=False) > now:
                 self._keep_quiet(symbol)
                 return  # a no-op step: the event is covered, or with it included S1 still cannot fire
         elif q is not None and self._new_quiet(symbol):
@@ -293,7 +295,7 @@ class StrategyRunner(ReplayFastPath):
         machine, q, now = self.machines[symbol], self._quiet.get(symbol), self.now_ms(symbol)
         if q is None or now < q.retry or machine.phase is not Phase.MONITORING or machine.new_day(now) or not self._quiet_ms:
             return False
-        return self._update_quiet(symbol, now) > now
+        return self._update_quiet(symbol, now, held=True) > now
 
     def _grid_at(self, t_ms: int) -> int:
         """The first step-grid instant at or after `t_ms`."""
@@ -364,26 +366,37 @@ class StrategyRunner(ReplayFastPath):
         if self._quiet_ms:
             self._update_quiet(symbol, now)
 
-    def _update_quiet(self, symbol: str, now: int) -> int:
+    def _update_quiet(self, symbol: str, now: int, held: bool | None = None) -> int:
         """(Re)compute the symbol's quiet from event time `now` (a step, or a market event that
         left the previous quiet), with every event received so far.
 
         The long horizon first; where S1 may fire within it, a short one, whose tighter bounds
         still spare the steps of the next few seconds. Where neither helps (S1 is within reach)
-        the bounds are not tried again for `QUIET_RETRY_MS`: meanwhile every step runs."""
+        the bounds are not tried again for `QUIET_RETRY_MS`: meanwhile every step runs.
+        The long horizon reaches further while the market stays put: a quiet that ran its course
+        (`held`: renewed at or near its end) and is renewed as far doubles the next one's reach, up
+        to `MAX_REACH` horizons; a trade that left the band (`held=False`) starts again from one.
+        Any horizon is sound (the bounds hold for it); a longer one only means fewer renewals."""
         machine, indicators = self.machines[symbol], self.indicators[symbol]
         q = self._quiet.get(symbol)
         if q is None:
             q = self._quiet[symbol] = _Quiet()
         quiet = now
         if machine.state.phase is Phase.MONITORING and now >= q.retry:  # (other phases: never quiet)
+            if held is False:
+                q.reach = 1  # the market moved: back to one long horizon
             short = min(self._quiet_ms, SHORT_HORIZON_MS)
-            for horizon in (self._quiet_ms, short) if short < self._quiet_ms else (short,):
+            ladder = [h for h in dict.fromkeys((self._quiet_ms * q.reach, self._quiet_ms)) if h > short] + [short]
+            for horizon in ladder:
                 q.deps = indicators.begin_bounds()
                 quiet = machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon,
                                             lambda c: indicators.note_blocker(c.indicator, now, horizon, c.operator, c.value))
                 if quiet > now:
                     break
+            if quiet <= now or horizon != ladder[0]:
+                q.reach = 1
+            elif held:
+                q.reach = min(q.reach * 2, MAX_REACH)  # the last quiet ran its course and this one reaches as far
             if quiet <= now:
                 q.retry = now + QUIET_RETRY_MS
         self._quiet_changed(symbol, quiet)
