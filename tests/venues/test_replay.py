@@ -91,6 +91,16 @@ def test_mexc_kline_json_and_gzip(tmp_path):
     bad.write_text("<html>502</html>")
     with pytest.raises(DataError, match="not valid JSON"):
         list(read_candles(bad))
+    refused = tmp_path / "refused.json"  # what the API answers for an unknown contract, saved as if klines
+    refused.write_text(json.dumps({"success": False, "code": 1001, "message": "contract not exist"}))
+    with pytest.raises(DataError, match=r"refused.json: an error reply from MEXC \(code 1001: contract not exist\), not klines"):
+        list(read_candles(refused))
+    for field, value in (("high", 0.1), ("low", float("nan")), ("vol", -1)):  # checked as a CSV row is
+        broken = json.loads(json.dumps(doc))
+        broken["data"][field][1] = value
+        p.write_text(json.dumps(broken))
+        with pytest.raises(DataError, match=r"k.json: bar 1 \(time 120\) is not a candle"):
+            list(read_candles(p))
 
 
 def test_bundled_sample_is_real_data_and_small():

@@ -182,6 +182,9 @@ def _read_kline_json(path: Path) -> Iterator[Candle]:
             doc = json.load(fh)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(doc, dict) and (doc.get("success") is False or doc.get("code", 0) not in (0, None)):
+        raise DataError(f"{path}: an error reply from MEXC (code {doc.get('code')}: {doc.get('message') or doc.get('msg') or '-'}),"
+                        " not klines")
     data = doc.get("data", doc) if isinstance(doc, dict) else None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a kline object with 'time', 'open', 'high', 'low', 'close' arrays")
@@ -200,6 +203,10 @@ def _read_kline_json(path: Path) -> Iterator[Candle]:
             raise DataError(f"{path}: bar {i} has a non-numeric value") from None
         if candle.ts_ms <= prev:
             raise DataError(f"{path}: bar {i} time {t} is not after the previous one")
+        if not (0 <= candle.low <= min(candle.open, candle.close) and max(candle.open, candle.close) <= candle.high < math.inf
+                and 0 <= candle.volume < math.inf):
+            raise DataError(f"{path}: bar {i} (time {t}) is not a candle: open {o}, high {h}, low {l}, close {c}, vol {v}"
+                            " (needs 0 <= low <= open, close <= high, all finite)")
         prev = candle.ts_ms
         yield candle
 
