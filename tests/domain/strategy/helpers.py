@@ -6,7 +6,7 @@ import tomllib
 from decimal import Decimal
 from pathlib import Path
 
-from tui_trader.domain.models import ClientOrderId, Order, OrderSide, OrderState, OrderType, Position, Side
+from tui_trader.domain.models import ClientOrderId, Order, OrderSide, OrderState, OrderType, Position
 from tui_trader.domain.strategy.machine import StrategyMachine
 from tui_trader.domain.strategy.schema import Strategy, strategy_from_dict
 
