@@ -39,11 +39,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
+from tui_trader.domain.errors import DataError
 from tui_trader.domain.events import BookTick, CandleClosed, Event, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
 from tui_trader.domain.models import Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
-from tui_trader.domain.errors import DataError
 from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candle_series, symbol_from_filename
 from tui_trader.venues.intrabar import CLOSE_STEP, Step, candle_ticks
 from tui_trader.venues.replay_fast_path import Absorber, FeedFastPath, StepMerge, Stretch
