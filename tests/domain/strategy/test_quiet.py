@@ -54,3 +54,38 @@ def test_match_any_needs_every_condition_impossible():
     m.on_tick(T0, CALM, price=1.0)
     assert m.quiet_until(T0, _bounds(pump=(0.0, 1.0)), H) == T0  # rsi unbounded: may hold
     assert m.quiet_until(T0, _bounds(pump=(0.0, 1.0), rsi=(50.0, 50.0)), H) == T0 + H
+
+
+def test_while_a_firing_s1_would_be_blocked_every_step_is_a_no_op_whatever_the_market():
+    from tests.domain.strategy.helpers import PUMP
+
+    S = 1000
+
+    m = StrategyMachine(strategy(), "NXT_USDT")
+    t = drive(m, "SIGNAL_DETECTED")
+    m.on_tick(t + S, CALM | {"pump": 1.0}, price=1.0)  # O1 -> MONITORING, cooldown 300 s
+    cool = m.state.cooldown_until_ms
+    assert cool == t + S + 300 * S and m.entry_blocked_until(t + 2 * S) == cool
+    assert m.quiet_until(t + 2 * S, _bounds(), H) == cool  # nothing bounded, still quiet: past the horizon too
+    assert m.step_changes_nothing(t + 2 * S, PUMP, 1.0)  # S1 would fire - and be blocked
+    assert m.entry_blocked_until(cool) == cool and m.quiet_until(cool, _bounds(), H) == cool  # over: steps count again
+    assert not m.step_changes_nothing(cool, PUMP, 1.0)
+    day_end = (cool // DAY_MS + 1) * DAY_MS
+    m.state.cooldown_until_ms = day_end + 3_600_000  # a cooldown into the next day: the day roll still steps
+    assert m.quiet_until(t + 2 * S, _bounds(), H) == day_end
+    assert m.entry_blocked_until(day_end) == day_end and not m.step_changes_nothing(day_end, CALM, 1.0)
+
+
+def test_the_days_trade_limit_and_the_warm_up_block_until_they_end():
+    from tests.domain.strategy.helpers import PUMP
+
+    S = 1000
+
+    m = StrategyMachine(strategy(global_limits={"warmup_s": 60}), "NXT_USDT")
+    m.on_tick(T0, CALM, price=1.0)
+    assert m.entry_blocked_until(T0 + S) == T0 + 60 * S and m.quiet_until(T0 + S, _bounds(), H) == T0 + 60 * S
+    limited = StrategyMachine(strategy(global_limits={"warmup_s": 0, "max_daily_trades": 1}), "NXT_USDT")
+    limited.on_tick(T0, CALM, price=1.0)
+    limited.state.entries_today = 1
+    day_end = (T0 // DAY_MS + 1) * DAY_MS
+    assert limited.entry_blocked_until(T0 + S) == day_end and limited.step_changes_nothing(T0 + S, PUMP, 1.0)

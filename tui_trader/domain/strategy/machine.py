@@ -76,7 +76,7 @@ class StrategyMachine:
         self.state = state or MachineState()
         self.transitions: list[Transition] = []
         self.dirty = False  # state changed since the owner last persisted it
-        self.s1_blocked = 0  # S1 true but cooldown / limit / warm-up (row 2)
+        self.s1_blocked = 0  # S1 true but cooldown / limit / warm-up (row 2), in the steps that ran
         self.last_price: float | None = None
         self._warm_from_ms: int | None = None
         self._warmup_ms = round(warmup_s(strategy) * 1000)
@@ -134,11 +134,17 @@ class StrategyMachine:
         `bounds(indicator)` is the range a market indicator can take over `[now, now + horizon]`
         (None: undefined throughout). Only MONITORING is analysed - by far the commonest phase: its
         steps change the state only when S1 fires (and at the UTC day roll), so while S1 cannot
-        fire over the horizon the steps in it are no-ops. Other phases carry timers, peaks and
+        fire over the horizon the steps in it are no-ops - and while a firing S1 would be blocked
+        (`entry_blocked_until`: a cooldown, the day's limit, the warm-up) they are too, whatever
+        the market does. Other phases carry timers, peaks and
         position values: they are stepped every time. `blocker` hears the S1 conditions that keep
         it from firing (see `section_may_fire`)."""
         if self.state.phase is not Phase.MONITORING:
             return now_ms
+        day_end = (now_ms // DAY_MS + 1) * DAY_MS
+        blocked = self.entry_blocked_until(now_ms)
+        if blocked > now_ms:  # S1 cannot start a signal whatever the market does: nothing to bound
+            return min(blocked, day_end)
         own = self._own_undefined  # the machine's own values are undefined while monitoring
 
         def rng(name: str) -> "tuple[float, float] | None":
@@ -146,7 +152,23 @@ class StrategyMachine:
 
         if section_may_fire(self.strategy.s1_signal, rng, blocker):
             return now_ms
-        return min(now_ms + horizon_ms, (now_ms // DAY_MS + 1) * DAY_MS)
+        return min(now_ms + horizon_ms, day_end)
+
+    def entry_blocked_until(self, now_ms: int) -> int:
+        """While MONITORING: until when a firing S1 would be blocked (a cooldown, the day's trade
+        limit - until the day rolls -, the warm-up), so a step before then changes nothing
+        whatever the indicators say; `now_ms` when it would not. (`max_open_positions` is left
+        out: other machines decide it; and a step that rolls the day is always due.)"""
+        st, until = self.state, now_ms
+        if self.new_day(now_ms):
+            return now_ms
+        if now_ms < st.cooldown_until_ms:
+            until = st.cooldown_until_ms
+        if not self._day_ok():
+            until = max(until, (now_ms // DAY_MS + 1) * DAY_MS)
+        if self._warm_from_ms is not None and now_ms - self._warm_from_ms < self._warmup_ms:
+            until = max(until, self._warm_from_ms + self._warmup_ms)
+        return until
 
     def step_changes_nothing(self, now_ms: int, values: Mapping[str, float | None], price: float | None) -> bool:
         """Would `on_tick(now_ms, values, price=price)` change nothing? Known for the two phases
@@ -158,7 +180,7 @@ class StrategyMachine:
             return False
         phase = self.state.phase
         if phase is Phase.MONITORING:
-            return not section_fires(self.strategy.s1_signal, self._with_own_values(values))
+            return self.entry_blocked_until(now_ms) > now_ms or not section_fires(self.strategy.s1_signal, self._with_own_values(values))
         if phase is Phase.POSITION_ACTIVE and (price is None or price == self.last_price):
             return self._exit_reason(now_ms, self._with_own_values(values)) is None
         return False
