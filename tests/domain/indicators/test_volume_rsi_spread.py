@@ -205,3 +205,23 @@ def test_candle_volume_surge_on_real_candles():
         surge.on_candle(60, vols[-1])
         assert naive.close_enough(surge.value(0), naive.candle_volume_surge(vols, 10))
     assert surge.value(0) is not None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 40), st.integers(0, 4000)), min_size=1, max_size=60))
+def test_volume_surge_read_every_second_between_trades_is_the_uncached_value_bit_for_bit(items):
+    items = [(15, 100)] * 45 + items  # (11 minutes of history first: the values are defined)
+    log = EventLog(Kind.POINT)
+    surge, fresh = VolumeSurge(log), VolumeSurge(log)  # `fresh` forgets its cache before each read
+    t, hits = T0, 0
+    for gap_s, qty in items:
+        t += gap_s * 1000
+        log.add(t, qty * 0.25)
+        for now in range(t, t + gap_s * 1000, 1000):  # every second until the next trade
+            log.advance(now)
+            cached = surge._seen_version == log.version
+            fresh._seen_version = -1
+            got, want = surge.value(now), fresh.value(now)
+            assert got == want or (got is None and want is None), (now, got, want)
+            hits += cached and got is not None
+    assert hits > 0  # the cache was read where nothing moved - and gave the same bits

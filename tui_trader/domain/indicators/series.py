@@ -58,11 +58,13 @@ class EventLog:
         self._wake = -1  # earliest `now` at which some cursor moves (advance is O(1) before it)
         self._min_offset = 0
         self.first_ms: int | None = None  # time of the first event ever seen
+        self.version = 0  # changes whenever an event is added or a cursor may have moved: reads cached by it stay exact
 
     def __setstate__(self, state: dict) -> None:
         """Checkpoints written before the sums were exact hold float sums and no `_xi`: rebuild the
         exact ones from the retained events (values then match a log that never stopped)."""
         self.__dict__.update(state)
+        self.__dict__.setdefault("version", 0)
         if "_xi" in state:
             return
         self._xi = [int(x * _SCALE_F) for x in self._x]
@@ -99,6 +101,7 @@ class EventLog:
         self._t.append(t_ms)
         self._x.append(x)
         self._xi.append(xi)
+        self.version += 1
         if t_ms + self._min_offset < self._wake:
             self._wake = t_ms + self._min_offset  # a cursor at the previous last event may reach it then
 
@@ -130,6 +133,7 @@ class EventLog:
         t.extend(times)
         self._x.extend(xs)
         self._xi.extend(xis)
+        self.version += 1
         if times[0] + self._min_offset < self._wake:
             self._wake = times[0] + self._min_offset
 
@@ -145,6 +149,7 @@ class EventLog:
         if self._now is not None and self._now <= now_ms < self._wake:
             self._now = now_ms
             return
+        self.version += 1  # (a cursor may move, events may be dropped)
         if self._now is not None and now_ms < self._now:
             self._cursor = [self._seek(now_ms - off) for off in self._offsets]  # clock went back
         else:

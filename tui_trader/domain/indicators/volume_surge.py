@@ -39,7 +39,12 @@ def surge_ratio(current_rate: float, bucket_rates: list[float]) -> float | None:
 
 
 class VolumeSurge:
-    """Trade variant over a volume `EventLog` of kind POINT."""
+    """Trade variant over a volume `EventLog` of kind POINT. Its value reads window sums only, which
+    change only when the log does (`EventLog.version`): between those changes it is read from a
+    cache - the same value, bit for bit (a step every second between trades reuses it)."""
+
+    _seen_version = -1  # (class defaults: instances restored from older checkpoints have neither)
+    _seen_value: float | None = None
 
     def __init__(self, volumes: EventLog, current: Window = (30, 0), baseline: Window = (600, 30), bucket_s: float = 30) -> None:
         self.volumes = volumes
@@ -62,11 +67,14 @@ class VolumeSurge:
         log = self.volumes
         if log.first_ms is None or now_ms - log.first_ms < self._longest_ms:
             return None
+        if log.version == self._seen_version:
+            return self._seen_value
         start, end, length = self._current
         current_rate = (log.cumulative(end) - log.cumulative(start)) / SCALE / length  # exact sums, rounded once
         cums = [log.cumulative(e) for e in self._edges]
         rates = [(cums[k] - cums[k + 1]) / SCALE / self._bucket_s for k in range(len(cums) - 1)]
-        return surge_ratio(current_rate, rates)
+        self._seen_version, self._seen_value = log.version, surge_ratio(current_rate, rates)
+        return self._seen_value
 
     def bounds(self, now_ms: int, horizon_ms: int) -> tuple[float, float] | None:
         """Range over `[now, now + horizon]` with no new trade (any trade voids it: no `trade_band`).
