@@ -136,9 +136,9 @@ class StrategyMachine:
         steps change the state only when S1 fires (and at the UTC day roll), so while S1 cannot
         fire over the horizon the steps in it are no-ops - and while a firing S1 would be blocked
         (`entry_blocked_until`: a cooldown, the day's limit, the warm-up) they are too, whatever
-        the market does. Other phases carry timers, peaks and
-        position values: they are stepped every time. `blocker` hears the S1 conditions that keep
-        it from firing (see `section_may_fire`)."""
+        the market does. Other phases carry timers, peaks and position values: they are stepped
+        every time. `blocker` hears the S1 conditions that keep it from firing (see
+        `section_may_fire`)."""
         if self.state.phase is not Phase.MONITORING:
             return now_ms
         day_end = (now_ms // DAY_MS + 1) * DAY_MS
@@ -180,7 +180,8 @@ class StrategyMachine:
             return False
         phase = self.state.phase
         if phase is Phase.MONITORING:
-            return self.entry_blocked_until(now_ms) > now_ms or not section_fires(self.strategy.s1_signal, self._with_own_values(values))
+            blocked = self.entry_blocked_until(now_ms) > now_ms  # (a firing S1 would change nothing either)
+            return blocked or not section_fires(self.strategy.s1_signal, self._with_own_values(values))
         if phase is Phase.POSITION_ACTIVE and (price is None or price == self.last_price):
             return self._exit_reason(now_ms, self._with_own_values(values)) is None
         return False
