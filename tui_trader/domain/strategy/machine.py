@@ -172,7 +172,8 @@ class StrategyMachine:
 
     def step_changes_nothing(self, now_ms: int, values: Mapping[str, float | None], price: float | None) -> bool:
         """Would `on_tick(now_ms, values, price=price)` change nothing? Known for the two phases
-        whose steps only decide: MONITORING (S1 does not fire; the price a step would note is
+        whose steps only decide: MONITORING (S1 does not fire, or would be blocked by a cooldown,
+        the day's limit or the warm-up; the price a step would note is
         read by no decision before the next step notes it again) and POSITION_ACTIVE (no exit
         is due; the P&L uses the noted price, so it must be `price`). Never on a new UTC day
         (that step rolls the daily counters)."""
