@@ -125,5 +125,7 @@ def test_each_symbol_is_charged_its_own_funding_series(tmp_path):
     paid = {t.symbol: t.funding for t in r.trades}
     assert paid == {"AAA_USDT": D("-2.000"), "BBB_USDT": D("4.000")}  # 20 x 100 x rate, a short receives a positive rate
     assert r.metrics["funding_paid"] == D("2.000")
-    with pytest.raises(DataError, match="funding.csv: its name names none of the run's symbols"):  # whose rates?
+    with pytest.raises(DataError, match="funding.csv: its name names no symbol"):  # whose rates?
         run_backtest(strategy(), [a, b], settings=SETTINGS, funding_file=tmp_path / "funding.csv")
+    with pytest.raises(DataError, match=r"AAA-USDT_funding.csv: its name says AAA_USDT, which this run does not trade \(BBB_USDT\)"):
+        run_backtest(strategy(), [b], settings=SETTINGS, funding_file=fa)  # another symbol's rates: not charged on this one

@@ -48,11 +48,15 @@ QUOTES = ("USDT", "USDC", "USD", "BTC", "ETH")  # quote currencies that mark a `
 
 
 def symbol_from_filename(path: Path) -> str:
-    """The symbol a file's name carries: a dashed pair (`bittrex_NXT-BTC_1m_2017...csv` ->
-    `NXT_BTC`), else MEXC's own `BASE_QUOTE` (`mexc_BTC_USDT_2024-01.json` -> `BTC_USDT`), else
-    the stem upper-cased. Dates (`2024-01`) are not pairs."""
-    stem = path.name.split(".")[0]
-    parts = stem.split("_")
+    """The symbol a file's name carries (`symbol_in_filename`), else its stem upper-cased."""
+    return symbol_in_filename(path) or path.name.split(".")[0].upper()
+
+
+def symbol_in_filename(path: Path) -> str | None:
+    """A dashed pair (`bittrex_NXT-BTC_1m_2017...csv` -> `NXT_BTC`), else MEXC's own `BASE_QUOTE`
+    (`mexc_BTC_USDT_2024-01.json` -> `BTC_USDT`); None when the name carries neither. Dates
+    (`2024-01`) are not pairs."""
+    parts = path.name.split(".")[0].split("_")
     for part in parts:
         pieces = part.split("-")
         if len(pieces) > 1 and all(p.isalnum() for p in pieces) and any(c.isalpha() for c in part):
@@ -60,7 +64,7 @@ def symbol_from_filename(path: Path) -> str:
     for base, quote in reversed(list(zip(parts, parts[1:]))):  # the last pair: `mexc_ETH_BTC` is ETH_BTC
         if quote.upper() in QUOTES and base.isalnum() and any(c.isalpha() for c in base):
             return f"{base}_{quote}".upper()
-    return stem.upper()
+    return None
 
 
 def _open_text(path: Path) -> io.TextIOBase:
