@@ -77,6 +77,7 @@ async def test_eight_operations(service, tmp_path):
         ({"starting_balance": -5}, "starting_balance"),
         ({"name": "  "}, "name"),
         ({"data_file": "/nope/data.csv"}, "data_file"),
+        ({"funding_file": "/nope/XRP-USDT_funding.csv"}, "its name says XRP_USDT, which the run does not trade (NXT_BTC)"),
         ({"bogus": 1}, "bogus"),
     ],
 )

@@ -127,5 +127,5 @@ def test_each_symbol_is_charged_its_own_funding_series(tmp_path):
     assert r.metrics["funding_paid"] == D("2.000")
     with pytest.raises(DataError, match="funding.csv: its name names no symbol"):  # whose rates?
         run_backtest(strategy(), [a, b], settings=SETTINGS, funding_file=tmp_path / "funding.csv")
-    with pytest.raises(DataError, match=r"AAA-USDT_funding.csv: its name says AAA_USDT, which this run does not trade \(BBB_USDT\)"):
+    with pytest.raises(DataError, match=r"AAA-USDT_funding.csv: its name says AAA_USDT, which the run does not trade \(BBB_USDT\)"):
         run_backtest(strategy(), [b], settings=SETTINGS, funding_file=fa)  # another symbol's rates: not charged on this one

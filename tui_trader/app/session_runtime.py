@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from tui_trader.domain.config import Settings
@@ -31,6 +32,7 @@ from tui_trader.engine.trading import build_trading_stack, replay_settings
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
 from tui_trader.store.state import StateRepository
+from tui_trader.venues.candle_files import symbol_in_filename
 from tui_trader.venues.paper.funding import FundingSchedule, read_funding_csv
 from tui_trader.venues.paper.snapshot import restore, snapshot
 from tui_trader.venues.paper.venue import PaperVenue
@@ -151,8 +153,11 @@ class SessionRuntime:
             self.feed.data_clock = self.data_clock
         paper = settings.paper.model_copy(update={k: v for k, v in (("latency_ms", config.get("latency_ms")),) if v is not None})
         funding = None
-        if config.get("funding_file"):
-            funding = FundingSchedule(Decimal(str(paper.funding_rate)), paper.funding_interval_h, read_funding_csv(config["funding_file"]))
+        if config.get("funding_file"):  # charged on the symbol its name names (`funding_series`), else on the session's
+            path = Path(config["funding_file"])
+            series, named = read_funding_csv(path), symbol_in_filename(path)
+            funding = FundingSchedule(Decimal(str(paper.funding_rate)), paper.funding_interval_h, None if named else series,
+                                      by_symbol={named: series} if named else None)
         self.venue = PaperVenue(self.bus, paper=paper, fees=settings.fees, starting_balance=Decimal(str(config["starting_balance"])),
                                 funding=funding)
         if checkpoint:

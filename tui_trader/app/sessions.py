@@ -32,10 +32,11 @@ from tui_trader.domain.models import Fill, Order, Position, Side
 from tui_trader.engine.clock import Clock, WallClock
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
-from tui_trader.venues.candle_files import read_candles
-from tui_trader.venues.paper.funding import read_funding_csv
+from tui_trader.venues.candle_files import read_candles, symbol_from_filename
+from tui_trader.venues.paper.funding import funding_series
 from tui_trader.venues.paper.snapshot import restore
 from tui_trader.venues.paper.venue import PaperVenue
+from tui_trader.venues.replay import bundled_data_path
 
 
 class SessionError(TraderError):
@@ -170,8 +171,9 @@ class SessionService:
             except DataError as exc:
                 raise InvalidSessionRequest(f"data_file: {exc}") from None
         if req.funding_file is not None:
+            symbols = req.symbols or [symbol_from_filename(req.data_file or bundled_data_path())]
             try:
-                read_funding_csv(req.funding_file)
+                funding_series([req.funding_file], symbols)  # its rates go to the symbol its name names
             except (DataError, OSError) as exc:
                 raise InvalidSessionRequest(f"funding_file: {exc}") from None
         return req

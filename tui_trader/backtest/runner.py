@@ -35,8 +35,7 @@ from tui_trader.engine.core import TraderCore
 from tui_trader.engine.strategy_runner import load_strategy
 from tui_trader.engine.trading import build_trading_stack, replay_settings
 from tui_trader.store.memory import MemoryStore
-from tui_trader.venues.candle_files import symbol_in_filename
-from tui_trader.venues.paper.funding import FundingSchedule, read_funding_csv
+from tui_trader.venues.paper.funding import FundingSchedule, funding_series
 from tui_trader.venues.paper.venue import PaperVenue
 from tui_trader.venues.replay import ReplayFeed
 
@@ -174,27 +173,6 @@ def _paths(files: Path | str | Sequence[Path | str] | None) -> list[Path]:
     if files is None:
         return []
     return [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
-
-
-def funding_series(files: list[Path], symbols: list[str]) -> dict[str, list[tuple[int, Decimal]]]:
-    """Each funding file's series, by the symbol its name carries (`xrp-usdt-perp_funding_8h_...`
-    -> XRP_USDT_PERP). A file whose name carries no symbol serves a one-symbol run; one that names
-    a symbol the run does not trade, or that a multi-symbol run cannot place, is an error - one
-    symbol's rates must not be charged on another."""
-    out: dict[str, list[tuple[int, Decimal]]] = {}
-    for path in files:
-        symbol = symbol_in_filename(path)
-        if symbol is None and len(files) == 1 and len(symbols) == 1:
-            symbol = symbols[0]
-        elif symbol is None:
-            raise DataError(f"{path}: its name names no symbol; with several symbols or funding files, name each funding"
-                            f" file after its symbol (e.g. XRP-USDT_funding.csv; this run trades {', '.join(symbols)})")
-        elif symbol not in symbols:
-            raise DataError(f"{path}: its name says {symbol}, which this run does not trade ({', '.join(symbols)})")
-        if symbol in out:
-            raise DataError(f"{path}: a second funding file for {symbol}")
-        out[symbol] = read_funding_csv(path)
-    return out
 
 
 def _no_candles(feed: ReplayFeed, date_from_ms: int | None, date_to_ms: int | None) -> str:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tui_trader.domain.errors import DataError
+from tui_trader.venues.candle_files import symbol_in_filename
 
 
 class FundingSchedule:
@@ -55,4 +56,25 @@ def read_funding_csv(path: Path | str) -> list[tuple[int, Decimal]]:
                 out.append((int(ts), Decimal(rate)))
             except (ValueError, ArithmeticError):
                 raise DataError(f"{path}:{lineno}: expected 'timestamp_ms,funding_rate', got {line.strip()!r}") from None
+    return out
+
+
+def funding_series(files: list[Path], symbols: list[str]) -> dict[str, list[tuple[int, Decimal]]]:
+    """Each funding file's series, by the symbol its name carries (`xrp-usdt-perp_funding_8h_...`
+    -> XRP_USDT_PERP). A file whose name carries no symbol serves a one-symbol run; one that names
+    a symbol the run does not trade, or that a multi-symbol run cannot place, is an error - one
+    symbol's rates must not be charged on another."""
+    out: dict[str, list[tuple[int, Decimal]]] = {}
+    for path in files:
+        symbol = symbol_in_filename(path)
+        if symbol is None and len(files) == 1 and len(symbols) == 1:
+            symbol = symbols[0]
+        elif symbol is None:
+            raise DataError(f"{path}: its name names no symbol; with several symbols or funding files, name each funding"
+                            f" file after its symbol (e.g. XRP-USDT_funding.csv; the run trades {', '.join(symbols)})")
+        elif symbol not in symbols:
+            raise DataError(f"{path}: its name says {symbol}, which the run does not trade ({', '.join(symbols)})")
+        if symbol in out:
+            raise DataError(f"{path}: a second funding file for {symbol}")
+        out[symbol] = read_funding_csv(path)
     return out
