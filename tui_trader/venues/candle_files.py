@@ -19,7 +19,6 @@ import io
 import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
@@ -35,13 +34,6 @@ class Candle(NamedTuple):
     low: float
     close: float
     volume: float
-
-
-@dataclass(frozen=True)
-class CandleFileInfo:
-    path: Path
-    symbol: str
-    interval_s: int
 
 
 QUOTES = ("USDT", "USDC", "USD", "BTC", "ETH")  # quote currencies that mark a `BASE_QUOTE` pair in a file name

@@ -16,10 +16,10 @@ that clock to each tick's time before publishing it, so every timer of the tradi
 on data time while `clock` paces the replay in wall time.
 
 Several files (`sources`, each a path and a symbol) are merged into one stream ordered by event
-time; at one instant every source's candle closes come first (a minute is over for all symbols
-before the next one opens), then the ticks, in source order. Each file is read lazily, so memory
-does not grow with the number of bars. `until_ms`
-stops before the first candle opening at or after it.
+time; the files of one symbol are one source, read as one series (`read_candle_series`). At one
+instant every source's candle closes come first (a minute is over for all symbols before the
+next one opens), then the ticks, in source order. Each file is read lazily, so memory does not
+grow with the number of bars. `until_ms` stops before the first candle opening at or after it.
 
 Pacing: `speed` 1 = real time, N = N times faster, 0 = as fast as possible (yielding to the loop
 every few hundred ticks so nothing else starves). Pacing is measured against the start, so it does
@@ -111,10 +111,9 @@ class ReplayFeed(FeedFastPath):
         series: dict[str, list[Path]] = {}  # symbol -> its files: one series (`read_candle_series`)
         for p, sym in sources:
             series.setdefault(sym or symbol_from_filename(Path(p)), []).append(Path(p))
-        self.files = list(series.values())
-        self.sources = [(paths[0], sym) for sym, paths in series.items()]
-        self.path, self.symbol = self.sources[0]
-        self.symbols = [sym for _, sym in self.sources]
+        self.files = list(series.values())  # per source (symbol): its files
+        self.symbols = list(series)
+        self.symbol = self.symbols[0]
         self.speed = speed
         self.ticks_per_candle = ticks_per_candle
         self.half_spread = spread_bps / 20_000.0
@@ -122,7 +121,7 @@ class ReplayFeed(FeedFastPath):
         self.start_after_ms = start_after_ms
         self.until_ms = until_ms
         self.name = name
-        self.intervals_s = [series_interval_s(paths, sym) for paths, (_, sym) in zip(self.files, self.sources)]
+        self.intervals_s = [series_interval_s(paths, sym) for paths, sym in zip(self.files, self.symbols)]
         self.interval_s = self.intervals_s[0]
         self.cursor_ms = start_after_ms  # open time of the last candle fully published
         self.candles_published = 0
@@ -131,7 +130,7 @@ class ReplayFeed(FeedFastPath):
         self.quiet_gate = quiet_gate
         self._absorbed: dict[str, list] = {}  # symbol -> [book, trade, mark] latest absorbed, unpublished
         self._stretches: dict[int, Stretch] = {}  # source index -> whole candles taken, not yet handed over
-        self._taken = [False] * len(self.sources)  # the candle a source just yielded was taken whole: skip its other steps
+        self._taken = [False] * len(self.files)  # the candle a source just yielded was taken whole: skip its other steps
         self._slot_taken: dict[int, Candle] = {}  # candles taken with another source's (their open step is still to come)
         self._merge: StepMerge | None = None
         self.pending_ms: int | None = None  # while the data clock moves to the next event: that event's time
@@ -187,7 +186,7 @@ class ReplayFeed(FeedFastPath):
             raise
 
     def _describe(self) -> str:
-        return ", ".join(f"{' + '.join(p.name for p in paths)} as {sym}" for paths, (_, sym) in zip(self.files, self.sources))
+        return ", ".join(f"{' + '.join(p.name for p in paths)} as {sym}" for paths, sym in zip(self.files, self.symbols))
 
     def _speed_text(self) -> str:
         return "full speed" if self.speed <= 0 else f"{self.speed:g}x"
@@ -220,10 +219,10 @@ class ReplayFeed(FeedFastPath):
             yield (ts + interval_ms, CLOSE_STEP, index, candle)
 
     def _merged(self) -> Iterator[Step]:
-        if len(self.sources) == 1:
+        if len(self.files) == 1:
             self._merge = None
             return self._steps(0)
-        self._merge = StepMerge([self._steps(i) for i in range(len(self.sources))])
+        self._merge = StepMerge([self._steps(i) for i in range(len(self.files))])
         return self._merge
 
     async def _replay_once(self) -> None:
