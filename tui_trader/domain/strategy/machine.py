@@ -141,7 +141,7 @@ class StrategyMachine:
         `section_may_fire`)."""
         if self.state.phase is not Phase.MONITORING:
             return now_ms
-        day_end = (now_ms // DAY_MS + 1) * DAY_MS
+        day_end = _day_end(now_ms)
         blocked = self.entry_blocked_until(now_ms)
         if blocked > now_ms:  # S1 cannot start a signal whatever the market does: nothing to bound
             return min(blocked, day_end)
@@ -165,7 +165,7 @@ class StrategyMachine:
         if now_ms < st.cooldown_until_ms:
             until = st.cooldown_until_ms
         if not self._day_ok():
-            until = max(until, (now_ms // DAY_MS + 1) * DAY_MS)
+            until = max(until, _day_end(now_ms))
         if self._warm_from_ms is not None and now_ms - self._warm_from_ms < self._warmup_ms:
             until = max(until, self._warm_from_ms + self._warmup_ms)
         return until
@@ -441,6 +441,11 @@ class StrategyMachine:
 
     def _day_ok(self) -> bool:
         return self.state.entries_today < self.strategy.global_limits.max_daily_trades
+
+
+def _day_end(now_ms: int) -> int:
+    """The next UTC midnight (the day roll: daily counters reset at the first step after it)."""
+    return (now_ms // DAY_MS + 1) * DAY_MS
 
 
 _MISSING = object()

@@ -24,7 +24,7 @@ class FundingSchedule:
         self.interval_ms = interval_h * 3_600_000
         self.series = sorted(series or [])
         self._times = [t for t, _ in self.series]
-        self._by_symbol = {sym: (sorted(rows), [t for t, _ in sorted(rows)]) for sym, rows in (by_symbol or {}).items()}
+        self._by_symbol = {sym: _indexed(rows) for sym, rows in (by_symbol or {}).items()}
         self.tolerance_ms = 60_000
 
     def next_after(self, ts_ms: int) -> int:
@@ -32,12 +32,17 @@ class FundingSchedule:
         return (ts_ms // self.interval_ms + 1) * self.interval_ms
 
     def rate_at(self, settle_ms: int, symbol: str | None = None) -> Decimal:
-        series, times = self._by_symbol.get(symbol, (self.series, self._times)) if symbol is not None else (self.series, self._times)
+        series, times = self._by_symbol.get(symbol, (self.series, self._times))  # (a symbol of its own, else the shared one)
         if series:
             i = bisect.bisect_right(times, settle_ms + self.tolerance_ms) - 1
             if i >= 0 and abs(times[i] - settle_ms) <= self.tolerance_ms:
                 return series[i][1]
         return self.constant_rate
+
+
+def _indexed(rows: list[tuple[int, Decimal]]) -> tuple[list[tuple[int, Decimal]], list[int]]:
+    rows = sorted(rows)
+    return rows, [t for t, _ in rows]
 
 
 def read_funding_csv(path: Path | str) -> list[tuple[int, Decimal]]:
