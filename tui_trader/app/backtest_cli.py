@@ -234,14 +234,13 @@ async def _list(settings: Settings, console: Console, limit: int) -> int:
         runs = await BacktestRepository(db).list_runs(limit)
     finally:
         await db.close()
-    columns = [("id", 0), ("status", 0), ("trades", 0), ("net P&L", 0), ("symbols", 1), ("max DD %", 1), ("win rate %", 2),
-               ("from", 3), ("to", 4), ("strategy", 5), ("created", 6)]
+    priority = {"symbols": 1, "max DD %": 1, "win rate %": 2, "from": 3, "to": 4, "strategy": 5, "created": 6}  # id, status, trades, P&L stay
     rows = [{"id": r["id"], "created": _day(r["created_ms"]), "status": r["status"], "strategy": r["strategy"],
              "symbols": ", ".join(r["symbols"]), "from": _day(r["date_from_ms"]), "to": _day(r["date_to_ms"]),
              "trades": str(r["trades"]), "win rate %": _fmt(r["win_rate_pct"]), "net P&L": _fmt(r["net_pnl"]),
              "max DD %": _fmt(r["max_drawdown_pct"])} for r in runs]
     order = ["id", "created", "status", "strategy", "symbols", "from", "to", "trades", "win rate %", "net P&L", "max DD %"]
-    console.print(fitted_table(console, f"backtests ({len(runs)})", order, dict(columns), rows))
+    console.print(fitted_table(console, f"backtests ({len(runs)})", order, priority, rows))
     return 0
 
 
@@ -337,7 +336,7 @@ def _trades_table(console: Console, trades: list[dict[str, Any]]) -> Table:
 
 
 def duration(seconds: Any) -> str:
-    """`191.25` -> `3m 11s`, `125220900` -> `1449d 08h`: the two largest units, for reading (exports keep seconds)."""
+    """`191.25` -> `3m 11s`, `125220900` -> `1449d 07h`: the two largest units, for reading (exports keep seconds)."""
     if seconds is None:
         return "-"
     total = round(float(seconds))

@@ -72,8 +72,8 @@ STATE_KEY_PREFIX = "strategy:"
 QUIET_HORIZON_S = 1500.0  # how far ahead a quiet step bounds the indicators (0: step every second)
 # the fallback horizon where S1 may fire within the long one: past the next tick of replayed 1 m
 # bars (15 s apart), so a tick inside the band needs no new bounds, and under the 30 s buckets of a
-# default volume surge, whose bounds a horizon that long leaves open (measured: 15 s -> 25 s is
-# 4-8 % faster on the pump-positive files, the same trades)
+# default volume surge, whose bounds a horizon that long leaves open (15 s before; the trades are
+# the same either way - `bench/quiet_parity.py` - only the work differs: `bench/backtest.py --counts`)
 SHORT_HORIZON_MS = 25_000
 MAX_REACH = 4  # a quiet market earns bounds up to this many long horizons ahead (longer stretches)
 QUIET_RETRY_MS = 5_000  # S1 within reach: step every second without bounding again for this long
