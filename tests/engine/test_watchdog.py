@@ -231,7 +231,7 @@ async def test_close_is_retried_through_venue_failures_while_the_entry_breaker_i
             return await original(order)
 
         s.venue.place_order = breaker_open
-        s.execution.submit(OpenPosition(0, "strat:XYZ", SYM, Side.LONG, ClientOrderId("s-2-O"), 1.0, 3))
+        s.execution.submit(OpenPosition(0, "strat:XYZ", SYM, Side.LONG, ClientOrderId("s-2-O"), 1.0, 3, max_per_symbol=2))
         await s.tick(2.45, dt_ms=200)  # crosses the threshold: close attempt 1 fails
         for _ in range(8):  # back-off 0.5, 1, 2 s on the simulated clock, then the fill
             await s.tick(2.45, dt_ms=1000)

@@ -31,6 +31,7 @@ class OpenPosition:
     take_profit_pct: float | None = None
     ref_price: float | None = None  # latest price the decision saw (sizing, pre-trade checks)
     reason: str = "Z1"
+    max_per_symbol: int = 1  # the strategy's max_positions_per_symbol (hedge mode: sides held)
 
 
 @dataclass(frozen=True, slots=True)

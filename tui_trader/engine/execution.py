@@ -34,6 +34,7 @@ from tui_trader.domain.money import floor_to_unit, quantize_to_unit, to_decimal
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock
+from tui_trader.engine.order_tracker import OrderTracker
 from tui_trader.engine.ports import OrderStore, VenueClient
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class Execution:
         self._waiters: dict[ClientOrderId, list[asyncio.Future[Order]]] = {}
         self.entries_blocked = False
         self.pending_entries = 0
+        # venues that publish their own fills (paper) need none derived from order reports
+        self.tracker = OrderTracker(cache, derive_fills=not getattr(venue, "reports_fills", True))
 
     # --- public API -----------------------------------------------------------------------
 
@@ -164,7 +167,7 @@ class Execution:
         while self._reports:
             event = self._reports.popleft()
             try:
-                await self._persist_and_publish(event)
+                event = await self._persist_and_publish(event) or event
                 if isinstance(event, OrderUpdated) and event.order.state.is_terminal:
                     terminal.append(event.order)
                 elif isinstance(event, PositionChanged) and event.position.is_flat:
@@ -179,15 +182,24 @@ class Execution:
                 if not fut.done():
                     fut.set_result(self.cache.orders.get(cid))
 
-    async def _persist_and_publish(self, event: Event) -> None:
+    async def _persist_and_publish(self, event: Event) -> Event | None:
+        """Store, cache and publish one report; returns the event published (attributed), None if none."""
         if isinstance(event, OrderUpdated):
-            if not self.cache.apply_order(event.order):
-                return
-            await self.store.save_order(event.order, self.session_id)
+            order, fill = self.tracker.merge_order(event.order, self.clock.now_ms())
+            if fill is not None and await self.store.save_fill(fill, self.session_id):
+                self.bus.publish(OrderFilled(event.ts_ms, fill))
+            if not self.cache.apply_order(order):
+                return None
+            if order is not event.order:
+                event = OrderUpdated(event.ts_ms, order)
+            await self.store.save_order(order, self.session_id)
         elif isinstance(event, OrderFilled):
             if not await self.store.save_fill(event.fill, self.session_id):
-                return  # already stored: a replayed fill is never counted twice
+                return None  # already stored: a replayed fill is never counted twice
         elif isinstance(event, PositionChanged):
+            position = self.tracker.attribute_position(event.position)
+            if position is not event.position:
+                event = PositionChanged(event.ts_ms, position, event.reason)
             saver = getattr(self.store, "save_position", None)
             if saver is not None:
                 await saver(event.position, self.session_id, event.reason)
@@ -195,6 +207,7 @@ class Execution:
         elif isinstance(event, AccountUpdated):
             self.cache.account = Account("USDT", event.cash_balance, event.cash_balance - event.available, Decimal(0), event.unrealized_pnl)
         self.bus.publish(event)
+        return event
 
     async def _entry_worker(self) -> None:
         while True:
@@ -230,6 +243,7 @@ class Execution:
             if self.risk is not None:
                 self.risk.check_open(intent, account, len(self.cache.positions), self.pending_entries - 1)
             order = await self._size(intent, base, account)
+            self._check_exposure(intent, order, account)
         except (RiskRejected, Permanent) as exc:
             return await self._record(base.with_state(OrderState.REJECTED, now, reason=f"{intent.reason}: {exc}"))
         await self.store.save_order(order, self.session_id)  # durable before the venue sees it
@@ -257,6 +271,34 @@ class Execution:
         return Order(base.client_id, base.symbol, base.side, base.type, contracts, price=limit, leverage=intent.leverage,
                      stop_loss_price=sl, take_profit_price=tp, created_ms=base.created_ms, updated_ms=base.updated_ms,
                      reason=base.reason, tag=base.tag)
+
+    def _check_exposure(self, intent: OpenPosition, order: Order, account: Account) -> None:
+        """The position this entry would make, not the order alone: what is held on the symbol and side,
+        plus entries still in flight (or of unknown outcome), plus this order. Raises `RiskRejected`."""
+        symbol, side = intent.symbol, intent.side
+        in_flight = [o for o in self.cache.open_orders(symbol) if not o.reduce_only and not o.side.is_close
+                     and o.side.position_side is side and o.client_id != order.client_id]
+        if in_flight:
+            ids = ", ".join(o.client_id for o in in_flight)
+            raise RiskRejected(f"an entry on {symbol} {side.value} is in flight ({ids}): no second entry until its outcome is known")
+        sides = {s for (sym, s) in self.cache.positions if sym == symbol}
+        if side not in sides and len(sides) >= intent.max_per_symbol:
+            raise RiskRejected(f"{symbol} already holds {len(sides)} position(s): max_positions_per_symbol is {intent.max_per_symbol}")
+        if side in sides and intent.max_per_symbol <= 1:
+            raise RiskRejected(f"{symbol} {side.value} is already held: an entry would add to it (max_positions_per_symbol 1)")
+        limit_pct = getattr(getattr(self.risk, "cfg", None), "max_position_pct", None)
+        held = self.cache.position(symbol, side)
+        contracts = (held.contracts if held is not None else Decimal(0)) + order.qty_contracts
+        if limit_pct is None or held is None or account.equity <= 0:
+            return  # the order alone was checked by the risk gate
+        price = order.price or (to_decimal(intent.ref_price) if intent.ref_price else self.cache.reference_price(symbol))
+        if price is None:
+            return
+        margin = contracts * held.contract_size * price / max(1, order.leverage)
+        pct = margin / account.equity * 100
+        if pct > to_decimal(limit_pct):
+            raise RiskRejected(f"the resulting {symbol} {side.value} position ({contracts} contracts, margin {pct:.2f} % of equity)"
+                               f" is above max_position_pct {limit_pct:g} %")
 
     async def _send(self, order: Order) -> Order:
         now = self.clock.now_ms()

@@ -1,0 +1,125 @@
+"""Engine layer: attribution of venue reports - every order, fill and position report gets its owner.
+
+A live exchange reports orders by externalOid (our client id) and positions by symbol and side,
+with no strategy tag. Before execution stores or publishes such a report it passes through here
+(hummingbot's client order tracker, nautilus' "an unknown outcome is not a rejection"):
+
+* an order report is merged into the order we sent with that client id (kept in the cache and the
+  store): the exchange's state, filled volume, average price and ids; our tag, reason and
+  protective prices. States only move forward: a stale "open" after "filled" is ignored;
+* a rise of the cumulative filled volume becomes one `Fill`, with an id made of the exchange's
+  order id and the cumulative volume - the same fill reported by the REST poll, a private push or
+  a lookup gets the same id, so it is stored once whatever path reported it;
+* a position report takes the tag of the position we already hold on that symbol and side, else of
+  the latest entry order of ours on it; a report that matches nothing is `EXTERNAL_TAG`: shown,
+  stored and watched, never traded by a strategy.
+
+A report that already carries a tag (the paper venue keeps our order objects) is left as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from tui_trader.domain.models import ZERO, ClientOrderId, Fill, Order, OrderSide, OrderState, Position
+from tui_trader.engine.cache import Cache
+
+EXTERNAL_TAG = "external"
+
+_RANK = {
+    OrderState.NEW: 0, OrderState.UNKNOWN: 0, OrderState.SUBMITTED: 1, OrderState.OPEN: 1,
+    OrderState.PARTIALLY_FILLED: 2, OrderState.FILLED: 3, OrderState.CANCELLED: 3, OrderState.REJECTED: 3,
+}
+
+
+def fill_id(order: Order) -> str:
+    """The id of the fill that took `order` to its current cumulative volume (path independent)."""
+    return f"{order.venue_order_id or order.client_id}:{order.filled_contracts.normalize():f}"
+
+
+class OrderTracker:
+    """Merges untagged venue reports with what the cache knows. Pure bookkeeping: no I/O."""
+
+    def __init__(self, cache: Cache, *, derive_fills: bool = True) -> None:
+        self.cache = cache
+        self.derive_fills = derive_fills  # False when the venue publishes its own fills (paper)
+
+    def known(self, reported: Order) -> Order | None:
+        """Our order behind a report: by client id, else by the exchange's order id."""
+        if reported.client_id:
+            found = self.cache.orders.get(reported.client_id)
+            if found is not None:
+                return found
+        if reported.venue_order_id:
+            for order in self.cache.orders.values():
+                if order.venue_order_id == reported.venue_order_id:
+                    return order
+        return None
+
+    def merge_order(self, reported: Order, now_ms: int) -> tuple[Order, Fill | None]:
+        """The order to store and publish for a venue report, and the fill it reveals (or None)."""
+        if reported.tag:
+            return reported, None
+        known = self.known(reported)
+        if known is None:
+            cid = reported.client_id or ClientOrderId(f"ext-{reported.venue_order_id}")
+            merged = replace(reported, client_id=cid, tag=EXTERNAL_TAG, reason=reported.reason or "external order",
+                             updated_ms=reported.updated_ms or now_ms)
+            return merged, self._fill(None, merged, now_ms)
+        state = reported.state if _RANK[reported.state] >= _RANK[known.state] else known.state
+        filled = max(reported.filled_contracts, known.filled_contracts)
+        avg = reported.avg_fill_price if reported.filled_contracts >= known.filled_contracts else known.avg_fill_price
+        reason = known.reason
+        if state in (OrderState.REJECTED, OrderState.CANCELLED) and reported.reason and reported.reason not in reason:
+            reason = f"{reason}: {reported.reason}" if reason else reported.reason
+        merged = replace(
+            known, state=state, filled_contracts=filled, avg_fill_price=avg or known.avg_fill_price,
+            venue_order_id=reported.venue_order_id or known.venue_order_id,
+            position_id=reported.position_id or known.position_id, reason=reason,
+            updated_ms=max(known.updated_ms, reported.updated_ms or now_ms),
+        )
+        return merged, self._fill(known, merged, now_ms)
+
+    def _fill(self, before: Order | None, after: Order, now_ms: int) -> Fill | None:
+        if not self.derive_fills:
+            return None
+        old_qty = before.filled_contracts if before is not None else ZERO
+        delta = after.filled_contracts - old_qty
+        if delta <= 0 or after.avg_fill_price is None:
+            return None
+        old_cost = old_qty * (before.avg_fill_price or ZERO) if before is not None else ZERO
+        price = (after.filled_contracts * after.avg_fill_price - old_cost) / delta
+        if price <= 0:  # an inconsistent average: the order's own average is the better guess
+            price = after.avg_fill_price
+        return Fill(fill_id(after), after.client_id, after.symbol, after.side, delta, _tidy(price), ZERO,
+                    after.updated_ms or now_ms, venue_order_id=after.venue_order_id)
+
+    def attribute_position(self, reported: Position) -> Position:
+        """`reported` with its owner's tag (and our contract size where the report lacks one)."""
+        if reported.tag:
+            return reported
+        held = self.cache.position(reported.symbol, reported.side)
+        if held is not None and held.tag:
+            return replace(reported, tag=held.tag)
+        return replace(reported, tag=self.entry_owner(reported) or EXTERNAL_TAG)
+
+    def entry_owner(self, position: Position) -> str:
+        """The tag of our latest entry order on the position's symbol and side ('' if none)."""
+        opening = OrderSide.open_for(position.side)
+        best: Order | None = None
+        for order in self.cache.orders.values():
+            if (order.symbol == position.symbol and order.side is opening and order.tag
+                    and order.tag != EXTERNAL_TAG and not _never_filled(order)
+                    and (best is None or order.created_ms >= best.created_ms)):
+                best = order
+        return best.tag if best is not None else ""
+
+
+def _never_filled(order: Order) -> bool:
+    return order.state in (OrderState.REJECTED, OrderState.CANCELLED) and order.filled_contracts <= 0
+
+
+def _tidy(price: Decimal) -> Decimal:
+    """A derived price without the 28 digits a division leaves (12 decimals is below any tick)."""
+    return price.quantize(Decimal("1e-12")).normalize()
