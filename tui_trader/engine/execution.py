@@ -280,25 +280,29 @@ class Execution:
                      and o.side.position_side is side and o.client_id != order.client_id]
         if in_flight:
             ids = ", ".join(o.client_id for o in in_flight)
-            raise RiskRejected(f"an entry on {symbol} {side.value} is in flight ({ids}): no second entry until its outcome is known")
+            raise RiskRejected(f"an entry on {symbol} {side.value} is in flight ({ids}):"
+                               " no second entry until its outcome is known")
         sides = {s for (sym, s) in self.cache.positions if sym == symbol}
         if side not in sides and len(sides) >= intent.max_per_symbol:
-            raise RiskRejected(f"{symbol} already holds {len(sides)} position(s): max_positions_per_symbol is {intent.max_per_symbol}")
+            raise RiskRejected(f"{symbol} already holds {len(sides)} position(s):"
+                               f" max_positions_per_symbol is {intent.max_per_symbol}")
         if side in sides and intent.max_per_symbol <= 1:
-            raise RiskRejected(f"{symbol} {side.value} is already held: an entry would add to it (max_positions_per_symbol 1)")
+            raise RiskRejected(f"{symbol} {side.value} is already held: an entry would add to it"
+                               " (max_positions_per_symbol 1)")
         limit_pct = getattr(getattr(self.risk, "cfg", None), "max_position_pct", None)
         held = self.cache.position(symbol, side)
         contracts = (held.contracts if held is not None else Decimal(0)) + order.qty_contracts
         if limit_pct is None or held is None or account.equity <= 0:
             return  # the order alone was checked by the risk gate
-        price = order.price or (to_decimal(intent.ref_price) if intent.ref_price else self.cache.reference_price(symbol))
+        ref = to_decimal(intent.ref_price) if intent.ref_price else self.cache.reference_price(symbol)
+        price = order.price or ref
         if price is None:
             return
         margin = contracts * held.contract_size * price / max(1, order.leverage)
         pct = margin / account.equity * 100
         if pct > to_decimal(limit_pct):
-            raise RiskRejected(f"the resulting {symbol} {side.value} position ({contracts} contracts, margin {pct:.2f} % of equity)"
-                               f" is above max_position_pct {limit_pct:g} %")
+            raise RiskRejected(f"the resulting {symbol} {side.value} position ({contracts} contracts,"
+                               f" margin {pct:.2f} % of equity) is above max_position_pct {limit_pct:g} %")
 
     async def _send(self, order: Order) -> Order:
         now = self.clock.now_ms()

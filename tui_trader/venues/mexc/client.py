@@ -7,7 +7,9 @@
   retries capped at 1 s between attempts - a breaker opened by entries must never delay a close.
 * Order create follows the idempotent recipe (mexc.md 5.4): one serialised body and externalOid;
   after a timeout, dropped connection, 5xx, 603 or non-JSON answer, wait, look the order up by
-  externalOid and adopt it if found; re-send the same body at most twice; else `AmbiguousOrderState`.
+  externalOid and adopt it if found. An entry is re-sent only once a second lookup after the
+  request's recv window says it does not exist (a held request may be processed late; the
+  exchange does not deduplicate externalOid); at most twice; else `AmbiguousOrderState`.
 Sleeps go through an injectable `sleep` so tests assert delays without waiting.
 """
 
@@ -120,6 +122,7 @@ class MexcClient:
     async def _create_recipe(self, symbol: str, external_oid: str, body_text: str, close_lane: bool) -> dict[str, Any] | str:
         last: Exception | None = None
         for send in range(1 + C.MAX_ORDER_RESENDS):
+            sent_at = self.clock.time()
             try:
                 data = await self._timed(lambda: self.rest.create_order(body_text), f"order {external_oid}")
                 return _order_id(data)
@@ -130,14 +133,31 @@ class MexcClient:
             except AMBIGUOUS as exc:
                 last = exc
                 log.warning("order %s send %d ambiguous (%s): looking it up", external_oid, send + 1, exc)
-            await self.sleep(self.lookup_delay_s)
-            found = await self._lookup(symbol, external_oid)
+            found = await self._resolve_ambiguous(symbol, external_oid, sent_at, close_lane)
             if found is not None:
                 log.info("order %s found by externalOid after an ambiguous send: adopted", external_oid)
                 return found
         raise AmbiguousOrderState(
             f"order {external_oid} on {symbol}: no definite answer after {1 + C.MAX_ORDER_RESENDS} sends ({last})", code=getattr(last, "code", None)
         )
+
+    async def _resolve_ambiguous(self, symbol: str, external_oid: str, sent_at: float, close_lane: bool) -> dict[str, Any] | None:
+        """After a send with no definite answer: the order if the exchange has it, None once it is proven absent.
+
+        A request the exchange holds may still be processed after a lookup says "not found". An entry is
+        proven absent only by a second lookup after the request's recv window (+ a margin for clock
+        offset) has passed: the exchange refuses a request older than its window. A reduce-only close
+        re-sends after one lookup: a duplicate close cannot add exposure (the exchange caps it at the
+        position), while waiting 10 s next to a liquidation can cost the position.
+        """
+        await self.sleep(self.lookup_delay_s)
+        found = await self._lookup(symbol, external_oid)
+        if found is not None or close_lane:
+            return found
+        window = float(getattr(self.rest.config, "recv_window_s", 10)) + C.RECV_WINDOW_MARGIN_S
+        wait = sent_at + window - self.clock.time()
+        await self.sleep(max(wait, self.lookup_delay_s))
+        return await self._lookup(symbol, external_oid)
 
     async def _lookup(self, symbol: str, external_oid: str) -> dict[str, Any] | None:
         """The order with this externalOid, None when the exchange says it does not exist.

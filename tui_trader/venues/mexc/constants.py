@@ -58,6 +58,7 @@ BUSINESS_REJECT_CODES = frozenset({2036})
 RATE_LIMIT_BACKOFF_S = 1.0  # mexc.md 1.2: back off at least 1 s on 510
 MAX_EXTERNAL_OID_LEN = 32
 MAX_ORDER_RESENDS = 2  # mexc.md 5.4: re-send the same body at most twice
+RECV_WINDOW_MARGIN_S = 2.0  # past Request-Time + Recv-Window a held create can no longer be processed
 ORDER_LOOKUP_DELAY_S = 1.0  # mexc.md 5.4: wait ~1 s before the externalOid lookup
 
 # order fields (mexc.md 5.2)
