@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from dataclasses import replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -34,7 +35,7 @@ from tui_trader.domain.money import floor_to_unit, quantize_to_unit, to_decimal
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock
-from tui_trader.engine.order_tracker import OrderTracker
+from tui_trader.engine.order_tracker import EXTERNAL_TAG, OrderTracker
 from tui_trader.engine.ports import OrderStore, VenueClient
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,10 @@ class Execution:
         self.pending_entries = 0
         # venues that publish their own fills (paper) need none derived from order reports
         self.tracker = OrderTracker(cache, derive_fills=not getattr(venue, "reports_fills", True))
+        # a live venue whose pushes may be lost: orders in flight are looked up by client id this often
+        self.order_poll_s = float(getattr(venue, "order_poll_s", 0.0) or 0.0)
+        self.unknown_after_s = float(getattr(venue, "unknown_after_s", 15.0) or 15.0)
+        self.restored: list[str] = []  # what start-up reconciliation found (also published as events)
 
     # --- public API -----------------------------------------------------------------------
 
@@ -141,8 +146,88 @@ class Execution:
 
     # --- workers --------------------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Restore our orders from the store, then reconcile those left open with the venue - before any
+        strategy step (the runner starts after execution), so a fill that happened while the console was
+        down reaches its machine as FILLED and no second entry is sent."""
+        if self.order_poll_s <= 0:
+            return
+        loader = getattr(self.store, "load_orders", None)
+        for order in await loader(self.session_id) if loader is not None else []:
+            self.cache.apply_order(order)
+        await self.reconcile_orders(startup=True)
+        await self._drain_reports()
+
     async def run(self) -> None:
-        await asyncio.gather(self._report_worker(), self._entry_worker())
+        workers = [self._report_worker(), self._entry_worker()]
+        if self.order_poll_s > 0:
+            workers.append(self._order_poll_worker())
+        await asyncio.gather(*workers)
+
+    async def _order_poll_worker(self) -> None:
+        while True:
+            await self.clock.sleep(self.order_poll_s)
+            try:
+                await self.reconcile_orders()
+            except VenueError as exc:
+                log.warning("order reconciliation failed: %s", exc)
+
+    async def reconcile_orders(self, *, startup: bool = False) -> int:
+        """Look up every order of ours still in flight by client id and report what the venue says.
+
+        Found: the exchange's state (fills derived from its cumulative volume). Not found: a create
+        whose request can no longer be processed (older than `unknown_after_s`) never reached the
+        exchange and is rejected in the store; a younger one stays in flight. A filled order also
+        refreshes its position (the private push that would say so may be lost). Returns the number
+        of orders whose state changed."""
+        now = self.clock.now_ms()
+        changed = 0
+        for order in [o for o in self.cache.orders.values() if not o.state.is_terminal]:
+            if order.tag == EXTERNAL_TAG:
+                continue
+            if not startup and now - order.updated_ms < 1000 * min(1.0, self.order_poll_s):
+                continue  # just sent: its answer is probably on the way
+            try:
+                found = await self.venue.get_order(order.symbol, order.client_id)
+            except VenueError as exc:
+                log.warning("lookup of %s failed: %s", order.client_id, exc)
+                continue
+            if found is None:
+                if now - max(order.created_ms, order.updated_ms) < 1000 * self.unknown_after_s:
+                    continue
+                why = "not at the exchange (looked up after its recv window)"
+                await self._record(order.with_state(OrderState.REJECTED, now, reason=f"{order.reason}: {why}"))
+                self._restored(startup, f"{order.client_id} {order.symbol}: {why}")
+                changed += 1
+                continue
+            merged, _ = self.tracker.merge_order(found, now)
+            if merged.state is order.state and merged.filled_contracts == order.filled_contracts:
+                continue
+            changed += 1
+            self._restored(startup, f"{order.client_id} {order.symbol}: {order.state.value} -> {merged.state.value}"
+                                    f" ({merged.filled_contracts} filled)")
+            self.report(OrderUpdated(now, found))
+            if merged.filled_contracts > order.filled_contracts:
+                await self._refresh_position(order.symbol, order.side.position_side)
+        return changed
+
+    def _restored(self, startup: bool, what: str) -> None:
+        if startup:
+            self.restored.append(what)
+            self.bus.publish(ErrorRaised(self.clock.now_ms(), "reconcile", what, level="WARNING"))
+
+    async def _refresh_position(self, symbol: str, side: Side) -> None:
+        """Report the venue's position on `symbol`/`side` now (flat if it has none and we had one)."""
+        try:
+            held = [p for p in await self.venue.positions(symbol) if p.side is side and not p.is_flat]
+        except VenueError as exc:
+            log.warning("positions(%s) failed: %s", symbol, exc)
+            return
+        now = self.clock.now_ms()
+        if held:
+            self.report(PositionChanged(now, held[0], reason="order filled"))
+        elif (ours := self.cache.position(symbol, side)) is not None:
+            self.report(PositionChanged(now, replace(ours, contracts=Decimal(0), updated_ms=now), reason="venue reports flat"))
 
     async def shutdown(self) -> None:
         """Refuse new entries, let queued work and running closes finish (bounded by the core)."""

@@ -32,6 +32,9 @@ class MexcVenue:
     """Live MEXC futures venue. `symbols` bounds open-order listing when no symbol is given."""
 
     name = "mexc"
+    reports_fills = False  # fills are derived from the orders' cumulative dealVol (engine/order_tracker.py)
+    order_poll_s = 2.0  # orders in flight are looked up by externalOid this often: a private push may be lost
+    unknown_after_s = 15.0  # recv window (10 s) + margin: an order not found after this never reached MEXC
 
     def __init__(self, client: MexcClient, *, bus: EventBus | None = None, symbols: list[str] | None = None,
                  position_mode: int = C.POSITION_MODE_HEDGE) -> None:
@@ -162,8 +165,9 @@ class MexcVenue:
         data = await self.client.call(lambda: self.client.rest.open_positions(symbol), "positions", close_lane=close_lane)
         out = []
         for d in data or []:
-            size = self._instruments[d["symbol"]][1].contract_size if d.get("symbol") in self._instruments else Decimal(1)
-            p = parse.position(d, size)
+            # holdVol is in contracts: without the contract's size a BTC position would read 10 000x too big
+            inst = await self.instrument(str(d.get("symbol")), close_lane=True)
+            p = parse.position(d, inst.contract_size)
             if not p.is_flat:
                 out.append(p)
         return out
