@@ -141,6 +141,8 @@ class Order:
     updated_ms: int = 0
     reason: str = ""  # why it was sent (E1, ZE1, LIQ, MANUAL...) or why it was rejected
     tag: str = ""  # owner: strategy key or session id
+    fee: Decimal = ZERO  # cumulative, as a live venue reports it on the order (fills are derived from it)
+    realized_pnl: Decimal = ZERO  # cumulative gross P&L of a closing order, as reported
 
     def with_state(self, state: OrderState, ts_ms: int, **changes: object) -> "Order":
         """A copy in `state` (orders are immutable snapshots; the tracker keeps the latest)."""

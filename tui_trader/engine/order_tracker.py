@@ -73,8 +73,10 @@ class OrderTracker:
         reason = known.reason
         if state in (OrderState.REJECTED, OrderState.CANCELLED) and reported.reason and reported.reason not in reason:
             reason = f"{reason}: {reported.reason}" if reason else reported.reason
+        newer = reported.filled_contracts >= known.filled_contracts
         merged = replace(
             known, state=state, filled_contracts=filled, avg_fill_price=avg or known.avg_fill_price,
+            fee=reported.fee if newer else known.fee, realized_pnl=reported.realized_pnl if newer else known.realized_pnl,
             venue_order_id=reported.venue_order_id or known.venue_order_id,
             position_id=reported.position_id or known.position_id, reason=reason,
             updated_ms=max(known.updated_ms, reported.updated_ms or now_ms),
@@ -92,8 +94,10 @@ class OrderTracker:
         price = (after.filled_contracts * after.avg_fill_price - old_cost) / delta
         if price <= 0:  # an inconsistent average: the order's own average is the better guess
             price = after.avg_fill_price
-        return Fill(fill_id(after), after.client_id, after.symbol, after.side, delta, _tidy(price), ZERO,
-                    after.updated_ms or now_ms, venue_order_id=after.venue_order_id)
+        fee = after.fee - (before.fee if before is not None else ZERO)
+        pnl = after.realized_pnl - (before.realized_pnl if before is not None else ZERO)
+        return Fill(fill_id(after), after.client_id, after.symbol, after.side, delta, _tidy(price), max(fee, ZERO),
+                    after.updated_ms or now_ms, realized_pnl=pnl, venue_order_id=after.venue_order_id)
 
     def attribute_position(self, reported: Position) -> Position:
         """`reported` with its owner's tag (and our contract size where the report lacks one)."""

@@ -93,6 +93,8 @@ def order(d: dict[str, Any]) -> Order:
         created_ms=int(d.get("createTime") or 0),
         updated_ms=int(d.get("updateTime") or d.get("createTime") or 0),
         reason=f"errorCode {d['errorCode']}" if d.get("errorCode") else "",
+        fee=_dec(d.get("takerFee"), "0") + _dec(d.get("makerFee"), "0"),
+        realized_pnl=_dec(d.get("profit"), "0"),
     )
 
 
