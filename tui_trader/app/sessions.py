@@ -24,11 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tui_trader.app.session_runtime import SessionRuntime, session_strategy
 from tui_trader.backtest import metrics
-from tui_trader.backtest.recorder import BacktestTrade, TradeBook
-from tui_trader.domain.events import FundingCharged, OrderFilled, PositionChanged
+from tui_trader.backtest.recorder import BacktestTrade, stored_trades
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError, StrategyError, TraderError
-from tui_trader.domain.models import Fill, Order, Position, Side
+from tui_trader.domain.models import Fill, Order, Position
 from tui_trader.engine.clock import Clock, WallClock
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
@@ -296,19 +295,7 @@ class SessionService:
         )
 
     async def _trades(self, sid: str) -> list[BacktestTrade]:
-        """Round trips rebuilt from what the session stored, in the order execution reported them."""
-        events: list[tuple[int, int, object]] = []
-        for f in await self.orders.load_fills(sid):
-            events.append((f.ts_ms, 0, OrderFilled(f.ts_ms, f)))
-        for r in await self.db.fetchall("SELECT * FROM position_snapshots WHERE session_id = ? ORDER BY id", (sid,)):
-            pos = Position(r["symbol"], Side(r["side"]), Decimal(r["contracts"]), Decimal(1), Decimal(r["entry_price"]), r["leverage"])
-            events.append((r["ts_ms"], 1, PositionChanged(r["ts_ms"], pos, r["reason"])))
-        for r in await self.db.fetchall("SELECT * FROM session_funding WHERE session_id = ? ORDER BY ts_ms", (sid,)):
-            events.append((r["ts_ms"], 2, FundingCharged(r["ts_ms"], r["symbol"], 0.0, Decimal(r["amount"]))))
-        book = TradeBook()
-        for _, _, ev in sorted(events, key=lambda e: (e[0], e[1])):
-            book.apply(ev)  # type: ignore[arg-type]
-        return book.trades
+        return await stored_trades(self.db, sid)
 
     # --- stop / delete / health -----------------------------------------------------------
 

@@ -22,8 +22,10 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from tui_trader.domain.events import CandleClosed, CandlesClosed, Event, FundingCharged, OrderFilled, PositionChanged
-from tui_trader.domain.models import ZERO, Side
+from tui_trader.domain.models import ZERO, Position, Side
 from tui_trader.engine.bus import EventBus
+from tui_trader.store.db import Database
+from tui_trader.store.orders import OrderRepository
 
 
 @dataclass
@@ -120,6 +122,24 @@ class TradeBook:
         else:
             return
         trade.fees += fill.fee
+
+
+async def stored_trades(db: Database, session_id: str) -> list[BacktestTrade]:
+    """Round trips rebuilt from what a session (or the live console, session '') stored - fills,
+    position snapshots, funding - in the order execution reported them."""
+    events: list[tuple[int, int, Event]] = []
+    for f in await OrderRepository(db).load_fills(session_id):
+        events.append((f.ts_ms, 0, OrderFilled(f.ts_ms, f)))
+    for r in await db.fetchall("SELECT * FROM position_snapshots WHERE session_id = ? ORDER BY id", (session_id,)):
+        pos = Position(r["symbol"], Side(r["side"]), Decimal(r["contracts"]), Decimal(1), Decimal(r["entry_price"]),
+                       r["leverage"])
+        events.append((r["ts_ms"], 1, PositionChanged(r["ts_ms"], pos, r["reason"])))
+    for r in await db.fetchall("SELECT * FROM session_funding WHERE session_id = ? ORDER BY ts_ms", (session_id,)):
+        events.append((r["ts_ms"], 2, FundingCharged(r["ts_ms"], r["symbol"], 0.0, Decimal(r["amount"]))))
+    book = TradeBook()
+    for _, _, ev in sorted(events, key=lambda e: (e[0], e[1])):
+        book.apply(ev)
+    return book.trades
 
 
 class Recorder(TradeBook):
