@@ -34,4 +34,5 @@ def build_mexc(mexc: MexcConfig, retry: RetryConfig, breaker: BreakerConfig, bus
     feed = MexcFeed(mexc, bus, clock, resync=venue.resync, symbols=symbols)
     user = MexcUserStream(mexc, bus, clock, signer=rest.signer, symbols=symbols, poll=venue.resync,
                           request_time_ms=rest.request_time_ms, name="mexc-user")
+    user.contract_size = venue.cached_contract_size
     return MexcParts(venue=venue, feed=feed, user_stream=user)

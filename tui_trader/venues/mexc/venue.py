@@ -51,8 +51,11 @@ class MexcVenue:
         self._instruments: dict[str, tuple[float, Instrument]] = {}
 
     async def start(self) -> None:
-        """Measure the server clock offset (Request-Time must be within the recv window)."""
+        """Measure the server clock offset (Request-Time must be within the recv window), then cache
+        the configured symbols' contract details: every position is read in contracts x contract size."""
         await self.client.call(self.client.rest.sync_time, "ping", breaker=False)
+        for symbol in self.symbols:
+            await self.instrument(symbol)
 
     async def close(self) -> None:
         await self.client.rest.close()
@@ -88,6 +91,11 @@ class MexcVenue:
             self.mark_monitor_only(symbol, f"contract state {item.get('state')}")
         self._instruments[symbol] = (self.clock.time(), inst)
         return inst
+
+    def cached_contract_size(self, symbol: str) -> Decimal | None:
+        """The contract size of `symbol` if its detail is cached (for pushes, parsed synchronously)."""
+        cached = self._instruments.get(symbol)
+        return cached[1].contract_size if cached else None
 
     async def fair_price(self, symbol: str) -> Decimal:
         """REST fair (mark) price - what MEXC liquidates on (liquidation.md 3)."""

@@ -12,9 +12,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from dataclasses import replace
+from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
 import aiohttp
+
+from tui_trader.domain.events import Event, PositionChanged
 
 from tui_trader.domain.errors import VenueError
 from tui_trader.venues.mexc import constants as C
@@ -38,6 +42,9 @@ class MexcUserStream(WsSession):
         self.symbols = list(symbols)
         self.poll = poll
         self.request_time_ms = request_time_ms or self.clock.now_ms
+        # holdVol is in contracts: a pushed position means nothing without its contract size
+        self.contract_size: Callable[[str], Decimal | None] | None = None
+        self.unsized_positions = 0
         self.logged_in = False
         self.login_refused = False
         self.polls = 0
@@ -69,6 +76,20 @@ class MexcUserStream(WsSession):
         self._stopping = True  # keys will not start working by reconnecting; polling takes over
         if self._ws is not None:  # keep the task referenced until it is done
             self._closing = asyncio.get_running_loop().create_task(self._ws.close())
+
+    def publish_all(self, events: list[Event]) -> None:
+        sized: list[Event] = []
+        for ev in events:
+            if isinstance(ev, PositionChanged) and self.contract_size is not None:
+                size = self.contract_size(ev.position.symbol)
+                if size is None:  # never guess: a BTC position read with size 1 is 10 000x too big
+                    self.unsized_positions += 1
+                    log.warning("position push for %s skipped: contract size unknown (REST resync follows)",
+                                ev.position.symbol)
+                    continue
+                ev = PositionChanged(ev.ts_ms, replace(ev.position, contract_size=size), ev.reason)
+            sized.append(ev)
+        super().publish_all(sized)
 
     async def run(self) -> None:
         poller = asyncio.create_task(self._poll_loop(), name=f"{self.name}:poll")
