@@ -157,6 +157,31 @@ class Execution:
             self.cache.apply_order(order)
         await self.reconcile_orders(startup=True)
         await self._drain_reports()
+        await self._reconcile_positions()
+        await self._drain_reports()
+
+    async def _reconcile_positions(self) -> None:
+        """Exchange positions into the cache with their owner (unknown ones adopted as external: watched,
+        closable, never added to); positions the store last saw open that the exchange no longer has
+        are closed in the store with the reason. Every difference is an event."""
+        try:
+            positions = await self.venue.positions()
+        except VenueError as exc:
+            self.bus.publish(ErrorRaised(self.clock.now_ms(), "reconcile", f"positions unreadable at start: {exc}"))
+            return
+        now = self.clock.now_ms()
+        there = {(p.symbol, p.side) for p in positions}
+        for p in positions:
+            owner = self.tracker.attribute_position(p)
+            if owner.tag == EXTERNAL_TAG:
+                self._restored(True, f"{p.symbol} {p.side.value} {p.contracts} contracts: not ours, adopted as external")
+            self.report(PositionChanged(now, owner, reason="reconcile"))
+        last_open = getattr(self.store, "last_open_positions", None)
+        for p in await last_open(self.session_id) if last_open is not None else []:
+            if (p.symbol, p.side) not in there:
+                self._restored(True, f"{p.symbol} {p.side.value}: gone at the exchange, closed in the store")
+                self.report(PositionChanged(now, replace(p, contracts=Decimal(0), updated_ms=now),
+                                            reason="reconcile: gone at the exchange"))
 
     async def run(self) -> None:
         workers = [self._report_worker(), self._entry_worker()]

@@ -38,6 +38,7 @@ import base64
 import logging
 import pickle
 from dataclasses import dataclass, field
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable
@@ -56,11 +57,13 @@ from tui_trader.domain.events import (
 )
 from tui_trader.domain.indicators.registry import IndicatorSet, QuietDeps
 from tui_trader.domain.intents import Intent
+from tui_trader.domain.models import Position
 from tui_trader.domain.strategy import DEFAULT_STRATEGY_FILE
 from tui_trader.domain.strategy.machine import StrategyMachine
 from tui_trader.domain.strategy.schema import Strategy, strategy_from_text
 from tui_trader.domain.strategy.state import Phase
 from tui_trader.engine.bus import EventBus
+from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock, TimerHandle
 from tui_trader.engine.ports import KeyValueStore
 from tui_trader.engine.replay_fast_path import ReplayFastPath
@@ -124,8 +127,12 @@ class StrategyRunner(ReplayFastPath):
         *,
         tick_s: float = 1.0,
         quiet_horizon_s: float | None = None,
+        reconcile_from: Cache | None = None,
     ) -> None:
         self.bus, self.clock, self.strategy = bus, clock, strategy
+        # live: the cache execution reconciled with the exchange before this runner starts; restored
+        # machines are told what it holds (a fill while we were down, a position closed meanwhile)
+        self.reconcile_from = reconcile_from
         self.state_store, self.intent_sink, self.tick_s = state_store, intent_sink, tick_s
         self.name = f"strategy:{strategy.strategy_name}"
         syms = list(symbols) or list(strategy.global_limits.symbols)
@@ -166,12 +173,33 @@ class StrategyRunner(ReplayFastPath):
                 machine._warm_from_ms = self._warm_from[symbol]
             st = machine.state
             self.bus.publish(StrategyStateChanged(self.clock.now_ms(), self.strategy.strategy_name, symbol, st.phase.value, "restored" if data else "start"))
+        if self.reconcile_from is not None:
+            for machine in self.machines.values():
+                self._reconcile(machine)
         self._unsubscribe = self.bus.subscribe(
             self._on_event, types=[TradeTick, BookTick, CandleClosed, CandlesClosed, OrderUpdated, PositionChanged], name=self.name
         )
         first = self._first_timer_ms if self._first_timer_ms is not None else self.clock.now_ms() + self._tick_ms
         self._grid_ms = first  # every step-timer firing is at first + k x tick
         self._schedule(first)
+
+    def _reconcile(self, machine: StrategyMachine) -> None:
+        """Bring a restored machine in line with the reconciled cache, before its first step."""
+        cache, st = self.reconcile_from, machine.state
+        assert cache is not None
+        now = self.clock.now_ms()
+        held = cache.position(machine.symbol, machine.side)
+        mine = held if held is not None and held.tag == machine.tag else None
+        if st.phase is Phase.ENTRY_PENDING:
+            order = cache.orders.get(st.entry_client_id)
+            if order is not None and (order.state.is_terminal or order.filled_contracts > 0):
+                self._after(machine, machine.on_order_update(now, order))
+        if machine.phase in (Phase.POSITION_ACTIVE, Phase.EXIT_PENDING) and mine is None:
+            gone = Position(machine.symbol, machine.side, Decimal(0), Decimal(1), Decimal(str(st.entry_price or 0)), 1,
+                            tag=machine.tag, updated_ms=now)
+            self._after(machine, machine.on_position_changed(now, gone, "reconcile: gone at the exchange"))
+        elif mine is not None:
+            self._after(machine, machine.on_position_changed(now, mine, "reconcile"))
 
     def export_state(self) -> dict:
         """Everything besides the machines that decides future steps: indicator windows, event

@@ -80,7 +80,8 @@ def build_trading_stack(
     stack.services.append((risk, {"restart": True}))
     if strategy is not None:
         machines_store = strategy_state_store if strategy_state_store is not None else state_store
-        runner = StrategyRunner(bus, clock, strategy, list(symbols), machines_store, execution.submit)
+        runner = StrategyRunner(bus, clock, strategy, list(symbols), machines_store, execution.submit,
+                                reconcile_from=cache if execution.order_poll_s > 0 else None)
         stack.runner = runner
         stack.services.append((runner, {"restart": True}))
     return stack

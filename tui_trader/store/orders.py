@@ -19,6 +19,7 @@ from tui_trader.domain.models import (
     OrderType,
     Position,
     PositionId,
+    Side,
     VenueOrderId,
 )
 from tui_trader.store.db import Database
@@ -136,6 +137,14 @@ class OrderRepository:
     async def load_fills(self, session_id: str = "") -> list[Fill]:
         rows = await self.db.fetchall("SELECT * FROM fills WHERE session_id = ? ORDER BY ts_ms, rowid", (session_id,))
         return [fill_from_row(r) for r in rows]
+
+    async def last_open_positions(self, session_id: str = "") -> list[Position]:
+        """Positions whose latest snapshot is open (what the console held when it stopped)."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM position_snapshots WHERE id IN (SELECT MAX(id) FROM position_snapshots WHERE session_id = ?"
+            " GROUP BY symbol, side)", (session_id,))
+        return [Position(r["symbol"], Side(r["side"]), Decimal(r["contracts"]), Decimal(1), Decimal(r["entry_price"]),
+                         r["leverage"]) for r in rows if Decimal(r["contracts"]) > 0]
 
     async def save_position(self, position: Position, session_id: str = "", reason: str = "") -> None:
         p = position
