@@ -1,0 +1,72 @@
+"""End to end on the fake MEXC: an entry fills, the strategy sees it, exits, goes flat; the store has it all.
+
+Each path that can report an outcome is tried on its own: the REST lookups only (private pushes
+lost), private pushes only (REST polling slowed past the test), and pushes that arrive late.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tests.live.rig import SYM, TAG, LiveRig
+from tests.live.filling_fake import FillingMexc
+from tui_trader.backtest.recorder import stored_trades
+from tui_trader.domain.strategy.state import Phase
+
+
+@pytest.fixture
+async def fake():
+    exchange = FillingMexc()
+    await exchange.start()
+    yield exchange
+    await exchange.stop()
+
+
+async def round_trip(rig: LiveRig) -> None:
+    """Baseline, a 6 % pump (S1 + Z1: entry), then a 4 % drop (ZE1 at +3 %): the whole life."""
+    await rig.hold(60000.0, 12)
+    await rig.until(lambda: rig.machine.phase is Phase.POSITION_ACTIVE, price=63600.0, max_s=40)
+    st = rig.machine.state
+    position = rig.fake.position(SYM, 2)
+    assert position is not None and st.contracts == float(position["holdVol"]) > 0
+    assert st.entry_price == pytest.approx(float(position["holdAvgPrice"]))
+    await rig.until(lambda: rig.machine.phase is Phase.MONITORING, price=61000.0, max_s=40)
+    assert rig.fake.position(SYM, 2) is None and rig.machine.state.cooldown_until_ms > rig.clock.now_ms()
+
+
+async def assert_stored(rig: LiveRig) -> None:
+    orders = await rig.rows("SELECT client_id, side, state, filled, tag FROM orders WHERE session_id = '' ORDER BY rowid")
+    assert [(r["side"], r["state"], r["tag"]) for r in orders] == [(3, "filled", TAG), (2, "filled", TAG)]
+    fills = await rig.rows("SELECT client_id, qty, price, fee FROM fills WHERE session_id = ''")
+    assert [f["client_id"] for f in fills] == [orders[0]["client_id"], orders[1]["client_id"]]
+    assert all(Decimal(f["fee"]) > 0 for f in fills)  # the exchange's fee, not zero
+    [trade] = await stored_trades(rig.db, "")
+    assert trade.closed and trade.contracts == Decimal(orders[0]["filled"])
+    deals = {d["orderId"]: d for d in rig.fake.deals}
+    assert trade.gross_pnl == sum(Decimal(str(d["profit"])) for d in deals.values())
+    assert trade.gross_pnl > 0  # short from ~63 600 to 61 000
+
+
+async def test_entry_fill_exit_flat_by_rest_lookups_only(fake, tmp_path):
+    fake.push_loss = True
+    rig = await LiveRig(fake, tmp_path / "live.sqlite", pushes=True).start()
+    try:
+        await round_trip(rig)
+        await assert_stored(rig)
+        assert len(fake.orders) == 2  # one entry, one close
+    finally:
+        await rig.stop()
+
+
+async def test_entry_fill_exit_flat_by_private_pushes_only(fake, tmp_path):
+    # the REST lookups would come after the test: the pushes must do it all
+    rig = await LiveRig(fake, tmp_path / "live.sqlite", pushes=True, order_poll_s=3600.0).start()
+    try:
+        await fake.wait_ws(lambda f: len(f.ws_clients) == 1)
+        await round_trip(rig)
+        await assert_stored(rig)
+        assert fake.calls["external"] == 0  # no lookup was needed
+    finally:
+        await rig.stop()
