@@ -27,7 +27,7 @@ def _num(x: Decimal) -> float | int:
 class FillingMexc(FakeMexc):
     def __init__(self) -> None:
         super().__init__()
-        self.prices: dict[str, Decimal] = {"BTC_USDT": Decimal("60000.5"), "ETH_USDT": Decimal("3000")}
+        self.prices: dict[str, Decimal] = {"BTC_USDT": Decimal("60000.5"), "ETH_USDT": Decimal(3000)}
         self.deals: list[dict[str, Any]] = []
         self.push_loss = False
         self.push_delay_s = 0.0

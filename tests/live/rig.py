@@ -10,8 +10,9 @@ moves time - no sleeps.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -61,7 +62,7 @@ class LiveRig:
         self.parts: MexcParts
         self.stack: TradingStack
 
-    async def start(self) -> "LiveRig":
+    async def start(self) -> LiveRig:
         fake = self.fake
         mexc = MexcConfig(rest_base=fake.url, ws_url=fake.ws_url, api_key=SecretStr(API_KEY), api_secret=SecretStr(SECRET),
                           request_timeout_s=2.0, connect_timeout_s=1.0, ws_ping_interval_s=0.5, ws_stall_timeout_s=5.0,
@@ -89,16 +90,12 @@ class LiveRig:
         return self
 
     async def stop(self) -> None:
-        """Like a crash when `clean` is False elsewhere: here every task is cancelled, the store closed."""
+        """Every task cancelled mid-flight (what kill -9 leaves behind, but the store closes cleanly)."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.stack.execution.cancel_all_tasks()
-        for service in (self.parts.user_stream, self.parts.feed):
-            try:
-                await service.shutdown()
-            except Exception:  # noqa: BLE001 - a stream that never ran has nothing to shut down
-                pass
+        await self.parts.user_stream.shutdown()
         await self.parts.venue.close()
         await self.db.close()
 
@@ -144,7 +141,7 @@ class LiveRig:
     # --- views -------------------------------------------------------------------------------
 
     @property
-    def machine(self):  # noqa: ANN201 - the strategy machine of SYM
+    def machine(self):
         assert self.stack.runner is not None
         return self.stack.runner.machines[SYM]
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.live.rig import SYM, TAG, LiveRig
 from tests.live.filling_fake import FillingMexc
+from tests.live.rig import SYM, TAG, LiveRig
 from tui_trader.backtest.recorder import stored_trades
 from tui_trader.domain.strategy.state import Phase
 
