@@ -6,6 +6,7 @@ lost), private pushes only (REST polling slowed past the test), and pushes that 
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from tests.live.filling_fake import FillingMexc
 from tests.live.rig import SYM, TAG, LiveRig
 from tui_trader.backtest.recorder import stored_trades
+from tui_trader.domain.events import PositionChanged
+from tui_trader.domain.models import Side
 from tui_trader.domain.strategy.state import Phase
 
 
@@ -70,3 +73,27 @@ async def test_entry_fill_exit_flat_by_private_pushes_only(fake, tmp_path):
         assert fake.calls["external"] == 0  # no lookup was needed
     finally:
         await rig.stop()
+
+
+async def test_entry_fill_exit_flat_with_late_pushes_and_rest_lookups(fake, tmp_path):
+    """Both paths report every outcome, the pushes after the lookups: each fill is stored once, and
+    a late push of the position as it was before the close does not bring the closed position back."""
+    fake.push_delay_s = 0.3
+    rig = await LiveRig(fake, tmp_path / "live.sqlite", pushes=True).start()
+    try:
+        await fake.wait_ws(lambda f: len(f.ws_clients) == 1)
+        await round_trip(rig)
+        await wait_until(lambda: not fake._late, timeout=5.0)  # every late push delivered
+        await rig.hold(61000.0, 3)
+        assert [e for e in rig.of(PositionChanged) if e.reason == "push"] == []  # all stale: skipped
+        assert rig.stack.cache.position(SYM, Side.SHORT) is None and rig.machine.phase is Phase.MONITORING
+        await assert_stored(rig)
+    finally:
+        await rig.stop()
+
+
+async def wait_until(predicate, timeout: float) -> None:
+    async def _wait() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(_wait(), timeout)

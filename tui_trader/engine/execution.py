@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -35,7 +34,9 @@ from tui_trader.domain.money import floor_to_unit, quantize_to_unit, to_decimal
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock
-from tui_trader.engine.order_tracker import EXTERNAL_TAG, OrderTracker
+from tui_trader.engine.exposure import check_exposure
+from tui_trader.engine.order_tracker import OrderTracker
+from tui_trader.engine.reconcile import Reconciler
 from tui_trader.engine.ports import OrderStore, VenueClient
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class Execution:
         # a live venue whose pushes may be lost: orders in flight are looked up by client id this often
         self.order_poll_s = float(getattr(venue, "order_poll_s", 0.0) or 0.0)
         self.unknown_after_s = float(getattr(venue, "unknown_after_s", 15.0) or 15.0)
-        self.restored: list[str] = []  # what start-up reconciliation found (also published as events)
+        self.reconciler = Reconciler(self)
 
     # --- public API -----------------------------------------------------------------------
 
@@ -147,112 +148,23 @@ class Execution:
     # --- workers --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Restore our orders from the store, then reconcile those left open with the venue - before any
-        strategy step (the runner starts after execution), so a fill that happened while the console was
-        down reaches its machine as FILLED and no second entry is sent."""
-        if self.order_poll_s <= 0:
-            return
-        loader = getattr(self.store, "load_orders", None)
-        for order in await loader(self.session_id) if loader is not None else []:
-            self.cache.apply_order(order)
-        await self.reconcile_orders(startup=True)
-        await self._drain_reports()
-        await self._reconcile_positions()
-        await self._drain_reports()
-
-    async def _reconcile_positions(self) -> None:
-        """Exchange positions into the cache with their owner (unknown ones adopted as external: watched,
-        closable, never added to); positions the store last saw open that the exchange no longer has
-        are closed in the store with the reason. Every difference is an event."""
-        try:
-            positions = await self.venue.positions()
-        except VenueError as exc:
-            self.bus.publish(ErrorRaised(self.clock.now_ms(), "reconcile", f"positions unreadable at start: {exc}"))
-            return
-        now = self.clock.now_ms()
-        there = {(p.symbol, p.side) for p in positions}
-        for p in positions:
-            owner = self.tracker.attribute_position(p)
-            if owner.tag == EXTERNAL_TAG:
-                self._restored(True, f"{p.symbol} {p.side.value} {p.contracts} contracts: not ours, adopted as external")
-            self.report(PositionChanged(now, owner, reason="reconcile"))
-        last_open = getattr(self.store, "last_open_positions", None)
-        for p in await last_open(self.session_id) if last_open is not None else []:
-            if (p.symbol, p.side) not in there:
-                self._restored(True, f"{p.symbol} {p.side.value}: gone at the exchange, closed in the store")
-                self.report(PositionChanged(now, replace(p, contracts=Decimal(0), updated_ms=now),
-                                            reason="reconcile: gone at the exchange"))
+        """Live venues: reconcile with the exchange before any strategy step (see `engine/reconcile.py`)."""
+        if self.order_poll_s > 0:
+            await self.reconciler.start()
 
     async def run(self) -> None:
         workers = [self._report_worker(), self._entry_worker()]
         if self.order_poll_s > 0:
-            workers.append(self._order_poll_worker())
+            workers.append(self.reconciler.poll_forever())
         await asyncio.gather(*workers)
 
-    async def _order_poll_worker(self) -> None:
-        while True:
-            await self.clock.sleep(self.order_poll_s)
-            try:
-                await self.reconcile_orders()
-            except VenueError as exc:
-                log.warning("order reconciliation failed: %s", exc)
+    async def drain_reports(self) -> None:
+        """Process every queued report now (reconciliation waits on this before the strategy starts)."""
+        await self._drain_reports()
 
-    async def reconcile_orders(self, *, startup: bool = False) -> int:
-        """Look up every order of ours still in flight by client id and report what the venue says.
-
-        Found: the exchange's state (fills derived from its cumulative volume). Not found: a create
-        whose request can no longer be processed (older than `unknown_after_s`) never reached the
-        exchange and is rejected in the store; a younger one stays in flight. A filled order also
-        refreshes its position (the private push that would say so may be lost). Returns the number
-        of orders whose state changed."""
-        now = self.clock.now_ms()
-        changed = 0
-        for order in [o for o in self.cache.orders.values() if not o.state.is_terminal]:
-            if order.tag == EXTERNAL_TAG:
-                continue
-            if not startup and now - order.updated_ms < 1000 * min(1.0, self.order_poll_s):
-                continue  # just sent: its answer is probably on the way
-            try:
-                found = await self.venue.get_order(order.symbol, order.client_id)
-            except VenueError as exc:
-                log.warning("lookup of %s failed: %s", order.client_id, exc)
-                continue
-            if found is None:
-                if now - max(order.created_ms, order.updated_ms) < 1000 * self.unknown_after_s:
-                    continue
-                why = "not at the exchange (looked up after its recv window)"
-                await self._record(order.with_state(OrderState.REJECTED, now, reason=f"{order.reason}: {why}"))
-                self._restored(startup, f"{order.client_id} {order.symbol}: {why}")
-                changed += 1
-                continue
-            merged, _ = self.tracker.merge_order(found, now)
-            if merged.state is order.state and merged.filled_contracts == order.filled_contracts:
-                continue
-            changed += 1
-            self._restored(startup, f"{order.client_id} {order.symbol}: {order.state.value} -> {merged.state.value}"
-                                    f" ({merged.filled_contracts} filled)")
-            self.report(OrderUpdated(now, found))
-            if merged.filled_contracts > order.filled_contracts:
-                await self._refresh_position(order.symbol, order.side.position_side)
-        return changed
-
-    def _restored(self, startup: bool, what: str) -> None:
-        if startup:
-            self.restored.append(what)
-            self.bus.publish(ErrorRaised(self.clock.now_ms(), "reconcile", what, level="WARNING"))
-
-    async def _refresh_position(self, symbol: str, side: Side) -> None:
-        """Report the venue's position on `symbol`/`side` now (flat if it has none and we had one)."""
-        try:
-            held = [p for p in await self.venue.positions(symbol) if p.side is side and not p.is_flat]
-        except VenueError as exc:
-            log.warning("positions(%s) failed: %s", symbol, exc)
-            return
-        now = self.clock.now_ms()
-        if held:
-            self.report(PositionChanged(now, held[0], reason="order filled"))
-        elif (ours := self.cache.position(symbol, side)) is not None:
-            self.report(PositionChanged(now, replace(ours, contracts=Decimal(0), updated_ms=now), reason="venue reports flat"))
+    async def record(self, order: Order) -> Order:
+        """Persist and publish an order state decided here, not reported by the venue."""
+        return await self._record(order)
 
     async def shutdown(self) -> None:
         """Refuse new entries, let queued work and running closes finish (bounded by the core)."""
@@ -307,6 +219,10 @@ class Execution:
             if not await self.store.save_fill(event.fill, self.session_id):
                 return None  # already stored: a replayed fill is never counted twice
         elif isinstance(event, PositionChanged):
+            if self.tracker.stale_position(event.position) and not event.position.tag:
+                p = event.position
+                log.info("stale %s %s position report skipped (%s)", p.symbol, p.side, event.reason)
+                return None
             position = self.tracker.attribute_position(event.position)
             if position is not event.position:
                 event = PositionChanged(event.ts_ms, position, event.reason)
@@ -353,7 +269,8 @@ class Execution:
             if self.risk is not None:
                 self.risk.check_open(intent, account, len(self.cache.positions), self.pending_entries - 1)
             order = await self._size(intent, base, account)
-            self._check_exposure(intent, order, account)
+            limit = getattr(getattr(self.risk, "cfg", None), "max_position_pct", None)
+            check_exposure(self.cache, intent, order, account, limit)
         except (RiskRejected, Permanent) as exc:
             return await self._record(base.with_state(OrderState.REJECTED, now, reason=f"{intent.reason}: {exc}"))
         await self.store.save_order(order, self.session_id)  # durable before the venue sees it
@@ -381,38 +298,6 @@ class Execution:
         return Order(base.client_id, base.symbol, base.side, base.type, contracts, price=limit, leverage=intent.leverage,
                      stop_loss_price=sl, take_profit_price=tp, created_ms=base.created_ms, updated_ms=base.updated_ms,
                      reason=base.reason, tag=base.tag)
-
-    def _check_exposure(self, intent: OpenPosition, order: Order, account: Account) -> None:
-        """The position this entry would make, not the order alone: what is held on the symbol and side,
-        plus entries still in flight (or of unknown outcome), plus this order. Raises `RiskRejected`."""
-        symbol, side = intent.symbol, intent.side
-        in_flight = [o for o in self.cache.open_orders(symbol) if not o.reduce_only and not o.side.is_close
-                     and o.side.position_side is side and o.client_id != order.client_id]
-        if in_flight:
-            ids = ", ".join(o.client_id for o in in_flight)
-            raise RiskRejected(f"an entry on {symbol} {side.value} is in flight ({ids}):"
-                               " no second entry until its outcome is known")
-        sides = {s for (sym, s) in self.cache.positions if sym == symbol}
-        if side not in sides and len(sides) >= intent.max_per_symbol:
-            raise RiskRejected(f"{symbol} already holds {len(sides)} position(s):"
-                               f" max_positions_per_symbol is {intent.max_per_symbol}")
-        if side in sides and intent.max_per_symbol <= 1:
-            raise RiskRejected(f"{symbol} {side.value} is already held: an entry would add to it"
-                               " (max_positions_per_symbol 1)")
-        limit_pct = getattr(getattr(self.risk, "cfg", None), "max_position_pct", None)
-        held = self.cache.position(symbol, side)
-        contracts = (held.contracts if held is not None else Decimal(0)) + order.qty_contracts
-        if limit_pct is None or held is None or account.equity <= 0:
-            return  # the order alone was checked by the risk gate
-        ref = to_decimal(intent.ref_price) if intent.ref_price else self.cache.reference_price(symbol)
-        price = order.price or ref
-        if price is None:
-            return
-        margin = contracts * held.contract_size * price / max(1, order.leverage)
-        pct = margin / account.equity * 100
-        if pct > to_decimal(limit_pct):
-            raise RiskRejected(f"the resulting {symbol} {side.value} position ({contracts} contracts,"
-                               f" margin {pct:.2f} % of equity) is above max_position_pct {limit_pct:g} %")
 
     async def _send(self, order: Order) -> Order:
         now = self.clock.now_ms()

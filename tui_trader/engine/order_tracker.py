@@ -44,6 +44,7 @@ class OrderTracker:
     def __init__(self, cache: Cache, *, derive_fills: bool = True) -> None:
         self.cache = cache
         self.derive_fills = derive_fills  # False when the venue publishes its own fills (paper)
+        self._position_ms: dict[tuple[str, object], int] = {}  # newest position report seen per symbol/side
 
     def known(self, reported: Order) -> Order | None:
         """Our order behind a report: by client id, else by the exchange's order id."""
@@ -76,7 +77,8 @@ class OrderTracker:
         newer = reported.filled_contracts >= known.filled_contracts
         merged = replace(
             known, state=state, filled_contracts=filled, avg_fill_price=avg or known.avg_fill_price,
-            fee=reported.fee if newer else known.fee, realized_pnl=reported.realized_pnl if newer else known.realized_pnl,
+            fee=reported.fee if newer else known.fee,
+            realized_pnl=reported.realized_pnl if newer else known.realized_pnl,
             venue_order_id=reported.venue_order_id or known.venue_order_id,
             position_id=reported.position_id or known.position_id, reason=reason,
             updated_ms=max(known.updated_ms, reported.updated_ms or now_ms),
@@ -98,6 +100,17 @@ class OrderTracker:
         pnl = after.realized_pnl - (before.realized_pnl if before is not None else ZERO)
         return Fill(fill_id(after), after.client_id, after.symbol, after.side, delta, _tidy(price), max(fee, ZERO),
                     after.updated_ms or now_ms, realized_pnl=pnl, venue_order_id=after.venue_order_id)
+
+    def stale_position(self, reported: Position) -> bool:
+        """True for a position report older than one already applied (a late push of the position as it
+        was before a close would bring the closed position back). Reports without a time are never stale."""
+        key = (reported.symbol, reported.side)
+        last = self._position_ms.get(key)
+        if reported.updated_ms and last is not None and reported.updated_ms < last:
+            return True
+        if reported.updated_ms:
+            self._position_ms[key] = max(reported.updated_ms, last or 0)
+        return False
 
     def attribute_position(self, reported: Position) -> Position:
         """`reported` with its owner's tag (and our contract size where the report lacks one)."""

@@ -1,0 +1,137 @@
+"""Engine layer: reconciliation of a live venue with what the console believes - at start and while running.
+
+At start (before the strategy runner restores its machines): our orders are restored from the store
+and every one still in flight is looked up by client id (externalOid); the exchange's positions come
+into the cache with their owner (unknown ones are adopted as external: watched, closable, never
+added to); positions the store last saw open that the exchange no longer has are closed in the store
+with the reason. Every difference is published (`ErrorRaised`, source "reconcile", WARNING).
+While running: the orders in flight are looked up every `order_poll_s` (a private push may be lost,
+late, or never sent), so each outcome reaches its strategy whatever path reported it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from tui_trader.domain.errors import VenueError
+from tui_trader.domain.events import ErrorRaised, OrderUpdated, PositionChanged
+from tui_trader.domain.models import OrderState, Side
+from tui_trader.engine.order_tracker import EXTERNAL_TAG
+
+if TYPE_CHECKING:
+    from tui_trader.engine.execution import Execution
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    """Works through its execution's public surface: cache, venue, store, tracker, report, record."""
+
+    def __init__(self, execution: "Execution") -> None:
+        self.x = execution
+        self.restored: list[str] = []  # what start-up reconciliation found (also published as events)
+
+    async def start(self) -> None:
+        """Restore our orders from the store, then reconcile those left open with the venue - before any
+        strategy step (the runner starts after execution), so a fill that happened while the console was
+        down reaches its machine as FILLED and no second entry is sent."""
+        loader = getattr(self.x.store, "load_orders", None)
+        for order in await loader(self.x.session_id) if loader is not None else []:
+            self.x.cache.apply_order(order)
+        await self.reconcile_orders(startup=True)
+        await self.x.drain_reports()
+        await self._reconcile_positions()
+        await self.x.drain_reports()
+
+    async def _reconcile_positions(self) -> None:
+        """Exchange positions into the cache with their owner (unknown ones adopted as external: watched,
+        closable, never added to); positions the store last saw open that the exchange no longer has
+        are closed in the store with the reason. Every difference is an event."""
+        try:
+            positions = await self.x.venue.positions()
+        except VenueError as exc:
+            self.x.bus.publish(ErrorRaised(self.x.clock.now_ms(), "reconcile", f"positions unreadable at start: {exc}"))
+            return
+        now = self.x.clock.now_ms()
+        there = {(p.symbol, p.side) for p in positions}
+        for p in positions:
+            owner = self.x.tracker.attribute_position(p)
+            if owner.tag == EXTERNAL_TAG:
+                self._restored(True, f"{p.symbol} {p.side.value} {p.contracts} contracts: not ours,"
+                                     " adopted as external")
+            self.x.report(PositionChanged(now, owner, reason="reconcile"))
+        last_open = getattr(self.x.store, "last_open_positions", None)
+        for p in await last_open(self.x.session_id) if last_open is not None else []:
+            if (p.symbol, p.side) not in there:
+                self._restored(True, f"{p.symbol} {p.side.value}: gone at the exchange, closed in the store")
+                self.x.report(PositionChanged(now, replace(p, contracts=Decimal(0), updated_ms=now),
+                                            reason="reconcile: gone at the exchange"))
+
+    async def poll_forever(self) -> None:
+        while True:
+            await self.x.clock.sleep(self.x.order_poll_s)
+            try:
+                await self.reconcile_orders()
+            except VenueError as exc:
+                log.warning("order reconciliation failed: %s", exc)
+
+    async def reconcile_orders(self, *, startup: bool = False) -> int:
+        """Look up every order of ours still in flight by client id and report what the venue says.
+
+        Found: the exchange's state (fills derived from its cumulative volume). Not found: a create
+        whose request can no longer be processed (older than `unknown_after_s`) never reached the
+        exchange and is rejected in the store; a younger one stays in flight. A filled order also
+        refreshes its position (the private push that would say so may be lost). Returns the number
+        of orders whose state changed."""
+        now = self.x.clock.now_ms()
+        changed = 0
+        for order in [o for o in self.x.cache.orders.values() if not o.state.is_terminal]:
+            if order.tag == EXTERNAL_TAG:
+                continue
+            if not startup and now - order.updated_ms < 1000 * min(1.0, self.x.order_poll_s):
+                continue  # just sent: its answer is probably on the way
+            try:
+                found = await self.x.venue.get_order(order.symbol, order.client_id)
+            except VenueError as exc:
+                log.warning("lookup of %s failed: %s", order.client_id, exc)
+                continue
+            if found is None:
+                if now - max(order.created_ms, order.updated_ms) < 1000 * self.x.unknown_after_s:
+                    continue
+                why = "not at the exchange (looked up after its recv window)"
+                await self.x.record(order.with_state(OrderState.REJECTED, now, reason=f"{order.reason}: {why}"))
+                self._restored(startup, f"{order.client_id} {order.symbol}: {why}")
+                changed += 1
+                continue
+            merged, _ = self.x.tracker.merge_order(found, now)
+            if merged.state is order.state and merged.filled_contracts == order.filled_contracts:
+                continue
+            changed += 1
+            self._restored(startup, f"{order.client_id} {order.symbol}: {order.state.value} -> {merged.state.value}"
+                                    f" ({merged.filled_contracts} filled)")
+            self.x.report(OrderUpdated(now, found))
+            if merged.filled_contracts > order.filled_contracts:
+                await self._refresh_position(order.symbol, order.side.position_side)
+        return changed
+
+    def _restored(self, startup: bool, what: str) -> None:
+        if startup:
+            self.restored.append(what)
+            self.x.bus.publish(ErrorRaised(self.x.clock.now_ms(), "reconcile", what, level="WARNING"))
+
+    async def _refresh_position(self, symbol: str, side: Side) -> None:
+        """Report the venue's position on `symbol`/`side` now (flat if it has none and we had one)."""
+        try:
+            held = [p for p in await self.x.venue.positions(symbol) if p.side is side and not p.is_flat]
+        except VenueError as exc:
+            log.warning("positions(%s) failed: %s", symbol, exc)
+            return
+        now = self.x.clock.now_ms()
+        if held:
+            self.x.report(PositionChanged(now, held[0], reason="order filled"))
+        elif (ours := self.x.cache.position(symbol, side)) is not None:
+            flat = replace(ours, contracts=Decimal(0), updated_ms=now)
+            self.x.report(PositionChanged(now, flat, reason="venue reports flat"))
