@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class Reconciler:
     """Works through its execution's public surface: cache, venue, store, tracker, report, record."""
 
-    def __init__(self, execution: "Execution") -> None:
+    def __init__(self, execution: Execution) -> None:
         self.x = execution
         self.restored: list[str] = []  # what start-up reconciliation found (also published as events)
 
