@@ -35,6 +35,10 @@ class FillingMexc(FakeMexc):
         self._position_ids = iter(range(9_000_001, 10_000_000))
         self._late: set[asyncio.Task[None]] = set()
 
+    def release_held(self) -> None:
+        """Let every held reply ('hang' faults) go."""
+        self._release.set()
+
     def set_price(self, symbol: str, price: float | Decimal) -> None:
         self.prices[symbol] = Decimal(str(price))
 

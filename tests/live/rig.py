@@ -22,7 +22,7 @@ from tui_trader.domain.config import BreakerConfig, MexcConfig, RetryConfig, Set
 from tui_trader.domain.events import BookTick, Event, MarkPriceTick, TradeTick
 from tui_trader.domain.strategy.schema import strategy_from_dict
 from tui_trader.engine.bus import EventBus
-from tui_trader.engine.clock import SimClock
+from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.engine.trading import TradingStack, build_trading_stack
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
@@ -50,10 +50,11 @@ FAST = {  # a short-window SHORT strategy: a 5 % jump within seconds signals, a 
 
 class LiveRig:
     def __init__(self, fake: FakeMexc, db_path: Path, *, pushes: bool = False, strategy: dict[str, Any] = FAST,
-                 order_poll_s: float | None = None) -> None:
+                 order_poll_s: float | None = None, clock: Clock | None = None, symbols: list[str] | None = None) -> None:
         self.fake, self.db_path, self.pushes, self.strategy = fake, db_path, pushes, strategy
         self.order_poll_s = order_poll_s
-        self.clock = SimClock(fake.now_ms())
+        self.symbols = symbols or [SYM]
+        self.clock: Clock = clock or SimClock(fake.now_ms())
         self.bus = EventBus()
         self.events: list[Event] = []
         self.bus.subscribe(self.events.append, name="test.events")
@@ -69,13 +70,13 @@ class LiveRig:
                           ws_reconnect_initial_s=0.01, ws_reconnect_max_s=0.05, poll_interval_s=2.0)
         settings = Settings(mode="live", mexc=mexc, retry=RetryConfig(jitter_s=0.0), breaker=BreakerConfig(call_timeout_s=3.0))
         self.db = Database(self.db_path)
-        self.parts = build_mexc(mexc, settings.retry, settings.breaker, self.bus, self.clock, [SYM])
+        self.parts = build_mexc(mexc, settings.retry, settings.breaker, self.bus, self.clock, self.symbols)
         if self.order_poll_s is not None:
             self.parts.venue.order_poll_s = self.order_poll_s
         await self.parts.venue.start()
         self.stack = build_trading_stack(
             settings, self.bus, self.clock, self.parts.venue, OrderRepository(self.db), StateRepository(self.db),
-            strategy=strategy_from_dict(self.strategy), symbols=[SYM], session_id="",
+            strategy=strategy_from_dict(self.strategy), symbols=self.symbols, session_id="",
         )
         self.parts.user_stream.report = self.stack.execution.report
         services: list[Any] = [self.db] + [s for s, _ in self.stack.services]
@@ -102,6 +103,7 @@ class LiveRig:
     # --- time and market ---------------------------------------------------------------------
 
     def advance(self, seconds: float) -> None:
+        assert isinstance(self.clock, SimClock), "a wall-clock rig moves by itself"
         self.clock.advance(seconds)
         self.fake.server_offset_ms += round(seconds * 1000)
 
@@ -116,13 +118,13 @@ class LiveRig:
         self.advance(seconds)
         await self.quiesce()
 
-    def trade(self, price: float) -> None:
+    def trade(self, price: float, symbol: str = SYM) -> None:
         """One public trade and top of book at `price`; the fake's market moves there too."""
-        self.fake.set_price(SYM, price)
+        self.fake.set_price(symbol, price)
         now = self.clock.now_ms()
-        self.bus.publish(TradeTick(now, SYM, price, 1.0))
-        self.bus.publish(MarkPriceTick(now, SYM, price))
-        self.bus.publish(BookTick(now, SYM, price * 0.9999, price * 1.0001))
+        self.bus.publish(TradeTick(now, symbol, price, 1.0))
+        self.bus.publish(MarkPriceTick(now, symbol, price))
+        self.bus.publish(BookTick(now, symbol, price * 0.9999, price * 1.0001))
 
     async def hold(self, price: float, seconds: int) -> None:
         for _ in range(seconds):
