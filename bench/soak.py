@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import sys
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.live.filling_fake import FillingMexc
 from tests.live.rig import FAST, LiveRig
+from tui_trader.domain.events import BookTick, MarkPriceTick, TradeTick
 from tui_trader.domain.strategy.state import Phase
 from tui_trader.engine.clock import WallClock
 
@@ -67,18 +69,18 @@ async def market(rig: LiveRig, stop: asyncio.Event, rng: random.Random) -> None:
 
 
 async def faults(fake: FillingMexc, stop: asyncio.Event, rng: random.Random, counts: Counter[str]) -> None:
-    kinds = ["http500", "html", "html503", "hang_after", "drop_after", "code510", "lookup500", "push_loss",
-             "push_late", "ws_drop"]
+    kinds = ["http500", "html", "http503", "hang_after", "drop_after", "hold_before", "code510", "lookup500",
+             "push_loss", "push_late", "ws_drop", "ws_stall"]
     while not stop.is_set():
         await asyncio.sleep(rng.uniform(2.0, 4.0))
         if stop.is_set():
             break
         kind = rng.choice(kinds)
         counts[kind] += 1
-        if kind in ("http500", "html", "hang_after", "drop_after"):
+        if kind in ("http500", "html", "http503", "hang_after", "drop_after"):
             fake.fault("create", kind)
-        elif kind == "html503":
-            fake.fault("create", "code", code=503, message="Service Unavailable")
+        elif kind == "hold_before":  # processed late, after the client gave up (or refused: window passed)
+            fake.fault("create", "hold_before", hold_s=rng.uniform(3.0, 12.0))
         elif kind == "code510":
             fake.fault("create", "code", code=510, message="Requests are too frequent")
         elif kind == "lookup500":
@@ -93,8 +95,12 @@ async def faults(fake: FillingMexc, stop: asyncio.Event, rng: random.Random, cou
             fake.push_delay_s = 0.0
         elif kind == "ws_drop":
             await fake.close_ws()
+        elif kind == "ws_stall":  # the socket stays open but says nothing: no pongs, no pushes
+            fake.ws_stalled = True
+            await asyncio.sleep(rng.uniform(2.0, 8.0))
+            fake.ws_stalled = False
     fake.faults.clear()
-    fake.push_loss, fake.push_delay_s = False, 0.0
+    fake.push_loss, fake.push_delay_s, fake.ws_stalled = False, 0.0, False
     fake.release_held()
 
 
@@ -111,6 +117,10 @@ async def soak(seconds: float, seed: int = 7) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         rig = await LiveRig(fake, Path(tmp) / "soak.sqlite", pushes=True, strategy=strategy, clock=WallClock(),
                             symbols=list(SYMBOLS)).start()
+        if os.environ.get("SOAK_TRACE"):  # every non-market event, for a post-mortem
+            t_start = time.monotonic()
+            rig.bus.subscribe(lambda e: None if isinstance(e, (TradeTick, BookTick, MarkPriceTick)) else
+                              print(f"T+{time.monotonic() - t_start:7.2f} {e!r}"[:400]), name="soak.trace")
         rss0 = rss_mb()
         stop_market, stop_faults = asyncio.Event(), asyncio.Event()
         counts: Counter[str] = Counter()
@@ -122,9 +132,12 @@ async def soak(seconds: float, seed: int = 7) -> dict[str, object]:
         stop_market.set()
         await asyncio.gather(*tasks)
         await rig.quiesce(30.0)
+        machines = rig.stack.runner.machines if rig.stack.runner else {}
+        deadline = time.monotonic() + 30.0  # an exit sent in the last second resolves by the order poll (2 s)
+        while any(m.phase in PENDING for m in machines.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
         intended = await rig.rows("SELECT symbol, MAX(CAST(qty AS REAL)) AS q FROM orders"
                                   " WHERE reduce_only = 0 AND session_id = '' GROUP BY symbol")
-        machines = rig.stack.runner.machines if rig.stack.runner else {}
         transitions = rig.parts.venue.client.breaker.transitions
         result: dict[str, object] = {
             "seconds_s": seconds,
@@ -134,17 +147,23 @@ async def soak(seconds: float, seed: int = 7) -> dict[str, object]:
                                                  if n > 1),
             "peak_hold_vol": {f"{s}:{t}": float(v) for (s, t), v in fake.peak_hold_vol.items()},
             "largest_intended_entry": {r["symbol"]: r["q"] for r in intended},
-            "liquidations": len(getattr(fake, "liquidations", [])),
+            "liquidations": len(fake.liquidations),
             "breaker_openings": sum(1 for _, new in transitions if new == "open"),
             "breaker_recoveries": sum(1 for old, new in transitions if old != "closed" and new == "closed"),
             "ws_reconnects": max(0, rig.parts.user_stream.connects - 1),
             "faults_injected": dict(counts),
             "machines_pending_at_end": sorted(s for s, m in machines.items() if m.phase in PENDING),
+            "machine_phases_at_end": {s: m.phase.value for s, m in machines.items()},
+            "exchange_positions_at_end": {f"{s}:{t}": float(p["holdVol"]) for (s, t), p in fake._live.items()},
             "rss_growth_mb": round(rss_mb() - rss0, 1),
         }
         over = {k: v for k, v in result["peak_hold_vol"].items()  # type: ignore[union-attr]
                 if v > (result["largest_intended_entry"].get(k.split(":")[0]) or 0)}  # type: ignore[union-attr]
         result["symbols_over_intended"] = sorted(over)
+        if over:  # the evidence: every order the fake holds for those symbols
+            for o in fake.orders:
+                if any(k.startswith(o["symbol"]) for k in over):
+                    print("ORDER", o["externalOid"], o["side"], o["vol"], o["state"], o["dealVol"], o["createTime"])
         await rig.stop()
     await fake.stop()
     return result

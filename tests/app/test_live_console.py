@@ -42,7 +42,9 @@ async def test_live_stack_trades_on_the_fake_exchange(isolated_environment, fake
         await _until(lambda: core.components["feed"].state == "connected")
         await fake.push(deal(60_000.5, fake.now_ms()))
         await _until(lambda: stack.cache.last_price("BTC_USDT") == 60_000.5)
-        stack.execution.submit(OpenPosition(0, "manual", "BTC_USDT", Side.SHORT, ClientOrderId("man-BTC-1-O"), 10.0, 3))
+        now = stack.execution.clock.now_ms()
+        cid = ClientOrderId("man-BTC-1-O")
+        stack.execution.submit(OpenPosition(now, "manual", "BTC_USDT", Side.SHORT, cid, 10.0, 3))
         await _until(lambda: fake.calls["create"] == 1)
         sent = json.loads(fake.orders[0]["raw"])
         assert sent["externalOid"] == "man-BTC-1-O" and sent["side"] == 3 and sent["leverage"] == 3

@@ -10,6 +10,7 @@ moves time - no sleeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,24 @@ class LiveRig:
         self.bus.publish(TradeTick(now, symbol, price, 1.0))
         self.bus.publish(MarkPriceTick(now, symbol, price))
         self.bus.publish(BookTick(now, symbol, price * 0.9999, price * 1.0001))
+
+    async def run_until(self, predicate: Callable[[], bool], *, price: float, max_s: int = 60) -> None:
+        """`until` for paths where the venue client itself waits on the clock (its lookup delay, the recv
+        window before a re-send): time moves without waiting for execution to be idle first."""
+        for _ in range(max_s):
+            if predicate():
+                return
+            self.trade(price)
+            await self.idle_or_waiting()
+            self.advance(1.0)
+            await self.idle_or_waiting()
+        assert predicate(), f"condition not reached within {max_s} simulated seconds"
+
+    async def idle_or_waiting(self, real_s: float = 0.5) -> None:
+        """Wait until execution is idle, or at most `real_s` (then something waits on simulated time)."""
+        await settle()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stack.execution.idle(), real_s)
 
     async def hold(self, price: float, seconds: int) -> None:
         for _ in range(seconds):

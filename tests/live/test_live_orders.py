@@ -6,7 +6,6 @@ lost), private pushes only (REST polling slowed past the test), and pushes that 
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 import pytest
@@ -83,7 +82,7 @@ async def test_entry_fill_exit_flat_with_late_pushes_and_rest_lookups(fake, tmp_
     try:
         await fake.wait_ws(lambda f: len(f.ws_clients) == 1)
         await round_trip(rig)
-        await wait_until(lambda: not fake._late, timeout=5.0)  # every late push delivered
+        await fake.settle()  # every late push delivered
         await rig.hold(61000.0, 3)
         assert [e for e in rig.of(PositionChanged) if e.reason == "push"] == []  # all stale: skipped
         assert rig.stack.cache.position(SYM, Side.SHORT) is None and rig.machine.phase is Phase.MONITORING
@@ -92,8 +91,25 @@ async def test_entry_fill_exit_flat_with_late_pushes_and_rest_lookups(fake, tmp_
         await rig.stop()
 
 
-async def wait_until(predicate, timeout: float) -> None:
-    async def _wait() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-    await asyncio.wait_for(_wait(), timeout)
+
+async def test_an_entry_found_filled_by_the_clients_lookup_is_a_fill_and_a_position(fake, tmp_path):
+    """Soak finding (2026-12-02): the create's reply is lost after the exchange filled it; the client's
+    own lookup finds it FILLED. That answer must be a stored fill and a refreshed position (pushes lost
+    too), so the machine holds it and nothing is stacked on top. Before the fix the order was marked
+    filled with no fill and no position: the machine wrote the entry off and a second entry doubled it."""
+    fake.push_loss = True
+    fake.fault("create", "drop_after")  # placed and filled; the connection drops before the answer
+    rig = await LiveRig(fake, tmp_path / "live.sqlite", pushes=True, order_poll_s=3600.0).start()
+    try:
+        await rig.hold(60000.0, 12)
+        await rig.run_until(lambda: rig.machine.phase is Phase.POSITION_ACTIVE, price=63600.0, max_s=40)
+        await rig.quiesce()
+        held = rig.stack.cache.position(SYM, Side.SHORT)
+        assert held is not None and held.tag == TAG and held.contracts == Decimal(str(fake.orders[0]["vol"]))
+        fills = await rig.rows("SELECT client_id, qty FROM fills WHERE session_id = ''")
+        assert [(f["client_id"], Decimal(f["qty"])) for f in fills] == [(fake.orders[0]["externalOid"], held.contracts)]
+        await rig.hold(63600.0, 60)  # long past 4 x fill_timeout: no write-off, no second entry
+        assert len([o for o in fake.orders if o["side"] == 3]) == 1
+        assert fake.peak_hold_vol[(SYM, 2)] == held.contracts
+    finally:
+        await rig.stop()

@@ -65,14 +65,16 @@ async def test_order_in_flight_at_a_crash_that_filled_while_down_is_the_machines
     second = await LiveRig(fake, db, pushes=True).start()
     try:
         await second.quiesce()
-        assert second.machine.phase is Phase.POSITION_ACTIVE and second.machine.state.contracts == 42.0
+        sent = Decimal(str(fake.orders[0]["vol"]))  # what the entry asked for, all filled at the exchange
+        assert sent > 0 and fake.position(SYM, SHORT)["holdVol"] == sent
+        assert second.machine.phase is Phase.POSITION_ACTIVE and second.machine.state.contracts == float(sent)
         [order] = await OrderRepository(second.db).load_orders("")
-        assert order.state is OrderState.FILLED and order.filled_contracts == Decimal(42) and order.tag == TAG
+        assert order.state is OrderState.FILLED and order.filled_contracts == sent and order.tag == TAG
         assert [f.client_id for f in await OrderRepository(second.db).load_fills("")] == [order.client_id]
         held = second.stack.cache.position(SYM, Side.SHORT)
         assert held is not None and held.tag == TAG and held.contract_size == Decimal("0.0001")
         await second.hold(63600.0, 20)  # the machine holds: no second entry, no close
-        assert len(fake.orders) == 1 and fake.position(SYM, SHORT)["holdVol"] == 42
+        assert len(fake.orders) == 1 and fake.position(SYM, SHORT)["holdVol"] == sent
     finally:
         await second.stop()
 

@@ -36,6 +36,8 @@ class MexcConfig(Section):
     ws_reconnect_initial_s: float = Field(1.0, gt=0, description="First reconnect back-off, seconds (jittered, doubling).")
     ws_reconnect_max_s: float = Field(30.0, gt=0, description="Reconnect back-off cap, seconds.")
     poll_interval_s: float = Field(2.0, gt=0, description="REST polling of positions/orders when private pushes are unavailable.")
+    position_audit_s: float = Field(
+        10.0, gt=0, description="REST read of positions/orders while pushes flow: a lost push is corrected within this.")
     position_mode: Literal["hedge", "one_way"] = Field("hedge", description="The account's MEXC position mode; one_way sends reduceOnly on closes (hedge rejects it).")
 
     @field_validator("rest_base", "ws_url")

@@ -24,20 +24,23 @@ from collections import deque
 from decimal import Decimal
 from typing import Protocol
 
-from tui_trader.domain.errors import AmbiguousOrderState, Permanent, PositionNotFound, Retryable, RiskRejected, VenueError
+from tui_trader.domain.errors import (
+    AmbiguousOrderState, Permanent, PositionNotFound, Retryable, RiskRejected, VenueError,
+)
 from tui_trader.domain.events import AccountUpdated, ErrorRaised, Event, OrderFilled, OrderUpdated, PositionChanged
 from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition
 from tui_trader.domain.models import (
     Account, ClientOrderId, MarginMode, Order, OrderSide, OrderState, OrderType, Position, Side,
 )
-from tui_trader.domain.money import floor_to_unit, quantize_to_unit, to_decimal
+from tui_trader.domain.money import to_decimal
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock
-from tui_trader.engine.exposure import check_exposure
+from tui_trader.engine.exposure import check_age, check_exposure
 from tui_trader.engine.order_tracker import OrderTracker
-from tui_trader.engine.reconcile import Reconciler
 from tui_trader.engine.ports import OrderStore, VenueClient
+from tui_trader.engine.reconcile import Reconciler
+from tui_trader.engine.sizing import size_entry
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,7 @@ class Execution:
         self._close_cid: dict[tuple[str, Side], ClientOrderId] = {}  # the id a close sequence is waiting on
         self._tasks: set[asyncio.Task[object]] = set()
         self._waiters: dict[ClientOrderId, list[asyncio.Future[Order]]] = {}
+        self._sending: set[ClientOrderId] = set()
         self.entries_blocked = False
         self.pending_entries = 0
         # venues that publish their own fills (paper) need none derived from order reports
@@ -92,6 +96,7 @@ class Execution:
         # a live venue whose pushes may be lost: orders in flight are looked up by client id this often
         self.order_poll_s = float(getattr(venue, "order_poll_s", 0.0) or 0.0)
         self.unknown_after_s = float(getattr(venue, "unknown_after_s", 15.0) or 15.0)
+        self.max_entry_age_s: float | None = getattr(venue, "max_entry_age_s", None)
         self.reconciler = Reconciler(self)
 
     # --- public API -----------------------------------------------------------------------
@@ -106,7 +111,7 @@ class Execution:
         elif isinstance(intent, ClosePosition):
             self.close(intent)
         elif isinstance(intent, CancelOrders):
-            self._spawn(self.cancel_orders(intent.symbol, intent.tag, intent.reason))
+            self.spawn(self.cancel_orders(intent.symbol, intent.tag, intent.reason))
 
     def report(self, event: Event) -> None:
         """Sink for venue reports: persisted, applied to the cache, then published, in order."""
@@ -210,6 +215,7 @@ class Execution:
             order, fill = self.tracker.merge_order(event.order, self.clock.now_ms())
             if fill is not None and await self.store.save_fill(fill, self.session_id):
                 self.bus.publish(OrderFilled(event.ts_ms, fill))
+                self.reconciler.refresh_soon(order.symbol, order.side.position_side)
             if not self.cache.apply_order(order):
                 return None
             if order is not event.order:
@@ -255,6 +261,8 @@ class Execution:
     # --- entries --------------------------------------------------------------------------
 
     async def _open(self, intent: OpenPosition) -> Order | None:
+        """Checks and sizing in the lane (risk sees the previous entry in flight), then the send on its
+        own task: an entry whose outcome takes a minute to prove must not hold up other symbols'."""
         now = self.clock.now_ms()
         base = Order(intent.client_id, intent.symbol, OrderSide.open_for(intent.side), intent.order_type, Decimal(0),
                      leverage=intent.leverage, margin_mode=MarginMode.ISOLATED, created_ms=now, updated_ms=now,
@@ -268,36 +276,17 @@ class Execution:
             account = await self.venue.account()
             if self.risk is not None:
                 self.risk.check_open(intent, account, len(self.cache.positions), self.pending_entries - 1)
-            order = await self._size(intent, base, account)
+            order = size_entry(intent, base, account, await self.venue.instrument(intent.symbol), self.cache)
             limit = getattr(getattr(self.risk, "cfg", None), "max_position_pct", None)
             check_exposure(self.cache, intent, order, account, limit)
+            check_age(intent, self.clock.now_ms(), self.max_entry_age_s)
         except (RiskRejected, Permanent) as exc:
             return await self._record(base.with_state(OrderState.REJECTED, now, reason=f"{intent.reason}: {exc}"))
         await self.store.save_order(order, self.session_id)  # durable before the venue sees it
         self.cache.apply_order(order)
-        return await self._send(order)
-
-    async def _size(self, intent: OpenPosition, base: Order, account: Account) -> Order:
-        instr = await self.venue.instrument(intent.symbol)
-        price = to_decimal(intent.ref_price) if intent.ref_price else self.cache.reference_price(intent.symbol)
-        if price is None or price <= 0:
-            raise RiskRejected(f"no fresh price for {intent.symbol}: no order without a price")
-        margin = account.available * to_decimal(intent.size_pct) / 100
-        contracts = floor_to_unit(margin * intent.leverage / (price * instr.contract_size), instr.vol_unit)
-        contracts = min(contracts, instr.max_vol)
-        if contracts < instr.min_vol:
-            raise RiskRejected(f"size {contracts} contracts is below minVol {instr.min_vol} ({margin:.2f} USDT margin)")
-        sign = intent.side.sign
-        sl = tp = limit = None
-        if intent.stop_loss_pct:
-            sl = quantize_to_unit(price * (1 - sign * to_decimal(intent.stop_loss_pct) / 100), instr.price_unit)
-        if intent.take_profit_pct:
-            tp = quantize_to_unit(price * (1 + sign * to_decimal(intent.take_profit_pct) / 100), instr.price_unit)
-        if intent.order_type is OrderType.LIMIT:
-            limit = quantize_to_unit(to_decimal(intent.limit_price or price), instr.price_unit)
-        return Order(base.client_id, base.symbol, base.side, base.type, contracts, price=limit, leverage=intent.leverage,
-                     stop_loss_price=sl, take_profit_price=tp, created_ms=base.created_ms, updated_ms=base.updated_ms,
-                     reason=base.reason, tag=base.tag)
+        self._sending.add(order.client_id)
+        self.spawn(self._send(order), name=f"entry:{order.client_id}")
+        return order
 
     async def _send(self, order: Order) -> Order:
         now = self.clock.now_ms()
@@ -307,7 +296,21 @@ class Execution:
             return await self._record(order.with_state(OrderState.UNKNOWN, now, reason=f"{order.reason}: {exc}"))
         except (Retryable, Permanent) as exc:
             return await self._record(order.with_state(OrderState.REJECTED, now, reason=f"{order.reason}: {exc}"))
-        return await self._record(placed)
+        finally:
+            self._sending.discard(order.client_id)
+        return await self._venue_reply(placed)
+
+    def is_sending(self, client_id: ClientOrderId) -> bool:
+        """True while a create is with the venue (its client proves the outcome; nobody else decides it)."""
+        return client_id in self._sending
+
+    async def _venue_reply(self, order: Order) -> Order:
+        """The venue's answer to a create - possibly already filled (found by a lookup) - goes the way of
+        every venue report: merged, fills derived and stored once, then published."""
+        event = await self._persist_and_publish(OrderUpdated(self.clock.now_ms(), order))
+        current = event.order if isinstance(event, OrderUpdated) else self.cache.orders.get(order.client_id, order)
+        self._resolve_order(current)
+        return current
 
     async def _record(self, order: Order) -> Order:
         """Persist and publish an order state decided here (not reported by the venue)."""
@@ -385,7 +388,7 @@ class Execution:
             self.bus.publish(ErrorRaised(self.clock.now_ms(), "execution",
                                          f"CLOSE FAILED for {intent.symbol} {intent.side.value}: {exc} - close it by hand", level="CRITICAL"))
             raise
-        return True, await self._record(placed)
+        return True, await self._venue_reply(placed)
 
     async def _await_terminal(self, cid: ClientOrderId, timeout_s: float) -> Order | None:
         order = self.cache.orders.get(cid)
@@ -442,9 +445,10 @@ class Execution:
 
     # --- bookkeeping ----------------------------------------------------------------------
 
-    def _spawn(self, coro) -> None:
+    def spawn(self, coro, name: str | None = None) -> None:
+        """Run `coro` as a tracked task that counts as work for `idle()`."""
         self._mark_busy()
-        task = asyncio.create_task(coro)
+        task = asyncio.create_task(coro, name=name)
         self._track(task)
 
         def done(_: asyncio.Task) -> None:

@@ -17,6 +17,15 @@ from tui_trader.domain.money import to_decimal
 from tui_trader.engine.cache import Cache
 
 
+def check_age(intent: OpenPosition, now_ms: int, max_age_s: float | None) -> None:
+    """An entry decided on prices older than `max_age_s` (a live venue's `max_entry_age_s`: it waited
+    behind a slow account read) is not what the strategy decided: refused, never sent late. Replays
+    have none - their fill model is the next tick, however far the data clock has moved."""
+    age_s = (now_ms - intent.ts_ms) / 1000
+    if max_age_s is not None and age_s > max_age_s:
+        raise RiskRejected(f"stale: decided {age_s:.1f} s ago (an entry is sent within {max_age_s:g} s or not)")
+
+
 def check_exposure(cache: Cache, intent: OpenPosition, order: Order, account: Account, limit_pct: float | None) -> None:
     """The position this entry would make, not the order alone: what is held on the symbol and side,
     plus entries still in flight (or of unknown outcome), plus this order. Raises `RiskRejected`."""

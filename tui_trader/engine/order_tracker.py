@@ -60,9 +60,9 @@ class OrderTracker:
 
     def merge_order(self, reported: Order, now_ms: int) -> tuple[Order, Fill | None]:
         """The order to store and publish for a venue report, and the fill it reveals (or None)."""
-        if reported.tag:
-            return reported, None
         known = self.known(reported)
+        if reported.tag:  # our own answer (a create's reply, possibly found filled by a lookup): as it is
+            return reported, self._fill(known, reported, now_ms)
         if known is None:
             cid = reported.client_id or ClientOrderId(f"ext-{reported.venue_order_id}")
             merged = replace(reported, client_id=cid, tag=EXTERNAL_TAG, reason=reported.reason or "external order",

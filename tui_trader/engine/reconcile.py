@@ -33,6 +33,7 @@ class Reconciler:
     def __init__(self, execution: Execution) -> None:
         self.x = execution
         self.restored: list[str] = []  # what start-up reconciliation found (also published as events)
+        self._refreshing: set[tuple[str, Side]] = set()
 
     async def start(self) -> None:
         """Restore our orders from the store, then reconcile those left open with the venue - before any
@@ -85,12 +86,14 @@ class Reconciler:
         whose request can no longer be processed (older than `unknown_after_s`) never reached the
         exchange and is rejected in the store; a younger one stays in flight. A filled order also
         refreshes its position (the private push that would say so may be lost). Returns the number
-        of orders whose state changed."""
+        of orders whose state changed. Orders whose create is still being sent are left to it."""
         now = self.x.clock.now_ms()
         changed = 0
         for order in [o for o in self.x.cache.orders.values() if not o.state.is_terminal]:
             if order.tag == EXTERNAL_TAG:
                 continue
+            if self.x.is_sending(order.client_id):
+                continue  # its create is with the venue's client, which proves the outcome before a re-send
             if not startup and now - order.updated_ms < 1000 * min(1.0, self.x.order_poll_s):
                 continue  # just sent: its answer is probably on the way
             try:
@@ -112,9 +115,7 @@ class Reconciler:
             changed += 1
             self._restored(startup, f"{order.client_id} {order.symbol}: {order.state.value} -> {merged.state.value}"
                                     f" ({merged.filled_contracts} filled)")
-            self.x.report(OrderUpdated(now, found))
-            if merged.filled_contracts > order.filled_contracts:
-                await self._refresh_position(order.symbol, order.side.position_side)
+            self.x.report(OrderUpdated(now, found))  # a fill in it also refreshes its position (execution)
         return changed
 
     def _restored(self, startup: bool, what: str) -> None:
@@ -122,7 +123,21 @@ class Reconciler:
             self.restored.append(what)
             self.x.bus.publish(ErrorRaised(self.x.clock.now_ms(), "reconcile", what, level="WARNING"))
 
-    async def _refresh_position(self, symbol: str, side: Side) -> None:
+    def refresh_soon(self, symbol: str, side: Side) -> None:
+        """A fill derived from an order report: the position it changed is read from the venue (its own
+        push may be lost) - once per symbol/side at a time, off the report worker."""
+        if (symbol, side) in self._refreshing:
+            return
+        self._refreshing.add((symbol, side))
+
+        async def refresh() -> None:
+            try:
+                await self.refresh_position(symbol, side)
+            finally:
+                self._refreshing.discard((symbol, side))
+        self.x.spawn(refresh(), name=f"refresh:{symbol}:{side.value}")
+
+    async def refresh_position(self, symbol: str, side: Side) -> None:
         """Report the venue's position on `symbol`/`side` now (flat if it has none and we had one)."""
         try:
             held = [p for p in await self.x.venue.positions(symbol) if p.side is side and not p.is_flat]

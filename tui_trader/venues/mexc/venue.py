@@ -35,6 +35,7 @@ class MexcVenue:
     reports_fills = False  # fills are derived from the orders' cumulative dealVol (engine/order_tracker.py)
     order_poll_s = 2.0  # orders in flight are looked up by externalOid this often: a private push may be lost
     unknown_after_s = 15.0  # recv window (10 s) + margin: an order not found after this never reached MEXC
+    max_entry_age_s = 5.0  # a market entry decided longer ago than this (it waited on REST) is not sent
 
     def __init__(self, client: MexcClient, *, bus: EventBus | None = None, symbols: list[str] | None = None,
                  position_mode: int = C.POSITION_MODE_HEDGE) -> None:

@@ -3,7 +3,8 @@
 Logs in on every connect (mexc.md 8.4) and filters pushes to the configured symbols. While not
 logged in - no keys, login refused, or the socket down - it polls `poll` (positions and open
 orders over REST, e.g. `MexcVenue.resync`) every `poll_interval_s` on the injected clock, so the
-engine keeps seeing its positions either way. Publishes OrderUpdated, PositionChanged and
+engine keeps seeing its positions either way; while logged in, every `position_audit_s` (a push
+can be lost on a live socket). Publishes OrderUpdated, PositionChanged and
 AccountUpdated, and FeedStateChanged(feed="mexc-private").
 """
 
@@ -106,8 +107,13 @@ class MexcUserStream(WsSession):
             await asyncio.gather(poller, return_exceptions=True)
 
     async def _poll_loop(self) -> None:
+        """Every `poll_interval_s` while not logged in; every `position_audit_s` while pushes flow, because a
+        logged-in socket can still lose a push (a position the cache does not know is not guarded)."""
+        since_audit = 0.0
         while True:
-            if not self.logged_in and self.poll is not None:
+            due = not self.logged_in or since_audit >= self.config.position_audit_s
+            if due and self.poll is not None:
+                since_audit = 0.0
                 try:
                     result = self.poll()
                     if inspect.isawaitable(result):
@@ -116,6 +122,7 @@ class MexcUserStream(WsSession):
                 except VenueError as exc:
                     log.warning("REST polling failed: %s", exc)
             await self.clock.sleep(self.config.poll_interval_s)
+            since_audit += self.config.poll_interval_s
 
     async def shutdown(self) -> None:
         await super().shutdown()
