@@ -77,10 +77,12 @@ async def test_close_all_of_50_positions_ends_flat_with_only_reduce_only_orders(
         assert len(r.sent) == 50 and all(o.reduce_only and o.side.is_close for o in r.sent)
         assert len({o.client_id for o in r.sent}) == 50 and all(len(o.client_id) <= 32 for o in r.sent)
         assert s.venue.orders["entry-1"].state is OrderState.CANCELLED
-        assert r.stages() == ["started", "cancelled_orders", "closing", "done"]
+        stages = r.stages()  # the cancels run beside the closes, not before them
+        assert stages[0] == "started" and stages[-1] == "done"
+        assert sorted(stages[1:-1]) == ["cancelled_orders", "closing"]
         progress = s.of(EmergencyCloseProgress)
         assert progress[0].open_positions == 50 and progress[-1].open_positions == 0
-        assert "1 order(s) cancelled" in progress[1].detail
+        assert any(p.stage == "cancelled_orders" and "1 order(s) cancelled" in p.detail for p in progress)
         assert [e.state for e in s.of(TradingStateChanged)] == ["REDUCING", "HALTED"]
 
 

@@ -19,3 +19,19 @@ class FillingMexc(FakeMexc):
     def release_held(self) -> None:
         """Let every held reply ('hang' / 'hold_*' faults) go."""
         self._release.set()
+
+    def open_position(self, symbol: str, position_type: int, vol: int, price: float | None = None,
+                      leverage: int = 3) -> dict:
+        """A position made by someone else's fill (another device, before a restart): the account has it."""
+        if price is not None:
+            self.set_price(symbol, price)
+        side = 1 if position_type == LONG else 3
+        order = {"orderId": next(self._ids), "symbol": symbol, "externalOid": "", "vol": vol, "side": side,
+                 "orderType": 5, "openType": 1, "leverage": leverage, "price": 0, "state": 2, "dealVol": 0,
+                 "dealAvgPrice": 0, "takerFee": 0, "makerFee": 0, "profit": 0, "positionId": 0, "category": 1,
+                 "createTime": self.now_ms(), "updateTime": self.now_ms(), "raw": "", "_engine": True}
+        self.orders.append(order)
+        self._fill(order, self._last(symbol), taker=True)
+        held = self.position(symbol, position_type)
+        assert held is not None
+        return held

@@ -50,7 +50,7 @@ FAST = {  # a short-window SHORT strategy: a 5 % jump within seconds signals, a 
 
 
 class LiveRig:
-    def __init__(self, fake: FakeMexc, db_path: Path, *, pushes: bool = False, strategy: dict[str, Any] = FAST,
+    def __init__(self, fake: FakeMexc, db_path: Path, *, pushes: bool = False, strategy: dict[str, Any] | None = FAST,
                  order_poll_s: float | None = None, clock: Clock | None = None, symbols: list[str] | None = None) -> None:
         self.fake, self.db_path, self.pushes, self.strategy = fake, db_path, pushes, strategy
         self.order_poll_s = order_poll_s
@@ -77,7 +77,7 @@ class LiveRig:
         await self.parts.venue.start()
         self.stack = build_trading_stack(
             settings, self.bus, self.clock, self.parts.venue, OrderRepository(self.db), StateRepository(self.db),
-            strategy=strategy_from_dict(self.strategy), symbols=self.symbols, session_id="",
+            strategy=strategy_from_dict(self.strategy) if self.strategy else None, symbols=self.symbols, session_id="",
         )
         self.parts.user_stream.report = self.stack.execution.report
         services: list[Any] = [self.db] + [s for s, _ in self.stack.services]

@@ -1,7 +1,8 @@
 """Engine layer: emergency close - the panic button. Flatten one position or all of them, until flat.
 
-Sequence (progress published as `EmergencyCloseProgress`): block new entries, cancel open entry
-orders, start a reduce-only market close for every open position at once through the execution
+Sequence (progress published as `EmergencyCloseProgress`): block new entries, then - at the same
+time - cancel open entry orders (close lane; a failing listing or cancel is reported and holds
+nothing up) and start a reduce-only market close for every open position at once through the execution
 close lane (which no risk gate, breaker, back-off or cooldown can hold; a close already running
 for a position is joined), wait for all, re-read the venue's positions and repeat until it reports
 none (`max_rounds`, `round_wait_s` apart, then `failed`).
@@ -92,13 +93,31 @@ class EmergencyClose:
         guarded = target is None and self.risk is not None  # the risk guard refuses entries, with its reason
         if not guarded:
             self._block_entries(keep=target is None)
+        cancels = asyncio.get_running_loop().create_task(self._cancel(scope, symbol, target, reason))
         try:
-            cancelled = await self.execution.cancel_orders(symbol, reason=f"emergency {reason}")
-            self._progress(scope, "cancelled_orders", len(self._cached(target)), f"{cancelled} order(s) cancelled")
-            return await self._close_rounds(scope, target, reason)
+            try:  # the closes do not wait for the cancels: a failing listing or cancel must not hold them up
+                flat, left, detail = await self._close_rounds(scope, target, reason)
+            finally:
+                await asyncio.gather(cancels, return_exceptions=True)  # then the result: `done` is the last word
+            if flat:
+                self._finish(scope, target, detail)
+            else:
+                self._progress(scope, "failed", left, detail)
+                self.bus.publish(ErrorRaised(self.clock.now_ms(), "emergency", f"EMERGENCY CLOSE FAILED: {detail}"
+                                             " - close by hand", level="CRITICAL"))
+            return flat
         finally:
             if not guarded:
                 self._unblock_entries()
+
+    async def _cancel(self, scope: str, symbol: str | None, target: tuple[str, Side] | None, reason: str) -> None:
+        try:
+            cancelled = await self.execution.cancel_orders(symbol, reason=f"emergency {reason}", close_lane=True)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, reported; the closes run regardless
+            self.bus.publish(ErrorRaised(self.clock.now_ms(), "emergency", f"cancelling entries failed: {exc}",
+                                         level="CRITICAL"))
+            return
+        self._progress(scope, "cancelled_orders", len(self._cached(target)), f"{cancelled} order(s) cancelled")
 
     def _finish(self, scope: str, target: tuple[str, Side] | None, detail: str) -> None:
         """Flat: HALTED first (after a close-all), then the result, so `done` is the last word."""
@@ -118,13 +137,13 @@ class EmergencyClose:
         if self._active == 0 and not self._keep_blocked:
             self.execution.entries_blocked = self._was_blocked
 
-    async def _close_rounds(self, scope: str, target: tuple[str, Side] | None, reason: str) -> bool:
+    async def _close_rounds(self, scope: str, target: tuple[str, Side] | None, reason: str) -> tuple[bool, int, str]:
+        """Rounds of closes until the venue reports flat: (flat, positions left, detail)."""
         errors: list[str] = []
         for round_no in range(1, self.max_rounds + 1):
             open_positions = await self._open_positions(target)
             if not open_positions:
-                self._finish(scope, target, f"flat after {round_no - 1} round(s)")
-                return True
+                return True, 0, f"flat after {round_no - 1} round(s)"
             if round_no > 1:
                 await self.clock.sleep(self.round_wait_s)
             self._seq += 1
@@ -136,12 +155,9 @@ class EmergencyClose:
                 log.error("emergency close: %s", err)
         left = await self._open_positions(target)
         if not left:
-            self._finish(scope, target, f"flat after {self.max_rounds} round(s)")
-            return True
+            return True, 0, f"flat after {self.max_rounds} round(s)"
         detail = f"{len(left)} position(s) still open after {self.max_rounds} rounds" + (f"; {'; '.join(errors)}" if errors else "")
-        self._progress(scope, "failed", len(left), detail)
-        self.bus.publish(ErrorRaised(self.clock.now_ms(), "emergency", f"EMERGENCY CLOSE FAILED: {detail} - close by hand", level="CRITICAL"))
-        return False
+        return False, len(left), detail
 
     def _intent(self, p: Position, reason: str) -> ClosePosition:
         now = self.clock.now_ms()
@@ -151,7 +167,7 @@ class EmergencyClose:
     async def _open_positions(self, target: tuple[str, Side] | None) -> list[Position]:
         """The venue's positions (the truth); the cache's if the venue cannot answer."""
         try:
-            positions = await self.venue.positions(target[0] if target else None)
+            positions = await self.venue.positions(target[0] if target else None, close_lane=True)
         except VenueError as exc:
             log.warning("emergency close: positions unavailable (%s), using the cache", exc)
             positions = self._cached(target)

@@ -3,7 +3,7 @@
 Order path (nautilus-style): intent -> risk gate (entries only) -> client id persisted (durable) ->
 venue. Two lanes:
 
-* **Entry lane**: one entry at a time (risk sees the previous one), subject to the risk gate.
+* **Entry lane**: checked and sized one at a time (risk sees the previous one), each sent on its own task.
 * **Close lane**: reduce-only market closes, started at once and in parallel; no risk gate, no
   cooldown, no entry back-off. One close sequence per position: a second request for a position
   already closing joins the running one. It re-sends until the venue reports the position flat:
@@ -22,7 +22,6 @@ import asyncio
 import logging
 from collections import deque
 from decimal import Decimal
-from typing import Protocol
 
 from tui_trader.domain.errors import (
     AmbiguousOrderState, Permanent, PositionNotFound, Retryable, RiskRejected, VenueError,
@@ -38,20 +37,13 @@ from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock
 from tui_trader.engine.exposure import check_age, check_exposure
 from tui_trader.engine.order_tracker import OrderTracker
-from tui_trader.engine.ports import OrderStore, VenueClient
+from tui_trader.engine.ports import OrderStore, RiskGate, VenueClient
 from tui_trader.engine.reconcile import Reconciler
 from tui_trader.engine.sizing import size_entry
 
 log = logging.getLogger(__name__)
 
 MAX_CLOSE_LEGS = 99
-
-
-class RiskGate(Protocol):
-    """What execution asks the risk guard before an entry (see `engine/risk.py`)."""
-
-    def check_open(self, intent: OpenPosition, account: Account, open_positions: int, pending_entries: int) -> None:
-        """Raise `RiskRejected` with the reason when the entry is not allowed."""
 
 
 class Execution:
@@ -414,7 +406,7 @@ class Execution:
 
     async def _venue_position(self, symbol: str, side: Side) -> Position | None:
         try:
-            for p in await self.venue.positions(symbol):
+            for p in await self.venue.positions(symbol, close_lane=True):
                 if p.side is side and not p.is_flat:
                     self.cache.apply_position(p)
                     return p
@@ -430,14 +422,24 @@ class Execution:
                             updated_ms=self.clock.now_ms(), position_id=pos.position_id)
             self.report(PositionChanged(self.clock.now_ms(), flat, reason="venue reports flat"))
 
-    async def cancel_orders(self, symbol: str | None, tag: str | None = None, reason: str = "") -> int:
-        """Cancel open non-reduce-only orders (entries); returns how many were cancelled."""
+    async def cancel_orders(self, symbol: str | None, tag: str | None = None, reason: str = "",
+                            close_lane: bool = False) -> int:
+        """Cancel open non-reduce-only orders (entries); returns how many were cancelled. `close_lane` (the
+        kill switch): no breaker, and a failing listing is reported, never raised - closes go on regardless."""
         count = 0
-        for order in await self.venue.open_orders(symbol):
+        try:
+            listed = await self.venue.open_orders(symbol, close_lane=close_lane)
+        except VenueError as exc:
+            if not close_lane:
+                raise
+            self.bus.publish(ErrorRaised(self.clock.now_ms(), "execution", f"open orders unreadable ({exc}):"
+                                         " entries not cancelled, closes go on", level="CRITICAL"))
+            return 0
+        for order in listed:
             if order.reduce_only or (tag is not None and order.tag != tag):
                 continue
             try:
-                await self._record(await self.venue.cancel_order(order.symbol, order.client_id))
+                await self._record(await self.venue.cancel_order(order.symbol, order.client_id, close_lane=close_lane))
                 count += 1
             except VenueError as exc:
                 log.warning("cancel %s failed: %s", order.client_id, exc)

@@ -6,7 +6,8 @@ The engine never learns which venue it trades on: paper, backtest and MEXC all i
 * `place_order` is idempotent on `order.client_id` (MEXC externalOid): a second call with a known
   id returns the existing order, never a second one.
 * Reduce-only orders never open or grow a position; they are the "close lane": a venue must not
-  hold them behind an entry circuit breaker or an entry back-off.
+  hold them behind an entry circuit breaker or an entry back-off. `close_lane=True` on a lookup
+  (positions, open orders, cancel) asks the same for the kill switch and the close sequence.
 * Errors are `domain.errors` classes: `Retryable`, `Permanent` (incl. `OrderRejected`,
   `PositionNotFound`), `AmbiguousOrderState`.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+from tui_trader.domain.intents import OpenPosition
 from tui_trader.domain.models import Account, ClientOrderId, Fill, Instrument, MarginMode, Order, Position, Side
 
 
@@ -27,13 +29,13 @@ class VenueClient(Protocol):
 
     async def place_order(self, order: Order) -> Order: ...
 
-    async def cancel_order(self, symbol: str, client_id: ClientOrderId) -> Order: ...
+    async def cancel_order(self, symbol: str, client_id: ClientOrderId, *, close_lane: bool = False) -> Order: ...
 
     async def get_order(self, symbol: str, client_id: ClientOrderId) -> Order | None: ...
 
-    async def open_orders(self, symbol: str | None = None) -> list[Order]: ...
+    async def open_orders(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Order]: ...
 
-    async def positions(self, symbol: str | None = None) -> list[Position]: ...
+    async def positions(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Position]: ...
 
     async def account(self) -> Account: ...
 
@@ -63,3 +65,10 @@ class KeyValueStore(Protocol):
     async def put_state(self, key: str, value: dict) -> None: ...
 
     async def get_state(self, key: str) -> dict | None: ...
+
+
+class RiskGate(Protocol):
+    """What execution asks the risk guard before an entry (see `engine/risk.py`)."""
+
+    def check_open(self, intent: OpenPosition, account: Account, open_positions: int, pending_entries: int) -> None:
+        """Raise `RiskRejected` with the reason when the entry is not allowed."""

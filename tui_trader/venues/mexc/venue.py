@@ -144,26 +144,30 @@ class MexcVenue:
         if not closing and order.symbol in self.monitor_only:
             raise ContractNotAllowed(f"{order.symbol} is monitor-only: {self.monitor_only[order.symbol]}", code=1002, symbol=order.symbol)
 
-    async def cancel_order(self, symbol: str, client_id: ClientOrderId) -> Order:
-        await self.client.call(lambda: self.client.rest.cancel_by_external(symbol, client_id), f"cancel {client_id}")
-        found = await self.get_order(symbol, client_id)
+    async def cancel_order(self, symbol: str, client_id: ClientOrderId, *, close_lane: bool = False) -> Order:
+        """`close_lane`: for the kill switch - no breaker, the close lane's retries."""
+        await self.client.call(lambda: self.client.rest.cancel_by_external(symbol, client_id), f"cancel {client_id}",
+                               close_lane=close_lane)
+        found = await self.get_order(symbol, client_id, close_lane=close_lane)
         if found is None:
             raise ExchangeError(f"order {client_id} on {symbol} not found after cancel", code=2040)
         return found
 
-    async def get_order(self, symbol: str, client_id: ClientOrderId) -> Order | None:
+    async def get_order(self, symbol: str, client_id: ClientOrderId, *, close_lane: bool = False) -> Order | None:
         try:
-            data = await self.client.call(lambda: self.client.rest.get_order_by_external(symbol, client_id), f"get {client_id}")
+            data = await self.client.call(lambda: self.client.rest.get_order_by_external(symbol, client_id),
+                                          f"get {client_id}", close_lane=close_lane)
         except ExchangeError as exc:
             if exc.code in C.ORDER_NOT_FOUND_CODES:
                 return None
             raise
         return parse.order(data) if isinstance(data, dict) and data else None
 
-    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+    async def open_orders(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Order]:
         out: list[Order] = []
         for sym in [symbol] if symbol else self.symbols:
-            data = await self.client.call(lambda s=sym: self.client.rest.open_orders(s), f"open orders {sym}")
+            data = await self.client.call(lambda s=sym: self.client.rest.open_orders(s), f"open orders {sym}",
+                                          close_lane=close_lane)
             rows = data.get("resultList", []) if isinstance(data, dict) else (data or [])
             out.extend(parse.order(d) for d in rows)
         return out

@@ -134,7 +134,7 @@ class PaperVenue:
         self.report(OrderUpdated(self.now_ms, accepted))
         return accepted
 
-    async def cancel_order(self, symbol: str, client_id: ClientOrderId) -> Order:
+    async def cancel_order(self, symbol: str, client_id: ClientOrderId, *, close_lane: bool = False) -> Order:
         order = self.orders.get(client_id)
         if order is None:
             raise OrderRejected(f"unknown order {client_id}", code=2040)
@@ -153,10 +153,10 @@ class PaperVenue:
     async def get_order(self, symbol: str, client_id: ClientOrderId) -> Order | None:
         return self.orders.get(client_id)
 
-    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+    async def open_orders(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Order]:
         return [o for o in self.orders.values() if not o.state.is_terminal and (symbol is None or o.symbol == symbol)]
 
-    async def positions(self, symbol: str | None = None) -> list[Position]:
+    async def positions(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Position]:
         return [self.ledger.snapshot(p, self.marks.get(p.symbol), self.now_ms)
                 for p in self.ledger.positions.values() if symbol is None or p.symbol == symbol]
 
