@@ -208,6 +208,7 @@ class Execution:
             if fill is not None and await self.store.save_fill(fill, self.session_id):
                 self.bus.publish(OrderFilled(event.ts_ms, fill))
                 self.reconciler.refresh_soon(order.symbol, order.side.position_side)
+                self.reconciler.report_liquidation(order, fill)
             if not self.cache.apply_order(order):
                 return None
             if order is not event.order:

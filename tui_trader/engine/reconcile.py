@@ -17,8 +17,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from tui_trader.domain.errors import VenueError
-from tui_trader.domain.events import ErrorRaised, OrderUpdated, PositionChanged
-from tui_trader.domain.models import OrderState, Side
+from tui_trader.domain.events import ErrorRaised, OrderUpdated, PositionChanged, PositionLiquidated
+from tui_trader.domain.models import Fill, Order, OrderState, Side
 from tui_trader.engine.order_tracker import EXTERNAL_TAG
 
 if TYPE_CHECKING:
@@ -122,6 +122,21 @@ class Reconciler:
         if startup:
             self.restored.append(what)
             self.x.bus.publish(ErrorRaised(self.x.clock.now_ms(), "reconcile", what, level="WARNING"))
+
+    def report_liquidation(self, order: Order, fill: Fill) -> None:
+        """A fill of the exchange's own liquidation (category 2) or ADL (4) order: CRITICAL, with the loss,
+        for the position's owner. The position's flat report follows; nobody sends a close for it."""
+        if order.reason not in ("LIQUIDATION", "ADL"):
+            return
+        side = order.side.position_side
+        held = self.x.cache.position(order.symbol, side)
+        tag = held.tag if held is not None else order.tag
+        lost = -fill.realized_pnl
+        self.x.bus.publish(PositionLiquidated(fill.ts_ms, order.symbol, side.value, fill.price, lost, tag=tag))
+        what = "liquidated" if order.reason == "LIQUIDATION" else "reduced by ADL"
+        msg = (f"{order.symbol} {side.value} {what} by the exchange: {fill.qty_contracts} contracts at {fill.price},"
+               f" {lost:.2f} USDT lost")
+        self.x.bus.publish(ErrorRaised(self.x.clock.now_ms(), "exchange", msg, level="CRITICAL"))
 
     def refresh_soon(self, symbol: str, side: Side) -> None:
         """A fill derived from an order report: the position it changed is read from the venue (its own

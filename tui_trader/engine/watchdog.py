@@ -40,6 +40,8 @@ from tui_trader.engine.ports import VenueClient
 
 log = logging.getLogger(__name__)
 
+TAKEOVER_GRACE_MS = 2_000  # past the exchange's liquidation price: its own report is awaited this long
+
 INF = math.inf
 DEFAULT_MMR = Decimal("0.01")  # until the contract's tiers are known: small caps are above BTC's 0.4 %
 FORMULA_MISMATCH_PCT = 0.5
@@ -51,7 +53,7 @@ class _Watch:
 
     __slots__ = ("symbol", "side", "short", "tag", "pid", "liq", "entry", "margin", "coins_per_contract", "contracts",
                  "k", "vol_unit", "rt_key", "worse_key", "better_key", "band", "level", "closing", "failed",
-                 "partial_done", "episode", "last_warn_ms", "stale_alert_ms", "alive")
+                 "partial_done", "episode", "last_warn_ms", "stale_alert_ms", "alive", "venue_liq", "through_ms")
 
     def __init__(self, symbol: str, side: Side) -> None:
         self.symbol, self.side, self.short = symbol, side, side is Side.SHORT
@@ -66,6 +68,8 @@ class _Watch:
         self.episode = 0
         self.last_warn_ms = self.stale_alert_ms = 0
         self.alive = True
+        self.venue_liq: float | None = None  # the exchange's own liquidatePrice, when it reports one
+        self.through_ms = 0  # since when the fair price is at/through it (the exchange is taking over)
 
     def key(self, price: float) -> float:
         return price if self.short else -price
@@ -167,6 +171,7 @@ class LiquidationWatchdog:
         margin = pos.margin if pos.margin > 0 else pos.notional / max(1, pos.leverage)
         w.margin = float(margin)
         w.liq = self._liq_used(pos, margin, mmr)
+        w.venue_liq = float(pos.liquidation_price) if pos.liquidation_price and pos.liquidation_price > 0 else None
         b = self.cfg.runtime_buffer
         if w.liq is not None and b > 0:
             w.rt_key = w.key(w.liq - b * (w.liq - w.entry)) if w.short else w.key(w.liq + b * (w.entry - w.liq))
@@ -233,7 +238,9 @@ class LiquidationWatchdog:
         worse = band.severity > w.band.severity or level > w.level
         changed = band is not w.band or level != w.level
         w.band, w.level = band, level
-        if self._should_close(w, price, d):
+        if self._taken_over(w, price, d, source, ts_ms):
+            pass
+        elif self._should_close(w, price, d):
             self._autoclose(w, price, d, source, ts_ms, "LIQ")
         elif changed:
             kind = ("CRITICAL" if band.severity >= Band.RED.severity else "WARNING") if worse else "INFO"
@@ -264,6 +271,21 @@ class LiquidationWatchdog:
             return raw
         recovered = sum(1 for t in self.thresholds if d < t + self.cfg.hysteresis_pct)
         return max(raw, min(current, recovered))
+
+    def _taken_over(self, w: _Watch, price: float, d: float, source: str, ts_ms: int) -> bool:
+        """The fair price at or through the exchange's own liquidation price: the exchange is taking the
+        position over at its price, and a close now only races it (and fails "position not exist"). The
+        position is re-read at once and its report awaited for TAKEOVER_GRACE_MS; still held after
+        that -> closed as usual."""
+        v = w.venue_liq
+        if source != "mark" or v is None or (price < v if w.short else price > v):
+            w.through_ms = 0
+            return False
+        if w.through_ms == 0:
+            w.through_ms = ts_ms
+            self._warn(w, d, price, source, ts_ms, "CRITICAL")
+            self.execution.reconciler.refresh_soon(w.symbol, w.side)
+        return ts_ms - w.through_ms < TAKEOVER_GRACE_MS
 
     def _should_close(self, w: _Watch, price: float, d: float) -> bool:
         if not self.cfg.autoclose_enabled or w.closing or w.failed:

@@ -67,6 +67,9 @@ def instrument(d: dict[str, Any]) -> Instrument:
 _ORDER_STATES = {1: OrderState.SUBMITTED, 3: OrderState.FILLED, 4: OrderState.CANCELLED, 5: OrderState.REJECTED}
 
 
+_SYSTEM_CATEGORIES = {2: "LIQUIDATION", 4: "ADL"}  # order category: 2 system take-over (liquidation), 4 ADL
+
+
 def order(d: dict[str, Any]) -> Order:
     """Order object (get / external / open_orders / push.personal.order) -> Order."""
     filled = _dec(d.get("dealVol"), "0")
@@ -92,7 +95,8 @@ def order(d: dict[str, Any]) -> Order:
         position_id=PositionId(str(d["positionId"])) if d.get("positionId") else None,
         created_ms=int(d.get("createTime") or 0),
         updated_ms=int(d.get("updateTime") or d.get("createTime") or 0),
-        reason=f"errorCode {d['errorCode']}" if d.get("errorCode") else "",
+        reason=_SYSTEM_CATEGORIES.get(int(d.get("category") or 1),
+                                      f"errorCode {d['errorCode']}" if d.get("errorCode") else ""),
         fee=_dec(d.get("takerFee"), "0") + _dec(d.get("makerFee"), "0"),
         realized_pnl=_dec(d.get("profit"), "0"),
     )
