@@ -9,9 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from rich.console import Console
 
 from tests.live.filling_fake import FillingMexc
 from tests.live.rig import SYM, TAG, LiveRig
+from tui_trader.app.trading_cli import print_trades
 from tui_trader.backtest.recorder import stored_trades
 from tui_trader.domain.events import PositionChanged
 from tui_trader.domain.models import Side
@@ -49,6 +51,10 @@ async def assert_stored(rig: LiveRig) -> None:
     deals = {d["orderId"]: d for d in rig.fake.deals}
     assert trade.gross_pnl == sum(Decimal(str(d["profit"])) for d in deals.values())
     assert trade.gross_pnl > 0  # short from ~63 600 to 61 000
+    shell = Console(record=True, width=200)
+    assert await print_trades(rig.db, "", console=shell) == 0  # `tui-trader trading trades`, the same rows
+    text = shell.export_text()
+    assert SYM in text and "SHORT" in text and f"1 closed, 0 open; realised net P&L {trade.net_pnl:.4f} USDT" in text
 
 
 async def test_entry_fill_exit_flat_by_rest_lookups_only(fake, tmp_path):

@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import signal
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from rich.console import Console
@@ -110,7 +110,7 @@ async def _list(service, args, console: Console) -> int:
         table.add_column(col)
     for s in await service.list():
         data = Path(s.config.get("data_file") or "bundled sample").name
-        table.add_row(s.id, s.name, s.status, data, f"{s.config['starting_balance']:.2f}", _time(s.cursor_ms), str(len(s.positions)))
+        table.add_row(s.id, s.name, s.status, data, f"{s.config['starting_balance']:.2f}", minute_text(s.cursor_ms), str(len(s.positions)))
     console.print(table)
     return 0
 
@@ -123,7 +123,7 @@ async def _show(service, args, console: Console) -> int:
             ("realised P&L", f"{p.realized_pnl:.4f}"), ("unrealised P&L", f"{p.unrealized_pnl:.4f}"),
             ("fees", f"{p.fees:.4f}"), ("funding", f"{p.funding:.4f}"), ("trades", str(p.trade_count)),
             ("win rate", f"{p.win_rate_pct:.1f} %"), ("max drawdown", f"{p.max_drawdown_pct:.2f} %"),
-            ("Sharpe", "-" if p.sharpe is None else f"{p.sharpe:.2f}"), ("data time", _time(s.cursor_ms)), ("reconciles", "yes" if p.reconciles else "NO")]
+            ("Sharpe", "-" if p.sharpe is None else f"{p.sharpe:.2f}"), ("data time", minute_text(s.cursor_ms)), ("reconciles", "yes" if p.reconciles else "NO")]
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
@@ -147,7 +147,7 @@ async def _orders(service, args, console: Console) -> int:
         table.add_column(col)
     for o in orders:
         fs = "; ".join(f"{f.qty_contracts} @ {f.price}, {f.fee:.6f}" for f in by_order.get(o.client_id, []))
-        table.add_row(_time(o.created_ms), o.client_id, o.side.name, str(o.qty_contracts), o.state.value, o.reason, fs)
+        table.add_row(minute_text(o.created_ms), o.client_id, o.side.name, str(o.qty_contracts), o.state.value, o.reason, fs)
     console.print(table)
     return 0
 
@@ -177,10 +177,11 @@ async def _health(service, args, console: Console) -> int:
     return 0
 
 
-def _time(ts_ms: int | None) -> str:
+def minute_text(ts_ms: int | None) -> str:
+    """UTC to the minute, for the shell's tables (sessions, trades)."""
     if not ts_ms:
         return "-"
-    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
 _HANDLERS = {"create": _create, "resume": _resume, "list": _list, "show": _show, "orders": _orders, "stop": _stop,

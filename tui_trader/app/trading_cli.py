@@ -1,4 +1,7 @@
-"""App layer: `tui-trader trading status|reset` - the kill switch from the shell.
+"""App layer: `tui-trader trading status|reset|trades` - the kill switch and the console's trades.
+
+`trades` lists the round trips and realised P&L the console's store holds (live or paper console;
+`--session ID` for a paper session), rebuilt from the stored fills by the one rule backtests use.
 
 The console's trading state (ACTIVE / REDUCING / HALTED) survives restarts; after a tripped loss
 limit or an emergency close it stays HALTED until a person resets it, here or in the dashboard.
@@ -20,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions.add_parser("status", help="show the trading state and why")
     reset = actions.add_parser("reset", help="set the trading state back to ACTIVE (the console must not be running)")
     reset.add_argument("--reason", default="reset from the command line")
+    trades = actions.add_parser("trades", help="round trips and realised P&L from the store")
+    trades.add_argument("--session", default=None, help="a paper session id (default: the console)")
     parser.set_defaults(handler=main)
 
 
@@ -35,6 +40,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     db = Database(database_path(settings))
     try:
+        if args.trading_command == "trades":
+            return await print_trades(db, args.session)
         repo = StateRepository(db)
         state = await repo.get_state(STATE_KEY) or {"state": "ACTIVE", "reason": "never tripped"}
         if args.trading_command == "reset":
@@ -47,3 +54,31 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         await db.close()
+
+
+async def print_trades(db, session_id: str | None = None, console=None) -> int:  # type: ignore[no-untyped-def]
+    """One row per round trip (open ones too) and the realised total."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tui_trader.app.sessions_cli import minute_text
+    from tui_trader.app.wiring import CONSOLE_SESSION
+    from tui_trader.backtest.recorder import stored_trades
+
+    console = console or Console()
+    sid = CONSOLE_SESSION if session_id is None else session_id
+    trades = await stored_trades(db, sid)
+    table = Table(title=f"Trades of {sid}")
+    for col in ("opened", "closed", "symbol", "side", "contracts", "entry", "exit", "exit reason", "gross", "fees",
+                "net"):
+        table.add_column(col)
+    for t in trades:
+        exit_price = t.exit_price
+        table.add_row(minute_text(t.entry_ms), minute_text(t.exit_ms), t.symbol, t.side, str(t.contracts),
+                      f"{t.entry_price:.6g}", f"{exit_price:.6g}" if exit_price is not None else "open",
+                      t.exit_reason, f"{t.gross_pnl:.4f}", f"{t.fees:.4f}", f"{t.net_pnl:.4f}")
+    console.print(table)
+    closed = [t for t in trades if t.closed]
+    total = sum((t.net_pnl for t in closed), start=0)
+    console.print(f"{len(closed)} closed, {len(trades) - len(closed)} open; realised net P&L {total:.4f} USDT")
+    return 0
