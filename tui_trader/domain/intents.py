@@ -32,6 +32,7 @@ class OpenPosition:
     ref_price: float | None = None  # latest price the decision saw (sizing, pre-trade checks)
     reason: str = "Z1"
     max_per_symbol: int = 1  # the strategy's max_positions_per_symbol (hedge mode: sides held)
+    min_liq_distance_pct: float = 0.0  # the strategy's min_entry_liq_distance_pct (checked at sizing)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from tui_trader.domain.money import to_decimal
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock
-from tui_trader.engine.exposure import check_age, check_exposure
+from tui_trader.engine.exposure import check_age, check_entry_liquidation, check_exposure
 from tui_trader.engine.order_tracker import OrderTracker
 from tui_trader.engine.ports import OrderStore, RiskGate, VenueClient
 from tui_trader.engine.reconcile import Reconciler
@@ -89,6 +89,7 @@ class Execution:
         self.order_poll_s = float(getattr(venue, "order_poll_s", 0.0) or 0.0)
         self.unknown_after_s = float(getattr(venue, "unknown_after_s", 15.0) or 15.0)
         self.max_entry_age_s: float | None = getattr(venue, "max_entry_age_s", None)
+        self.entry_liq_floor_pct = 0.0  # the watchdog's auto-close threshold + margin (set by the stack)
         self.reconciler = Reconciler(self)
 
     # --- public API -----------------------------------------------------------------------
@@ -269,9 +270,11 @@ class Execution:
             account = await self.venue.account()
             if self.risk is not None:
                 self.risk.check_open(intent, account, len(self.cache.positions), self.pending_entries - 1)
-            order = size_entry(intent, base, account, await self.venue.instrument(intent.symbol), self.cache)
+            instr = await self.venue.instrument(intent.symbol)
+            order = size_entry(intent, base, account, instr, self.cache)
             limit = getattr(getattr(self.risk, "cfg", None), "max_position_pct", None)
             check_exposure(self.cache, intent, order, account, limit)
+            check_entry_liquidation(intent, order, instr, self.cache, self.entry_liq_floor_pct)
             check_age(intent, self.clock.now_ms(), self.max_entry_age_s)
         except (RiskRejected, Permanent) as exc:
             return await self._record(base.with_state(OrderState.REJECTED, now, reason=f"{intent.reason}: {exc}"))

@@ -12,7 +12,12 @@ from decimal import Decimal
 
 from tui_trader.domain.errors import RiskRejected
 from tui_trader.domain.intents import OpenPosition
-from tui_trader.domain.models import Account, Order
+from tui_trader.domain.liquidation import (
+    distance_pct_exact,
+    liquidation_price_for_leverage,
+    maintenance_margin_rate,
+)
+from tui_trader.domain.models import Account, Instrument, Order
 from tui_trader.domain.money import to_decimal
 from tui_trader.engine.cache import Cache
 
@@ -56,3 +61,23 @@ def check_exposure(cache: Cache, intent: OpenPosition, order: Order, account: Ac
     if pct > to_decimal(limit_pct):
         raise RiskRejected(f"the resulting {symbol} {side.value} position ({contracts} contracts,"
                            f" margin {pct:.2f} % of equity) is above max_position_pct {limit_pct:g} %")
+
+
+def check_entry_liquidation(intent: OpenPosition, order: Order, instr: Instrument, cache: Cache,
+                            floor_pct: float) -> None:
+    """An entry must not start near liquidation: its distance at entry (the exchange's tier table for its
+    size, margin = notional / leverage) must reach the strategy's `min_entry_liq_distance_pct` and the
+    watchdog's auto-close threshold plus a margin (`floor_pct`) - else the watchdog would close it at
+    once, for two taker fees. Raises `RiskRejected` with the figures."""
+    need = max(to_decimal(intent.min_liq_distance_pct), to_decimal(floor_pct))
+    price = order.price or (to_decimal(intent.ref_price) if intent.ref_price else cache.reference_price(intent.symbol))
+    if need <= 0 or not price:
+        return
+    mmr = maintenance_margin_rate(instr, order.qty_contracts)
+    liq = liquidation_price_for_leverage(intent.side, price, order.leverage, mmr)
+    distance = distance_pct_exact(intent.side, price, liq)
+    if distance is not None and distance < need:
+        raise RiskRejected(f"liquidation {distance:.2f} % from entry at {order.leverage}x (maintenance margin"
+                           f" {mmr * 100:.2f} %): below the {need:.4g} % an entry needs"
+                           f" (min_entry_liq_distance_pct {intent.min_liq_distance_pct:g} %, auto-close"
+                           f" threshold + margin {floor_pct:g} %)")

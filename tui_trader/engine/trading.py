@@ -23,6 +23,9 @@ from tui_trader.engine.strategy_runner import StrategyRunner
 from tui_trader.engine.watchdog import LiquidationWatchdog
 
 
+ENTRY_LIQ_MARGIN_PCT = 2.0  # an entry starts at least this far above the watchdog's auto-close distance
+
+
 @dataclass
 class TradingStack:
     bus: EventBus
@@ -69,6 +72,8 @@ def build_trading_stack(
         close_retry_initial_s=settings.watchdog.close_retry_initial_s,
         close_retry_max_s=settings.watchdog.close_retry_max_s,
     )
+    if settings.watchdog.autoclose_enabled:  # an entry the watchdog would close at once is never sent
+        execution.entry_liq_floor_pct = settings.watchdog.autoclose_distance_pct + ENTRY_LIQ_MARGIN_PCT
     if hasattr(venue, "report"):
         venue.report = execution.report  # type: ignore[attr-defined]
     emergency = EmergencyClose(bus, clock, execution, venue, cache, risk=risk)

@@ -271,6 +271,7 @@ class StrategyMachine:
             size_pct=order.size_pct, leverage=order.leverage, order_type=OrderType(order.order_type),
             limit_price=limit, stop_loss_pct=order.stop_loss_pct, take_profit_pct=order.take_profit_pct,
             ref_price=price, reason="Z1", max_per_symbol=self.strategy.global_limits.max_positions_per_symbol,
+            min_liq_distance_pct=self.strategy.global_limits.min_entry_liq_distance_pct,
         )  # fmt: skip
         self._go(now, Phase.ENTRY_PENDING, "Z1", st.entry_client_id)
         return [intent]
