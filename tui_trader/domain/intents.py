@@ -73,3 +73,9 @@ def make_client_id(*parts: str | int, max_len: int = 32) -> ClientOrderId:
     keep = max_len - len(digest) - len(tail) - 2
     head = str(parts[0])[: max(0, keep)]
     return ClientOrderId(f"{head}-{digest}-{tail}"[:max_len])
+
+
+def leg_id(base: ClientOrderId, leg: int) -> ClientOrderId:
+    """`...-X` -> `...-X2`: a new id for a re-issued close, within MEXC's 32 characters."""
+    suffix = str(leg)
+    return ClientOrderId((base[: 32 - len(suffix)]) + suffix)

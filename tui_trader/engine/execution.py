@@ -27,7 +27,7 @@ from tui_trader.domain.errors import (
     AmbiguousOrderState, Permanent, PositionNotFound, Retryable, RiskRejected, VenueError,
 )
 from tui_trader.domain.events import AccountUpdated, ErrorRaised, Event, OrderFilled, OrderUpdated, PositionChanged
-from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition
+from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition, leg_id
 from tui_trader.domain.models import (
     Account, ClientOrderId, MarginMode, Order, OrderSide, OrderState, OrderType, Position, Side,
 )
@@ -35,6 +35,7 @@ from tui_trader.domain.money import to_decimal
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock
+from tui_trader.engine.journal import JournaledStore
 from tui_trader.engine.exposure import check_age, check_entry_liquidation, check_exposure
 from tui_trader.engine.order_tracker import OrderTracker
 from tui_trader.engine.ports import OrderStore, RiskGate, VenueClient
@@ -63,7 +64,8 @@ class Execution:
         close_retry_max_s: float = 10.0,
         close_fill_timeout_s: float = 5.0,
     ) -> None:
-        self.bus, self.clock, self.venue, self.store, self.cache = bus, clock, venue, store, cache
+        self.bus, self.clock, self.venue, self.cache = bus, clock, venue, cache
+        self.store = store if isinstance(store, JournaledStore) else JournaledStore(store, bus, clock)
         self.risk = risk
         self.session_id = session_id
         self.close_retry_initial_s = close_retry_initial_s
@@ -156,12 +158,10 @@ class Execution:
             workers.append(self.reconciler.poll_forever())
         await asyncio.gather(*workers)
 
-    async def drain_reports(self) -> None:
-        """Process every queued report now (reconciliation waits on this before the strategy starts)."""
+    async def drain_reports(self) -> None:  # every queued report now (reconciliation, before the strategy)
         await self._drain_reports()
 
-    async def record(self, order: Order) -> Order:
-        """Persist and publish an order state decided here, not reported by the venue."""
+    async def record(self, order: Order) -> Order:  # an order state decided here, not reported by the venue
         return await self._record(order)
 
     async def shutdown(self) -> None:
@@ -226,9 +226,7 @@ class Execution:
             position = self.tracker.attribute_position(event.position)
             if position is not event.position:
                 event = PositionChanged(event.ts_ms, position, event.reason)
-            saver = getattr(self.store, "save_position", None)
-            if saver is not None:
-                await saver(event.position, self.session_id, event.reason)
+            await self.store.save_position(event.position, self.session_id, event.reason)
             self.cache.apply_position(event.position)
         elif isinstance(event, AccountUpdated):
             self.cache.account = Account("USDT", event.cash_balance, event.cash_balance - event.available, Decimal(0), event.unrealized_pnl)
@@ -278,7 +276,9 @@ class Execution:
             check_age(intent, self.clock.now_ms(), self.max_entry_age_s)
         except (RiskRejected, Permanent) as exc:
             return await self._record(base.with_state(OrderState.REJECTED, now, reason=f"{intent.reason}: {exc}"))
-        await self.store.save_order(order, self.session_id)  # durable before the venue sees it
+        if not await self.store.save_order(order, self.session_id):  # durable before the venue sees it
+            why = "the store is not writable: no entry without its client id on disk"
+            return await self._record(base.with_state(OrderState.REJECTED, now, reason=f"{intent.reason}: {why}"))
         self.cache.apply_order(order)
         self._sending.add(order.client_id)
         self.spawn(self._send(order), name=f"entry:{order.client_id}")
@@ -296,8 +296,7 @@ class Execution:
             self._sending.discard(order.client_id)
         return await self._venue_reply(placed)
 
-    def is_sending(self, client_id: ClientOrderId) -> bool:
-        """True while a create is with the venue (its client proves the outcome; nobody else decides it)."""
+    def is_sending(self, client_id: ClientOrderId) -> bool:  # its client proves the outcome; nobody else decides
         return client_id in self._sending
 
     async def _venue_reply(self, order: Order) -> Order:
@@ -346,7 +345,7 @@ class Execution:
                     leg += 1  # definitive: a new leg id for the next attempt
                     if leg > MAX_CLOSE_LEGS:
                         raise RuntimeError(f"close of {intent.symbol} gave up after {MAX_CLOSE_LEGS} legs")
-                    cid = _leg_id(intent.client_id, leg)
+                    cid = leg_id(intent.client_id, leg)
                 await self.clock.sleep(delay)
                 delay = min(delay * 2, self.close_retry_max_s)
         finally:
@@ -365,9 +364,9 @@ class Execution:
         order = Order(cid, intent.symbol, OrderSide.close_for(intent.side), OrderType.MARKET, qty, leverage=pos.leverage,
                       reduce_only=True, position_id=pos.position_id, created_ms=now, updated_ms=now,
                       reason=intent.reason, tag=intent.tag or pos.tag)
-        if cid not in self.cache.orders:
-            await self.store.save_order(order, self.session_id)  # durable before the venue sees it
-            self.cache.apply_order(order)
+        new = cid not in self.cache.orders
+        if new:  # known at once, so its reports find it; on disk after the send: a reduce-only close cannot
+            self.cache.apply_order(order)  # overshoot, and it waits for no disk (issue 19)
         try:
             placed = await self.venue.place_order(order)
         except PositionNotFound:
@@ -384,6 +383,9 @@ class Execution:
             self.bus.publish(ErrorRaised(self.clock.now_ms(), "execution",
                                          f"CLOSE FAILED for {intent.symbol} {intent.side.value}: {exc} - close it by hand", level="CRITICAL"))
             raise
+        finally:
+            if new:
+                await self.store.save_order(self.cache.orders.get(cid, order), self.session_id)
         return True, await self._venue_reply(placed)
 
     async def _await_terminal(self, cid: ClientOrderId, timeout_s: float) -> Order | None:
@@ -487,12 +489,6 @@ class Execution:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _leg_id(base: ClientOrderId, leg: int) -> ClientOrderId:
-    """`...-X` -> `...-X2`: a new id for a re-issued close, within MEXC's 32 characters."""
-    suffix = str(leg)
-    return ClientOrderId((base[: 32 - len(suffix)]) + suffix)
 
 
 def _current_cancelling() -> int:

@@ -26,6 +26,7 @@ from tui_trader.domain.models import ZERO, ClientOrderId, Fill, Order, OrderSide
 from tui_trader.engine.cache import Cache
 
 EXTERNAL_TAG = "external"
+EXTERNAL_ID_PREFIX = "ext-"  # an external order without an externalOid: nothing to look it up by
 
 _RANK = {
     OrderState.NEW: 0, OrderState.UNKNOWN: 0, OrderState.SUBMITTED: 1, OrderState.OPEN: 1,
@@ -64,7 +65,7 @@ class OrderTracker:
         if reported.tag:  # our own answer (a create's reply, possibly found filled by a lookup): as it is
             return reported, self._fill(known, reported, now_ms)
         if known is None:
-            cid = reported.client_id or ClientOrderId(f"ext-{reported.venue_order_id}")
+            cid = reported.client_id or ClientOrderId(f"{EXTERNAL_ID_PREFIX}{reported.venue_order_id}")
             merged = replace(reported, client_id=cid, tag=EXTERNAL_TAG, reason=reported.reason or "external order",
                              updated_ms=reported.updated_ms or now_ms)
             return merged, self._fill(None, merged, now_ms)

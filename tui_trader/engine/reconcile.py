@@ -17,9 +17,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from tui_trader.domain.errors import VenueError
-from tui_trader.domain.events import ErrorRaised, OrderUpdated, PositionChanged, PositionLiquidated
+from tui_trader.domain.events import (
+    ErrorRaised,
+    OrderUpdated,
+    PositionChanged,
+    PositionLiquidated,
+)
 from tui_trader.domain.models import Fill, Order, OrderState, Side
-from tui_trader.engine.order_tracker import EXTERNAL_TAG
+from tui_trader.engine.order_tracker import EXTERNAL_ID_PREFIX, EXTERNAL_TAG
 
 if TYPE_CHECKING:
     from tui_trader.engine.execution import Execution
@@ -90,8 +95,8 @@ class Reconciler:
         now = self.x.clock.now_ms()
         changed = 0
         for order in [o for o in self.x.cache.orders.values() if not o.state.is_terminal]:
-            if order.tag == EXTERNAL_TAG:
-                continue
+            if order.client_id.startswith(EXTERNAL_ID_PREFIX):
+                continue  # no externalOid to look up (our own close of an external position has one)
             if self.x.is_sending(order.client_id):
                 continue  # its create is with the venue's client, which proves the outcome before a re-send
             if not startup and now - order.updated_ms < 1000 * min(1.0, self.x.order_poll_s):
