@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from tui_trader.domain.errors import VenueError
 from tui_trader.domain.events import (
+    AccountUpdated,
     ErrorRaised,
     OrderUpdated,
     PositionChanged,
@@ -50,7 +51,17 @@ class Reconciler:
         await self.reconcile_orders(startup=True)
         await self.x.drain_reports()
         await self._reconcile_positions()
+        await self._read_account()
         await self.x.drain_reports()
+
+    async def _read_account(self) -> None:
+        """The account at start: the risk guard marks the adopted positions to market from the first tick."""
+        try:
+            a = await self.x.venue.account()
+        except VenueError as exc:
+            self.x.bus.publish(ErrorRaised(self.x.clock.now_ms(), "reconcile", f"account unreadable at start: {exc}"))
+            return
+        self.x.report(AccountUpdated(self.x.clock.now_ms(), a.equity, a.available, a.cash_balance, a.unrealized_pnl))
 
     async def _reconcile_positions(self) -> None:
         """Exchange positions into the cache with their owner (unknown ones adopted as external: watched,

@@ -13,13 +13,13 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Callable
 
-from tui_trader.domain.events import ErrorRaised, Event, OrderUpdated, PositionChanged
+from tui_trader.domain.events import AccountUpdated, ErrorRaised, Event, OrderUpdated, PositionChanged
 from tui_trader.domain.models import Account, ClientOrderId, Instrument, MarginMode, Order, OrderState, Position, Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.venues.mexc import constants as C
 from tui_trader.venues.mexc import parse
 from tui_trader.venues.mexc.client import MexcClient
-from tui_trader.domain.errors import Retryable
+from tui_trader.domain.errors import Retryable, VenueError
 from tui_trader.venues.mexc.errors import AuthError, ContractNotAllowed, ExchangeError, ParameterError
 from tui_trader.venues.mexc.validation import validate_leverage, validate_order, validate_price
 from tui_trader.venues.mexc.web_utils import dumps
@@ -226,6 +226,11 @@ class MexcVenue:
         orders = await self.open_orders() if self.symbols else []
         if self.report is None:
             return
+        try:  # the risk guard's equity: without asset pushes nothing else tells it
+            acct = await self.account()
+            self.report(AccountUpdated(now, acct.equity, acct.available, acct.cash_balance, acct.unrealized_pnl))
+        except VenueError as exc:
+            log.warning("account unreadable during resync: %s", exc)
         current = {(p.symbol, p.side): p for p in positions}
         for key, gone in self._known.items():  # closed on the exchange since the last look: report flat
             if key not in current:
