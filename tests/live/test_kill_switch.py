@@ -15,7 +15,7 @@ import pytest
 from tests.live.filling_fake import LONG, SHORT, FillingMexc
 from tests.live.rig import LiveRig
 from tests.venues.mexc.fake_exchange import Fault
-from tui_trader.domain.events import EmergencyCloseProgress, ErrorRaised
+from tui_trader.domain.events import BreakerChanged, EmergencyCloseProgress, ErrorRaised
 
 SYMBOLS = ["BTC_USDT", "ETH_USDT"]
 
@@ -88,5 +88,19 @@ async def test_close_all_with_30_percent_502_on_create_closes_every_position(fak
         assert flat_everywhere(fake)
         closes = [o for o in fake.orders if o["side"] in (2, 4) and o["externalOid"]]
         assert len(closes) >= 3 and seconds < 20
+    finally:
+        await rig.stop()
+
+
+async def test_breaker_transitions_are_events(fake, tmp_path):
+    """Issue 19, item 7: the entry breaker's open / half-open / closed reach the bus (the header shows them)."""
+    rig = await LiveRig(fake, tmp_path / "live.sqlite", symbols=SYMBOLS, strategy=None).start()
+    try:
+        breaker = rig.parts.venue.client.breaker
+        breaker._cb.open()
+        breaker._cb.half_open()
+        breaker._cb.close()
+        moves = [(e.venue, e.old, e.new) for e in rig.of(BreakerChanged)]
+        assert moves == [("mexc", "closed", "open"), ("mexc", "open", "half-open"), ("mexc", "half-open", "closed")]
     finally:
         await rig.stop()

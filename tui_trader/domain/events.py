@@ -123,6 +123,20 @@ class FundingRateUpdated(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class BreakerChanged(Event):
+    """The entry circuit breaker of a venue moved: closed -> open -> half-open -> closed (closes bypass it)."""
+
+    venue: str
+    old: str
+    new: str
+    type: ClassVar[str] = "breaker"
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return ("breaker", self.venue)
+
+
+@dataclass(frozen=True, slots=True)
 class FeedStateChanged(Event):
     """Market-data feed health: connected, stalled, reconnecting, resynced, replaying, finished, stopped."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui_trader.domain.config import BreakerConfig, MexcConfig, RetryConfig
+from tui_trader.domain.events import BreakerChanged
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock
 from tui_trader.venues.mexc.client import MexcClient
@@ -29,7 +30,8 @@ def build_mexc(mexc: MexcConfig, retry: RetryConfig, breaker: BreakerConfig, bus
                symbols: list[str]) -> MexcParts:
     """The venue and its two streams. Call `await parts.venue.start()` before trading (clock offset)."""
     rest = MexcRest(mexc, clock)
-    client = MexcClient(rest, retry, breaker, clock)
+    client = MexcClient(rest, retry, breaker, clock,
+                        on_breaker_change=lambda old, new: bus.publish(BreakerChanged(clock.now_ms(), "mexc", old, new)))
     venue = MexcVenue(client, bus=bus, symbols=symbols, position_mode=1 if mexc.position_mode == "hedge" else 2)
     feed = MexcFeed(mexc, bus, clock, resync=venue.resync, symbols=symbols)
     user = MexcUserStream(mexc, bus, clock, signer=rest.signer, symbols=symbols, poll=venue.resync,
