@@ -79,6 +79,7 @@ class WatchdogConfig(Section):
     runtime_buffer: float = Field(0.0, ge=0, lt=1, description="Also close when this fraction of the entry-to-liquidation runway is left (0 = off).")
     partial_close: bool = Field(False, description="Reduce only enough to bring the distance back above the threshold.")
     mark_max_age_s: float = Field(3.0, gt=0, description="Older fair price -> fall back to the last trade price (flagged).")
+    stale_after_s: float = Field(3.0, gt=0, description="No stream price for a symbol with a position for this long -> read its fair price over REST about every second.")
     max_stale_data_s: float = Field(10.0, gt=0, description="No price at all for this long on a red position -> on_stale.")
     on_stale: Literal["close", "alert"] = Field("close", description="What to do with a red position whose prices are stale.")
     close_retry_initial_s: float = Field(0.5, gt=0, description="First wait before re-sending a failed close.")

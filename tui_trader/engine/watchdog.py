@@ -36,6 +36,7 @@ from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock, TimerHandle
 from tui_trader.engine.execution import Execution
+from tui_trader.engine.price_fallback import RestPriceFallback
 from tui_trader.engine.ports import VenueClient
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class LiquidationWatchdog:
         self._fetching: set[asyncio.Task[None]] = set()
         self._timer: TimerHandle | None = None
         self._mark_age_ms = round(config.mark_max_age_s * 1000)
+        self.rest_prices = RestPriceFallback(bus, clock, cache, venue, config.stale_after_s)
         self.closes_sent = 0
         self._unsubscribe = []
         if subscribe:
@@ -106,6 +108,7 @@ class LiquidationWatchdog:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self.rest_prices.close()
 
     # --- tick path ------------------------------------------------------------------------
 
@@ -380,6 +383,7 @@ class LiquidationWatchdog:
         self._timer = None
         try:
             now = self.clock.now_ms()
+            self.rest_prices.check({w.symbol for w in self.watches.values()})
             for w in list(self.watches.values()):
                 if w.band.severity >= Band.RED.severity:
                     self._check_stale(w, now)

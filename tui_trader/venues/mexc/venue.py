@@ -100,7 +100,7 @@ class MexcVenue:
 
     async def fair_price(self, symbol: str) -> Decimal:
         """REST fair (mark) price - what MEXC liquidates on (liquidation.md 3)."""
-        data = await self.client.call(lambda: self.client.rest.fair_price(symbol), f"fair {symbol}", breaker=False)
+        data = await self.client.call(lambda: self.client.rest.fair_price(symbol), f"fair {symbol}", close_lane=True)
         return parse.to_decimal(data["fairPrice"])
 
     # --- orders -----------------------------------------------------------------------------
