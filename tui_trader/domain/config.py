@@ -33,6 +33,7 @@ class MexcConfig(Section):
     recv_window_s: int = Field(10, ge=1, le=60, description="Recv-Window header, seconds.")
     ws_ping_interval_s: float = Field(15.0, gt=0, le=55, description="Text ping interval on the WebSocket (server drops after 60 s).")
     ws_stall_timeout_s: float = Field(30.0, gt=0, description="No message for this long -> reconnect.")
+    ws_data_stall_s: float = Field(10.0, gt=0, description="Public stream: no market data for this long -> stalled, reconnect (pongs do not count).")
     ws_reconnect_initial_s: float = Field(1.0, gt=0, description="First reconnect back-off, seconds (jittered, doubling).")
     ws_reconnect_max_s: float = Field(30.0, gt=0, description="Reconnect back-off cap, seconds.")
     poll_interval_s: float = Field(2.0, gt=0, description="REST polling of positions/orders when private pushes are unavailable.")

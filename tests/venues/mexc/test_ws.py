@@ -100,6 +100,31 @@ async def test_reconnect_after_stall_with_resync(fake, running_feed):
     assert fake.ws_connects >= 2 and resyncs
 
 
+async def test_pongs_without_market_data_are_a_stall(fake, mexc_config, bus, clock):
+    """Issue 19: pushes stopped while pongs kept coming, and nothing noticed (a pong counted as a message)."""
+    cfg = mexc_config.model_copy(update={"ws_data_stall_s": 0.3})
+    feed = MexcFeed(cfg, bus, clock, symbols=["BTC_USDT"])
+    states: list[tuple[str, str]] = []
+    bus.subscribe(lambda e: states.append((e.state, e.detail)) if isinstance(e, FeedStateChanged) else None)
+    fake.ws_stall_pushes = True  # pongs answered, no data at all
+    task = asyncio.create_task(feed.run())
+    try:
+        await asyncio.wait_for(_until(lambda: any(s == "stalled" for s, _ in states)), 5.0)
+        [why] = [d for s, d in states if s == "stalled"][:1]
+        assert "no market data" in why and "pongs still answered" in why
+        assert any(m == {"method": "ping"} for m in fake.ws_received)  # the pings were answered all along
+        await fake.wait_ws(lambda f: f.ws_connects >= 2)  # and it reconnects
+    finally:
+        await feed.shutdown()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.01)
+
+
 def test_backoff_doubles_and_caps(mexc_config, bus, clock):
     import random
 

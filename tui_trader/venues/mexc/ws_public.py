@@ -32,6 +32,7 @@ class MexcFeed(WsSession):
     def __init__(self, *args: Any, symbols: list[str], **kwargs: Any) -> None:
         kwargs.setdefault("name", "mexc-feed")
         super().__init__(*args, **kwargs)
+        self.data_stall_s = self.config.ws_data_stall_s  # market data is expected here: silence is a stall
         self.symbols = list(symbols)
         self.sub_errors: list[str] = []
 

@@ -2,7 +2,8 @@
 
 Connect, run `on_open` (subscribe / login), read frames, send the text ping every
 `ws_ping_interval_s`, declare a stall when nothing (not even a pong) arrives for
-`ws_stall_timeout_s`, and reconnect with jittered exponential back-off. After every reconnect the
+`ws_stall_timeout_s` - or, where market data must flow (`data_stall_s`, the public stream), when
+no data frame arrives for that long while pongs still do - and reconnect with jittered exponential back-off. After every reconnect the
 resync hook runs (positions and open orders over REST). Health goes on the bus as
 `FeedStateChanged`; malformed frames are logged, counted and skipped.
 """
@@ -54,7 +55,8 @@ class WsSession:
         self.frames = 0
         self.bad_frames = 0
         self.backoffs: list[float] = []
-        self._last_pong = 0.0
+        self._last_pong = self._last_data = 0.0
+        self.data_stall_s: float | None = None  # set where market data must flow (the public stream)
 
     def set_state(self, state: str, detail: str = "") -> None:
         self.state = state
@@ -146,11 +148,16 @@ class WsSession:
     async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """The text ping (mexc.md 8.1: the server drops a socket without a ping for 1 min)."""
         loop = asyncio.get_running_loop()
-        self._last_pong = loop.time()
+        self._last_pong = self._last_data = loop.time()
         overdue_s = 2 * self.config.ws_ping_interval_s + self.config.ws_stall_timeout_s
         while not ws.closed:
             if loop.time() - self._last_pong > overdue_s:  # pushes flow but pongs stopped
                 self.set_state("stalled", "no pong")
+                await ws.close()
+                return
+            silent_s = loop.time() - self._last_data
+            if self.data_stall_s is not None and silent_s > self.data_stall_s:  # pongs flow, data does not
+                self.set_state("stalled", f"no market data for {silent_s:.1f} s (pongs still answered)")
                 await ws.close()
                 return
             try:
@@ -170,6 +177,7 @@ class WsSession:
             if channel.startswith("rs."):
                 self.on_control(msg)
                 return
+            self._last_data = asyncio.get_running_loop().time()  # data age: market messages only, never pongs
             events = frame_events(msg, self.clock.now_ms())
         except FrameError as exc:
             self.bad_frames += 1
