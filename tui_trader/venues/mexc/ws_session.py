@@ -4,8 +4,8 @@ Connect, run `on_open` (subscribe / login), read frames, send the text ping ever
 `ws_ping_interval_s`, declare a stall when nothing (not even a pong) arrives for
 `ws_stall_timeout_s` - or, where market data must flow (`data_stall_s`, the public stream), when
 no data frame arrives for that long while pongs still do - and reconnect with jittered exponential
-back-off. After every reconnect the resync hook runs (positions and open orders over REST). Health goes on the bus as
-`FeedStateChanged`; malformed frames are logged, counted and skipped.
+back-off. After every reconnect the resync hook runs (positions and open orders over REST). Health
+goes on the bus as `FeedStateChanged`; malformed frames are logged, counted and skipped.
 """
 
 from __future__ import annotations
