@@ -16,13 +16,15 @@ from tui_trader.domain.events import (
 )
 from tui_trader.domain.intents import OpenPosition
 from tui_trader.domain.liquidation import Band
-from tui_trader.domain.models import ClientOrderId, OrderState, Position, Side
+from tui_trader.domain.models import ClientOrderId, Instrument, OrderState, Position, Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import SimClock
 from tui_trader.engine.watchdog import LiquidationWatchdog
 
 T0 = 1_700_000_000_000
+INSTR_ABC = Instrument("ABC_USDT", contract_size=D(1), price_unit=D("0.01"), vol_unit=D(1), min_vol=D(1),
+                       max_vol=D(10**6), maintenance_margin_rate=D("0.01"))
 
 
 class FakeExecution:
@@ -171,6 +173,33 @@ async def test_formula_used_when_the_venue_reports_no_liquidation_price():
     r.position(Side.SHORT, None, entry=100.0)  # 5x, margin 200 / 10 coins, mmr 1 % + fee 0.06 %
     w = r.wd.watches[("ABC_USDT", Side.SHORT)]
     assert w.liq == pytest.approx(118.7413, abs=1e-3)  # (100 + 20) / 1.0106 (mark form, nearer)
+
+
+async def test_an_absurd_formula_never_overrules_the_exchanges_liquidation_price():
+    """Issue 19: positions parsed with contract_size 1 (BTC is 0.0001) put the formula's liquidation next
+    to entry; being 'more conservative' it won, and every position was auto-closed after each restart."""
+    r = Rig()
+    r.wd._instruments["ABC_USDT"] = INSTR_ABC  # the formula is only used with the contract known
+    pos = Position("ABC_USDT", Side.SHORT, D(10), D(1), D(100), 3, margin=D("0.5"),  # margin from the true size
+                   liquidation_price=D("133"), position_id="P1", tag="strat:ABC")
+    r.cache.apply_position(pos)
+    r.bus.publish(PositionChanged(r.clock.now_ms(), pos))
+    w = r.wd.watches[("ABC_USDT", Side.SHORT)]
+    assert w.liq == 133.0  # the exchange's value, not the formula's ~100.05
+    r.mark(100.2)
+    assert r.execution.closes == []
+    assert any("not sane" in e.message for e in r.events if isinstance(e, ErrorRaised))
+
+
+async def test_a_more_conservative_but_sane_formula_still_wins():
+    r = Rig()
+    r.wd._instruments["ABC_USDT"] = INSTR_ABC
+    pos = Position("ABC_USDT", Side.SHORT, D(10), D(1), D(100), 5, margin=D(200), liquidation_price=D("125"),
+                   position_id="P1", tag="strat:ABC")
+    r.cache.apply_position(pos)
+    r.bus.publish(PositionChanged(r.clock.now_ms(), pos))
+    w = r.wd.watches[("ABC_USDT", Side.SHORT)]
+    assert 115 < w.liq < 125  # the formula (~118.7), nearer the market, within the sane bound
 
 
 # --- on the paper venue ------------------------------------------------------------------

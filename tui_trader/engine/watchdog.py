@@ -41,6 +41,7 @@ from tui_trader.engine.ports import VenueClient
 
 log = logging.getLogger(__name__)
 
+SANE_FACTOR = Decimal(2)  # the formula's entry-to-liquidation gap vs the exchange's, at most this far apart
 TAKEOVER_GRACE_MS = 2_000  # past the exchange's liquidation price: its own report is awaited this long
 
 INF = math.inf
@@ -192,6 +193,12 @@ class LiquidationWatchdog:
         if venue is None:
             return float(formula) if formula is not None else None
         if formula is None or pos.symbol not in self._instruments:
+            return float(venue)
+        if not _sane(pos.side, pos.entry_price, formula, venue):  # a wrong size or tier: the exchange's value
+            self.bus.publish(ErrorRaised(self.clock.now_ms(), "watchdog", f"{pos.symbol} {pos.side.value}: the"
+                                         f" formula's liquidation price {formula:.6g} is not sane next to the"
+                                         f" exchange's {venue} (entry {pos.entry_price}): using the exchange's",
+                                         level="WARNING"))
             return float(venue)
         if abs(venue - formula) / venue * 100 > FORMULA_MISMATCH_PCT:
             chosen = min(venue, formula) if pos.side is Side.SHORT else max(venue, formula)
@@ -416,3 +423,12 @@ class LiquidationWatchdog:
             w.stale_alert_ms = now
             self.bus.publish(ErrorRaised(now, "watchdog", f"STALE PRICES: no price for {w.symbol} for {age_s:.0f} s "
                                          f"while its {w.side.value} position is {w.band.value}", level="CRITICAL"))
+
+
+def _sane(side: Side, entry: Decimal, formula: Decimal, venue: Decimal) -> bool:
+    """The formula may be more conservative than the exchange, never absurd: on the loss side of entry,
+    and its distance from entry within [1/SANE_FACTOR, SANE_FACTOR] of the exchange's."""
+    f_gap, v_gap = (formula - entry, venue - entry) if side is Side.SHORT else (entry - formula, entry - venue)
+    if f_gap <= 0 or v_gap <= 0:
+        return v_gap <= 0  # an exchange value on the wrong side is no better: keep the usual rule
+    return v_gap / SANE_FACTOR <= f_gap <= v_gap * SANE_FACTOR
