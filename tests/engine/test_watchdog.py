@@ -181,7 +181,7 @@ async def test_an_absurd_formula_never_overrules_the_exchanges_liquidation_price
     r = Rig()
     r.wd._instruments["ABC_USDT"] = INSTR_ABC  # the formula is only used with the contract known
     pos = Position("ABC_USDT", Side.SHORT, D(10), D(1), D(100), 3, margin=D("0.5"),  # margin from the true size
-                   liquidation_price=D("133"), position_id="P1", tag="strat:ABC")
+                   liquidation_price=D(133), position_id="P1", tag="strat:ABC")
     r.cache.apply_position(pos)
     r.bus.publish(PositionChanged(r.clock.now_ms(), pos))
     w = r.wd.watches[("ABC_USDT", Side.SHORT)]
@@ -194,7 +194,7 @@ async def test_an_absurd_formula_never_overrules_the_exchanges_liquidation_price
 async def test_a_more_conservative_but_sane_formula_still_wins():
     r = Rig()
     r.wd._instruments["ABC_USDT"] = INSTR_ABC
-    pos = Position("ABC_USDT", Side.SHORT, D(10), D(1), D(100), 5, margin=D(200), liquidation_price=D("125"),
+    pos = Position("ABC_USDT", Side.SHORT, D(10), D(1), D(100), 5, margin=D(200), liquidation_price=D(125),
                    position_id="P1", tag="strat:ABC")
     r.cache.apply_position(pos)
     r.bus.publish(PositionChanged(r.clock.now_ms(), pos))
