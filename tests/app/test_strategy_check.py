@@ -40,3 +40,11 @@ def test_bad_file_prints_error_lines_and_returns_2(tmp_path: Path, capsys):
 def test_missing_file_returns_2(tmp_path: Path, capsys):
     assert main(["strategy", "check", str(tmp_path / "nope.toml")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_cross_margin_is_refused_by_strategy_check(tmp_path: Path, capsys):
+    """Issue 19: `margin_mode = "cross"` was accepted and every order went isolated anyway."""
+    path = tmp_path / "cross.toml"
+    path.write_text(bundled_strategy_path().read_text().replace('margin_mode = "isolated"', 'margin_mode = "cross"'))
+    assert main(["strategy", "check", str(path)]) == 2
+    assert "z1_entry.order.margin_mode: cross margin is not supported" in capsys.readouterr().err

@@ -158,3 +158,13 @@ def test_daily_trade_limit_blocks_s1():
     m.on_order_update(t, order(m, m.state.entry_client_id, OrderState.REJECTED))
     m.on_tick(t + 400 * S, PUMP, price=1.0)
     assert m.phase is Phase.MONITORING and m.s1_blocked == 1
+
+
+def test_a_disabled_strategy_never_enters():
+    """Issue 19: `enabled = false` was accepted and ignored. Now it blocks entries (S1 and Z1; exits untouched)."""
+    off = StrategyMachine(strategy(enabled=False), "NXT_USDT")
+    off.on_tick(T0, PUMP, price=1.0)
+    assert off.on_tick(T0 + S, FADE, price=1.07) == [] and off.phase is Phase.MONITORING
+    on = StrategyMachine(strategy(), "NXT_USDT")
+    on.on_tick(T0, PUMP, price=1.0)
+    assert [type(i) for i in on.on_tick(T0 + S, FADE, price=1.07)] == [OpenPosition]

@@ -441,7 +441,8 @@ class StrategyMachine:
             self.dirty = True
 
     def _day_ok(self) -> bool:
-        return self.state.entries_today < self.strategy.global_limits.max_daily_trades
+        """May this machine enter today? Never with `enabled = false` (its open positions still exit)."""
+        return self.strategy.enabled and self.state.entries_today < self.strategy.global_limits.max_daily_trades
 
 
 def _day_end(now_ms: int) -> int:

@@ -159,6 +159,13 @@ class Section(Model):
     match: Literal["all", "any"] = "all"
 
 
+def _isolated_only(v: str) -> str:
+    if v != "isolated":
+        raise ValueError("cross margin is not supported: every position is isolated (the watchdog and the"
+                         " pre-trade rule measure each position's own margin)")
+    return v
+
+
 class O1Section(Section):
     timeout_s: Positive = 300.0
     cooldown_s: NonNegative = 300.0
@@ -167,7 +174,7 @@ class O1Section(Section):
 class OrderSpec(Model):
     size_pct: Pct
     leverage: Annotated[int, between(1, MAX_LEVERAGE)]
-    margin_mode: Literal["isolated", "cross"] = "isolated"
+    margin_mode: Annotated[Literal["isolated", "cross"], AfterValidator(_isolated_only)] = "isolated"
     order_type: Literal["market", "limit"] = "market"
     limit_offset_pct: Annotated[float, between(-50, 50)] = 0.0
     stop_loss_pct: Pct
