@@ -315,6 +315,26 @@ async def test_stale_prices_on_a_red_position_escalate(on_stale):
             assert s.cache.position(SYM, Side.SHORT) is None
 
 
+@pytest.mark.parametrize(("distance", "closes"), [(15.0, True), (30.0, False)])
+async def test_blind_a_yellow_position_is_closed_a_green_one_alerted(distance, closes):
+    """Issue 19: stale escalation applied only to red positions; a green one 3.6 % from liquidation at 25x
+    was liquidated with no price at all. Now yellow or red -> on_stale (close); green -> CRITICAL alert."""
+    async with Stack() as s:
+        wd = watch(s, max_stale_data_s=10)
+        await open_short(s)
+        liq = wd.watches[(SYM, Side.SHORT)].liq
+        await s.tick(round(liq / (1 + distance / 100), 4), dt_ms=200)
+        assert wd.watches[(SYM, Side.SHORT)].band.value == ("yellow" if distance < 20 else "green")
+        s.clock.advance(11)  # 11 s without any price (stream nor REST: the paper venue has no fair_price)
+        await s.execution.idle()
+        stale = [e for e in s.of(ErrorRaised) if "STALE" in e.message]
+        if closes:
+            [order] = reduce_only_sent(s)
+            assert order.reason == "STALE" and stale == []
+        else:
+            assert reduce_only_sent(s) == [] and stale and stale[0].level == "CRITICAL"
+
+
 async def test_partial_close_reduces_first_then_closes_all_if_still_below():
     async with Stack() as s:
         watch(s, partial_close=True)

@@ -81,7 +81,7 @@ class WatchdogConfig(Section):
     partial_close: bool = Field(False, description="Reduce only enough to bring the distance back above the threshold.")
     mark_max_age_s: float = Field(3.0, gt=0, description="Older fair price -> fall back to the last trade price (flagged).")
     stale_after_s: float = Field(3.0, gt=0, description="No stream price for a symbol with a position for this long -> read its fair price over REST about every second.")
-    max_stale_data_s: float = Field(10.0, gt=0, description="No price at all for this long on a red position -> on_stale.")
+    max_stale_data_s: float = Field(10.0, gt=0, description="No price at all (stream nor REST) for this long: a position last seen yellow or red -> on_stale; green -> a CRITICAL alert.")
     on_stale: Literal["close", "alert"] = Field("close", description="What to do with a red position whose prices are stale.")
     close_retry_initial_s: float = Field(0.5, gt=0, description="First wait before re-sending a failed close.")
     close_retry_max_s: float = Field(10.0, gt=0, description="Cap on the close retry wait.")

@@ -392,8 +392,7 @@ class LiquidationWatchdog:
             now = self.clock.now_ms()
             self.rest_prices.check({w.symbol for w in self.watches.values()})
             for w in list(self.watches.values()):
-                if w.band.severity >= Band.RED.severity:
-                    self._check_stale(w, now)
+                self._check_stale(w, now)
                 if w.band.severity >= Band.YELLOW.severity and now - w.last_warn_ms >= self.cfg.repeat_s * 1000:
                     self._repeat(w, now)
         except Exception as exc:  # timer boundary: report and keep watching
@@ -416,7 +415,8 @@ class LiquidationWatchdog:
         if age_s <= self.cfg.max_stale_data_s or w.closing:
             return
         price = (mark or last or (0.0, 0))[0]
-        if self.cfg.on_stale == "close" and not w.failed:
+        near = w.band.severity >= Band.YELLOW.severity  # blind: close what was last seen yellow or red, warn on green
+        if near and self.cfg.on_stale == "close" and not w.failed:
             self._autoclose(w, price, distance_pct(w.side, price, w.liq) if price else 0.0, "stale", now, "STALE")
             self._window(w)
         elif now - w.stale_alert_ms >= self.cfg.repeat_s * 1000 or not w.stale_alert_ms:
