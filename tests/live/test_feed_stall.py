@@ -9,20 +9,10 @@ short's liquidation price (~79 760). The watchdog reads the fair price over REST
 
 from __future__ import annotations
 
-import pytest
-
-from tests.live.filling_fake import SHORT, FillingMexc
+from tests.live.filling_fake import SHORT
 from tests.live.rig import SYM, LiveRig
 from tui_trader.domain.events import FeedStateChanged, LiquidationWarning
 from tui_trader.domain.models import Side
-
-
-@pytest.fixture
-async def fake():
-    exchange = FillingMexc()
-    await exchange.start()
-    yield exchange
-    await exchange.stop()
 
 
 async def test_stream_stalls_during_a_ramp_to_liquidation_the_watchdog_closes_from_rest_prices(fake, tmp_path):

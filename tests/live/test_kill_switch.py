@@ -10,22 +10,12 @@ import asyncio
 import random
 import time
 
-import pytest
-
 from tests.live.filling_fake import LONG, SHORT, FillingMexc
 from tests.live.rig import LiveRig
 from tests.venues.mexc.fake_exchange import Fault
 from tui_trader.domain.events import BreakerChanged, EmergencyCloseProgress, ErrorRaised
 
 SYMBOLS = ["BTC_USDT", "ETH_USDT"]
-
-
-@pytest.fixture
-async def fake():
-    exchange = FillingMexc()
-    await exchange.start()
-    yield exchange
-    await exchange.stop()
 
 
 async def positions_everywhere(fake: FillingMexc, tmp_path) -> LiveRig:

@@ -10,18 +10,10 @@ from decimal import Decimal
 
 import pytest
 
-from tests.live.filling_fake import SHORT, FillingMexc
+from tests.live.filling_fake import SHORT
 from tests.live.rig import SYM, LiveRig
 from tui_trader.domain.events import ErrorRaised, PositionLiquidated
 from tui_trader.domain.models import Side
-
-
-@pytest.fixture
-async def fake():
-    exchange = FillingMexc()
-    await exchange.start()
-    yield exchange
-    await exchange.stop()
 
 
 async def test_a_gap_through_liquidation_is_reported_with_the_loss_and_no_close_is_sent(fake, tmp_path):

@@ -11,21 +11,12 @@ from decimal import Decimal
 import pytest
 from rich.console import Console
 
-from tests.live.filling_fake import FillingMexc
 from tests.live.rig import SYM, TAG, LiveRig
 from tui_trader.app.trading_cli import print_trades
 from tui_trader.backtest.recorder import stored_trades
 from tui_trader.domain.events import PositionChanged
 from tui_trader.domain.models import Side
 from tui_trader.domain.strategy.state import Phase
-
-
-@pytest.fixture
-async def fake():
-    exchange = FillingMexc()
-    await exchange.start()
-    yield exchange
-    await exchange.stop()
 
 
 async def round_trip(rig: LiveRig) -> None:

@@ -4,21 +4,10 @@ refused with the reason and never sent. Before: `min_entry_liq_distance_pct` was
 
 from __future__ import annotations
 
-import pytest
-
-from tests.live.filling_fake import FillingMexc
 from tests.live.rig import FAST, LiveRig
 from tui_trader.domain.events import OrderUpdated
 from tui_trader.domain.models import OrderState
 from tui_trader.domain.strategy.state import Phase
-
-
-@pytest.fixture
-async def fake():
-    exchange = FillingMexc()
-    await exchange.start()
-    yield exchange
-    await exchange.stop()
 
 
 def strategy(leverage: int) -> dict:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-import pytest
-
 from tests.conftest import settle
-from tests.live.filling_fake import SHORT, FillingMexc
+from tests.live.filling_fake import SHORT
 from tests.live.rig import SYM, TAG, LiveRig
 from tui_trader.domain.events import ErrorRaised, OrderUpdated, PositionChanged
 from tui_trader.domain.models import (
@@ -24,14 +22,6 @@ from tui_trader.domain.strategy.state import Phase
 from tui_trader.engine.order_tracker import EXTERNAL_TAG
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
-
-
-@pytest.fixture
-async def fake():
-    exchange = FillingMexc()
-    await exchange.start()
-    yield exchange
-    await exchange.stop()
 
 
 async def wait_for(predicate, timeout: float = 10.0) -> None:

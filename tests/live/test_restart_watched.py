@@ -39,14 +39,6 @@ WIGGLE = (0.001, -0.002, 0.003, -0.003, 0.002, -0.001)  # the market a few tenth
 MMR_PLUS_FEE = 0.004 + 0.0006  # the contracts' maintenance rate + liquidation fee (the 1 % default = unknown)
 
 
-@pytest.fixture
-async def fake():
-    exchange = FillingMexc()
-    await exchange.start()
-    yield exchange
-    await exchange.stop()
-
-
 def open_three(fake: FillingMexc) -> None:
     """Three positions at 3x made elsewhere (before the restart): the account has them."""
     for (symbol, _), (ptype, vol, _) in HELD.items():

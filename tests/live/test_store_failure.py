@@ -5,20 +5,10 @@ event and an in-memory journal that is flushed when the store recovers."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.live.filling_fake import SHORT, FillingMexc
+from tests.live.filling_fake import SHORT
 from tests.live.rig import SYM, LiveRig
 from tui_trader.domain.events import ErrorRaised, OrderUpdated
 from tui_trader.domain.models import OrderState, Side
-
-
-@pytest.fixture
-async def fake():
-    exchange = FillingMexc()
-    await exchange.start()
-    yield exchange
-    await exchange.stop()
 
 
 async def test_with_every_store_write_failing_the_auto_close_is_sent_and_the_position_ends_flat(fake, tmp_path):
