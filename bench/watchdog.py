@@ -12,6 +12,8 @@ trade alternating) are replayed in real time for DURATION_S seconds, up to FRAME
 * watchdog cost per tick: time inside the watchdog's tick handlers, per market event (all five
   accounts, 200 positions), and per position checked.
 * event-loop lag: a 5 ms wall-clock ticker's lateness while the replay runs.
+* REST fallback: the live stack on the fake MEXC; the stream goes silent while the price runs toward a
+  3x short's liquidation: from the last pushed price to the close sent (`rest_fallback_stall_to_close_ms`).
 Last line: one JSON object with the figures.
 """
 
@@ -46,7 +48,7 @@ INSTR = {s: Instrument(s, price_unit=Decimal("0.0001"), maintenance_margin_rate=
 class Account:
     """One venue account: the engine stack the console builds, with timing hooks."""
 
-    def __init__(self, bench: "Bench") -> None:
+    def __init__(self, bench: Bench) -> None:
         self.bus, self.clock, self.cache = EventBus(), SimClock(T0), None
         self.cache = Cache(self.bus)
         self.execution = Execution(self.bus, self.clock, None, MemoryStore(), self.cache)  # type: ignore[arg-type]
@@ -195,7 +197,50 @@ async def main() -> dict:
             "loop_lag_p99_ms": round(pct(lags, 99), 2)}
 
 
+async def rest_fallback() -> dict:
+    """The stream stalls while the price runs toward liquidation: from the last pushed price to the close
+    sent, the live stack on the fake MEXC (wall clock). Dominated by `watchdog.stale_after_s` (3 s)."""
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.live.filling_fake import SHORT, FillingMexc
+    from tests.live.rig import LiveRig
+    from tui_trader.engine.clock import WallClock
+
+    fake = FillingMexc()
+    await fake.start()
+    try:
+        fake.open_position("BTC_USDT", SHORT, 40, 60000.0, leverage=3)  # liquidation ~79 760
+        with tempfile.TemporaryDirectory() as tmp:
+            rig = await LiveRig(fake, Path(tmp) / "wd.sqlite", strategy=None, clock=WallClock()).start()
+            try:
+                rig.trade(60000.0)  # the last price the stream pushes
+                last_pushed, zone_ms = fake.now_ms(), 0
+                zone = float(fake.position("BTC_USDT", SHORT)["liquidatePrice"]) / 1.10  # auto-close: 10 % away
+                for step in range(1, 400):  # then silence while the exchange's price runs up 50 / 50 ms
+                    price = 60000.0 + 50.0 * step
+                    fake.set_price("BTC_USDT", price)
+                    if price >= zone and not zone_ms:
+                        zone_ms = fake.now_ms()
+                    await asyncio.sleep(0.05)
+                    if fake.position("BTC_USDT", SHORT) is None:
+                        break
+                closes = [o for o in fake.orders if o["side"] == 2 and o["externalOid"]]
+                sent = closes[0]["createTime"] if closes else 0
+                print(f"REST fallback: stream silent; close sent {sent - last_pushed} ms after the last pushed price,"
+                      f" {sent - zone_ms} ms after the price entered the auto-close zone; liquidations"
+                      f" {len(fake.liquidations)}")
+                return {"rest_fallback_stall_to_close_ms": sent - last_pushed,
+                        "rest_fallback_zone_to_close_ms": sent - zone_ms, "rest_fallback_liquidations": len(fake.liquidations)}
+            finally:
+                await rig.stop()
+    finally:
+        await fake.stop()
+
+
 if __name__ == "__main__":
     result = asyncio.run(main())
+    result |= asyncio.run(rest_fallback())
     print(json.dumps(result))
     sys.exit(0 if result["closes_sent"] == result["crossing_positions"] else 1)

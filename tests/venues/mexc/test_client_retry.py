@@ -53,7 +53,7 @@ async def test_permanent_errors_are_not_retried(fake, client, sleeps, code):
 async def test_call_timeout_counts_as_retryable_timeout(fake, rest, clock, sleeps):
     from tui_trader.domain.config import BreakerConfig
 
-    client = MexcClient(rest, RetryConfig(attempts=2, jitter_s=0), BreakerConfig(call_timeout_s=0.1), clock, sleep=sleeps)
+    client = MexcClient(rest, RetryConfig(attempts=2, jitter_s=0), BreakerConfig(call_timeout_s=0.5), clock, sleep=sleeps)
     fake.fault("assets", "hang")
     assert (await client.call(rest.assets, "assets"))[0]["currency"] == "USDT"
     assert fake.calls["assets"] == 2 and sleeps.delays == [1.0]
