@@ -12,6 +12,8 @@ from tui_trader.domain.liquidation import (
     Band,
     LiqForm,
     autoclose_trigger_price,
+    band_edge_price,
+    band_edge_price_fast,
     band_for,
     buffered_liquidation_price,
     distance_pct,
@@ -152,3 +154,16 @@ def test_short_liquidation_moves_closer_with_leverage(lev, entry, mmr):
     assert a is not None and b is not None and b < a
     # and the real liquidation is always nearer than the naive E(1 + 1/L)
     assert a < entry * (1 + D(1) / D(lev))
+
+
+@settings(max_examples=300, deadline=None)
+@given(short=st.booleans(), liq=st.decimals(min_value="0.0001", max_value="1000000", places=4),
+       distance=st.decimals(min_value="0", max_value="99.99", places=2))
+def test_the_watchdogs_float_band_edge_is_the_decimal_one(short, liq, distance):
+    """Issue 19: the watchdog's hot-path float formulas come from domain/liquidation.py and agree with
+    the Decimal ones (relative error below 1e-12)."""
+    side = Side.SHORT if short else Side.LONG
+    exact = band_edge_price(side, liq, distance)
+    fast = band_edge_price_fast(short, float(liq), float(distance))
+    assert abs(fast - float(exact)) <= 1e-12 * float(exact)
+    assert abs(distance_pct(side, fast, float(liq)) - float(distance)) < 1e-6  # and inverts distance_pct

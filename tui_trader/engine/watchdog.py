@@ -29,7 +29,9 @@ from functools import partial
 from tui_trader.domain.config import WatchdogConfig
 from tui_trader.domain.events import ErrorRaised, Event, LiquidationWarning, MarkPriceTick, PositionChanged, TradeTick
 from tui_trader.domain.intents import ClosePosition, make_client_id
-from tui_trader.domain.liquidation import Band, LiqForm, band_for, distance_pct, liquidation_price, maintenance_margin_rate
+from tui_trader.domain.liquidation import (
+    Band, LiqForm, band_edge_price_fast, band_for, distance_pct, liquidation_price, maintenance_margin_rate,
+)
 from tui_trader.domain.models import Instrument, Position, Side
 from tui_trader.domain.money import ceil_to_unit, to_decimal
 from tui_trader.engine.bus import EventBus
@@ -324,10 +326,8 @@ class LiquidationWatchdog:
     def _edge_key(w: _Watch, d: float) -> float:
         """Key of the price at which the distance equals `d` %."""
         assert w.liq is not None
-        if w.short:
-            return w.liq / (1.0 + d / 100.0)
-        denom = 1.0 - d / 100.0
-        return -w.liq / denom if denom > 0 else -INF
+        price = band_edge_price_fast(w.short, w.liq, d)
+        return price if w.short else -price
 
     def _warn(self, w: _Watch, d: float, price: float, source: str, ts_ms: int, level: str) -> None:
         w.last_warn_ms = self.clock.now_ms()
