@@ -161,9 +161,9 @@ def test_short_liquidation_moves_closer_with_leverage(lev, entry, mmr):
        distance=st.decimals(min_value="0", max_value="99.99", places=2))
 def test_the_watchdogs_float_band_edge_is_the_decimal_one(short, liq, distance):
     """Issue 19: the watchdog's hot-path float formulas come from domain/liquidation.py and agree with
-    the Decimal ones (relative error below 1e-12)."""
+    the Decimal ones (relative error below 1e-9)."""
     side = Side.SHORT if short else Side.LONG
     exact = band_edge_price(side, liq, distance)
     fast = band_edge_price_fast(short, float(liq), float(distance))
-    assert abs(fast - float(exact)) <= 1e-12 * float(exact)
+    assert abs(fast - float(exact)) <= 1e-9 * float(exact)  # 1 - d/100 loses digits near 100 % (longs)
     assert abs(distance_pct(side, fast, float(liq)) - float(distance)) < 1e-6  # and inverts distance_pct
