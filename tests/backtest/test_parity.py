@@ -16,6 +16,7 @@ from tui_trader.engine.bus import EventBus
 
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SLICES = Path(__file__).resolve().parents[1] / "data"
 
 
 def _key(trades):
@@ -112,9 +113,8 @@ def test_two_symbols_merged_trade_the_same_with_quiet_steps_and_every_step(monke
 
     from tui_trader.venues.replay import bundled_data_path
 
-    data = [bundled_data_path("bittrex_BCC-BTC_1m_20171104-20171118.csv.gz"), SHARED / "freqtrade_UNITTEST-BTC_1m_20171104-20171114.csv"]
-    if not data[1].exists():
-        pytest.skip("the shared data folder is not beside the checkout")
+    data = [bundled_data_path("bittrex_BCC-BTC_1m_20171104-20171118.csv.gz"),
+            SLICES / "freqtrade_UNITTEST-BTC_1m_20171104-20171114.csv.gz"]  # 2017-11-09 .. 11-12, tests/data
     window = {"date_from_ms": 1_510_272_000_000, "date_to_ms": 1_510_444_800_000}  # 2017-11-10 .. 2017-11-12 UTC
     fast = run_backtest(None, data, **window)
     monkeypatch.setattr(strategy_runner, "QUIET_HORIZON_S", 0.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gzip
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -20,11 +21,21 @@ from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import SimClock
 from tui_trader.engine.core import Service
 from tui_trader.engine.strategy_runner import StrategyRunner, bundled_strategy_path, load_strategy
-from tui_trader.venues.replay import ReplayFeed
+from tui_trader.venues.replay import ReplayFeed, bundled_data_path
 
 T0 = 1_600_000_000_000
 SYM = "ABC_USDT"
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+PUMP_START, PUMP_END = 1512245400000, 1512255600000  # 2017-12-02 20:10 .. 23:00 UTC, around an NXT pump
+
+
+def nxt_pump_candles(tmp_path: Path) -> Path:
+    """The two hours of bundled NXT candles (the same as ../shared's recording) around the pump, as a CSV."""
+    with gzip.open(bundled_data_path("bittrex_NXT-BTC_1m_20171130-20171210.csv.gz"), "rt", newline="") as fh:
+        rows = list(csv.reader(fh))
+    part = tmp_path / "bittrex_NXT-BTC_1m_part.csv"
+    kept = [rows[0]] + [r for r in rows[1:] if PUMP_START <= int(r[0]) < PUMP_END]
+    part.write_text("\n".join(",".join(r) for r in kept) + "\n")
+    return part
 
 FAST = {  # a small strategy on short windows so a few ticks drive it
     "strategy_name": "fast",
@@ -202,14 +213,7 @@ def test_bundled_strategy_path_loads():
 
 async def test_default_strategy_enters_on_replayed_pump_candles(tmp_path: Path):
     """ReplayFeed -> bus -> runner on two hours of NXT candles around a pump: S1 and an entry."""
-    source = DATA / "bittrex_NXT-BTC_1m_20171130-20171210.csv"
-    if not source.exists():
-        pytest.skip("shared data not present")
-    start, end = 1512245400000, 1512255600000  # 2017-12-02 20:10 .. 23:00 UTC
-    with open(source, newline="") as fh:
-        rows = [r for r in csv.reader(fh)]
-    part = tmp_path / "bittrex_NXT-BTC_1m_part.csv"
-    part.write_text("\n".join(",".join(r) for r in [rows[0]] + [r for r in rows[1:] if start <= int(r[0]) < end]) + "\n")
+    start, part = PUMP_START, nxt_pump_candles(tmp_path)
     strategy = tomllib.loads(bundled_strategy_path().read_text())
     rig = Rig(strategy=strategy, start_ms=start)
     rig.runner = StrategyRunner(rig.bus, rig.clock, strategy_from_dict(strategy), ["NXT_BTC"], rig.store, rig.intents.append)
@@ -224,17 +228,10 @@ async def test_default_strategy_enters_on_replayed_pump_candles(tmp_path: Path):
 async def test_quiet_steps_are_skipped_and_the_run_is_unchanged(tmp_path: Path, monkeypatch):
     """Two hours of real NXT candles around a pump, with and without quiet steps: the same states at
     the same instants and the same intents, from a fraction of the steps."""
-    source = DATA / "bittrex_NXT-BTC_1m_20171130-20171210.csv"
-    if not source.exists():
-        pytest.skip("shared data not present")
     from tui_trader.domain.strategy.machine import StrategyMachine
     from tui_trader.engine import strategy_runner
 
-    start, end = 1512245400000, 1512255600000
-    with open(source, newline="") as fh:
-        rows = [r for r in csv.reader(fh)]
-    part = tmp_path / "bittrex_NXT-BTC_1m_part.csv"
-    part.write_text("\n".join(",".join(r) for r in [rows[0]] + [r for r in rows[1:] if start <= int(r[0]) < end]) + "\n")
+    start, part = PUMP_START, nxt_pump_candles(tmp_path)
     steps = [0]
     on_tick = StrategyMachine.on_tick
 

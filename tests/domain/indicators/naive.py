@@ -7,12 +7,22 @@ incremental implementations can be checked against them.
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 from bisect import bisect_right
 import statistics
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # slices of ../shared/data (tests/data/make_slices.py)
+BUNDLED = Path(__file__).resolve().parents[3] / "tui_trader" / "data"
+
+
+def path(name: str) -> Path:
+    """The recording `name` (a ../shared/data file name) as this repository ships it: a slice or the bundled copy."""
+    for candidate in (DATA_DIR / f"{name}.gz", BUNDLED / f"{name}.gz"):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"{name}: no slice in tests/data and no bundled copy")
 
 
 def twpa(trades: list[tuple[int, float]], now: int, a_ms: int, b_ms: int, min_cov: float = 0.5) -> float | None:
@@ -97,7 +107,7 @@ def close_enough(a: float | None, b: float | None, tol: float = 1e-9) -> bool:
 
 
 def read_rows(name: str, limit: int | None = None) -> list[dict[str, str]]:
-    with open(DATA_DIR / name, newline="") as fh:
+    with gzip.open(path(name), "rt", encoding="utf-8", newline="") as fh:
         rows = []
         for i, row in enumerate(csv.DictReader(fh)):
             if limit is not None and i >= limit:

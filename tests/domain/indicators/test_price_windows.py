@@ -99,20 +99,14 @@ def test_incremental_matches_naive_on_random_streams(items):
 
 
 def test_matches_naive_on_real_trades():
-    path = naive.DATA_DIR / "binance_BTC-USDT_trades_20210108.csv"
-    if not path.exists():
-        pytest.skip("shared data not present")
-    rows = naive.read_rows(path.name)
+    rows = naive.read_rows("binance_BTC-USDT_trades_20210108.csv")
     trades = [(int(r["timestamp_ms"]), float(r["price"])) for r in rows]
     evals = sorted({t for t, _ in trades} | {t + 500 for t, _ in trades[::7]})
     assert _check_stream(trades, evals) > 1000
 
 
 def test_matches_naive_on_replayed_pump_candles():
-    path = naive.DATA_DIR / "bittrex_NXT-BTC_1m_20171130-20171210.csv"
-    if not path.exists():
-        pytest.skip("shared data not present")
-    ticks = naive.replay_ticks(naive.read_rows(path.name, limit=1500))
+    ticks = naive.replay_ticks(naive.read_rows("bittrex_NXT-BTC_1m_20171130-20171210.csv", limit=1500))
     trades = [(t, p) for t, p, _ in ticks]
     evals = sorted({t for t, _ in trades} | {t + 10_000 for t, _ in trades[::3]})
     assert _check_stream(trades, evals) > 3000

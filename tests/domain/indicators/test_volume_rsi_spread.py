@@ -71,8 +71,6 @@ def test_volume_surge_matches_naive_on_random_streams(items):
 
 def test_volume_surge_matches_naive_on_real_data():
     for name, limit in (("binance_XRP-ETH_aggtrades_20191011-20191013.csv", 6000), ("bittrex_NXT-BTC_1m_20171130-20171210.csv", 1500)):
-        if not (naive.DATA_DIR / name).exists():
-            pytest.skip("shared data not present")
         rows = naive.read_rows(name, limit=limit)
         if "amount" in rows[0]:
             trades = [(int(r["timestamp_ms"]), float(r["amount"])) for r in rows]
@@ -117,8 +115,6 @@ def test_rsi_matches_naive_on_random_closes(closes, period):
 
 def test_rsi_matches_naive_on_real_closes():
     name = "ftx_BTC-PERP_1m_20211231-20220201.csv"
-    if not (naive.DATA_DIR / name).exists():
-        pytest.skip("shared data not present")
     closes = [float(r["close"]) for r in naive.read_rows(name, limit=600)]
     rsi = Rsi()
     for k, c in enumerate(closes):
@@ -179,8 +175,6 @@ def test_spread_matches_naive_on_random_books(items):
 
 def test_spread_on_replayed_books_of_real_data():
     name = "bittrex_NXT-BTC_1m_20171130-20171210.csv"
-    if not (naive.DATA_DIR / name).exists():
-        pytest.skip("shared data not present")
     sp = Spread()
     for t, price, _ in naive.replay_ticks(naive.read_rows(name, limit=500)):
         book = (t, price * 0.9995, price * 1.0005)
@@ -197,8 +191,6 @@ def test_unrealized_pnl_matches_naive(side, entry, price):
 
 def test_candle_volume_surge_on_real_candles():
     name = "bittrex_BCC-BTC_1m_20171104-20171118.csv"
-    if not (naive.DATA_DIR / name).exists():
-        pytest.skip("shared data not present")
     surge, vols = CandleVolumeSurge(10), []
     for row in naive.read_rows(name, limit=3000):
         vols.append(float(row["volume"]))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 
-import pytest
 
 from tui_trader.domain.config import FeesConfig, PaperConfig
 from tui_trader.domain.events import FundingCharged
@@ -16,12 +15,11 @@ from tui_trader.venues.paper.funding import FundingSchedule, read_funding_csv
 from tui_trader.venues.paper.venue import PaperVenue
 from tui_trader.venues.replay import ReplayFeed
 
-DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-BARS = DATA / "xrp-usdt-perp_5m_20211115-20211121.csv"
+DATA = Path(__file__).resolve().parents[2] / "data"  # recordings shipped with the tests (tests/data/make_slices.py)
+BARS = DATA / "xrp-usdt-perp_5m_20211115-20211121.csv.gz"
 FUNDING = DATA / "xrp-usdt-perp_funding_8h_20211118-20211218.csv"
 
 
-@pytest.mark.skipif(not BARS.exists(), reason="shared data not present")
 async def test_each_settlement_in_the_overlap_is_charged_at_the_recorded_rate():
     series = read_funding_csv(FUNDING)
     assert len(series) == 91
