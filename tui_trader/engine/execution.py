@@ -445,7 +445,9 @@ class Execution:
             if order.reduce_only or (tag is not None and order.tag != tag):
                 continue
             try:
-                await self._record(await self.venue.cancel_order(order.symbol, order.client_id, close_lane=close_lane))
+                # the venue's answer, like a create's: it may carry fills made before the cancel
+                await self._venue_reply(await self.venue.cancel_order(order.symbol, order.client_id,
+                                                                      close_lane=close_lane))
                 count += 1
             except VenueError as exc:
                 log.warning("cancel %s failed: %s", order.client_id, exc)
