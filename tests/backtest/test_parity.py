@@ -15,7 +15,6 @@ from tui_trader.domain.events import FeedStateChanged
 from tui_trader.engine.bus import EventBus
 
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 SLICES = Path(__file__).resolve().parents[1] / "data"
 
 

@@ -17,7 +17,7 @@ SHARED = HERE.parents[1] / ".." / "shared" / "data"
 
 HEAD = {  # file: rows kept from the start (the tests' largest `limit`)
     "binance_XRP-ETH_aggtrades_20191011-20191013.csv": 6000,
-    "ftx_BTC-PERP_1m_20211231-20220201.csv": 600,
+    "ftx_BTC-PERP_1m_20211231-20220201.csv": 8000,
     "bittrex_BCC-BTC_1m_20171104-20171118.csv": 3000,
 }
 WHOLE = ["binance_BTC-USDT_trades_20210108.csv", "xrp-usdt-perp_5m_20211115-20211121.csv"]

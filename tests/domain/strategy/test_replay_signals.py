@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 
 from tests.domain.indicators import naive
 from tests.domain.strategy.helpers import BUNDLED
@@ -19,8 +18,6 @@ from tui_trader.domain.strategy.state import Phase
 
 def _replay(name: str, limit: int | None = None) -> tuple[StrategyMachine, list]:
     """Feed candles as 4 trades + book ticks + a closed candle; fill every intent at once."""
-    if not (naive.DATA_DIR / name).exists():
-        pytest.skip("shared data not present")
     strategy = strategy_from_toml(BUNDLED.read_text())
     ind, m = IndicatorSet.for_strategy(strategy), StrategyMachine(strategy, "NXT_BTC")
     intents: list = []
