@@ -165,3 +165,70 @@ async def test_kill_switch_on_paper_closes_the_position_refuses_entries_then_hal
         await g.flush()
         assert store.state[STATE_KEY]["state"] == "HALTED"
         assert any(isinstance(e, AccountUpdated) for e in s.events)
+
+
+def _strategy_guard(store=None):
+    from tui_trader.engine.cache import Cache
+
+    bus, clock, cache = EventBus(), SimClock(T0), Cache()
+    g = RiskGuard(bus, clock, RiskConfig(daily_loss_limit_pct=50, max_drawdown_pct=90), store, cache=cache)
+    return g, bus, cache
+
+
+def _closing_fill(bus, cache, tag, cid, pnl, fee="1"):
+    from tui_trader.domain.events import OrderFilled
+    from tui_trader.domain.models import Fill, Order, OrderSide, OrderType
+
+    cache.apply_order(Order(ClientOrderId(cid), SYM, OrderSide.CLOSE_SHORT, OrderType.MARKET, D(10), tag=tag))
+    bus.publish(OrderFilled(T0, Fill(f"f-{cid}", ClientOrderId(cid), SYM, OrderSide.CLOSE_SHORT, D(10), D(2),
+                                     D(fee), T0, realized_pnl=D(pnl))))
+
+
+def _limited(tag="strat:X_USDT", cid="e-9", limit=2.0):
+    return OpenPosition(0, tag, SYM, Side.SHORT, ClientOrderId(cid), 5.0, 3, daily_loss_limit_pct=limit)
+
+
+async def test_a_strategys_daily_loss_limit_refuses_its_entries_only_until_the_next_utc_day():
+    g, bus, cache = _strategy_guard()
+    g.observe_equity(D(10000))
+    g.check_open(_limited(), account(), 0, 0)  # nothing lost yet
+    _closing_fill(bus, cache, "strat:X_USDT", "x-1", "-150", fee="2")  # -152 net = 1.52 % of the day's 10 000
+    g.check_open(_limited(), account(), 0, 0)
+    _closing_fill(bus, cache, "strat:Z_USDT", "x-2", "-47", fee="1")  # its other symbol: -200 net = 2.00 %
+    with pytest.raises(RiskRejected, match=r"strat lost 2.00 % .* daily_loss_limit_pct is 2 %"):
+        g.check_open(_limited(), account(), 0, 0)
+    g.check_open(_limited(tag="other:X_USDT"), account(), 0, 0)  # another strategy goes on
+    g.check_open(_limited(limit=None), account(), 0, 0)  # an entry without a strategy limit too
+    assert g.state is TradingState.ACTIVE  # a strategy's limit is not the account's kill switch
+    g.clock.advance(2 * 3600)  # past 00:00 UTC: a new day
+    g.check_open(_limited(), account(), 0, 0)
+
+
+async def test_a_winning_trade_offsets_the_days_losses_and_the_count_survives_a_restart():
+    store = MemoryStore()
+    g, bus, cache = _strategy_guard(store)
+    g.observe_equity(D(10000))
+    _closing_fill(bus, cache, "strat:X_USDT", "x-1", "-300", fee="0")
+    _closing_fill(bus, cache, "strat:X_USDT", "x-2", "120", fee="0")  # -180: 1.8 %
+    g.check_open(_limited(), account(), 0, 0)
+    _closing_fill(bus, cache, "strat:X_USDT", "x-3", "-20", fee="0")
+    await g.flush()
+    g2, _, _ = _strategy_guard(store)
+    await g2.start()
+    with pytest.raises(RiskRejected, match="daily_loss_limit_pct"):
+        g2.check_open(_limited(), account(), 0, 0)
+
+
+async def test_a_strategys_open_loss_counts_towards_its_daily_limit():
+    from tui_trader.domain.models import Position
+
+    g, bus, cache = _strategy_guard()
+    g.observe_equity(D(10000))
+    _closing_fill(bus, cache, "strat:X_USDT", "x-1", "-100", fee="0")  # 1 % realised
+    short = Position("Z_USDT", Side.SHORT, D(1000), D(1), D(2), 3, tag="strat:Z_USDT")
+    cache.apply_position(short)
+    cache.mark["Z_USDT"] = (2.05, T0)  # -0.05 x 1 000 coins = -50: 1.5 % in all
+    g.check_open(_limited(), account(), 1, 0)
+    cache.mark["Z_USDT"] = (2.1, T0)  # -100 open: 2 %
+    with pytest.raises(RiskRejected, match="strat lost 2.00 %"):
+        g.check_open(_limited(), account(), 1, 0)

@@ -33,6 +33,7 @@ class OpenPosition:
     reason: str = "Z1"
     max_per_symbol: int = 1  # the strategy's max_positions_per_symbol (hedge mode: sides held)
     min_liq_distance_pct: float = 0.0  # the strategy's min_entry_liq_distance_pct (checked at sizing)
+    daily_loss_limit_pct: float | None = None  # the strategy's own (risk guard: its realised loss today)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,16 @@ class CancelOrders:
 
 
 Intent = OpenPosition | ClosePosition | CancelOrders
+
+
+def machine_tag(strategy_name: str, symbol: str) -> str:
+    """The owner tag of one strategy machine's orders and positions: `strategy:SYMBOL`."""
+    return f"{strategy_name}:{symbol}"
+
+
+def strategy_of(tag: str) -> str:
+    """The strategy part of a machine tag (limits that span a strategy's symbols group by it)."""
+    return tag.rsplit(":", 1)[0]
 
 
 def make_client_id(*parts: str | int, max_len: int = 32) -> ClientOrderId:

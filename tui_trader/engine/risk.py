@@ -9,6 +9,12 @@ closed through `on_trip`, the emergency close-all) -> HALTED once flat. Why a st
 a trader must see why nothing trades, and a restart must not quietly re-arm a tripped switch - the
 state is persisted under `risk:trading_state` and only `reset()`, an explicit user action, returns
 to ACTIVE.
+
+A strategy's own `global_limits.daily_loss_limit_pct` (carried on its entries) is narrower: its
+loss today on all its symbols - closing fills' P&L less every fee of its orders, plus its open
+positions marked to market (strategy.md: realised + unrealised) - as % of the day's
+starting equity; reached, that strategy's entries are refused until 00:00 UTC - the account and the
+other strategies go on, its open positions still exit.
 """
 
 from __future__ import annotations
@@ -21,9 +27,9 @@ from typing import Callable
 
 from tui_trader.domain.config import RiskConfig
 from tui_trader.domain.errors import RiskRejected
-from tui_trader.domain.events import AccountUpdated, Event, PositionChanged, TradingStateChanged
-from tui_trader.domain.intents import OpenPosition
-from tui_trader.domain.models import Account
+from tui_trader.domain.events import AccountUpdated, Event, OrderFilled, PositionChanged, TradingStateChanged
+from tui_trader.domain.intents import OpenPosition, strategy_of
+from tui_trader.domain.models import Account, Position
 from tui_trader.domain.money import to_decimal
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
@@ -58,10 +64,13 @@ class RiskGuard:
         self.peak_equity: Decimal | None = None
         self.day_start_ms = 0
         self.day_start_equity: Decimal | None = None
+        self.strategy_day_ms = 0  # the UTC day `strategy_pnl` is for
+        self.strategy_pnl: dict[str, Decimal] = {}  # strategy name -> realised P&L net of fees today
         self.writer = StateWriter(state_store)  # the kill switch, written by run()
         self._timer: TimerHandle | None = None
         self._started = False
-        self._unsubscribe = bus.subscribe(self._on_event, [AccountUpdated, PositionChanged], name="risk")
+        self._unsubscribe = bus.subscribe(self._on_event, [AccountUpdated, PositionChanged, OrderFilled],
+                                          name="risk")
 
     # --- life -----------------------------------------------------------------------------
 
@@ -97,7 +106,9 @@ class RiskGuard:
             return None if v is None else str(v)
 
         return {"state": self.state.value, "reason": self.reason, "peak_equity": s(self.peak_equity),
-                "day_start_ms": self.day_start_ms, "day_start_equity": s(self.day_start_equity)}
+                "day_start_ms": self.day_start_ms, "day_start_equity": s(self.day_start_equity),
+                "strategy_day_ms": self.strategy_day_ms,
+                "strategy_pnl": {tag: str(v) for tag, v in self.strategy_pnl.items()}}
 
     def _restore(self, data: dict) -> None:
         def d(v: object) -> Decimal | None:
@@ -108,6 +119,8 @@ class RiskGuard:
         self.peak_equity = d(data.get("peak_equity"))
         self.day_start_ms = int(data.get("day_start_ms", 0))
         self.day_start_equity = d(data.get("day_start_equity"))
+        self.strategy_day_ms = int(data.get("strategy_day_ms", 0))
+        self.strategy_pnl = {str(k): Decimal(str(v)) for k, v in (data.get("strategy_pnl") or {}).items()}
 
     # --- the gate -------------------------------------------------------------------------
 
@@ -128,11 +141,46 @@ class RiskGuard:
         pct = margin / equity * 100
         if pct > to_decimal(cfg.max_position_pct):
             raise RiskRejected(f"position margin {pct:.2f} % of equity is above max_position_pct {cfg.max_position_pct:g} %")
+        self._check_strategy_loss(intent)
+
+    def _check_strategy_loss(self, intent: OpenPosition) -> None:
+        limit = intent.daily_loss_limit_pct
+        start = self.day_start_equity
+        if limit is None or start is None or start <= 0:
+            return
+        self._roll_strategy_day()
+        name = strategy_of(intent.tag)
+        open_pnl = sum((self._upnl(p) for p in self.cache.positions.values() if strategy_of(p.tag) == name),
+                       Decimal(0)) if self.cache is not None else Decimal(0)
+        loss_pct = -(self.strategy_pnl.get(name, Decimal(0)) + open_pnl) / start * 100
+        if loss_pct >= to_decimal(limit):
+            raise RiskRejected(f"strategy {name} lost {loss_pct:.2f} % of the day's equity today: its "
+                               f"daily_loss_limit_pct is {limit:g} % (entries refused until 00:00 UTC)")
+
+    def _roll_strategy_day(self) -> None:
+        now = self.clock.now_ms()
+        day = now - now % DAY_MS
+        if day != self.strategy_day_ms:
+            self.strategy_day_ms, self.strategy_pnl = day, {}
+            self._changed()
+
+    def _on_fill(self, ev: OrderFilled) -> None:
+        """Count a fill's realised P&L less its fee against its order's owner (the strategy's tag)."""
+        order = self.cache.orders.get(ev.fill.client_id) if self.cache is not None else None
+        if order is None or not order.tag:
+            return
+        self._roll_strategy_day()
+        net, name = ev.fill.realized_pnl - ev.fill.fee, strategy_of(order.tag)
+        if net:
+            self.strategy_pnl[name] = self.strategy_pnl.get(name, Decimal(0)) + net
+            self._changed()
 
     # --- equity and the kill switch -------------------------------------------------------
 
     def _on_event(self, ev: Event) -> None:
-        if isinstance(ev, AccountUpdated):
+        if isinstance(ev, OrderFilled):
+            self._on_fill(ev)
+        elif isinstance(ev, AccountUpdated):
             self.observe_equity(ev.equity)
         elif isinstance(ev, PositionChanged):
             if ev.position.is_flat:
@@ -214,12 +262,13 @@ class RiskGuard:
         cache = self.cache
         if cache is None or cache.account is None:
             return None
-        upnl = Decimal(0)
-        for pos in cache.positions.values():
-            price = cache.mark.get(pos.symbol) or cache.last.get(pos.symbol)
-            if price is not None:
-                upnl += pos.side.sign * (to_decimal(price[0]) - pos.entry_price) * pos.qty_coins
-        return cache.account.cash_balance + upnl
+        return cache.account.cash_balance + sum((self._upnl(p) for p in cache.positions.values()), Decimal(0))
+
+    def _upnl(self, pos: Position) -> Decimal:
+        """A position's unrealised P&L at the cached mark (else last) price; 0 with no price."""
+        cache = self.cache
+        price = (cache.mark.get(pos.symbol) or cache.last.get(pos.symbol)) if cache is not None else None
+        return pos.side.sign * (to_decimal(price[0]) - pos.entry_price) * pos.qty_coins if price else Decimal(0)
 
 
 def _utc(ts_ms: int) -> str:

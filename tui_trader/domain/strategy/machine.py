@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from tui_trader.domain.indicators.position import momentum_reversal, next_peak, unrealized_pnl_pct
-from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition, make_client_id
+from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition, machine_tag, make_client_id
 from tui_trader.domain.models import Order, OrderState, OrderType, Position, Side
 from tui_trader.domain.strategy.conditions import section_fires, section_may_fire
 from tui_trader.domain.strategy.schema import Condition, MomentumReversalSpec, PnlSpec, Strategy
@@ -71,7 +71,7 @@ class StrategyMachine:
             raise ValueError(f"a machine trades one side, not {strategy.direction}")
         self.strategy = strategy
         self.symbol = symbol
-        self.tag = f"{strategy.strategy_name}:{symbol}"
+        self.tag = machine_tag(strategy.strategy_name, symbol)
         self.side = Side(strategy.direction)
         self.state = state or MachineState()
         self.transitions: list[Transition] = []
@@ -272,6 +272,7 @@ class StrategyMachine:
             limit_price=limit, stop_loss_pct=order.stop_loss_pct, take_profit_pct=order.take_profit_pct,
             ref_price=price, reason="Z1", max_per_symbol=self.strategy.global_limits.max_positions_per_symbol,
             min_liq_distance_pct=self.strategy.global_limits.min_entry_liq_distance_pct,
+            daily_loss_limit_pct=self.strategy.global_limits.daily_loss_limit_pct,
         )  # fmt: skip
         self._go(now, Phase.ENTRY_PENDING, "Z1", st.entry_client_id)
         return [intent]
