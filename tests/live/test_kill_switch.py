@@ -94,3 +94,29 @@ async def test_breaker_transitions_are_events(fake, tmp_path):
         assert moves == [("mexc", "closed", "open"), ("mexc", "open", "half-open"), ("mexc", "half-open", "closed")]
     finally:
         await rig.stop()
+
+
+async def test_close_all_is_not_queued_behind_entries_and_stays_within_mexcs_limits(fake, tmp_path):
+    """Closes respect MEXC's rate limit without waiting behind entries (issue 19, deliver 3): 30
+    entry-lane creates want the order endpoint when close-all is pressed; the fake answers 510
+    beyond 20 requests / 2 s as MEXC does."""
+    from tests.conftest import settle
+    from tui_trader.venues.mexc.rate_limit import CLOSE_RESERVE
+
+    fake.enforce_rate_limits = True
+    rig = await positions_everywhere(fake, tmp_path)
+    try:
+        rest = rig.parts.venue.client.rest
+        budget, path = rest.budget, rest.config.order_path
+        entries = [asyncio.create_task(budget.take(path, close=False)) for _ in range(30)]
+        await settle()
+        ahead = sum(t.done() for t in entries)
+        assert ahead == 20 - CLOSE_RESERVE  # the entry burst took all but the closes' reserve; 14 wait
+        await close_all(rig)
+        assert flat_everywhere(fake)
+        assert budget.waited_s["close"] < 0.05  # 3 closes went ahead of 14 waiting entries
+        assert sum(fake.over_limit.values()) == 0  # and MEXC never answered 510
+        for t in entries:
+            t.cancel()
+    finally:
+        await rig.stop()

@@ -39,6 +39,8 @@ class MexcConfig(Section):
     poll_interval_s: float = Field(2.0, gt=0, description="REST polling of positions/orders when private pushes are unavailable.")
     position_audit_s: float = Field(
         10.0, gt=0, description="REST read of positions/orders while pushes flow: a lost push is corrected within this.")
+    rate_limit_scale: float = Field(
+        1.0, gt=0, le=1, description="Share of MEXC's per-endpoint limits (20 / 2 s) this console uses; closes first.")
     position_mode: Literal["hedge", "one_way"] = Field("hedge", description="The account's MEXC position mode; one_way sends reduceOnly on closes (hedge rejects it).")
 
     @field_validator("rest_base", "ws_url")

@@ -46,6 +46,8 @@ Faults switchable at run time:
 * ``dedupe_external_oid`` (False): True answers ``dedupe_code`` (603) to a create whose externalOid
   was already used for the symbol; False stores a second order.
 * ``not_allowed`` (symbols answering 1002), ``rate_limited`` (symbols answering 510 on create).
+* ``enforce_rate_limits`` (False): True answers 510 beyond MEXC's per-endpoint limits (20 / 2 s,
+  ``detail`` 1 / 5 s) on the fake's clock, as MEXC does; ``over_limit`` counts those answers by route.
 * ``push_loss`` (drop private pushes), ``push_delay_s`` (deliver them late), ``close_ws()``,
   ``ws_stalled`` (no replies, no pushes), ``ws_stall_pushes`` (pongs answered, no pushes at all).
 * Price moves, each step running the limit-fill and liquidation checks: ``set_price``,
@@ -57,6 +59,7 @@ Faults switchable at run time:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -153,6 +156,9 @@ class FakeMexc:
         self.fills = fills
         self.not_allowed: set[str] = set()
         self.rate_limited: set[str] = set()
+        self.enforce_rate_limits = False
+        self.over_limit: dict[str, int] = defaultdict(int)
+        self._recent: dict[str, collections.deque[int]] = defaultdict(collections.deque)  # route -> request ms
         self.orders: list[dict[str, Any]] = []
         self.positions: list[dict[str, Any]] = []
         self.stop_orders: list[dict[str, Any]] = []
@@ -316,10 +322,24 @@ class FakeMexc:
         request.transport.close()
         return web.Response(status=500)
 
+    def _over_limit(self, route: str) -> bool:
+        """MEXC's per-endpoint limit, a sliding window on the fake's clock (mexc.md 1.3)."""
+        allowed, window_ms = (1, 5_000) if route == "detail" else (20, 2_000)
+        now, recent = self.now_ms(), self._recent[route]
+        while recent and recent[0] <= now - window_ms:
+            recent.popleft()
+        if len(recent) >= allowed:
+            return True
+        recent.append(now)
+        return False
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         route = request.match_info.route.name or ""
         self.calls[route] += 1
+        if self.enforce_rate_limits and self._over_limit(route):
+            self.over_limit[route] += 1
+            return _err(510, "Requests are too frequent!")
         body = await request.text() if request.method == "POST" else ""
         request[BODY] = body
         private = request.path.startswith("/api/v1/private/")

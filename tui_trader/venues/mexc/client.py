@@ -27,6 +27,7 @@ from tui_trader.domain.errors import AmbiguousOrderState, Retryable
 from tui_trader.engine.clock import Clock
 from tui_trader.venues.mexc import constants as C
 from tui_trader.venues.mexc.breaker import EntryBreaker
+from tui_trader.venues.mexc.rate_limit import LANE_IS_CLOSE
 from tui_trader.venues.mexc.errors import BadResponse, ExchangeError, NetworkError, RateLimited, RepeatedRequest, RequestTimeout, ServerError
 from tui_trader.venues.mexc.rest import MexcRest
 
@@ -79,11 +80,14 @@ class MexcClient:
             base = max(base, exc.retry_after_s or 0.0)
         return min(base, CLOSE_LANE_MAX_WAIT_S)
 
-    async def _timed(self, op: Callable[[], Awaitable[T]], what: str) -> T:
+    async def _timed(self, op: Callable[[], Awaitable[T]], what: str, close_lane: bool) -> T:
+        lane = LANE_IS_CLOSE.set(close_lane)  # the request budget serves closes first (rate_limit.py)
         try:
             return await asyncio.wait_for(op(), self.breaker_config.call_timeout_s)
         except asyncio.TimeoutError as exc:
             raise RequestTimeout(f"{what}: call timeout {self.breaker_config.call_timeout_s:g} s") from exc
+        finally:
+            LANE_IS_CLOSE.reset(lane)
 
     async def _retrying(self, op: Callable[[], Awaitable[T]], what: str, close_lane: bool) -> T:
         retrying = AsyncRetrying(
@@ -96,7 +100,7 @@ class MexcClient:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._timed(op, what)
+                return await self._timed(op, what, close_lane)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def call(self, op: Callable[[], Awaitable[T]], what: str, *, close_lane: bool = False, breaker: bool = True) -> T:
@@ -124,7 +128,7 @@ class MexcClient:
         for send in range(1 + C.MAX_ORDER_RESENDS):
             sent_at = self.clock.time()
             try:
-                data = await self._timed(lambda: self.rest.create_order(body_text), f"order {external_oid}")
+                data = await self._timed(lambda: self.rest.create_order(body_text), f"order {external_oid}", close_lane)
                 return _order_id(data)
             except RateLimited as exc:  # a definite "not processed": wait, then the same body again
                 last = exc

@@ -22,6 +22,7 @@ from tui_trader.engine.clock import Clock
 from tui_trader.venues.mexc import constants as C
 from tui_trader.venues.mexc.auth import Signer
 from tui_trader.venues.mexc.errors import AuthError, ClockSkew, NetworkError, RequestTimeout
+from tui_trader.venues.mexc.rate_limit import RequestBudget
 from tui_trader.venues.mexc.web_utils import dumps, unwrap, url
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class MexcRest:
         key, secret = config.api_key, config.api_secret
         self._signer = Signer(key.get_secret_value(), secret.get_secret_value(), config.recv_window_s) if key and secret else None
         self.requests_sent = 0
+        self.budget = RequestBudget(clock, scale=config.rate_limit_scale)  # MEXC's limits, closes first
 
     @property
     def has_keys(self) -> bool:
@@ -76,6 +78,7 @@ class MexcRest:
     # --- transport --------------------------------------------------------------------------
 
     async def public(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        await self.budget.take(path)
         full, _ = url(self.config.rest_base, path, params)
         return await self._send("GET", full, {}, None, path)
 
@@ -83,6 +86,7 @@ class MexcRest:
         """Signed call. GET: `params` in the query; POST: `body` (a dict/list, or pre-serialised text)."""
         if self._signer is None:
             raise AuthError("MEXC API key and secret are not configured", code=None)
+        await self.budget.take(path)  # before signing: the timestamp is not spent in the queue
         if method == "GET":
             full, payload = url(self.config.rest_base, path, params)
             text = None

@@ -8,6 +8,7 @@ request, the user is told with an `ErrorRaised`, and closes are still attempted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from decimal import Decimal
@@ -26,6 +27,7 @@ from tui_trader.venues.mexc.web_utils import dumps
 
 log = logging.getLogger(__name__)
 INSTRUMENT_TTL_S = 3600.0  # mexc.md 1.3: cache contract/detail, refresh hourly
+DETAIL_RELOAD_S = 60.0  # a symbol the table lacks reloads it, at most this often (new listings)
 
 
 class MexcVenue:
@@ -50,6 +52,8 @@ class MexcVenue:
         self.position_mode = position_mode
         self.monitor_only: dict[str, str] = {}  # symbol -> reason
         self._instruments: dict[str, tuple[float, Instrument]] = {}
+        self._details_at = float("-inf")  # when the table was loaded
+        self._details_loading: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Measure the server clock offset (Request-Time must be within the recv window), then cache
@@ -77,21 +81,49 @@ class MexcVenue:
     # --- market data / metadata -------------------------------------------------------------
 
     async def instrument(self, symbol: str, *, close_lane: bool = False) -> Instrument:
+        """`symbol`'s contract, from the table of every contract (one `contract/detail` call, MEXC
+        allows 1 per 5 s: loaded at start, refreshed hourly, reloaded once for a symbol it lacks)."""
         cached = self._instruments.get(symbol)
         if cached and self.clock.time() - cached[0] < INSTRUMENT_TTL_S:
             return cached[1]
-        data = await self.client.call(lambda: self.client.rest.contract_detail(symbol), f"detail {symbol}", breaker=False,
-                                      close_lane=close_lane)
-        item = next((d for d in (data if isinstance(data, list) else [data]) if isinstance(d, dict) and d.get("symbol") == symbol), None)
-        if item is None:
+        if cached is not None or self.clock.time() - self._details_at >= DETAIL_RELOAD_S:
+            await self._load_details(close_lane)
+        cached = self._instruments.get(symbol)
+        if cached is None:
             raise ParameterError(f"symbol: {symbol} is not a MEXC contract", field="symbol")
+        return cached[1]
+
+    async def _load_details(self, close_lane: bool) -> None:
+        """One call for every contract; concurrent callers share it."""
+        if self._details_loading is not None:
+            await asyncio.shield(self._details_loading)
+            return
+        self._details_loading = asyncio.get_running_loop().create_future()
+        try:
+            data = await self.client.call(lambda: self.client.rest.contract_detail(None), "contract details",
+                                          breaker=False, close_lane=close_lane)
+            now = self.clock.time()
+            for item in data if isinstance(data, list) else [data]:
+                if isinstance(item, dict) and item.get("symbol"):
+                    self._note_instrument(now, item)
+            self._details_at = now
+            self._details_loading.set_result(None)
+        except BaseException as exc:
+            self._details_loading.set_exception(exc)
+            self._details_loading.exception()  # retrieved: a caller may not be waiting
+            raise
+        finally:
+            self._details_loading = None
+
+    def _note_instrument(self, now: float, item: dict) -> None:
+        symbol = str(item["symbol"])
         inst = parse.instrument(item)
-        if not inst.api_allowed:
+        watched = symbol in self.symbols
+        if watched and not inst.api_allowed and symbol not in self._instruments:
             self._tell(f"{symbol}: contract detail says apiAllowed=false; orders may be refused (1002)", "WARNING")
-        if int(item.get("state") or 0) != 0:
+        if watched and int(item.get("state") or 0) != 0:
             self.mark_monitor_only(symbol, f"contract state {item.get('state')}")
-        self._instruments[symbol] = (self.clock.time(), inst)
-        return inst
+        self._instruments[symbol] = (now, inst)
 
     def cached_contract_size(self, symbol: str) -> Decimal | None:
         """The contract size of `symbol` if its detail is cached (for pushes, parsed synchronously)."""
