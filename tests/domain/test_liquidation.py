@@ -16,6 +16,7 @@ from tui_trader.domain.liquidation import (
     band_edge_price_fast,
     band_for,
     buffered_liquidation_price,
+    buffered_liquidation_price_fast,
     distance_pct,
     distance_pct_exact,
     liquidation_price,
@@ -167,3 +168,28 @@ def test_the_watchdogs_float_band_edge_is_the_decimal_one(short, liq, distance):
     fast = band_edge_price_fast(short, float(liq), float(distance))
     assert abs(fast - float(exact)) <= 1e-9 * float(exact)  # 1 - d/100 loses digits near 100 % (longs)
     assert abs(distance_pct(side, fast, float(liq)) - float(distance)) < 1e-6  # and inverts distance_pct
+
+
+@settings(max_examples=300, deadline=None)
+@given(short=st.booleans(), price=st.decimals(min_value="0.0001", max_value="1000000", places=4),
+       ratio=st.decimals(min_value="0.01", max_value="3", places=4))
+def test_the_watchdogs_float_distance_is_the_decimal_one(short, price, ratio):
+    """The distance the watchdog compares on every tick (float) against the Decimal one reports use."""
+    side = Side.SHORT if short else Side.LONG
+    liq = price * ratio
+    exact = distance_pct_exact(side, price, liq)
+    fast = distance_pct(side, float(price), float(liq))
+    assert abs(fast - float(exact)) <= 1e-9 * max(1.0, abs(float(exact)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(short=st.booleans(), entry=st.decimals(min_value="0.0001", max_value="1000000", places=4),
+       gap=st.decimals(min_value="0.001", max_value="0.99", places=3),
+       buffer=st.decimals(min_value="0", max_value="0.5", places=3))
+def test_the_watchdogs_float_runway_trigger_is_the_decimal_one(short, entry, gap, buffer):
+    """The runway trigger (liquidation moved toward entry by the buffer) in float against Decimal."""
+    side = Side.SHORT if short else Side.LONG
+    liq = entry * (1 + gap) if short else entry * (1 - gap)
+    exact = buffered_liquidation_price(side, entry, liq, buffer)
+    fast = buffered_liquidation_price_fast(short, float(entry), float(liq), float(buffer))
+    assert abs(fast - float(exact)) <= 1e-9 * float(exact)

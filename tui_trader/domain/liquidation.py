@@ -157,6 +157,12 @@ def buffered_liquidation_price(side: Side, entry: Decimal, liq: Decimal, buffer:
     return liq - buffer * gap if side is Side.SHORT else liq + buffer * gap
 
 
+def buffered_liquidation_price_fast(short: bool, entry: float, liq: float, buffer: float) -> float:
+    """`buffered_liquidation_price` in float for the watchdog (the runway trigger; tested against it)."""
+    gap = abs(entry - liq)
+    return liq - buffer * gap if short else liq + buffer * gap
+
+
 def autoclose_trigger_price(
     side: Side, entry: Decimal, liq: Decimal, autoclose_distance_pct: Decimal, runtime_buffer: Decimal
 ) -> Decimal:

@@ -30,7 +30,14 @@ from tui_trader.domain.config import WatchdogConfig
 from tui_trader.domain.events import ErrorRaised, Event, LiquidationWarning, MarkPriceTick, PositionChanged, TradeTick
 from tui_trader.domain.intents import ClosePosition, make_client_id
 from tui_trader.domain.liquidation import (
-    Band, LiqForm, band_edge_price_fast, band_for, distance_pct, liquidation_price, maintenance_margin_rate,
+    Band,
+    LiqForm,
+    band_edge_price_fast,
+    band_for,
+    buffered_liquidation_price_fast,
+    distance_pct,
+    liquidation_price,
+    maintenance_margin_rate,
 )
 from tui_trader.domain.models import Instrument, Position, Side
 from tui_trader.domain.money import ceil_to_unit, to_decimal
@@ -180,7 +187,7 @@ class LiquidationWatchdog:
         w.venue_liq = float(pos.liquidation_price) if pos.liquidation_price and pos.liquidation_price > 0 else None
         b = self.cfg.runtime_buffer
         if w.liq is not None and b > 0:
-            w.rt_key = w.key(w.liq - b * (w.liq - w.entry)) if w.short else w.key(w.liq + b * (w.entry - w.liq))
+            w.rt_key = w.key(buffered_liquidation_price_fast(w.short, w.entry, w.liq, b))
         else:
             w.rt_key = INF
         w.worse_key = -INF  # evaluate at the next price
