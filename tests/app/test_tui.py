@@ -71,3 +71,41 @@ def test_prices_are_shown_in_positional_notation():
 
     assert format_price(1.714e-05) == "0.00001714"
     assert format_price(46319.5) == "46319.5"
+
+
+async def test_header_shows_a_price_read_over_rest_with_its_age_and_the_breaker_state():
+    """Issue 19: the header shows the data source and age per symbol, and breaker transitions."""
+    from textual.app import App
+
+    from tui_trader.app.tui.bridge import Bridge
+    from tui_trader.domain.events import BreakerChanged, MarkPriceTick, TradeTick
+    from tui_trader.engine.bus import EventBus
+    from tui_trader.engine.clock import SimClock
+
+    bus, clock = EventBus(), SimClock(1_000_000)
+    bridge = Bridge(bus, "live", clock.now_ms)
+
+    class Shell(App):
+        def compose(self):
+            yield StatusHeader()
+
+    async with Shell().run_test() as pilot:
+        header = pilot.app.query_one(StatusHeader)
+
+        def shown() -> str:
+            bridge.take()
+            header.show(bridge.header, clock.now_ms())
+            return str(header.render())
+
+        bus.publish(TradeTick(clock.now_ms(), "BTC_USDT", 60000.5, 1.0, "buy"))
+        assert "BTC_USDT 60000.5" in shown() and "stream" not in shown()  # fresh stream data: no age shown
+        clock.advance(4.2)
+        assert "(stream 4.2 s)" in shown()  # the stream went quiet
+        bus.publish(MarkPriceTick(clock.now_ms(), "BTC_USDT", 60010.0, source="rest"))
+        assert "BTC_USDT 60010.0 (rest 0.0 s)" in shown()  # priced over REST now (the repaint drains it)
+        clock.advance(0.6)
+        assert "(rest 0.6 s)" in shown()
+        bus.publish(BreakerChanged(clock.now_ms(), "mexc", "closed", "open"))
+        assert "mexc breaker open" in shown()
+        bus.publish(BreakerChanged(clock.now_ms(), "mexc", "open", "half-open"))
+        assert "mexc breaker half-open" in shown()

@@ -49,10 +49,12 @@ class TradeTick(Event):
 
 @dataclass(frozen=True, slots=True)
 class MarkPriceTick(Event):
-    """Fair (mark) price: what the exchange liquidates on."""
+    """Fair (mark) price: what the exchange liquidates on. `source`: "stream" (the feed) or "rest"
+    (read over REST while the stream is silent on the symbol - engine/price_fallback.py)."""
 
     symbol: str
     price: float
+    source: str = "stream"
     type: ClassVar[str] = "mark_price"
 
     @property

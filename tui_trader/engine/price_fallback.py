@@ -74,7 +74,7 @@ class RestPriceFallback:
         self.reads += 1
         now = self.clock.now_ms()
         self._own_ms[symbol] = now
-        self.bus.publish(MarkPriceTick(now, symbol, float(price)))
+        self.bus.publish(MarkPriceTick(now, symbol, float(price), source="rest"))
 
     def close(self) -> None:
         for task in self._tasks.values():

@@ -18,10 +18,13 @@ from tui_trader.app.tui.bridge import Bridge, HeaderState, format_price, format_
 from tui_trader.engine.core import TraderCore
 
 
+STALE_AGE_S = 3.0  # a stream price older than this shows its age (the watchdog's default stale_after_s)
+
+
 class StatusHeader(Static):
     """Mode (PAPER/LIVE), core and feed state, kill-switch state, last prices."""
 
-    def show(self, h: HeaderState) -> None:
+    def show(self, h: HeaderState, now_ms: int = 0) -> None:
         text = Text()
         text.append(f" {h.mode.upper()} ", style="bold black on green" if h.mode == "paper" else "bold white on red")
         text.append(f"  core {h.core}")
@@ -30,8 +33,14 @@ class StatusHeader(Static):
             text.append(state, style="green" if state in ("connected", "replaying", "resynced") else "yellow")
         text.append("  trading ")
         text.append(h.trading, style="green" if h.trading == "ACTIVE" else "bold red")
+        for venue, state in h.breakers.items():
+            text.append(f"  {venue} breaker ")
+            text.append(state, style="green" if state == "closed" else "bold red" if state == "open" else "yellow")
         for symbol, price in h.last_price.items():
             text.append(f"  {symbol} {format_price(price)}")
+            age, source = h.price_age_s(symbol, now_ms), h.price_source.get(symbol, "stream")
+            if age is not None and (source != "stream" or age >= STALE_AGE_S):
+                text.append(f" ({source} {age:.1f} s)", style="bold yellow")
         if h.data_time_ms:
             text.append(f"  data {format_time(h.data_time_ms)}", style="dim")
         self.update(text)
@@ -57,7 +66,7 @@ class TraderApp(App[int]):
         settings = core.components.get("settings")
         self.refresh_s = 1.0 / (settings.ui.refresh_hz if settings else 10.0)
         self.log_lines = settings.ui.log_lines if settings else 1000
-        self.bridge = Bridge(core.bus, core.mode)
+        self.bridge = Bridge(core.bus, core.mode, core.clock.now_ms)
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="status")
@@ -73,7 +82,7 @@ class TraderApp(App[int]):
         """The one place the dashboard repaints from."""
         lines = self.bridge.take()
         with self.batch_update():
-            self.query_one(StatusHeader).show(self.bridge.header)
+            self.query_one(StatusHeader).show(self.bridge.header, self.core.clock.now_ms())
             log = self.query_one("#event-log", RichLog)
             for line in lines:
                 log.write(Text(line))

@@ -7,12 +7,14 @@ from a timer at `ui.refresh_hz`. Pure Python, no Textual: testable without a ter
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from tui_trader.domain.events import (
     BookTick,
+    BreakerChanged,
     CandleClosed,
     CandlesClosed,
     CoreStateChanged,
@@ -36,12 +38,21 @@ class HeaderState:
     trading: str = "ACTIVE"
     last_price: dict[str, float] = field(default_factory=dict)
     data_time_ms: int = 0
+    price_source: dict[str, str] = field(default_factory=dict)  # symbol -> "stream" | "rest"
+    price_seen_ms: dict[str, int] = field(default_factory=dict)  # symbol -> clock time its last price arrived
+    breakers: dict[str, str] = field(default_factory=dict)  # venue -> closed | open | half-open
+
+    def price_age_s(self, symbol: str, now_ms: int) -> float | None:
+        """Seconds since `symbol`'s last price (trade or fair) reached the console; None before any."""
+        seen = self.price_seen_ms.get(symbol)
+        return None if seen is None else max(0.0, (now_ms - seen) / 1000)
 
 
 class Bridge:
-    def __init__(self, bus: EventBus, mode: str) -> None:
+    def __init__(self, bus: EventBus, mode: str, now_ms: Callable[[], int] | None = None) -> None:
         self.sub = bus.subscribe_queue("ui", Policy.LATEST, maxsize=5_000)
         self.header = HeaderState(mode=mode)
+        self.now_ms = now_ms or (lambda: 0)  # the core's clock: a price's age is measured on it
 
     def take(self) -> list[str]:
         """Apply pending events to the header state; return new event-log lines."""
@@ -57,6 +68,13 @@ class Bridge:
         if isinstance(ev, TradeTick):
             h.last_price[ev.symbol] = ev.price
             h.data_time_ms = max(h.data_time_ms, ev.ts_ms)
+            h.price_source[ev.symbol], h.price_seen_ms[ev.symbol] = "stream", self.now_ms()
+        elif isinstance(ev, MarkPriceTick):
+            h.price_source[ev.symbol], h.price_seen_ms[ev.symbol] = ev.source, self.now_ms()
+            if ev.source != "stream" or ev.symbol not in h.last_price:  # no trades: the fair price is the price
+                h.last_price[ev.symbol] = ev.price
+        elif isinstance(ev, BreakerChanged):
+            h.breakers[ev.venue] = ev.new
         elif isinstance(ev, FeedStateChanged):
             h.feeds[ev.feed] = ev.state
         elif isinstance(ev, CoreStateChanged):
