@@ -51,8 +51,10 @@ FAST = {  # a short-window SHORT strategy: a 5 % jump within seconds signals, a 
 
 class LiveRig:
     def __init__(self, fake: FakeMexc, db_path: Path, *, pushes: bool = False, strategy: dict[str, Any] | None = FAST,
-                 order_poll_s: float | None = None, clock: Clock | None = None, symbols: list[str] | None = None) -> None:
+                 order_poll_s: float | None = None, clock: Clock | None = None, symbols: list[str] | None = None,
+                 feed: bool = False) -> None:
         self.fake, self.db_path, self.pushes, self.strategy = fake, db_path, pushes, strategy
+        self.feed = feed  # True: the real public socket (MexcFeed on the fake's WebSocket) prices the market
         self.order_poll_s = order_poll_s
         self.symbols = symbols or [SYM]
         self.clock: Clock = clock or SimClock(fake.now_ms())
@@ -83,6 +85,8 @@ class LiveRig:
         services: list[Any] = [self.db] + [s for s, _ in self.stack.services]
         if self.pushes:
             services.append(self.parts.user_stream)
+        if self.feed:
+            services.append(self.parts.feed)
         for service in services:
             starter = getattr(service, "start", None)
             if starter is not None:
@@ -98,6 +102,8 @@ class LiveRig:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.stack.execution.cancel_all_tasks()
         await self.parts.user_stream.shutdown()
+        if self.feed:
+            await self.parts.feed.shutdown()
         await self.parts.venue.close()
         await self.db.close()
 
