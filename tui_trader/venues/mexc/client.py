@@ -16,6 +16,7 @@ Sleeps go through an injectable `sleep` so tests assert delays without waiting.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 from typing import Any, Awaitable, Callable, TypeVar
@@ -81,13 +82,17 @@ class MexcClient:
         return min(base, CLOSE_LANE_MAX_WAIT_S)
 
     async def _timed(self, op: Callable[[], Awaitable[T]], what: str, close_lane: bool) -> T:
-        lane = LANE_IS_CLOSE.set(close_lane)  # the request budget serves closes first (rate_limit.py)
+        """One attempt, bounded by `call_timeout_s`, run in a context that names its lane (the request
+        budget serves closes first - rate_limit.py); the caller's context is left as it was."""
+        context = contextvars.copy_context()
+        context.run(LANE_IS_CLOSE.set, close_lane)
+        attempt = asyncio.get_running_loop().create_task(_awaited(op), context=context)
         try:
-            return await asyncio.wait_for(op(), self.breaker_config.call_timeout_s)
+            return await asyncio.wait_for(attempt, self.breaker_config.call_timeout_s)
         except asyncio.TimeoutError as exc:
             raise RequestTimeout(f"{what}: call timeout {self.breaker_config.call_timeout_s:g} s") from exc
         finally:
-            LANE_IS_CLOSE.reset(lane)
+            attempt.cancel()  # no-op once done; else the attempt must not outlive its caller
 
     async def _retrying(self, op: Callable[[], Awaitable[T]], what: str, close_lane: bool) -> T:
         retrying = AsyncRetrying(
@@ -177,6 +182,10 @@ class MexcClient:
         except Retryable as exc:
             raise AmbiguousOrderState(f"order {external_oid} on {symbol}: sent, and the lookup failed ({exc})", code=exc.code) from exc
         return data if isinstance(data, dict) and data else None
+
+
+async def _awaited(op: Callable[[], Awaitable[T]]) -> T:
+    return await op()
 
 
 def _order_id(data: Any) -> str:
