@@ -137,6 +137,8 @@ async def replay(bench: Bench, accounts: list[Account], n: int) -> list[float]:
             for acct in accounts:
                 acct.clock.advance_to(ts)
                 acct.bus.publish(MarkPriceTick(ts, sym, p) if is_mark else TradeTick(ts, sym, p, 1.0))
+            for acct in accounts:  # as MexcFeed does between messages: a close just started goes out first
+                await acct.bus.give_turn()
             i += 1
         await asyncio.sleep(0 if i < due else 0.0005)
     running = False

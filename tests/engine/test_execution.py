@@ -149,3 +149,32 @@ async def test_permanent_close_failure_is_raised_loudly():
         with pytest.raises(OrderRejected):
             await task
         assert any(e.level == "CRITICAL" and "CLOSE FAILED" in e.message for e in s.of(ErrorRaised))
+
+
+async def test_a_started_close_is_sent_at_the_feeds_next_turn_not_after_the_burst():
+    """A feed handing over buffered messages calls `bus.give_turn()` between them: a close the last
+    message started reaches the venue before the next message is handled."""
+    from tests.engine.harness import SYM as HSYM
+    from tests.engine.harness import Stack
+    from tui_trader.domain.intents import ClosePosition, OpenPosition
+    from tui_trader.domain.models import ClientOrderId, Side
+
+    async with Stack() as s:
+        await s.tick(2.0)
+        s.execution.submit(OpenPosition(0, "t:X", HSYM, Side.SHORT, ClientOrderId("e-1"), 10.0, 3))
+        await s.execution.idle()
+        await s.tick(2.0)
+        assert s.cache.position(HSYM, Side.SHORT) is not None
+        sent: list[str] = []
+        place = s.venue.place_order
+
+        async def spy(order):
+            sent.append(order.client_id)
+            return await place(order)
+
+        s.venue.place_order = spy
+        s.execution.close(ClosePosition(0, "t:X", HSYM, Side.SHORT, ClientOrderId("x-1"), "LIQ"))
+        assert s.bus.turn_wanted and sent == []
+        await s.bus.give_turn()  # what the feed does after the message
+        assert sent == ["x-1"] and not s.bus.turn_wanted
+        await s.bus.give_turn()  # nothing wanted: returns without a turn

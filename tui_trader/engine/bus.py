@@ -129,6 +129,19 @@ class EventBus:
         self._pending: deque[Event] = deque()
         self._dispatching = False
         self.published = 0
+        self.turn_wanted = False  # a close was started while a feed dispatches: see want_turn
+
+    def want_turn(self) -> None:
+        """Something that closes risk was just started as a task (execution's close): a feed handing
+        over buffered messages lets the loop run it before the next one (`give_turn`), so the close
+        is sent after this message, not after the whole burst."""
+        self.turn_wanted = True
+
+    async def give_turn(self) -> None:
+        """Feeds call this between messages: one loop turn if a close is waiting for one, else nothing."""
+        if self.turn_wanted:
+            self.turn_wanted = False
+            await asyncio.sleep(0)
 
     def subscribe(self, handler: Handler, types: Iterable[type[Event]] | None = None, name: str = "") -> Callable[[], None]:
         """Inline handler for `types` (None = all). Returns an unsubscribe function."""

@@ -122,6 +122,7 @@ class Execution:
             return running
         self._mark_busy()  # until the sequence has sent its first order
         task = asyncio.create_task(self._close_sequence(intent), name=f"close:{intent.symbol}:{intent.side.value}")
+        self.bus.want_turn()  # the feed yields after this message: the close goes out before the rest of a burst
         self._closing[key] = task
         self._track(task)
         return task

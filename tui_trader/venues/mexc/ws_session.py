@@ -136,6 +136,7 @@ class WsSession:
                     return "stalled"
                 if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     self._handle(msg.data)
+                    await self.bus.give_turn()  # a close the message started is sent before the next message
                 elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
                     return "closed" if not self._stopping else "stopping"
                 elif msg.type is aiohttp.WSMsgType.ERROR:
