@@ -71,3 +71,19 @@ def test_signal_stops_cleanly_within_two_seconds(isolated_environment, sig):
     assert "Traceback" not in err
     last = json.loads(out.splitlines()[-1])
     assert last["type"] == "core_state" and last["state"] == "stopped"
+
+
+@pytest.mark.slow
+def test_full_speed_replay_exits_zero_every_time(isolated_environment):
+    """Issue 20: at `replay.speed = 0` the store closed while execution and the state writers still
+    wrote ("Cannot operate on a closed database"): exit 1 in 3 of 3 runs. The store now closes after
+    every other task has ended."""
+    cfg = isolated_environment / "fast.toml"
+    cfg.write_text("[replay]\nspeed = 0.0\n")
+    for run in range(5):
+        env = env_for(isolated_environment / f"run{run}")
+        proc = subprocess.run(command() + ["--config", str(cfg), "--no-ui", "--duration", "3"], capture_output=True,
+                              text=True, timeout=90, env=env, cwd=isolated_environment / "cwd")
+        assert proc.returncode == 0, f"run {run}: {proc.stderr[-2000:]}"
+        assert "closed database" not in proc.stderr and "crashed" not in proc.stderr, proc.stderr[-2000:]
+        assert parse_lines(proc.stdout)[-1]["state"] == "stopped"

@@ -155,3 +155,35 @@ def test_cannot_add_after_start():
                 core.add(Forever("late"))
 
     asyncio.run(go())
+
+
+async def test_a_last_service_shuts_down_only_after_every_other_task_has_ended():
+    """The store closes last: a service still writing while it stops finishes its write first."""
+    order: list[str] = []
+
+    class Writer:
+        name = "writer"
+
+        async def run(self):
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                order.append("writer ended")
+                raise
+
+    class Store:
+        name = "store"
+
+        async def run(self):
+            await asyncio.Event().wait()
+
+        async def shutdown(self):
+            order.append("store closed")
+
+    core = TraderCore(EventBus(), SimClock(0))
+    core.add(Store(), critical=True, last=True)
+    core.add(Writer())
+    async with core:
+        await settle()
+    assert order == ["writer ended", "store closed"]
+    assert all(t.done() for t in core.tasks)

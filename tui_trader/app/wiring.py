@@ -53,7 +53,7 @@ def build_core(settings: Settings, *, clock: Clock | None = None, bus: EventBus 
     core = TraderCore(bus, wall, mode=settings.mode)
     db = Database(database_path(settings), batch_size=settings.store.batch_size, flush_interval_ms=settings.store.flush_interval_ms)
     recorder = EventRecorder(bus, db, record_market_data=settings.store.record_market_data)
-    core.add(db, critical=True)  # registered first: shut down (flushed) last
+    core.add(db, critical=True, last=True)  # flushed and closed once every other task has ended
     core.add(recorder, restart=True)
     core.components.update(settings=settings, db=db, recorder=recorder)
     if settings.mode == "live":

@@ -4,8 +4,9 @@ Start: each registered service's `run()` becomes a named task. A task that raise
 published as `TaskFailed`; a `restart=True` service is restarted with back-off, a `critical` one
 stops the whole core with exit code 1 (never a half-alive app that silently stopped watching
 positions). Stop is orderly and bounded: stop hooks first (block entries), then each service's
-`shutdown()` in reverse registration order (feeds stop producing, the store flushes last), then
-cancellation of whatever still runs, and every task is awaited so none is left pending.
+`shutdown()` in reverse registration order (feeds stop producing, closes and reports finish), then
+cancellation of whatever still runs, every task awaited - and only then the `last` services (the
+store): nothing can write to a closed database, and the final flush holds every row.
 """
 
 from __future__ import annotations
@@ -35,17 +36,20 @@ class _Spec:
     critical: bool
     restart: bool
     max_restarts: int
+    last: bool = False
     task: asyncio.Task[None] | None = None
 
 
 class TraderCore:
     """Supervisor of the console's tasks; `async with core:` starts them and stops them in order."""
 
-    def __init__(self, bus: EventBus, clock: Clock, *, mode: str = "paper", stop_timeout_s: float = 1.5) -> None:
+    def __init__(self, bus: EventBus, clock: Clock, *, mode: str = "paper", stop_timeout_s: float = 1.5,
+                 last_stop_timeout_s: float = 15.0) -> None:
         self.bus = bus
         self.clock = clock
         self.mode = mode
         self.stop_timeout_s = stop_timeout_s
+        self.last_stop_timeout_s = last_stop_timeout_s  # the store's final flush: rows are not dropped for speed
         self.components: dict[str, Any] = {}  # named parts for the app (store, venue, watchdog...)
         self._specs: list[_Spec] = []
         self._stop_hooks: list[Callable[[], Awaitable[None] | None]] = []
@@ -57,10 +61,12 @@ class TraderCore:
 
     # --- set-up ---------------------------------------------------------------------------
 
-    def add(self, service: Service, *, critical: bool = False, restart: bool = False, max_restarts: int = 5) -> None:
+    def add(self, service: Service, *, critical: bool = False, restart: bool = False, max_restarts: int = 5,
+            last: bool = False) -> None:
+        """`last`: shut down only after every other task has ended (the store)."""
         if self._state != "new":
             raise RuntimeError("services must be added before start()")
-        self._specs.append(_Spec(service, critical, restart, max_restarts))
+        self._specs.append(_Spec(service, critical, restart, max_restarts, last))
 
     def on_stop(self, hook: Callable[[], Awaitable[None] | None]) -> None:
         """Run `hook` first thing when stopping (e.g. block new entries)."""
@@ -155,26 +161,29 @@ class TraderCore:
         self._publish_state("stopping")
         for hook in self._stop_hooks:
             await self._bounded(hook(), "stop hook")
-        for spec in reversed(self._specs):
+        lasts = [spec for spec in self._specs if spec.last]
+        for spec in reversed([spec for spec in self._specs if not spec.last]):
             shutdown = getattr(spec.service, "shutdown", None)
             if shutdown is not None:
                 await self._bounded(shutdown(), f"{spec.service.name}.shutdown")
-        pending = [t for t in self.tasks if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await _cancel([t for t in self.tasks if t not in {spec.task for spec in lasts}])
+        for spec in reversed(lasts):
+            shutdown = getattr(spec.service, "shutdown", None)
+            if shutdown is not None:
+                await self._bounded(shutdown(), f"{spec.service.name}.shutdown", self.last_stop_timeout_s)
+        await _cancel(self.tasks)
         self._publish_state("stopped")
         self.bus.close()
         self._stopped.set()
 
-    async def _bounded(self, result: Awaitable[None] | None, what: str) -> None:
+    async def _bounded(self, result: Awaitable[None] | None, what: str, timeout_s: float | None = None) -> None:
         if result is None:
             return
+        timeout_s = self.stop_timeout_s if timeout_s is None else timeout_s
         try:
-            await asyncio.wait_for(result, self.stop_timeout_s)  # type: ignore[arg-type]
+            await asyncio.wait_for(result, timeout_s)  # type: ignore[arg-type]
         except asyncio.TimeoutError:
-            log.warning("%s did not finish within %.1fs", what, self.stop_timeout_s)
+            log.warning("%s did not finish within %.1fs", what, timeout_s)
         except Exception as exc:
             log.error("%s failed: %r", what, exc, exc_info=exc)
 
@@ -184,6 +193,15 @@ class TraderCore:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel what still runs and await all of it (none is left pending)."""
+    pending = [t for t in tasks if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _describe(exc: BaseException) -> str:

@@ -125,13 +125,13 @@ class Database:
 
     async def run(self) -> None:
         """Writer loop: commit queued rows every `flush_interval_ms` or when a batch is full."""
-        while True:
+        while not self._closed:
             try:
                 await asyncio.wait_for(self._queued.wait(), self.flush_interval_s)
             except asyncio.TimeoutError:
                 pass
             self._queued.clear()
-            if self._queue:
+            if self._queue and not self._closed:
                 await self.flush()
                 self.flushed.set()
 
@@ -144,7 +144,7 @@ class Database:
 
     async def close(self) -> None:
         self._closed = True
-        async with self._init_lock:
+        async with self._init_lock, self._write_lock:  # a commit in flight finishes first
             if self._conn is not None:
                 await self._conn.close()
                 self._conn = None
