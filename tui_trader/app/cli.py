@@ -114,10 +114,15 @@ def run(settings: Settings, *, no_ui: bool, duration_s: float | None) -> int:
 
         return await run_tui(core, duration_s=duration_s)
 
+    from tui_trader.venues.mexc.startup import StartupFailed
+
     try:
         return asyncio.run(go())
     except KeyboardInterrupt:
         return 0
+    except StartupFailed as exc:
+        print(f"tui-trader: live start-up failed: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 def _setup_logging(settings: Settings, *, to_stderr: bool) -> None:

@@ -105,7 +105,7 @@ def _live(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: 
         symbols=symbols, session_id=CONSOLE_SESSION,
     )
     parts.user_stream.report = stack.execution.report  # private pushes: persisted, cached, then published
-    core.add(_VenueLifecycle(parts.venue), critical=True)
+    core.add(_VenueLifecycle(parts.venue, bus, settings), critical=True)
     for service, options in stack.services:
         core.add(service, **options)
     core.add(parts.user_stream, restart=True)
@@ -137,11 +137,14 @@ class _VenueLifecycle:
 
     name = "mexc-venue"
 
-    def __init__(self, venue) -> None:
-        self.venue = venue
+    def __init__(self, venue, bus: EventBus, settings: Settings) -> None:
+        self.venue, self.bus, self.settings = venue, bus, settings
 
     async def start(self) -> None:
-        await self.venue.start()
+        from tui_trader.venues.mexc.startup import run_startup_checks
+
+        mexc = self.settings.mexc
+        await run_startup_checks(self.venue, self.bus, recv_window_s=mexc.recv_window_s, rest_base=mexc.rest_base)
 
     async def run(self) -> None:
         import asyncio

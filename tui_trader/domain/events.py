@@ -139,6 +139,17 @@ class BreakerChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class StartupChecked(Event):
+    """One live start-up check (exchange, clock, keys, balance, contracts, orders): ok | failed |
+    monitor-only, with what was found (venues/mexc/startup.py)."""
+
+    check: str
+    status: str
+    detail: str = ""
+    type: ClassVar[str] = "startup_check"
+
+
+@dataclass(frozen=True, slots=True)
 class FeedStateChanged(Event):
     """Market-data feed health: connected, stalled, reconnecting, resynced, replaying, finished, stopped."""
 

@@ -90,11 +90,15 @@ class TraderCore:
         """Start services in registration order. A service with an async `start()` is awaited first,
         so e.g. the strategy has restored its state and subscribed before the feed sends a tick."""
         self._publish_state("starting")
-        for spec in self._specs:
-            starter = getattr(spec.service, "start", None)
-            if starter is not None:
-                await starter()
-            spec.task = asyncio.create_task(self._supervise(spec), name=f"core:{spec.service.name}")
+        try:
+            for spec in self._specs:
+                starter = getattr(spec.service, "start", None)
+                if starter is not None:
+                    await starter()
+                spec.task = asyncio.create_task(self._supervise(spec), name=f"core:{spec.service.name}")
+        except BaseException:
+            await self.stop()  # what started is stopped in order (the store closed: no thread keeps us alive)
+            raise
         self._publish_state("running")
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:

@@ -119,8 +119,8 @@ class MexcVenue:
         symbol = str(item["symbol"])
         inst = parse.instrument(item)
         watched = symbol in self.symbols
-        if watched and not inst.api_allowed and symbol not in self._instruments:
-            self._tell(f"{symbol}: contract detail says apiAllowed=false; orders may be refused (1002)", "WARNING")
+        if watched and not inst.api_allowed:
+            self.mark_monitor_only(symbol, "contract detail says apiAllowed = false: MEXC takes no API orders for it")
         if watched and int(item.get("state") or 0) != 0:
             self.mark_monitor_only(symbol, f"contract state {item.get('state')}")
         self._instruments[symbol] = (now, inst)
