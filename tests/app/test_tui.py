@@ -109,3 +109,24 @@ async def test_header_shows_a_price_read_over_rest_with_its_age_and_the_breaker_
         assert "mexc breaker open" in shown()
         bus.publish(BreakerChanged(clock.now_ms(), "mexc", "open", "half-open"))
         assert "mexc breaker half-open" in shown()
+
+
+async def test_a_manual_action_alarm_rings_the_bell_once():
+    from tui_trader.domain.events import ManualActionRequired
+
+    settings, _ = load_settings(None)
+    settings = settings.model_copy(update={"replay": settings.replay.model_copy(update={"speed": 0.0})})
+    core = build_core(settings)
+    app = TraderApp(core)
+    rung: list[int] = []
+    app.bell = lambda: rung.append(1)  # type: ignore[method-assign]
+    async with core:
+        async with app.run_test(size=(120, 36)) as pilot:
+            core.bus.publish(ManualActionRequired(1, "ETH_USDT", "SHORT", 9.0, 4.1,
+                                                  "close ETH_USDT short 9 contracts on the exchange now: 4.1 % to liquidation"))
+            await pilot.pause(0.3)
+            await pilot.pause(0.3)
+            text = "\n".join(line.text for line in app.query_one("#event-log", RichLog).lines)
+            assert "close ETH_USDT short 9 contracts on the exchange now" in text
+            assert rung == [1]
+            await pilot.press("q")

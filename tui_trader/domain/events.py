@@ -246,6 +246,20 @@ class LiquidationWarning(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ManualActionRequired(Event):
+    """The console would close a position but cannot send the order (monitor-only: MEXC takes no API
+    orders for the symbol); `action` is what the trader must do on the exchange now. The TUI rings."""
+
+    symbol: str
+    side: str
+    contracts: float
+    distance_pct: float
+    action: str
+    reason: str = ""
+    type: ClassVar[str] = "manual_action"
+
+
+@dataclass(frozen=True, slots=True)
 class TradingStateChanged(Event):
     """Kill-switch state: ACTIVE -> REDUCING -> HALTED, reset only by the user."""
 

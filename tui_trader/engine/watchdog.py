@@ -27,7 +27,15 @@ from decimal import Decimal
 from functools import partial
 
 from tui_trader.domain.config import WatchdogConfig
-from tui_trader.domain.events import ErrorRaised, Event, LiquidationWarning, MarkPriceTick, PositionChanged, TradeTick
+from tui_trader.domain.events import (
+    ErrorRaised,
+    Event,
+    LiquidationWarning,
+    ManualActionRequired,
+    MarkPriceTick,
+    PositionChanged,
+    TradeTick,
+)
 from tui_trader.domain.intents import ClosePosition, make_client_id
 from tui_trader.domain.liquidation import (
     Band,
@@ -352,9 +360,20 @@ class LiquidationWatchdog:
             w.partial_done = qty is not None
         cid = make_client_id("L", w.pid, w.symbol, w.side.value[0], w.episode)
         self._warn(w, d, price, source, ts_ms, "AUTOCLOSE")
+        why = getattr(self.venue, "monitor_only", {}).get(w.symbol)
+        if why is not None:  # the order will be refused: the trader must close it by hand, now
+            self._alarm(w, d, qty, ts_ms, why)
         self.closes_sent += 1
         task = self.execution.close(ClosePosition(ts_ms, w.tag, w.symbol, w.side, cid, reason, qty))
         task.add_done_callback(partial(self._close_done, w))
+
+    def _alarm(self, w: _Watch, d: float, qty: float | None, ts_ms: int, why: str) -> None:
+        contracts = qty if qty is not None else w.contracts
+        count = f"{contracts:g} contract{'s' if contracts != 1 else ''}"
+        action = (f"close {w.symbol} {w.side.value.lower()} {count} on the exchange now:"
+                  f" {d:.1f} % to liquidation")
+        log.critical("%s (monitor-only: %s)", action, why)
+        self.bus.publish(ManualActionRequired(ts_ms, w.symbol, w.side.value, contracts, d, action, why))
 
     def partial_qty(self, w: _Watch, price: float) -> float | None:
         """Contracts to close so that, if the venue keeps the isolated margin with the position, the

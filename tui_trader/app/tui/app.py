@@ -67,6 +67,7 @@ class TraderApp(App[int]):
         self.refresh_s = 1.0 / (settings.ui.refresh_hz if settings else 10.0)
         self.log_lines = settings.ui.log_lines if settings else 1000
         self.bridge = Bridge(core.bus, core.mode, core.clock.now_ms)
+        self._alarms_rung = 0
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="status")
@@ -81,6 +82,9 @@ class TraderApp(App[int]):
     def flush(self) -> None:
         """The one place the dashboard repaints from."""
         lines = self.bridge.take()
+        if self.bridge.header.alarms > self._alarms_rung:  # a close the console cannot send: ring
+            self._alarms_rung = self.bridge.header.alarms
+            self.bell()
         with self.batch_update():
             self.query_one(StatusHeader).show(self.bridge.header, self.core.clock.now_ms())
             log = self.query_one("#event-log", RichLog)

@@ -20,6 +20,7 @@ from tui_trader.domain.events import (
     CoreStateChanged,
     Event,
     FeedStateChanged,
+    ManualActionRequired,
     MarkPriceTick,
     TradeTick,
     TradingStateChanged,
@@ -41,6 +42,7 @@ class HeaderState:
     price_source: dict[str, str] = field(default_factory=dict)  # symbol -> "stream" | "rest"
     price_seen_ms: dict[str, int] = field(default_factory=dict)  # symbol -> clock time its last price arrived
     breakers: dict[str, str] = field(default_factory=dict)  # venue -> closed | open | half-open
+    alarms: int = 0  # ManualActionRequired seen (the app rings once per new one)
 
     def price_age_s(self, symbol: str, now_ms: int) -> float | None:
         """Seconds since `symbol`'s last price (trade or fair) reached the console; None before any."""
@@ -75,6 +77,8 @@ class Bridge:
                 h.last_price[ev.symbol] = ev.price
         elif isinstance(ev, BreakerChanged):
             h.breakers[ev.venue] = ev.new
+        elif isinstance(ev, ManualActionRequired):
+            h.alarms += 1
         elif isinstance(ev, FeedStateChanged):
             h.feeds[ev.feed] = ev.state
         elif isinstance(ev, CoreStateChanged):
