@@ -87,3 +87,25 @@ def test_full_speed_replay_exits_zero_every_time(isolated_environment):
         assert proc.returncode == 0, f"run {run}: {proc.stderr[-2000:]}"
         assert "closed database" not in proc.stderr and "crashed" not in proc.stderr, proc.stderr[-2000:]
         assert parse_lines(proc.stdout)[-1]["state"] == "stopped"
+
+
+def test_a_stdout_reader_that_never_reads_does_not_hold_the_run_up(isolated_environment):
+    """Issue 20: events were written to stdout on the event loop; a reader that stalled for 12 s froze a
+    3 s run (watchdog included) for 16 s. Here nobody reads the pipe until the process has exited."""
+    cfg = isolated_environment / "fast.toml"
+    cfg.write_text("[replay]\nspeed = 0.0\n")  # thousands of events: far more than a pipe holds
+    err = (isolated_environment / "stderr.txt").open("w")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(command() + ["--config", str(cfg), "--no-ui", "--duration", "3"], stdout=subprocess.PIPE,
+                            stderr=err, env=env_for(isolated_environment), cwd=isolated_environment / "cwd")
+    try:
+        rc = proc.wait(timeout=30)  # stdout is not read meanwhile
+    finally:
+        proc.kill() if proc.poll() is None else None
+        err.close()
+    seconds = time.monotonic() - t0
+    assert rc == 0, (isolated_environment / "stderr.txt").read_text()[-2000:]
+    assert seconds < 15  # the 3 s run ended on time; the unread lines were left behind
+    head = proc.stdout.read(65536) if proc.stdout else b""
+    proc.stdout.close() if proc.stdout else None
+    assert head.startswith(b'{"type":"core_state"')

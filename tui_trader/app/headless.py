@@ -14,7 +14,8 @@ import signal
 import sys
 from typing import TextIO
 
-from tui_trader.domain.events import event_to_dict
+from tui_trader.app.stdout_writer import StdoutWriter
+from tui_trader.domain.events import EventsDropped, event_to_dict
 from tui_trader.engine.bus import Policy
 from tui_trader.engine.core import TraderCore
 
@@ -36,14 +37,20 @@ async def run_headless(core: TraderCore, *, duration_s: float | None = None, out
         except (NotImplementedError, RuntimeError):  # not the main thread / no signals here
             pass
 
+    stdout = StdoutWriter(out)  # a stalled reader never blocks the loop (stdout_writer.py)
+
     async def write_events() -> None:
-        try:
-            async for batch in sub:
-                out.write("".join(json.dumps(event_to_dict(e), default=str, separators=(",", ":")) + "\n" for e in batch))
-                out.flush()
-        except (BrokenPipeError, ValueError):  # reader went away (e.g. `| head`): stop in order
-            core.request_stop()
-            _silence_stdout(out)
+        reported = 0
+        async for batch in sub:
+            stdout.write("".join(json.dumps(event_to_dict(e), default=str, separators=(",", ":")) + "\n"
+                                 for e in batch), len(batch))
+            if stdout.broken:  # reader went away (e.g. `| head`): stop in order
+                core.request_stop()
+                _silence_stdout(out)
+                return
+            if stdout.dropped > reported:
+                core.bus.publish(EventsDropped(core.clock.now_ms(), "headless-stdout", stdout.dropped - reported))
+                reported = stdout.dropped
 
     writer = asyncio.create_task(write_events(), name="headless-writer")
     timer = loop.call_later(duration_s, core.request_stop) if duration_s else None
@@ -57,6 +64,7 @@ async def run_headless(core: TraderCore, *, duration_s: float | None = None, out
             loop.remove_signal_handler(sig)
         sub.close()
         await writer
+        stdout.close()
     return core.exit_code
 
 
