@@ -10,6 +10,7 @@ import socket
 import time
 
 from tests.app.test_headless import command, env_for
+from tests.live.filling_fake import SHORT as SHORT_SIDE
 from tests.venues.mexc.fake_exchange import API_KEY, SECRET
 
 HIDDEN = (API_KEY, SECRET, "WRONG-KEY-do-not-print", "WRONG-SECRET-do-not-print")
@@ -80,3 +81,27 @@ async def test_api_not_allowed_on_one_symbol_makes_it_monitor_only_and_the_other
     assert orders == {"BTC_USDT": "ok", "ETH_USDT": "monitor-only"}
     assert [c["check"] for c in checks(out) if c["status"] == "ok"][:3] == ["clock", "keys", "balance"]
     assert_no_secret(out, err)
+
+
+async def test_no_key_or_secret_in_any_log_file_the_database_or_the_events_of_a_faulty_run(fake, tmp_path):
+    """Issue 20: a live run with faults (5xx, HTML pages, a 602 refusal, a 1002 symbol) leaves the key
+    and the secret nowhere: stdout (every event), stderr (every log line), and every file it wrote."""
+    from tests.venues.mexc.fake_exchange import Fault
+
+    fake.contracts["ETH_USDT"]["apiAllowed"] = False
+    fake.not_allowed.add("ETH_USDT")
+    for route in ("positions", "open_orders", "assets"):
+        fake.faults[route].extend([Fault("http500"), Fault("html")])
+    fake.faults["open_orders"].append(Fault("code", code=602))  # a signature refusal after start
+    fake.open_position("BTC_USDT", SHORT_SIDE, 10, 60000.0, leverage=3)
+    cfg = live_config(tmp_path, fake.url, fake.ws_url)
+    rc, out, err, _ = await run_live(tmp_path, cfg, duration="4")
+    assert rc == 0, err[-2000:]
+    assert any(json.loads(line)["type"] == "position" for line in out.splitlines())  # it did run and watch
+    assert_no_secret(out, err)
+    written = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".sqlite" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        for secret in (API_KEY, SECRET):
+            assert secret.encode() not in data, f"{secret[:4]}... found in {path.name}"
