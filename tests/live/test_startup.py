@@ -105,3 +105,27 @@ async def test_no_key_or_secret_in_any_log_file_the_database_or_the_events_of_a_
         data = path.read_bytes()
         for secret in (API_KEY, SECRET):
             assert secret.encode() not in data, f"{secret[:4]}... found in {path.name}"
+
+
+async def test_chosen_monitor_only_watches_every_position_of_the_account_and_opens_none(fake, tmp_path):
+    """`--live --monitor-only`: the bundled strategy is not run, every exchange position is adopted and
+    watched (ETH too, though only BTC is configured), and no order is sent."""
+    fake.open_position("BTC_USDT", SHORT_SIDE, 10, 60000.0, leverage=3)
+    fake.open_position("ETH_USDT", SHORT_SIDE, 5, 3000.0, leverage=5)
+    cfg = live_config(tmp_path, fake.url, fake.ws_url, symbols=("BTC_USDT",))
+    cfg.write_text(cfg.read_text().replace("enabled = false", "enabled = true"))  # the strategy would run
+    env = env_for(tmp_path)
+    env.update(TUI_TRADER_MEXC_API_KEY=API_KEY, TUI_TRADER_MEXC_API_SECRET=SECRET)
+    proc = await asyncio.create_subprocess_exec(
+        *command(), "--config", str(cfg), "--no-ui", "--live", "--monitor-only", "--duration", "4",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path / "cwd")
+    out_b, err_b = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = out_b.decode(), err_b.decode()
+    assert proc.returncode == 0, err[-2000:]
+    events = [json.loads(line) for line in out.splitlines()]
+    assert any(e["type"] == "core_state" and e["mode"] == "live monitor-only" for e in events)
+    assert any(c["check"] == "mode" and c["status"] == "monitor-only" for c in checks(out))
+    watched = {e["position"]["symbol"] for e in events if e["type"] == "position" and e["position"]["contracts"] != "0"}
+    assert watched == {"BTC_USDT", "ETH_USDT"}
+    assert not any(e["type"] == "strategy_state" for e in events)  # no strategy machine at all
+    assert [o for o in fake.orders if o["externalOid"]] == []  # and nothing was sent (the two are the site's)

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-ui", action="store_true", help="run headless: JSON-lines events on stdout, logs on stderr")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
     parser.add_argument("--live", action="store_true", help="confirm live trading (also needs mode = \"live\" in the config)")
+    parser.add_argument("--monitor-only", action="store_true",
+                        help="with --live: watch and guard every position of the account, open none (no strategy"
+                             " entries; closes you ask for and the watchdog's auto-close still go)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     strat = sub.add_parser("strategy", help="strategy file tools")
     strat_sub = strat.add_subparsers(dest="strategy_command", metavar="ACTION", required=True)
@@ -80,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         if handler is not None:
             return handler(args, settings)
         check_mode(settings, args.live)
+        if args.monitor_only:
+            if settings.mode != "live":
+                raise ConfigError("--monitor-only watches a live account: it needs --live and mode = \"live\"")
+            settings = settings.model_copy(update={"monitor_only": True})
     except ConfigError as exc:
         print(f"tui-trader: configuration error:\n{_indent(str(exc))}", file=sys.stderr)
         return 2

@@ -50,7 +50,8 @@ def build_core(settings: Settings, *, clock: Clock | None = None, bus: EventBus 
     """The core with every service registered, not yet started (`async with core:` starts it)."""
     bus = bus or EventBus()
     wall = clock or WallClock()
-    core = TraderCore(bus, wall, mode=settings.mode)
+    core = TraderCore(bus, wall, mode="live monitor-only" if settings.mode == "live" and settings.monitor_only
+                      else settings.mode)
     db = Database(database_path(settings), batch_size=settings.store.batch_size, flush_interval_ms=settings.store.flush_interval_ms)
     recorder = EventRecorder(bus, db, record_market_data=settings.store.record_market_data)
     core.add(db, critical=True, last=True)  # flushed and closed once every other task has ended
@@ -100,9 +101,9 @@ def _live(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: 
 
     symbols = list(settings.strategy.symbols)
     parts = build_mexc(settings.mexc, settings.retry, settings.breaker, bus, wall, symbols)
-    stack = build_trading_stack(
-        settings, bus, wall, parts.venue, OrderRepository(db), StateRepository(db), strategy=_strategy(settings),
-        symbols=symbols, session_id=CONSOLE_SESSION,
+    stack = build_trading_stack(  # monitor-only: no strategy, so no entry; watchdog, kill switch and closes as ever
+        settings, bus, wall, parts.venue, OrderRepository(db), StateRepository(db),
+        strategy=None if settings.monitor_only else _strategy(settings), symbols=symbols, session_id=CONSOLE_SESSION,
     )
     parts.user_stream.report = stack.execution.report  # private pushes: persisted, cached, then published
     core.add(_VenueLifecycle(parts.venue, bus, settings), critical=True)
@@ -143,8 +144,14 @@ class _VenueLifecycle:
     async def start(self) -> None:
         from tui_trader.venues.mexc.startup import run_startup_checks
 
+        from tui_trader.domain.events import StartupChecked
+
         mexc = self.settings.mexc
         await run_startup_checks(self.venue, self.bus, recv_window_s=mexc.recv_window_s, rest_base=mexc.rest_base)
+        if self.settings.monitor_only:
+            self.bus.publish(StartupChecked(self.venue.clock.now_ms(), "mode", "monitor-only",
+                                            "chosen: every position of the account watched, no entries; closes you"
+                                            " ask for and the watchdog's auto-close still go"))
 
     async def run(self) -> None:
         import asyncio

@@ -163,6 +163,8 @@ class Settings(Section):
     """The whole configuration. Built-in defaults run paper trading on the bundled replay data."""
 
     mode: Literal["paper", "live"] = Field("paper", description="paper (default) or live. Live also needs --live on the command line.")
+    monitor_only: bool = Field(
+        False, description="Live: watch and guard every position of the account, open none (also --monitor-only).")
     data_dir: Path | None = Field(None, description="Where the database and exports go; empty = $XDG_DATA_HOME/tui-trader.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level (logs go to stderr / the log file, never stdout).")
     mexc: MexcConfig = MexcConfig()
