@@ -187,3 +187,32 @@ async def test_a_last_service_shuts_down_only_after_every_other_task_has_ended()
         await settle()
     assert order == ["writer ended", "store closed"]
     assert all(t.done() for t in core.tasks)
+
+
+class RaisesOnCancel:
+    """A service whose clean-up fails when it is cancelled (the store's `cannot rollback` at stop)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.runs = 0
+
+    async def run(self):
+        self.runs += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise RuntimeError("clean-up failed") from None
+
+
+async def test_an_error_raised_while_being_cancelled_stops_the_service_instead_of_restarting_it():
+    """Issue 20 (CI hang): the supervisor took such an error for a crash and restarted the service, so
+    the stop's cancel never ended the task and the process never exited."""
+    core, events = make_core()
+    service = RaisesOnCancel("risk")
+    core.add(service, restart=True)
+    await core.start()
+    await settle()
+    await asyncio.wait_for(core.stop(), 5)
+    assert core.state == "stopped" and service.runs == 1
+    assert all(t.done() for t in core.tasks)
+    assert not [e for e in events if isinstance(e, TaskFailed)]

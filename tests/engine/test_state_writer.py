@@ -65,3 +65,20 @@ async def test_a_value_put_during_a_write_is_not_lost():
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert store.data == {"a": 2} and not w.pending
+
+
+async def test_flush_is_one_pass_even_if_the_key_keeps_changing():
+    """Issue 20: at full replay speed the risk state changed faster than it was written and the flush
+    at shutdown chased it until the stop bound cut it (the last state unwritten)."""
+    store = Store()
+    w = StateWriter(store)
+    real_put = store.put_state
+
+    async def put_and_change(key, value):
+        await real_put(key, value)
+        w.put(key, {"v": value["v"] + 1})  # a new value lands during every write
+
+    store.put_state = put_and_change
+    w.put("risk", {"v": 0})
+    await asyncio.wait_for(w.flush(), 2)
+    assert store.writes == [("risk", {"v": 0})] and w.pending  # the newer value waits for the next pass

@@ -140,3 +140,26 @@ async def test_v2_database_with_data_migrates_to_composite_keys(tmp_path, monkey
     [o] = await OrderRepository(new).load_orders("sess")
     assert o.client_id == "k" and o.qty_contracts == Decimal("3")
     await new.close()
+
+
+async def test_a_cancel_at_any_point_of_a_write_leaves_it_whole_and_raises_only_cancelled(db):
+    """Issue 20 (CI, full-speed replay): a cancel landing while COMMIT ran in aiosqlite's thread sent
+    ROLLBACK after the commit; `cannot rollback - no transaction is active` then reached the task instead
+    of its CancelledError, the risk service restarted instead of stopping, and the process hung."""
+    await db.execute_durable("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+    conn = await db.connection()
+    for turns in range(40):  # cancel after 0, 1, 2 ... loop turns: before BEGIN, mid-INSERT, mid-COMMIT, after
+        task = asyncio.create_task(db.execute_durable("INSERT INTO t (k) VALUES (?)", (turns,)))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        assert not conn.in_transaction, turns
+        async with db._write_lock:  # whatever was in flight has ended: the write is there or it is not
+            assert not conn.in_transaction
+    rows = await db.fetchall("SELECT k FROM t ORDER BY k")
+    assert [r["k"] for r in rows] == sorted({r["k"] for r in rows})  # each at most once
+    assert await db.execute_durable("INSERT INTO t (k) VALUES (1000)") == 1  # the connection still works

@@ -127,6 +127,10 @@ class TraderCore:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # task boundary: report, then restart / stop / give up
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # stopping: an error on the way out ends it
+                    log.warning("service %s raised while being cancelled: %r", name, exc, exc_info=exc)
+                    raise asyncio.CancelledError from exc
                 log.error("service %s crashed: %r", name, exc, exc_info=exc)
                 if spec.restart and restarts < spec.max_restarts:
                     action = "restarting"

@@ -42,9 +42,18 @@ class StateWriter:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write every queued value (newest per key); on error or cancel it stays queued."""
-        while self._pending and self.store is not None:
-            key, value = next(iter(self._pending.items()))
+        """Write each key queued now once, its newest value; on error or cancel it stays queued.
+
+        One pass, not "until nothing is pending": at shutdown a feed still producing could keep a
+        key changing faster than it is written, and the flush would never end (then be cut by the
+        stop bound with the last state unwritten). A value queued during the pass is left for the
+        next one."""
+        if self.store is None:
+            return
+        for key in list(self._pending):
+            if key not in self._pending:
+                continue
+            value = self._pending[key]
             await self.store.put_state(key, value)
             if self._pending.get(key) is value:  # a newer value may have arrived meanwhile
                 del self._pending[key]

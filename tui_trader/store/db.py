@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Coroutine, Iterable, Sequence
 
 import aiosqlite
 
@@ -79,30 +79,27 @@ class Database:
 
     async def execute_durable(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Execute one write and commit it; returns the affected row count."""
-        conn = await self.connection()
-        async with self._write_lock:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = await conn.execute(sql, params)
-                count = cur.rowcount
-                await conn.execute("COMMIT")
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-        return count
+        return await _whole(self._transaction([(sql, params)]))
 
     async def execute_many_durable(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Several writes in one transaction (all or nothing)."""
+        await _whole(self._transaction(list(statements)))
+
+    async def _transaction(self, statements: list[tuple[str, Sequence[Any]]]) -> int:
         conn = await self.connection()
+        count = 0
         async with self._write_lock:
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 for sql, params in statements:
-                    await conn.execute(sql, params)
+                    cur = await conn.execute(sql, params)
+                    count += cur.rowcount
                 await conn.execute("COMMIT")
             except BaseException:
-                await conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
                 raise
+        return count
 
     def enqueue(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Queue a write for the batching writer (never blocks)."""
@@ -159,6 +156,25 @@ class Database:
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
+
+
+async def _whole(transaction: Coroutine[Any, Any, int]) -> int:
+    """Run a transaction to its end even if the caller is cancelled meanwhile.
+
+    aiosqlite cannot stop a statement its thread already runs: a cancel that lands while COMMIT is
+    in flight used to send ROLLBACK after the commit ("cannot rollback - no transaction is active"),
+    and that error, not the cancel, reached the task (a supervised service then restarted instead of
+    stopping and the process hung). Now the caller waits the few ms for commit or rollback, then sees
+    its CancelledError; the row is either committed or not, never half-handled.
+    """
+    task = asyncio.ensure_future(transaction)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller was cancelled, its outcome is not reported twice
+        raise
 
 
 async def _migrate(conn: aiosqlite.Connection) -> None:

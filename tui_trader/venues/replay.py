@@ -37,7 +37,7 @@ import asyncio
 import logging
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from tui_trader.domain.errors import DataError
 from tui_trader.domain.events import BookTick, CandleClosed, Event, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
@@ -126,6 +126,7 @@ class ReplayFeed(FeedFastPath):
         self.cursor_ms = start_after_ms  # open time of the last candle fully published
         self.candles_published = 0
         self.state = "idle"
+        self._task: asyncio.Task[Any] | None = None  # the task replaying (cancelled by shutdown)
         self.absorber = absorber
         self.quiet_gate = quiet_gate
         self._absorbed: dict[str, list] = {}  # symbol -> [book, trade, mark] latest absorbed, unpublished
@@ -173,6 +174,7 @@ class ReplayFeed(FeedFastPath):
         self.bus.publish(FeedStateChanged(self.clock.now_ms(), feed=self.name, state=state, detail=detail))
 
     async def run(self) -> None:
+        self._task = asyncio.current_task()
         self._set_state("replaying", f"{self._describe()} at {self._speed_text()}")
         try:
             while True:
@@ -184,6 +186,14 @@ class ReplayFeed(FeedFastPath):
         except asyncio.CancelledError:
             self._set_state("stopped", f"after {self.candles_published} candles")
             raise
+
+    async def shutdown(self) -> None:
+        """The core's stop: stop producing before the listeners write their last state (at full speed
+        a replay left running kept changing what they were writing)."""
+        task, self._task = self._task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.wait([task])
 
     def _describe(self) -> str:
         return ", ".join(f"{' + '.join(p.name for p in paths)} as {sym}" for paths, sym in zip(self.files, self.symbols))
