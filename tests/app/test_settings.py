@@ -109,6 +109,15 @@ def test_live_mode_needs_flag_and_keys(isolated_environment, capsys):
     assert main(["--live", "--no-ui"]) == 2  # --live with a paper config
 
 
+def test_headless_live_trading_needs_yes_live(isolated_environment, capsys, monkeypatch):
+    cfg = write(isolated_environment / "live.toml", "mode = 'live'\n")
+    monkeypatch.setenv("TUI_TRADER_MEXC_API_KEY", "k-not-shown")
+    monkeypatch.setenv("TUI_TRADER_MEXC_API_SECRET", "s-not-shown")
+    assert main(["--config", str(cfg), "--no-ui", "--live"]) == 2
+    err = capsys.readouterr().err
+    assert "--yes-live" in err and "--monitor-only" in err and "not-shown" not in err
+
+
 def test_example_file_is_in_sync_and_loads_to_defaults():
     example = REPO / "config.example.toml"
     assert example.read_text() == render_example(), "regenerate: python -c 'from tui_trader.app.settings import render_example; print(render_example(), end=\"\")' > config.example.toml"

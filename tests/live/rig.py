@@ -21,14 +21,14 @@ from tests.conftest import settle
 from tests.venues.mexc.fake_exchange import API_KEY, SECRET, FakeMexc
 from tui_trader.domain.config import BreakerConfig, MexcConfig, RetryConfig, Settings
 from tui_trader.domain.events import BookTick, Event, MarkPriceTick, TradeTick
-from tui_trader.domain.strategy.schema import strategy_from_dict
+from tui_trader.domain.strategy.schema import Strategy, strategy_from_dict
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.engine.trading import TradingStack, build_trading_stack
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
 from tui_trader.store.state import StateRepository
-from tui_trader.venues.mexc.factory import MexcParts, build_mexc
+from tui_trader.venues.mexc.factory import MexcParts, build_mexc, history_warmup
 
 SYM = "BTC_USDT"
 TAG = f"fast:{SYM}"
@@ -50,11 +50,13 @@ FAST = {  # a short-window SHORT strategy: a 5 % jump within seconds signals, a 
 
 
 class LiveRig:
-    def __init__(self, fake: FakeMexc, db_path: Path, *, pushes: bool = False, strategy: dict[str, Any] | None = FAST,
-                 order_poll_s: float | None = None, clock: Clock | None = None, symbols: list[str] | None = None,
-                 feed: bool = False) -> None:
+    def __init__(self, fake: FakeMexc, db_path: Path, *, pushes: bool = False,
+                 strategy: dict[str, Any] | Strategy | None = FAST, order_poll_s: float | None = None,
+                 clock: Clock | None = None, symbols: list[str] | None = None, feed: bool = False,
+                 history: bool = False) -> None:
         self.fake, self.db_path, self.pushes, self.strategy = fake, db_path, pushes, strategy
         self.feed = feed  # True: the real public socket (MexcFeed on the fake's WebSocket) prices the market
+        self.history = history  # True: the strategy's candle history is loaded from the fake at start, as wiring does
         self.order_poll_s = order_poll_s
         self.symbols = symbols or [SYM]
         self.clock: Clock = clock or SimClock(fake.now_ms())
@@ -79,10 +81,14 @@ class LiveRig:
         await self.parts.venue.start()
         self.stack = build_trading_stack(
             settings, self.bus, self.clock, self.parts.venue, OrderRepository(self.db), StateRepository(self.db),
-            strategy=strategy_from_dict(self.strategy) if self.strategy else None, symbols=self.symbols, session_id="",
+            strategy=strategy_from_dict(self.strategy) if isinstance(self.strategy, dict) else self.strategy,
+            symbols=self.symbols, session_id="",
         )
         self.parts.user_stream.report = self.stack.execution.report
-        services: list[Any] = [self.db] + [s for s, _ in self.stack.services]
+        services: list[Any] = [self.db]
+        if self.history and self.stack.runner is not None:
+            services.append(history_warmup(self.parts, self.stack.runner, self.bus, self.clock))
+        services += [s for s, _ in self.stack.services]
         if self.pushes:
             services.append(self.parts.user_stream)
         if self.feed:

@@ -29,7 +29,7 @@ async def run_live(tmp_path, cfg, *, key=API_KEY, secret=SECRET, duration="3", t
     env.update(TUI_TRADER_MEXC_API_KEY=key, TUI_TRADER_MEXC_API_SECRET=secret)
     t0 = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        *command(), "--config", str(cfg), "--no-ui", "--live", "--duration", duration,
+        *command(), "--config", str(cfg), "--no-ui", "--live", "--yes-live", "--duration", duration,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path / "cwd")
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode(), time.monotonic() - t0

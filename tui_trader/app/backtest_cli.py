@@ -26,6 +26,7 @@ from rich.table import Table
 
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError, TraderError
+from tui_trader.domain.time_format import utc_minute, utc_short
 from tui_trader.venues.candle_files import symbol_from_filename
 
 METRIC_ROWS = (
@@ -360,9 +361,5 @@ def _fmt(value: Any) -> str:
     return f"{value:,.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
 
 
-def _day(ms: int | None) -> str:
-    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M")
-
-
-def _time(ms: int | None) -> str:
-    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%m-%d %H:%M:%S")
+_day = utc_minute
+_time = utc_short

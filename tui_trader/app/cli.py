@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-ui", action="store_true", help="run headless: JSON-lines events on stdout, logs on stderr")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
     parser.add_argument("--live", action="store_true", help="confirm live trading (also needs mode = \"live\" in the config)")
+    parser.add_argument("--yes-live", action="store_true",
+                        help="with --no-ui --live: confirm that a headless console may send real orders (not needed"
+                             " with --monitor-only, which sends no entries)")
     parser.add_argument("--monitor-only", action="store_true",
                         help="with --live: watch and guard every position of the account, open none (no strategy"
                              " entries; closes you ask for and the watchdog's auto-close still go)")
@@ -87,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             if settings.mode != "live":
                 raise ConfigError("--monitor-only watches a live account: it needs --live and mode = \"live\"")
             settings = settings.model_copy(update={"monitor_only": True})
+        if settings.mode == "live" and args.no_ui and not settings.monitor_only and not args.yes_live:
+            raise ConfigError("--no-ui --live trades real money with no screen to watch it: add --yes-live to confirm"
+                              " (or --monitor-only, which sends no entries)")
     except ConfigError as exc:
         print(f"tui-trader: configuration error:\n{_indent(str(exc))}", file=sys.stderr)
         return 2

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import signal
 import sys
-from datetime import datetime, UTC
 from pathlib import Path
 
 from rich.console import Console
@@ -19,6 +18,7 @@ from rich.table import Table
 
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import TraderError
+from tui_trader.domain.time_format import utc_minute
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -179,9 +179,7 @@ async def _health(service, args, console: Console) -> int:
 
 def minute_text(ts_ms: int | None) -> str:
     """UTC to the minute, for the shell's tables (sessions, trades)."""
-    if not ts_ms:
-        return "-"
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+    return utc_minute(ts_ms or None)
 
 
 _HANDLERS = {"create": _create, "resume": _resume, "list": _list, "show": _show, "orders": _orders, "stop": _stop,

@@ -97,7 +97,7 @@ def _paper(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db:
 
 
 def _live(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: Database) -> TradingStack:
-    from tui_trader.venues.mexc.factory import build_mexc
+    from tui_trader.venues.mexc.factory import build_mexc, history_warmup
 
     symbols = list(settings.strategy.symbols)
     parts = build_mexc(settings.mexc, settings.retry, settings.breaker, bus, wall, symbols)
@@ -107,6 +107,8 @@ def _live(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: 
     )
     parts.user_stream.report = stack.execution.report  # private pushes: persisted, cached, then published
     core.add(_VenueLifecycle(parts.venue, bus, settings), critical=True)
+    if stack.runner is not None:  # candles for its indicators: history now, the kline stream after (venues/mexc/candles.py)
+        core.add(history_warmup(parts, stack.runner, bus, wall))
     for service, options in stack.services:
         core.add(service, **options)
     core.add(parts.user_stream, restart=True)

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 from tui_trader.domain.errors import DataError
+from tui_trader.domain.time_format import iso_utc
 
 TRADE_COLUMNS = (
     "symbol", "side", "entry_ms", "entry_time", "entry_price", "exit_ms", "exit_time", "exit_price", "contracts",
     "leverage", "gross_pnl", "fees", "funding", "net_pnl", "exit_reason", "liquidated",
 )  # fmt: skip
-
-
-def iso_utc(ms: int | None) -> str:
-    return "" if ms is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
 def write_json(record: dict[str, Any], path: Path | str) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 from tui_trader.backtest.metrics import compute_metrics, metrics_to_json
 from tui_trader.backtest.recorder import BacktestTrade, Recorder
-from tui_trader.backtest.report import iso_utc
+from tui_trader.domain.time_format import iso_utc
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError
 from tui_trader.domain.events import ErrorRaised, Event, FeedStateChanged, TaskFailed

@@ -149,7 +149,7 @@ class StoreConfig(Section):
     path: Path | None = Field(None, description="Database file; empty = <data_dir>/tui-trader.sqlite.")
     batch_size: int = Field(500, ge=1, le=100_000, description="Rows the background writer commits at once.")
     flush_interval_ms: int = Field(200, ge=1, le=60_000, description="Longest a queued row waits before it is committed.")
-    record_market_data: bool = Field(False, description="Also store every tick in the events table (large).")
+    record_market_data: bool = Field(False, description="Also store market data (ticks, candles, funding rates) in the events table (large).")
 
 
 class UiConfig(Section):

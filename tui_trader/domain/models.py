@@ -209,6 +209,14 @@ class Position:
     def is_flat(self) -> bool:
         return self.contracts <= 0
 
+    def same_holding(self, other: Position) -> bool:
+        """The same position in everything but its price and report time (mark, updated_ms): a poll
+        that says nothing new, which is neither stored nor published again."""
+        return (self.contracts, self.contract_size, self.entry_price, self.leverage, self.margin_mode, self.margin,
+                self.liquidation_price, self.realized_pnl, self.position_id, self.opened_ms, self.tag) == (
+            other.contracts, other.contract_size, other.entry_price, other.leverage, other.margin_mode, other.margin,
+            other.liquidation_price, other.realized_pnl, other.position_id, other.opened_ms, other.tag)
+
 
 @dataclass(frozen=True, slots=True)
 class Account:

@@ -20,7 +20,6 @@ other strategies go on, its open positions still exit.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 from decimal import Decimal
 from enum import StrEnum
 from typing import Callable
@@ -31,6 +30,7 @@ from tui_trader.domain.events import AccountUpdated, Event, OrderFilled, Positio
 from tui_trader.domain.intents import OpenPosition, strategy_of
 from tui_trader.domain.models import Account, Position
 from tui_trader.domain.money import to_decimal
+from tui_trader.domain.time_format import utc_minute
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock, TimerHandle
@@ -272,4 +272,4 @@ class RiskGuard:
 
 
 def _utc(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return utc_minute(ts_ms) + " UTC"

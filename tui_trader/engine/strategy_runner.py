@@ -62,6 +62,7 @@ from tui_trader.domain.strategy import DEFAULT_STRATEGY_FILE
 from tui_trader.domain.strategy.machine import StrategyMachine
 from tui_trader.domain.strategy.schema import Strategy, strategy_from_text
 from tui_trader.domain.strategy.state import Phase
+from tui_trader.domain.strategy.warmup import warmup_s
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock, TimerHandle
@@ -221,6 +222,24 @@ class StrategyRunner(ReplayFastPath):
         self._last_now = {k: int(v) for k, v in data["last_now"].items()}
         self._first_timer_ms = data.get("next_timer_ms")
         self._warm_from = dict(data.get("warm_from_ms") or {})  # applied to the machines start() restores
+
+    def history_s(self) -> float:
+        """Seconds of market history that make every indicator defined and the warm-up complete."""
+        longest = max((ind.longest_s for ind in self.indicators.values()), default=0.0)
+        return max(longest, warmup_s(self.strategy))
+
+    def warm(self, symbol: str, events: list[Event], from_ms: int) -> None:
+        """Feed recorded market events (exchange history, oldest first) into `symbol`'s indicators
+        before `start()`; the machine's warm-up then counts from `from_ms`, the history's start.
+        Indicators only: nothing is stepped, published or taken for the current market."""
+        if self.started:
+            raise RuntimeError("history goes in before the strategy starts")
+        indicators = self.indicators.get(symbol)
+        if indicators is None:
+            return
+        for event in events:
+            indicators.on_event(event)
+        self._warm_from[symbol] = from_ms
 
     async def run(self) -> None:
         await self.start()

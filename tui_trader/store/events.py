@@ -1,18 +1,28 @@
 """Store layer: records bus events in the `events` table through the batching writer.
 
 Subscribes with the EVERY policy on a bounded queue: the tick path never waits for the disk. Market
-data ticks are skipped unless `record_market_data` is on (they are the bulk and are replayable).
+data - trades, fair prices, books, candles, funding rates (the ticker's fields) - is skipped unless
+`record_market_data` is on: it is the bulk, it is replayable, and a day of it would bury the fills.
 """
 
 from __future__ import annotations
 
 import json
 
-from tui_trader.domain.events import BookTick, Event, MarkPriceTick, TradeTick, event_to_dict
+from tui_trader.domain.events import (
+    BookTick,
+    CandleClosed,
+    CandlesClosed,
+    Event,
+    FundingRateUpdated,
+    MarkPriceTick,
+    TradeTick,
+    event_to_dict,
+)
 from tui_trader.engine.bus import EventBus, Policy
 from tui_trader.store.db import Database
 
-_MARKET = (TradeTick, MarkPriceTick, BookTick)
+_MARKET = (TradeTick, MarkPriceTick, BookTick, CandleClosed, CandlesClosed, FundingRateUpdated)
 _INSERT = "INSERT INTO events (ts_ms, type, payload) VALUES (?, ?, ?)"
 
 

@@ -18,11 +18,12 @@ import gzip
 import io
 import json
 import math
-import time
+
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
 from tui_trader.domain.errors import DataError
+from tui_trader.domain.time_format import utc_second
 
 REQUIRED = ("timestamp_ms", "open", "high", "low", "close")
 
@@ -112,7 +113,7 @@ def _after(candles: Iterator[Candle], last: Candle, last_path: Path, path: Path)
         while theirs is not None and theirs.ts_ms < mine.ts_ms:
             theirs = next(earlier, None)
         if theirs != mine:
-            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(mine.ts_ms / 1000))
+            when = utc_second(mine.ts_ms) + " UTC"
             what = "is not in" if theirs is None or theirs.ts_ms != mine.ts_ms else "differs from the one in"
             raise DataError(f"{path}: the candle of {when} {what} {last_path.name}, which this file overlaps"
                             " (files of one symbol may overlap only where their candles are identical)")
@@ -182,26 +183,35 @@ def _read_kline_json(path: Path) -> Iterator[Candle]:
         raise DataError(f"{path}: an error reply from MEXC (code {doc.get('code')}: {doc.get('message') or doc.get('msg') or '-'}),"
                         " not klines")
     data = doc.get("data", doc) if isinstance(doc, dict) else None
+    yield from kline_candles(data, str(path))
+
+
+def kline_candles(data: object, where: str) -> Iterator[Candle]:
+    """The candles of a `contract/kline` payload (column arrays, `time` in s), each checked; a
+    `DataError` naming `where` (a file, a reply) and the bar for anything that is not a candle.
+    One reader for kline files and the live history alike."""
     if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a kline object with 'time', 'open', 'high', 'low', 'close' arrays")
+        raise DataError(f"{where}: expected a kline object with 'time', 'open', 'high', 'low', 'close' arrays")
     try:
         cols = [data[k] for k in ("time", "open", "high", "low", "close")]
     except KeyError as exc:
-        raise DataError(f"{path}: kline JSON lacks the {exc.args[0]!r} array") from None
+        raise DataError(f"{where}: kline JSON lacks the {exc.args[0]!r} array") from None
+    if not all(isinstance(c, list) for c in cols):
+        raise DataError(f"{where}: kline 'time', 'open', 'high', 'low', 'close' must be arrays")
     vols = data.get("vol") or [0.0] * len(cols[0])
     if any(len(c) != len(cols[0]) for c in cols) or len(vols) != len(cols[0]):
-        raise DataError(f"{path}: kline arrays have different lengths")
+        raise DataError(f"{where}: kline arrays have different lengths")
     prev = -1
     for i, (t, o, h, l, c, v) in enumerate(zip(*cols, vols)):
         try:
             candle = Candle(int(t) * 1000, float(o), float(h), float(l), float(c), float(v))
         except (TypeError, ValueError):
-            raise DataError(f"{path}: bar {i} has a non-numeric value") from None
+            raise DataError(f"{where}: bar {i} has a non-numeric value") from None
         if candle.ts_ms <= prev:
-            raise DataError(f"{path}: bar {i} time {t} is not after the previous one")
+            raise DataError(f"{where}: bar {i} time {t} is not after the previous one")
         if not (0 <= candle.low <= min(candle.open, candle.close) and max(candle.open, candle.close) <= candle.high < math.inf
                 and 0 <= candle.volume < math.inf):
-            raise DataError(f"{path}: bar {i} (time {t}) is not a candle: open {o}, high {h}, low {l}, close {c}, vol {v}"
+            raise DataError(f"{where}: bar {i} (time {t}) is not a candle: open {o}, high {h}, low {l}, close {c}, vol {v}"
                             " (needs 0 <= low <= open, close <= high, all finite)")
         prev = candle.ts_ms
         yield candle

@@ -11,6 +11,7 @@ first extreme. Paper replay and backtests both use it (`replay.py`), so both see
 
 from __future__ import annotations
 
+from tui_trader.domain.events import CandleClosed, Event, TradeTick
 from tui_trader.domain.models import Side
 from tui_trader.venues.candle_files import Candle
 
@@ -38,3 +39,22 @@ def candle_ticks(c: Candle, n: int = 4, side: Side | None = None) -> tuple[float
     if n == 2:
         return (c.open, c.close)
     return (c.close,)
+
+
+def tick_offsets_ms(interval_ms: int, n: int = 4) -> list[int]:
+    """When a candle's ticks happen, ms after its open: +0, 1/4, 1/2, 3/4 of the interval (one tick: at 3/4)."""
+    return [i * interval_ms // 4 for i in range(4)][:n] if n > 1 else [interval_ms * 3 // 4]
+
+
+def candle_events(symbol: str, c: Candle, interval_s: int, n: int = 4) -> list[Event]:
+    """A closed candle as the market events a replay publishes for it: `n` trade ticks (the path above,
+    no position) and its `CandleClosed`. For loading history into indicators the way replayed data
+    reaches them, so a strategy warmed up on exchange history sees what a backtest of it would."""
+    qty = c.volume / n
+    out: list[Event] = [
+        TradeTick(c.ts_ms + offset, symbol, price, qty, "buy" if price >= c.open else "sell")
+        for offset, price in zip(tick_offsets_ms(interval_s * 1000, n), candle_ticks(c, n))
+    ]
+    out.append(CandleClosed(c.ts_ms + interval_s * 1000, symbol, c.ts_ms, interval_s, c.open, c.high, c.low, c.close,
+                            c.volume))
+    return out

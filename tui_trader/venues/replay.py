@@ -45,7 +45,7 @@ from tui_trader.domain.models import Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candle_series, symbol_from_filename
-from tui_trader.venues.intrabar import CLOSE_STEP, Step, candle_ticks
+from tui_trader.venues.intrabar import CLOSE_STEP, Step, candle_ticks, tick_offsets_ms
 from tui_trader.venues.replay_fast_path import Absorber, FeedFastPath, StepMerge, Stretch
 
 log = logging.getLogger(__name__)
@@ -203,9 +203,7 @@ class ReplayFeed(FeedFastPath):
 
     def _offsets(self, index: int) -> list[int]:
         """Tick times within a candle of source `index`, ms after its open."""
-        interval_ms = self.intervals_s[index] * 1000
-        n = self.ticks_per_candle
-        return [i * interval_ms // 4 for i in range(4)][:n] if n > 1 else [interval_ms * 3 // 4]
+        return tick_offsets_ms(self.intervals_s[index] * 1000, self.ticks_per_candle)
 
     def _steps(self, index: int) -> Iterator[Step]:
         """One source's events in time order: each candle's ticks, then its close."""

@@ -190,6 +190,9 @@ class FakeMexc:
         self.closed_positions: list[dict[str, Any]] = []
         self.peak_hold_vol: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
         self._live: dict[tuple[str, int], dict[str, Any]] = {}
+        # 1-minute candles per symbol: (open time s, open, high, low, close, vol), ascending; `kline` serves them
+        self.klines: dict[str, list[tuple[int, float, float, float, float, float]]] = {
+            "BTC_USDT": [(1700000000, 1, 2, 1, 2, 10), (1700000060, 2, 3, 2, 3, 11)]}
         # websocket
         self.ws_clients: set[web.WebSocketResponse] = set()
         self.ws_logged_in: set[web.WebSocketResponse] = set()
@@ -392,9 +395,7 @@ class FakeMexc:
                                                                                 self._last(q.match_info["symbol"]))),
             "timestamp": self.now_ms()}), name="index")
         r.add_get(f"{pub}/depth/{{symbol}}", self._depth, name="depth")
-        r.add_get(f"{pub}/kline/{{symbol}}", lambda q: _ok({
-            "time": [1700000000, 1700000060], "open": [1, 2], "close": [2, 3], "high": [2, 3], "low": [1, 2],
-            "vol": [10, 11], "amount": [5, 6]}), name="kline")
+        r.add_get(f"{pub}/kline/{{symbol}}", self._kline, name="kline")
         r.add_get(f"{pub}/funding_rate/{{symbol}}", lambda q: _ok({
             "symbol": q.match_info["symbol"], "fundingRate": 0.0001, "nextSettleTime": 1700028800000}), name="funding")
         r.add_get(f"{prv}/account/assets", lambda q: _ok([self._asset()]), name="assets")
@@ -702,6 +703,30 @@ class FakeMexc:
                 s.update(stopLossPrice=body.get("stopLossPrice"), takeProfitPrice=body.get("takeProfitPrice"))
                 return _ok(None)
         return _err(5001, "stop order not found")
+
+    async def _kline(self, request: web.Request) -> web.Response:
+        """`contract/kline`: column arrays, at most 2000 bars; start/end in s as MEXC reads them (mexc.md 3)."""
+        bars = self.klines.get(request.match_info["symbol"], [])
+        start, end = request.query.get("start"), request.query.get("end")
+        if start:
+            bars = [b for b in bars if b[0] >= int(start)]
+        if end:
+            bars = [b for b in bars if b[0] <= int(end)]
+        bars = bars[:2000] if start or not end else bars[-2000:]
+        cols = list(zip(*bars)) or [(), (), (), (), (), ()]
+        return _ok({"time": list(cols[0]), "open": list(cols[1]), "high": list(cols[2]), "low": list(cols[3]),
+                    "close": list(cols[4]), "vol": list(cols[5]), "amount": [v * c for v, c in zip(cols[5], cols[4])]})
+
+    async def push_kline(self, symbol: str, t_s: int, o: float, h: float, lo: float, c: float, q: float) -> None:
+        """The candle in progress of window `t_s` (as MEXC repeats it on `push.kline`), also kept for `kline`."""
+        bars = self.klines.setdefault(symbol, [])
+        if bars and bars[-1][0] == t_s:
+            bars[-1] = (t_s, o, h, lo, c, q)
+        else:
+            bars.append((t_s, o, h, lo, c, q))
+        await self.push({"channel": "push.kline", "symbol": symbol, "ts": self.now_ms(),
+                         "data": {"symbol": symbol, "interval": "Min1", "t": t_s, "o": o, "h": h, "l": lo, "c": c,
+                                  "q": q, "a": q * c}})
 
     # --- prices, limit fills, liquidation -------------------------------------------------------
 

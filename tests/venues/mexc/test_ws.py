@@ -7,7 +7,7 @@ import gzip
 import json
 
 import pytest
-from tui_trader.domain.events import Event, FeedStateChanged, OrderUpdated, TradeTick
+from tui_trader.domain.events import CandleClosed, Event, FeedStateChanged, OrderUpdated, TradeTick
 from tui_trader.venues.mexc.auth import Signer
 from tui_trader.venues.mexc.ws_private import MexcUserStream
 from tui_trader.venues.mexc.ws_public import MexcFeed
@@ -58,13 +58,38 @@ def deal(price: float) -> dict:
 
 async def test_subscribes_plain_text_and_publishes_trades(fake, running_feed):
     feed, watcher, _ = running_feed
-    await fake.wait_ws(lambda f: sum(1 for m in f.ws_received if m.get("method", "").startswith("sub.")) == 3)
+    await fake.wait_ws(lambda f: sum(1 for m in f.ws_received if m.get("method", "").startswith("sub.")) == 4)
     subs = [m for m in fake.ws_received if m.get("method", "").startswith("sub.")]
-    assert {m["method"] for m in subs} == {"sub.deal", "sub.ticker", "sub.depth.full"} and all(m["gzip"] is False for m in subs)
+    assert {m["method"] for m in subs} == {"sub.deal", "sub.ticker", "sub.depth.full", "sub.kline"}
+    assert all(m["gzip"] is False for m in subs)
+    assert [m["param"] for m in subs if m["method"] == "sub.kline"] == [{"symbol": "BTC_USDT", "interval": "Min1"}]
     await fake.push(deal(60000.5))
     await fake.push(gzip.compress(json.dumps(deal(60001.5)).encode()))  # binary gzip frame
     await watcher.until(lambda w: len([e for e in w.events if isinstance(e, TradeTick)]) == 2)
     assert [e.price for e in watcher.events if isinstance(e, TradeTick)] == [60000.5, 60001.5]
+
+
+async def test_kline_stream_closes_each_candle_once_when_the_next_window_starts(fake, running_feed):
+    """push.kline repeats the candle in progress: a candle is closed (CandleClosed, its final values) by
+    the first push of a later window; a late push of an older window and a repeat close nothing."""
+    feed, watcher, _ = running_feed
+    await fake.wait_ws(lambda f: any(m.get("method") == "sub.kline" for m in f.ws_received))
+    t0 = 1_700_000_040
+    await fake.push_kline("BTC_USDT", t0, 100.0, 101.0, 99.0, 100.5, 5)
+    await fake.push_kline("BTC_USDT", t0, 100.0, 103.0, 99.0, 102.0, 9)  # same window, updated
+    await fake.push_kline("BTC_USDT", t0 + 60, 102.0, 102.0, 102.0, 102.0, 1)  # the next window: t0 closes
+    await fake.push({"channel": "push.kline", "symbol": "BTC_USDT",  # late, older window: ignored
+                     "data": {"symbol": "BTC_USDT", "interval": "Min1", "t": t0, "o": 1, "h": 1, "l": 1, "c": 1, "q": 1}})
+    await fake.push_kline("BTC_USDT", t0 + 60, 102.0, 104.0, 101.0, 103.0, 4)
+    await fake.push_kline("BTC_USDT", t0 + 120, 103.0, 103.0, 103.0, 103.0, 2)  # t0 + 60 closes
+    await fake.push({"channel": "push.kline", "symbol": "BTC_USDT", "data": {"t": "x"}})  # malformed: skipped
+    await fake.push(deal(1.0))
+    await watcher.until(lambda w: any(isinstance(e, TradeTick) for e in w.events))
+    closed = [e for e in watcher.events if isinstance(e, CandleClosed)]
+    assert [(e.open_ms, e.ts_ms, e.open, e.high, e.low, e.close, e.volume) for e in closed] == [
+        (t0 * 1000, (t0 + 60) * 1000, 100.0, 103.0, 99.0, 102.0, 9.0),
+        ((t0 + 60) * 1000, (t0 + 120) * 1000, 102.0, 104.0, 101.0, 103.0, 4.0)]
+    assert all(e.interval_s == 60 and e.symbol == "BTC_USDT" for e in closed) and feed.bad_frames == 1
 
 
 async def test_malformed_frames_skipped_feed_survives(fake, running_feed):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from decimal import Decimal
 
 from tui_trader.domain.events import (
@@ -26,6 +25,7 @@ from tui_trader.domain.events import (
     TradingStateChanged,
     event_to_dict,
 )
+from tui_trader.domain.time_format import utc_second
 from tui_trader.engine.bus import EventBus, Policy
 
 _QUIET = (TradeTick, MarkPriceTick, BookTick, CandleClosed, CandlesClosed)
@@ -89,7 +89,7 @@ class Bridge:
 
 
 def format_time(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return utc_second(ts_ms)
 
 
 def format_price(price: float) -> str:

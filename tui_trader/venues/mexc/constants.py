@@ -32,6 +32,9 @@ STOP_ORDERS = f"{PRIVATE}/stoporder/list/orders"
 STOP_CHANGE_PRICE = f"{PRIVATE}/stoporder/change_price"
 STOP_CHANGE_PLAN_PRICE = f"{PRIVATE}/stoporder/change_plan_price"
 
+KLINE_SECONDS = {"Min1": 60, "Min5": 300, "Min15": 900, "Min30": 1800, "Min60": 3600, "Hour4": 14400,
+                 "Hour8": 28800, "Day1": 86400}
+KLINE_PAGE = 2000  # bars per contract/kline call at most (mexc.md 3)
 KLINE_INTERVALS = ("Min1", "Min5", "Min15", "Min30", "Min60", "Hour4", "Hour8", "Day1", "Week1", "Month1")
 
 # error-code classes (mexc.md 1.2 and 9)
@@ -81,6 +84,7 @@ CH_TICKER = "push.ticker"
 CH_DEPTH = "push.depth"
 CH_DEPTH_FULL = "push.depth.full"
 CH_FAIR = "push.fair.price"
+CH_KLINE = "push.kline"
 CH_FUNDING = "push.funding.rate"
 CH_ORDER = "push.personal.order"
 CH_POSITION = "push.personal.position"

@@ -12,6 +12,8 @@ from tui_trader.domain.config import BreakerConfig, MexcConfig, RetryConfig
 from tui_trader.domain.events import BreakerChanged
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock
+from tui_trader.engine.strategy_runner import StrategyRunner
+from tui_trader.venues.mexc.candles import HistoryWarmup
 from tui_trader.venues.mexc.client import MexcClient
 from tui_trader.venues.mexc.rest import MexcRest
 from tui_trader.venues.mexc.venue import MexcVenue
@@ -38,3 +40,9 @@ def build_mexc(mexc: MexcConfig, retry: RetryConfig, breaker: BreakerConfig, bus
                           request_time_ms=rest.request_time_ms, name="mexc-user")
     user.contract_size = venue.cached_contract_size
     return MexcParts(venue=venue, feed=feed, user_stream=user)
+
+
+def history_warmup(parts: MexcParts, runner: StrategyRunner, bus: EventBus, clock: Clock) -> HistoryWarmup:
+    """The service that loads the strategy's candle history at start (after the venue, before the runner)."""
+    return HistoryWarmup(parts.venue, bus, clock, symbols=list(runner.machines), lookback_s=runner.history_s,
+                         warm=runner.warm, closer=parts.feed.candles)

@@ -21,6 +21,7 @@ from tui_trader.domain.models import (
     Account, ClientOrderId, Instrument, MarginMode, Order, OrderSide, OrderState, OrderType, Position, PositionId, Side, VenueOrderId,
 )
 from tui_trader.domain.money import to_decimal
+from tui_trader.venues.candle_files import Candle, kline_candles
 from tui_trader.venues.mexc import constants as C
 
 
@@ -157,6 +158,23 @@ def order_body(o: Order, *, position_mode: int = C.POSITION_MODE_HEDGE) -> dict[
 
 
 # --- WebSocket frames -------------------------------------------------------------------------
+
+
+def klines(data: Any) -> list[Candle]:
+    """`contract/kline` column arrays -> candles by open time (ms), in order; DataError naming the bar."""
+    return list(kline_candles(data, "MEXC kline reply"))
+
+
+def kline_push(msg: dict[str, Any]) -> tuple[str, int, Candle]:
+    """`push.kline` (the candle in progress: `t` its window start in s) -> (symbol, interval s, candle)."""
+    try:
+        d = msg["data"]
+        symbol = str(msg.get("symbol") or d["symbol"])
+        interval_s = C.KLINE_SECONDS[d.get("interval") or "Min1"]
+        candle = Candle(int(d["t"]) * 1000, _px(d["o"]), _px(d["h"]), _px(d["l"]), _px(d["c"]), float(d["q"]))
+    except _PARSE_ERRORS as exc:
+        raise FrameError(f"malformed push.kline frame: {type(exc).__name__}: {str(exc)[:80]}") from None
+    return symbol, interval_s, candle
 
 
 def decode_frame(raw: bytes | str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from tui_trader.domain.events import AccountUpdated, ErrorRaised, Event, OrderUpdated, PositionChanged
 from tui_trader.domain.models import Account, ClientOrderId, Instrument, MarginMode, Order, OrderState, Position, Side
 from tui_trader.engine.bus import EventBus
+from tui_trader.venues.candle_files import Candle
 from tui_trader.venues.mexc import constants as C
 from tui_trader.venues.mexc import parse
 from tui_trader.venues.mexc.client import MexcClient
@@ -134,6 +135,11 @@ class MexcVenue:
         """REST fair (mark) price - what MEXC liquidates on (liquidation.md 3)."""
         data = await self.client.call(lambda: self.client.rest.fair_price(symbol), f"fair {symbol}", close_lane=True)
         return parse.to_decimal(data["fairPrice"])
+
+    async def klines(self, symbol: str, start_s: int, end_s: int) -> list[Candle]:
+        """1-minute candles with open time in [start_s, end_s] (at most 2000: the caller pages)."""
+        data = await self.client.call(lambda: self.client.rest.klines(symbol, "Min1", start_s, end_s), f"klines {symbol}")
+        return parse.klines(data)
 
     # --- orders -----------------------------------------------------------------------------
 

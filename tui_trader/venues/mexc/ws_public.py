@@ -1,9 +1,10 @@
-"""Venues layer: `MexcFeed` - the public market-data stream (deals, ticker, depth) for the symbols.
+"""Venues layer: `MexcFeed` - the public market-data stream (deals, ticker, depth, klines) for the symbols.
 
 A core Service (`name`, `run()`, `shutdown()`). Subscribes with `"gzip": false` (binary gzip
-frames are handled anyway) to `deal`, `ticker` (fair price, top of book, funding rate) and
-`depth.full` top-5 snapshots, and re-subscribes on every reconnect. Publishes TradeTick,
-MarkPriceTick, BookTick, FundingRateUpdated and FeedStateChanged(feed="mexc").
+frames are handled anyway) to `deal`, `ticker` (fair price, top of book, funding rate),
+`depth.full` top-5 snapshots and `kline` Min1, and re-subscribes on every reconnect. Publishes
+TradeTick, MarkPriceTick, BookTick, FundingRateUpdated, CandleClosed (each 1-minute candle once,
+when the stream moves to the next window: `candles.KlineCloser`) and FeedStateChanged(feed="mexc").
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from typing import Any
 
 import aiohttp
 
+from tui_trader.domain.events import Event
 from tui_trader.venues.mexc import constants as C
+from tui_trader.venues.mexc.candles import KlineCloser
+from tui_trader.venues.mexc.parse import kline_push
 from tui_trader.venues.mexc.ws_session import WsSession
 
 
@@ -23,6 +27,7 @@ def subscriptions(symbols: list[str]) -> list[dict[str, Any]]:
         out.append({"method": "sub.deal", "param": {"symbol": s}, "gzip": False})
         out.append({"method": "sub.ticker", "param": {"symbol": s}, "gzip": False})
         out.append({"method": "sub.depth.full", "param": {"symbol": s, "limit": C.DEPTH_FULL_LIMIT}, "gzip": False})
+        out.append({"method": "sub.kline", "param": {"symbol": s, "interval": "Min1"}, "gzip": False})
     return out
 
 
@@ -35,6 +40,13 @@ class MexcFeed(WsSession):
         self.data_stall_s = self.config.ws_data_stall_s  # market data is expected here: silence is a stall
         self.symbols = list(symbols)
         self.sub_errors: list[str] = []
+        self.candles = KlineCloser()
+
+    def events_of(self, msg: dict[str, Any]) -> list[Event]:
+        if msg.get("channel") == C.CH_KLINE:
+            closed = self.candles.update(*kline_push(msg))
+            return [closed] if closed is not None else []
+        return super().events_of(msg)
 
     async def on_open(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         for msg in subscriptions(self.symbols):

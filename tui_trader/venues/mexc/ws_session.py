@@ -179,12 +179,16 @@ class WsSession:
                 self.on_control(msg)
                 return
             self._last_data = asyncio.get_running_loop().time()  # data age: market messages only, never pongs
-            events = frame_events(msg, self.clock.now_ms())
+            events = self.events_of(msg)
         except FrameError as exc:
             self.bad_frames += 1
             log.warning("skipped malformed MEXC frame: %s", exc)
             return
         self.publish_all(events)
+
+    def events_of(self, msg: dict[str, Any]) -> list[Event]:
+        """The domain events of one decoded data frame (a stream with state of its own overrides this)."""
+        return frame_events(msg, self.clock.now_ms())
 
     def publish_all(self, events: list[Event]) -> None:
         sink = self.report or self.bus.publish
