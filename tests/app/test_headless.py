@@ -86,6 +86,7 @@ def test_full_speed_replay_exits_zero_every_time(isolated_environment):
                               text=True, timeout=90, env=env, cwd=isolated_environment / "cwd")
         assert proc.returncode == 0, f"run {run}: {proc.stderr[-2000:]}"
         assert "closed database" not in proc.stderr and "crashed" not in proc.stderr, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr, proc.stderr[-2000:]  # (CI once: exit 0 after a transaction left open)
         assert parse_lines(proc.stdout)[-1]["state"] == "stopped"
 
 

@@ -30,12 +30,15 @@ class Cache:
         elif isinstance(ev, MarkPriceTick):
             self.mark[ev.symbol] = (ev.price, ev.ts_ms)
 
-    def apply_position(self, position: Position) -> None:
+    def apply_position(self, position: Position) -> bool:
+        """Store the position (flat: drop it); False when only its price or time changed - a poll that
+        says nothing new, neither stored nor published again (the audit reads every position every 10 s)."""
         key = (position.symbol, position.side)
         if position.is_flat:
             self.positions.pop(key, None)
-        else:
-            self.positions[key] = position
+            return True
+        held, self.positions[key] = self.positions.get(key), position
+        return held is None or not position.same_holding(held)
 
     def apply_order(self, order: Order) -> bool:
         """Store the order; False when nothing changed (the event need not be published again)."""

@@ -225,14 +225,11 @@ class Execution:
                 log.info("stale %s %s position report skipped (%s)", p.symbol, p.side, event.reason)
                 return None
             position = self.tracker.attribute_position(event.position)
-            held = self.cache.position(position.symbol, position.side)
-            if held is not None and not position.is_flat and position.same_holding(held):
-                self.cache.apply_position(position)  # (its mark and time) - a poll that says nothing new:
-                return None  # no snapshot row, no event (the audit reads every position every 10 s)
+            if not self.cache.apply_position(position):
+                return None  # the same holding: no snapshot row, no event
             if position is not event.position:
                 event = PositionChanged(event.ts_ms, position, event.reason)
             await self.store.save_position(event.position, self.session_id, event.reason)
-            self.cache.apply_position(event.position)
         elif isinstance(event, AccountUpdated):
             self.cache.account = Account("USDT", event.cash_balance, event.cash_balance - event.available, Decimal(0), event.unrealized_pnl)
         self.bus.publish(event)
