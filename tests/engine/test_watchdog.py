@@ -293,6 +293,34 @@ async def test_permanent_close_failure_is_loud_and_not_resent_every_tick():
         assert wd.watches[(SYM, Side.SHORT)].failed
 
 
+async def test_a_failed_auto_close_is_tried_again_after_ten_seconds_while_the_position_is_held():
+    """Unchanged positions are no longer re-published by every audit (issue 20's quiet store), which used to
+    re-arm a failed close by accident: the watchdog re-arms it itself, FAILED_RETRY_S later."""
+    async with Stack() as s:
+        wd = watch(s)
+        await open_short(s)
+        calls = []
+        place = s.venue.place_order
+
+        async def refuse_once(order):
+            calls.append(order)
+            if len(calls) == 1:
+                raise OrderRejected("API trading not allowed", code=1002)
+            return await place(order)
+
+        s.venue.place_order = refuse_once
+        await s.tick(2.45, dt_ms=200)
+        await asyncio.sleep(0)
+        for _ in range(9):  # 9 s held in the red: not re-sent on every tick
+            await s.tick(2.46)
+        assert len(calls) == 1 and wd.watches[(SYM, Side.SHORT)].failed
+        for _ in range(3):
+            await s.tick(2.46)
+        assert len(calls) == 2  # tried again, and this time it goes
+        await s.execution.idle()
+        assert s.cache.position(SYM, Side.SHORT) is None
+
+
 @pytest.mark.parametrize("on_stale", ["alert", "close"])
 async def test_stale_prices_on_a_red_position_escalate(on_stale):
     async with Stack() as s:

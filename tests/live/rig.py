@@ -103,6 +103,8 @@ class LiveRig:
 
     async def stop(self) -> None:
         """Every task cancelled mid-flight (what kill -9 leaves behind, but the store closes cleanly)."""
+        if self.stack.watchdog is not None:  # on a wall clock its timer would start closes while we stop
+            self.stack.watchdog.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

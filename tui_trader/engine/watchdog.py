@@ -13,7 +13,8 @@ warning thresholds worsen at once and improve only `hysteresis_pct` past the bou
 is one `LiquidationWarning`. Below `autoclose_distance_pct` (or past the runway trigger) one
 reduce-only market close goes through the execution close lane (no risk gate, breaker, back-off or
 cooldown; a close already running for the position is joined). Execution retries it until flat or
-raises a permanent refusal loudly; a failed close is not re-sent until the position changes.
+raises a permanent refusal loudly; a failed close is not re-sent on every tick, but again after
+`FAILED_RETRY_S` while the position is still held past the threshold (or at once when it changes).
 A 1 s timer repeats warnings (at most once per `repeat_s`, timed from the last one sent) and
 escalates red positions whose prices are older than `max_stale_data_s` (`on_stale`).
 """
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 
 SANE_FACTOR = Decimal(2)  # the formula's entry-to-liquidation gap vs the exchange's, at most this far apart
 TAKEOVER_GRACE_MS = 2_000  # past the exchange's liquidation price: its own report is awaited this long
+FAILED_RETRY_S = 10.0  # a failed auto-close is tried again this long after, while the position is held
 
 INF = math.inf
 DEFAULT_MMR = Decimal("0.01")  # until the contract's tiers are known: small caps are above BTC's 0.4 %
@@ -72,7 +74,8 @@ class _Watch:
 
     __slots__ = ("symbol", "side", "short", "tag", "pid", "liq", "entry", "margin", "coins_per_contract", "contracts",
                  "k", "vol_unit", "rt_key", "worse_key", "better_key", "band", "level", "closing", "failed",
-                 "partial_done", "episode", "last_warn_ms", "stale_alert_ms", "alive", "venue_liq", "through_ms")
+                 "partial_done", "episode", "last_warn_ms", "stale_alert_ms", "alive", "venue_liq", "through_ms",
+                 "failed_ms")
 
     def __init__(self, symbol: str, side: Side) -> None:
         self.symbol, self.side, self.short = symbol, side, side is Side.SHORT
@@ -84,6 +87,7 @@ class _Watch:
         self.worse_key, self.better_key = -INF, -INF  # -INF: evaluate at the next tick
         self.band, self.level = Band.GREEN, 0
         self.closing = self.failed = self.partial_done = False
+        self.failed_ms = 0  # when the last auto-close failed (re-armed FAILED_RETRY_S later)
         self.episode = 0
         self.last_warn_ms = self.stale_alert_ms = 0
         self.alive = True
@@ -397,7 +401,7 @@ class LiquidationWatchdog:
         if not w.alive:
             return
         if not task.cancelled() and task.exception() is not None:
-            w.failed = True
+            w.failed, w.failed_ms = True, self.clock.now_ms()
             self.bus.publish(ErrorRaised(self.clock.now_ms(), "watchdog",
                                          f"AUTO-CLOSE of {w.symbol} {w.side.value} failed: {task.exception()} - "
                                          "the position is unprotected, close it by hand", level="CRITICAL"))
@@ -418,6 +422,8 @@ class LiquidationWatchdog:
             now = self.clock.now_ms()
             self.rest_prices.check({w.symbol for w in self.watches.values()})
             for w in list(self.watches.values()):
+                if w.failed and now - w.failed_ms >= FAILED_RETRY_S * 1000:
+                    self._rearm(w, now)
                 self._check_stale(w, now)
                 if w.band.severity >= Band.YELLOW.severity and now - w.last_warn_ms >= self.cfg.repeat_s * 1000:
                     self._repeat(w, now)
@@ -427,6 +433,14 @@ class LiquidationWatchdog:
         finally:
             if self.watches:
                 self._arm_timer()
+
+    def _rearm(self, w: _Watch, now: int) -> None:
+        """A failed auto-close is tried again while the position is held: the refusal may have been the
+        exchange's moment (an outage, a 1002 lifted), and a held position past the threshold is unprotected."""
+        w.failed, w.worse_key = False, -INF
+        price, source = self.best_price(w.symbol, now)
+        if price is not None:
+            self._evaluate(w, price, source, now)
 
     def _repeat(self, w: _Watch, now: int) -> None:
         price, source = self.best_price(w.symbol, now)
