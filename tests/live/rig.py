@@ -86,9 +86,10 @@ class LiveRig:
         )
         self.parts.user_stream.report = self.stack.execution.report
         services: list[Any] = [self.db]
-        if self.history and self.stack.runner is not None:
-            services.append(history_warmup(self.parts, self.stack.runner, self.bus, self.clock))
-        services += [s for s, _ in self.stack.services]
+        for service, _ in self.stack.services:
+            if self.history and service is self.stack.runner:  # as wiring does: just before the strategy
+                services.append(history_warmup(self.parts, self.stack.runner, self.bus, self.clock))
+            services.append(service)
         if self.pushes:
             services.append(self.parts.user_stream)
         if self.feed:

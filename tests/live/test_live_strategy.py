@@ -104,3 +104,37 @@ async def test_bundled_strategy_live_loads_history_and_enters_within_a_pump(fake
         assert {e.open_ms for e in closed} == set(range(closed[0].open_ms, closed[-1].open_ms + 1, 60_000))
     finally:
         await rig.stop()
+
+
+async def test_a_reconnect_leaves_no_hole_and_no_stale_candle_in_the_live_series(fake, tmp_path):
+    """The socket drops for 2.5 minutes: the candle in progress at the drop is not closed with the values it
+    had then, and the candles closed meanwhile come from REST on reconnect - the series stays whole."""
+    rig = LiveRig(fake, tmp_path / "live.sqlite", strategy=load_strategy(), feed=True, history=True)
+    minute0 = rig.clock.now_ms() // 60_000 * 60
+    _history(fake, minute0)
+    await rig.start()
+    try:
+        await fake.wait_ws(lambda f: any(m.get("method") == "sub.kline" for m in f.ws_received))
+        await fake.push_kline(SYM, minute0, BASE, BASE + 50, BASE, BASE + 40, 100.0)  # in progress at the drop
+        await fake.close_ws()
+        rig.advance((minute0 * 1000 + 150_000 - rig.clock.now_ms()) / 1000)  # to minute0 + 2.5 min: meanwhile the
+        # exchange finished minute0 differently and closed the next minute
+        fake.klines[SYM][-1] = (minute0, BASE, BASE + 90, BASE - 20, BASE + 70, 700.0)
+        fake.klines[SYM] += [(minute0 + 60, BASE + 70, BASE + 80, BASE + 60, BASE + 75, 650.0),
+                             (minute0 + 120, BASE + 75, BASE + 75, BASE + 75, BASE + 75, 5.0)]  # still forming
+        await fake.wait_ws(lambda f: f.ws_connects >= 2)
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(rig.of(CandleClosed)) < 2:
+            assert asyncio.get_running_loop().time() < deadline, f"no backfill: {rig.of(CandleClosed)}"
+            await asyncio.sleep(0.005)
+        await fake.push_kline(SYM, minute0 + 120, BASE + 75, BASE + 85, BASE + 75, BASE + 80, 30.0)
+        await fake.push_kline(SYM, minute0 + 180, BASE + 80, BASE + 80, BASE + 80, BASE + 80, 1.0)
+        while len(rig.of(CandleClosed)) < 3:
+            assert asyncio.get_running_loop().time() < deadline + 5, "the stream closed nothing after the backfill"
+            await asyncio.sleep(0.005)
+        closed = rig.of(CandleClosed)
+        assert [e.open_ms // 1000 - minute0 for e in closed] == [0, 60, 120]
+        assert (closed[0].high, closed[0].close, closed[0].volume) == (BASE + 90, BASE + 70, 700.0)  # REST's, not stale
+        assert (closed[2].close, closed[2].volume) == (BASE + 80, 30.0)
+    finally:
+        await rig.stop()

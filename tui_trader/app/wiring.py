@@ -107,9 +107,9 @@ def _live(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: 
     )
     parts.user_stream.report = stack.execution.report  # private pushes: persisted, cached, then published
     core.add(_VenueLifecycle(parts.venue, bus, settings), critical=True)
-    if stack.runner is not None:  # candles for its indicators: history now, the kline stream after (venues/mexc/candles.py)
-        core.add(history_warmup(parts, stack.runner, bus, wall))
     for service, options in stack.services:
+        if service is stack.runner:  # its candles: history now (after reconciliation), the kline stream after
+            core.add(history_warmup(parts, stack.runner, bus, wall))
         core.add(service, **options)
     core.add(parts.user_stream, restart=True)
     core.add(parts.feed, restart=True)

@@ -110,7 +110,7 @@ class CandleVolumeSurge:
         self.candles = candles
         self._volumes: deque[float] = deque(maxlen=candles + 1)
         self._interval_s: int | None = None
-        self.longest_s = 0.0
+        self.longest_s = 60.0 * (candles + 1)  # 1-minute candles (the history a live start loads for it)
 
     def on_candle(self, interval_s: int, volume: float) -> None:
         if self._interval_s is None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tui_trader.domain.config import BreakerConfig, MexcConfig, RetryConfig
 from tui_trader.domain.events import BreakerChanged
+from tui_trader.domain.strategy.schema import RsiSpec
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock
 from tui_trader.engine.strategy_runner import StrategyRunner
@@ -36,6 +37,7 @@ def build_mexc(mexc: MexcConfig, retry: RetryConfig, breaker: BreakerConfig, bus
                         on_breaker_change=lambda old, new: bus.publish(BreakerChanged(clock.now_ms(), "mexc", old, new)))
     venue = MexcVenue(client, bus=bus, symbols=symbols, position_mode=1 if mexc.position_mode == "hedge" else 2)
     feed = MexcFeed(mexc, bus, clock, resync=venue.resync, symbols=symbols)
+    feed.klines, feed.server_ms = venue, rest.request_time_ms  # candles a (re)connect missed, on the exchange's clock
     user = MexcUserStream(mexc, bus, clock, signer=rest.signer, symbols=symbols, poll=venue.resync,
                           request_time_ms=rest.request_time_ms, name="mexc-user")
     user.contract_size = venue.cached_contract_size
@@ -44,5 +46,9 @@ def build_mexc(mexc: MexcConfig, retry: RetryConfig, breaker: BreakerConfig, bus
 
 def history_warmup(parts: MexcParts, runner: StrategyRunner, bus: EventBus, clock: Clock) -> HistoryWarmup:
     """The service that loads the strategy's candle history at start (after the venue, before the runner)."""
+    notes = [f"indicator {name!r}: RSI on {spec.timeframe} candles - the live feed carries 1 m candles only, so it"
+             " stays undefined live" for name, spec in runner.strategy.used_indicators().items()
+             if isinstance(spec, RsiSpec) and spec.timeframe != "1m"]
     return HistoryWarmup(parts.venue, bus, clock, symbols=list(runner.machines), lookback_s=runner.history_s,
-                         warm=runner.warm, closer=parts.feed.candles)
+                         warm=runner.warm, closer=parts.feed.candles, server_ms=parts.venue.client.rest.request_time_ms,
+                         notes=notes)

@@ -138,7 +138,8 @@ class MexcVenue:
 
     async def klines(self, symbol: str, start_s: int, end_s: int) -> list[Candle]:
         """1-minute candles with open time in [start_s, end_s] (at most 2000: the caller pages)."""
-        data = await self.client.call(lambda: self.client.rest.klines(symbol, "Min1", start_s, end_s), f"klines {symbol}")
+        data = await self.client.call(lambda: self.client.rest.klines(symbol, "Min1", start_s, end_s), f"klines {symbol}",
+                                      breaker=False)  # market data: its failures must not close the entry breaker
         return parse.klines(data)
 
     # --- orders -----------------------------------------------------------------------------

@@ -9,13 +9,14 @@ when the stream moves to the next window: `candles.KlineCloser`) and FeedStateCh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from tui_trader.domain.events import Event
 from tui_trader.venues.mexc import constants as C
-from tui_trader.venues.mexc.candles import KlineCloser
+from tui_trader.venues.mexc.candles import KlineCloser, KlineSource
 from tui_trader.venues.mexc.parse import kline_push
 from tui_trader.venues.mexc.ws_session import WsSession
 
@@ -41,6 +42,8 @@ class MexcFeed(WsSession):
         self.symbols = list(symbols)
         self.sub_errors: list[str] = []
         self.candles = KlineCloser()
+        self.klines: KlineSource | None = None  # REST candles for the gaps a (re)connect leaves (the venue)
+        self.server_ms: Callable[[], int] = self.clock.now_ms  # the exchange's clock (the REST offset)
 
     def events_of(self, msg: dict[str, Any]) -> list[Event]:
         if msg.get("channel") == C.CH_KLINE:
@@ -51,6 +54,9 @@ class MexcFeed(WsSession):
     async def on_open(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         for msg in subscriptions(self.symbols):
             await self.send_json(ws, msg)
+        self.candles.reset_open()  # (pushes that arrive meanwhile wait in the socket)
+        if self.klines is not None:
+            self.publish_all(await self.candles.backfill(self.klines, self.server_ms()))
 
     def on_control(self, msg: dict[str, Any]) -> None:
         if msg.get("channel") == C.CH_ERROR:
