@@ -172,8 +172,8 @@ async def _whole(transaction: Coroutine[Any, Any, int]) -> int:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         await asyncio.wait([task])
-        if not task.cancelled():
-            task.exception()  # retrieved: the caller was cancelled, its outcome is not reported twice
+        if not task.cancelled() and task.exception() is not None:  # nobody else will see it: logged here
+            log.warning("a write whose caller was cancelled failed: %r", task.exception())
         raise
 
 

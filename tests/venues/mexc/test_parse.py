@@ -109,3 +109,14 @@ def test_instrument_and_order_from_rest_are_decimal_exact():
                          '"state":2,"dealVol":1,"externalOid":"x"}'))
     assert o.side is OrderSide.CLOSE_LONG and o.type is OrderType.LIMIT and o.state is OrderState.PARTIALLY_FILLED
     assert o.price == Decimal("60000.1") and o.venue_order_id == "7000000000000000123"
+
+
+@pytest.mark.parametrize("q", ["NaN", -1, "x", None])
+def test_kline_push_with_a_bad_volume_is_a_frame_error(q):
+    from tui_trader.venues.mexc.parse import kline_push
+
+    msg = {"channel": "push.kline", "symbol": "BTC_USDT",
+           "data": {"symbol": "BTC_USDT", "interval": "Min1", "t": 60, "o": 1, "h": 1, "l": 1, "c": 1, "q": q}}
+    with pytest.raises(FrameError, match="push.kline"):
+        kline_push(msg)
+    assert kline_push({**msg, "data": {**msg["data"], "q": 3}})[2].volume == 3.0

@@ -171,7 +171,10 @@ def kline_push(msg: dict[str, Any]) -> tuple[str, int, Candle]:
         d = msg["data"]
         symbol = str(msg.get("symbol") or d["symbol"])
         interval_s = C.KLINE_SECONDS[d.get("interval") or "Min1"]
-        candle = Candle(int(d["t"]) * 1000, _px(d["o"]), _px(d["h"]), _px(d["l"]), _px(d["c"]), float(d["q"]))
+        volume = float(d["q"])
+        if not 0 <= volume < math.inf:
+            raise ValueError(f"bad volume {d['q']!r}")
+        candle = Candle(int(d["t"]) * 1000, _px(d["o"]), _px(d["h"]), _px(d["l"]), _px(d["c"]), volume)
     except _PARSE_ERRORS as exc:
         raise FrameError(f"malformed push.kline frame: {type(exc).__name__}: {str(exc)[:80]}") from None
     return symbol, interval_s, candle
