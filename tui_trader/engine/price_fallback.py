@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from tui_trader.domain.errors import VenueError
@@ -36,7 +37,7 @@ class RestPriceFallback:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.reads = 0
 
-    def check(self, symbols: set[str]) -> None:
+    def check(self, symbols: AbstractSet[str]) -> None:
         """Called about once a second by the watchdog with the symbols it watches."""
         if not self.enabled:
             return

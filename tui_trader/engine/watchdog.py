@@ -420,13 +420,19 @@ class LiquidationWatchdog:
         self._timer = None
         try:
             now = self.clock.now_ms()
-            self.rest_prices.check({w.symbol for w in self.watches.values()})
-            for w in list(self.watches.values()):
-                if w.failed and now - w.failed_ms >= FAILED_RETRY_S * 1000:
-                    self._rearm(w, now)
-                self._check_stale(w, now)
-                if w.band.severity >= Band.YELLOW.severity and now - w.last_warn_ms >= self.cfg.repeat_s * 1000:
-                    self._repeat(w, now)
+            self.rest_prices.check(self._by_symbol.keys())
+            stale_ms, repeat_ms, retry_ms = self.cfg.max_stale_data_s * 1000, self.cfg.repeat_s * 1000, FAILED_RETRY_S * 1000
+            green = Band.GREEN
+            for symbol, watches in list(self._by_symbol.items()):  # (per symbol: this runs beside the tick path)
+                mark, last = self.cache.mark.get(symbol), self.cache.last.get(symbol)
+                stale = now - max(mark[1] if mark else 0, last[1] if last else 0) > stale_ms
+                for w in list(watches):
+                    if w.failed and now - w.failed_ms >= retry_ms:
+                        self._rearm(w, now)
+                    if stale:
+                        self._check_stale(w, now)
+                    if w.band is not green and now - w.last_warn_ms >= repeat_ms:  # yellow or worse
+                        self._repeat(w, now)
         except Exception as exc:  # timer boundary: report and keep watching
             log.exception("watchdog timer failed")
             self.bus.publish(ErrorRaised(self.clock.now_ms(), "watchdog", f"{type(exc).__name__}: {exc}", level="CRITICAL"))
