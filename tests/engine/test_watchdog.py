@@ -386,3 +386,28 @@ def test_replayed_bars_are_not_stale_between_their_own_ticks():
     assert replay_settings(s, 60, 4).watchdog.max_stale_data_s == 30.0  # ticks 15 s apart
     assert replay_settings(s, 60, 1).watchdog.max_stale_data_s == 120.0
     assert replay_settings(s, 1, 4) is s  # fast data: the configured limit stands
+
+
+async def test_a_close_cancelled_at_stop_is_not_started_again():
+    """Stopping cancels execution's close sequences; the watchdog took that for a finished close, re-checked the
+    still-held position and started a new one, again and again (seen at the end of bench/watchdog.py)."""
+    async with Stack() as s:
+        watch(s)
+        await open_short(s)
+        calls, hang = [], asyncio.Event()
+
+        async def hung(order):
+            calls.append(order)
+            await hang.wait()
+
+        s.venue.place_order = hung
+        ts = s.clock.now_ms() + 200
+        s.clock.advance_to(ts)
+        s.bus.publish(MarkPriceTick(ts, SYM, 2.45))  # (not s.tick: it waits for the hung send)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert len(calls) == 1 and s.execution.is_closing(SYM, Side.SHORT)
+        await s.execution.cancel_all_tasks()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert len(calls) == 1 and not s.execution.is_closing(SYM, Side.SHORT)

@@ -398,9 +398,9 @@ class LiquidationWatchdog:
 
     def _close_done(self, w: _Watch, task: asyncio.Task) -> None:
         w.closing = False
-        if not w.alive:
+        if not w.alive or task.cancelled():  # cancelled: the console is stopping - not a reason to close again
             return
-        if not task.cancelled() and task.exception() is not None:
+        if task.exception() is not None:
             w.failed, w.failed_ms = True, self.clock.now_ms()
             self.bus.publish(ErrorRaised(self.clock.now_ms(), "watchdog",
                                          f"AUTO-CLOSE of {w.symbol} {w.side.value} failed: {task.exception()} - "
