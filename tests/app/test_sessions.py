@@ -222,3 +222,47 @@ async def test_resuming_over_a_later_stored_state_changes_nothing(service, tmp_p
         again_orders, again = await service.orders_and_fills(info.id)
         assert [key(f) for f in again] == [key(f) for f in fills]
         assert [(o.client_id, o.state, o.filled_contracts) for o in again_orders] == [(o.client_id, o.state, o.filled_contracts) for o in orders]
+
+
+async def test_a_crash_before_the_first_candle_checkpoint_resumes_to_the_uninterrupted_run(service, tmp_path, taken,
+                                                                                           monkeypatch):
+    """Issue 23: killed after its entry filled but before the first 60-candle checkpoint, a session resumed to
+    0 trades and 10 000.00 with an orphan filled entry (the dead process's machine states steered the fresh
+    start). Now a checkpoint is written at start and after every order or position change; resuming over
+    everything the dead process stored - from the start, from no checkpoint at all (an older session), from
+    the first checkpoint with a position open - gives the same orders, fills, trades and equity."""
+    from tui_trader.app import session_runtime
+
+    monkeypatch.setattr(session_runtime, "CHECKPOINT_EVERY", 10**9)  # only the start and the changes checkpoint
+    data = real_slice(tmp_path, 1512252400000, PUMP_TO)
+    info = await service.create({"name": "early", "data_file": data})
+    assert await service.wait(info.id) == "finished"
+    orders, fills = await service.orders_and_fills(info.id)
+    perf = await service.performance(info.id)
+    assert perf.trade_count >= 1 and perf.reconciles
+    start, rest = taken[0], taken[1:-1]
+    assert start["cursor_ms"] == 0 and not start["venue"]["positions"]
+    with_position = [c for c in rest if c["venue"]["positions"]]
+    assert rest and with_position, "no checkpoint after an order or position change"
+    for checkpoint in (start, None, with_position[0]):
+        await service.start(info.id, info.config, checkpoint)
+        assert await service.wait(info.id) == "finished"
+        again_orders, again = await service.orders_and_fills(info.id)
+        again_perf = await service.performance(info.id)
+        same = lambda fs: [(f.fill_id, f.ts_ms, f.price, f.fee) for f in fs]  # noqa: E731
+        assert same(again) == same(fills)
+        assert [(o.client_id, o.state) for o in again_orders] == [(o.client_id, o.state) for o in orders]
+        assert (again_perf.trade_count, again_perf.equity) == (perf.trade_count, perf.equity) and again_perf.reconciles
+
+
+async def test_reconciles_says_no_when_the_store_and_the_account_disagree(service, tmp_path, taken):
+    """`reconciles` is computed from the stored orders and fills against the account: a fill the account
+    never saw (what a crash after the last checkpoint leaves) makes it say no, and says where."""
+    data = real_slice(tmp_path, 1512252400000, PUMP_TO)
+    info = await service.create({"name": "audit", "data_file": data})
+    await service.wait(info.id)
+    assert (await service.performance(info.id)).reconciles
+    await service.db.execute_durable("UPDATE sessions SET checkpoint_json = ? WHERE id = ?",
+                                     (__import__("json").dumps(taken[0]), info.id))  # the account as it was at start
+    perf = await service.performance(info.id)
+    assert not perf.reconciles and any("fills" in d for d in perf.disagreements)

@@ -1,14 +1,18 @@
 """App layer: one running paper session - its own bus, data clock, paper venue and trading stack.
 
 Each session is isolated (two sessions may replay the same symbol at different speeds) and runs
-under its own `TraderCore`. Checkpoints: every `CHECKPOINT_EVERY` candles, at a candle boundary
-while execution is idle (the replay waits for it through the backpressure hook), the venue state,
-the strategy machines and the replay cursor are written in one durable statement. After a crash
+under its own `TraderCore`. Checkpoints: at start (so a resume never starts from a state the dead
+process left half-written), after every order or position change and every `CHECKPOINT_EVERY`
+candles, at the next candle boundary while execution is idle (the replay waits for it through the
+backpressure hook): the venue state, the strategy machines and the replay cursor are written in one
+durable statement. A stop from another process (`sessions stop`) is seen within half a second; a
+feed that fails (a bad row) stops the session as `failed` with the reason. After a crash
 the session resumes from its last checkpoint; what happened after it is replayed with the same
 deterministic ids, and fills already stored are not stored or counted again: the checkpoint also
 holds the indicator windows and the strategy timer's phase, so the replay after a resume makes the
 same decisions as the run that crashed. A stop takes
-effect at the next candle boundary, right after a checkpoint, so a stopped session resumes exactly.
+effect at the next candle boundary (paced waits are cut short), right after a checkpoint, so a
+stopped session resumes exactly.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from tui_trader.domain.config import Settings
-from tui_trader.domain.events import CandleClosed, Event, FundingCharged, PositionChanged, TradeTick
+from tui_trader.domain.events import (
+    CandleClosed,
+    Event,
+    FundingCharged,
+    OrderUpdated,
+    PositionChanged,
+    TaskFailed,
+    TradeTick,
+)
 from tui_trader.domain.strategy.schema import Strategy, strategy_from_dict
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
@@ -41,6 +53,7 @@ from tui_trader.venues.replay import ReplayFeed, bundled_data_path
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 60  # candles
+STOP_POLL_S = 0.5  # how often a session looks for a stop requested by another process
 
 
 class NamespacedState:
@@ -97,8 +110,8 @@ class _Pacer:
 
 
 class _PeriodicCheckpoint:
-    """Live-feed sessions have no candle boundaries to wait for: checkpoint every 30 s (and honour
-    a `sessions stop` from another process); the live data cannot be replayed anyway."""
+    """Live-feed sessions have no candle boundaries to wait for (and their data cannot be replayed):
+    a checkpoint within a second of an order or position change, else every 30 s."""
 
     name = "checkpoint"
 
@@ -106,12 +119,32 @@ class _PeriodicCheckpoint:
         self.runtime, self.wall = runtime, wall
 
     async def run(self) -> None:
+        quiet_s = 0
         while True:
-            await self.wall.sleep(30)
-            await self.runtime.stack.execution.idle()
-            await self.runtime.write_checkpoint()
-            if self.runtime._stop_pending:
-                self.runtime.core.request_stop()
+            await self.wall.sleep(1)
+            quiet_s += 1
+            if self.runtime._due or quiet_s >= 30:
+                quiet_s, self.runtime._due = 0, False
+                await self.runtime.stack.execution.idle()
+                await self.runtime.write_checkpoint()
+
+
+class _StopWatch:
+    """`sessions stop` from another process marks the session `stopping` in the store; seen here
+    within `STOP_POLL_S` (the run then stops at its next candle boundary, its paced waits cut short)."""
+
+    name = "stop-watch"
+
+    def __init__(self, runtime: SessionRuntime, wall: Clock) -> None:
+        self.runtime, self.wall = runtime, wall
+
+    async def run(self) -> None:
+        while True:
+            await self.wall.sleep(STOP_POLL_S)
+            row = await self.runtime.db.fetchone("SELECT status FROM sessions WHERE id = ?", (self.runtime.id,))
+            if row is not None and row["status"] == "stopping":
+                self.runtime.request_stop()
+                return
 
 
 class _FeedDone:
@@ -174,9 +207,11 @@ class SessionRuntime:
         self.done = _FeedDone(self.feed)
         for service, options in self.stack.services:
             self.core.add(service, **options)
-        self.core.add(self.done, restart=self.live)
+        self.core.add(self.done, restart=self.live, critical=not self.live)  # a replay that fails ends the session
+        self.core.add(_StopWatch(self, wall))
         if self.live:
             self.core.add(_PeriodicCheckpoint(self, wall))
+        self.error: str | None = None  # why the session failed (the first critical task failure)
         self._checkpoint = checkpoint
         self._candles = 0
         self._due = False
@@ -186,6 +221,8 @@ class SessionRuntime:
         self.bus.subscribe(self._on_candle, [CandleClosed], name="session.candle")
         self.bus.subscribe(self._on_trade, [TradeTick], name="session.trade")
         self.bus.subscribe(self._on_funding, [FundingCharged], name="session.funding")
+        self.bus.subscribe(self._on_change, [OrderUpdated, PositionChanged], name="session.change")
+        self.bus.subscribe(self._on_failure, [TaskFailed], name="session.failure")
 
     # --- backpressure: the replay waits here at each candle boundary ----------------------
 
@@ -217,6 +254,14 @@ class SessionRuntime:
         if self._candles % CHECKPOINT_EVERY == 0:
             self._due = True
 
+    def _on_change(self, ev: Event) -> None:
+        self._due = True  # an order or a position changed: checkpoint at the next boundary
+
+    def _on_failure(self, ev: Event) -> None:
+        assert isinstance(ev, TaskFailed)
+        if ev.critical and self.error is None:
+            self.error = ev.error
+
     def _on_funding(self, ev: Event) -> None:
         assert isinstance(ev, FundingCharged)
         self.db.enqueue("INSERT OR IGNORE INTO session_funding (session_id, ts_ms, symbol, amount) VALUES (?, ?, ?, ?)",
@@ -245,6 +290,8 @@ class SessionRuntime:
     # --- life -----------------------------------------------------------------------------
 
     async def _restore(self) -> None:
+        if not self._checkpoint:  # a fresh start: nothing a dead process stored for this session may steer it
+            await self.db.execute_durable("DELETE FROM state WHERE key LIKE ?", (f"session:{self.id}:%",))
         for p in await self.venue.positions():  # the cache, the watchdog and the replay's path choice
             self.stack.cache.apply_position(p)
             self.bus.publish(PositionChanged(self.data_clock.now_ms(), p, reason="restored"))
@@ -266,6 +313,8 @@ class SessionRuntime:
     async def run(self) -> str:
         """Run until the data ends ('finished') or a stop ('stopped'); raises if a critical part failed."""
         await self._restore()
+        if not self._checkpoint:
+            await self.write_checkpoint()  # the state at start: a resume from here is a clean replay
         async with self.core:
             finished = asyncio.create_task(self.done.finished.wait())
             stopped = asyncio.create_task(self.core.wait_stop_requested())
@@ -281,8 +330,9 @@ class SessionRuntime:
         else:
             status = "finished" if self.done.finished.is_set() else "stopped"
         await self.db.flush()
-        await self.db.execute_durable("UPDATE sessions SET status = ?, stopped_ms = ?, owner_pid = NULL WHERE id = ?",
-                                      (status, self.data_clock.now_ms(), self.id))
+        await self.db.execute_durable("UPDATE sessions SET status = ?, stopped_ms = ?, owner_pid = NULL, error = ?"
+                                      " WHERE id = ?", (status, self.data_clock.now_ms(),
+                                                        self.error if status == "failed" else None, self.id))
         return status
 
     def request_stop(self) -> None:

@@ -27,7 +27,8 @@ from tui_trader.backtest import metrics
 from tui_trader.backtest.recorder import BacktestTrade, stored_trades
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError, StrategyError, TraderError
-from tui_trader.domain.models import Fill, Order, Position
+from tui_trader.domain.models import Fill, Order, Position, Side
+from tui_trader.domain.money import cents
 from tui_trader.engine.clock import Clock, WallClock
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
@@ -93,6 +94,7 @@ class Performance:
     equity_curve: list[tuple[int, float]] = field(default_factory=list)
     max_drawdown_pct: float = 0.0
     sharpe: float | None = None
+    disagreements: list[str] = field(default_factory=list)  # where the store's orders and fills differ from the account
 
     @property
     def closed_trades(self) -> list[BacktestTrade]:
@@ -108,10 +110,16 @@ class Performance:
         return 100.0 * sum(1 for t in closed if t.net_pnl > 0) / len(closed) if closed else 0.0
 
     @property
+    def net_realized_pnl(self) -> Decimal:
+        """Realised P&L after fees and funding (`realized_pnl` is gross)."""
+        return self.realized_pnl - self.fees - self.funding
+
+    @property
     def reconciles(self) -> bool:
-        """starting balance + realised - fees - funding + unrealised == equity, to the cent."""
+        """The account adds up (starting balance + realised - fees - funding + unrealised == equity, to the
+        cent) and the stored orders and fills agree with it (`disagreements` is empty)."""
         expected = self.starting_balance + self.realized_pnl - self.fees - self.funding + self.unrealized_pnl
-        return abs(expected - self.equity) < Decimal("0.005")
+        return abs(expected - self.equity) < Decimal("0.005") and not self.disagreements
 
 
 @dataclass
@@ -125,6 +133,34 @@ class SessionInfo:
     updated_ms: int
     stopped_ms: int | None
     positions: list[Position] = field(default_factory=list)
+    error: str | None = None  # why it failed
+
+
+def _disagreements(orders: list[Order], fills: list[Fill], venue: PaperVenue) -> list[str]:
+    """Where the stored orders and fills tell another story than the account (its checkpoint, when the
+    session is not running): realised P&L, fees, each position's contracts, filled orders without fills."""
+    led, out = venue.ledger, []
+    realized, fees = sum((f.realized_pnl for f in fills), Decimal(0)), sum((f.fee for f in fills), Decimal(0))
+    if cents(realized) != cents(led.realized):
+        out.append(f"realised P&L: fills {cents(realized)}, account {cents(led.realized)}")
+    if cents(fees) != cents(led.fees_paid):
+        out.append(f"fees: fills {cents(fees)}, account {cents(led.fees_paid)}")
+    held: dict[tuple[str, Side], Decimal] = {}
+    for f in fills:
+        key = (f.symbol, f.side.position_side)
+        held[key] = held.get(key, Decimal(0)) + (-f.qty_contracts if f.side.is_close else f.qty_contracts)
+    account = {(p.symbol, p.side): p.contracts for p in led.positions.values()}
+    for key in sorted(set(held) | set(account), key=str):
+        if held.get(key, Decimal(0)) != account.get(key, Decimal(0)):
+            out.append(f"{key[0]} {key[1].value}: fills hold {held.get(key, 0)} contracts,"
+                       f" account {account.get(key, 0)}")
+    filled: dict[str, Decimal] = {}
+    for f in fills:
+        filled[f.client_id] = filled.get(f.client_id, Decimal(0)) + f.qty_contracts
+    for o in orders:
+        if o.filled_contracts != filled.get(o.client_id, Decimal(0)):
+            out.append(f"order {o.client_id}: {o.filled_contracts} filled, fills {filled.get(o.client_id, 0)}")
+    return out
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -244,7 +280,8 @@ class SessionService:
 
     async def _info(self, row) -> SessionInfo:
         return SessionInfo(row["id"], row["name"], self._status(row), json.loads(row["config_json"]), row["cursor_ms"],
-                           row["created_ms"], row["updated_ms"], row["stopped_ms"], await self._positions(row))
+                           row["created_ms"], row["updated_ms"], row["stopped_ms"], await self._positions(row),
+                           row["error"])
 
     async def list(self) -> list[SessionInfo]:
         rows = await self.db.fetchall("SELECT * FROM sessions WHERE kind = 'paper' ORDER BY created_ms, id")
@@ -292,6 +329,7 @@ class SessionService:
             unrealized_pnl=acct.unrealized_pnl, fees=led.fees_paid, funding=led.funding_paid,
             trades=trades, equity_curve=curve, max_drawdown_pct=drawdown,
             sharpe=metrics.sharpe(metrics.periodic_returns([v for _, v in curve]), per_year) if per_year else None,
+            disagreements=_disagreements(*(await self.orders_and_fills(sid)), venue),
         )
 
     async def _trades(self, sid: str) -> list[BacktestTrade]:
@@ -299,14 +337,19 @@ class SessionService:
 
     # --- stop / delete / health -----------------------------------------------------------
 
-    async def stop(self, sid: str) -> SessionInfo:
+    async def stop(self, sid: str, wait_s: float = 5.0) -> SessionInfo:
+        """Stop a session; one run by another process is asked through the store (it looks every
+        0.5 s) and awaited up to `wait_s` (then shown as `stopping`)."""
         row = await self._row(sid)
         runtime = self.runtimes.get(sid)
         if runtime is not None:
             runtime.request_stop()
             await self._tasks[sid]
-        elif self._status(row) in ("running",):  # hosted by another process: it stops at its next checkpoint
+        elif self._status(row) in ("running", "stopping"):  # hosted by another process
             await self.db.execute_durable("UPDATE sessions SET status = 'stopping' WHERE id = ?", (sid,))
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline and self._status(await self._row(sid)) == "stopping":
+                await asyncio.sleep(0.05)
         elif self._status(row) in ("created", "interrupted"):
             await self.db.execute_durable("UPDATE sessions SET status = 'stopped', owner_pid = NULL WHERE id = ?", (sid,))
         return await self.get(sid)
@@ -326,14 +369,22 @@ class SessionService:
         ])
 
     async def health(self) -> dict[str, Any]:
+        """The store, and every running session: this process's from memory, other processes' from the
+        store (status running or stopping, and a live owner pid)."""
         started = time.perf_counter()
         version = await self.db.schema_version()
         db_ms = (time.perf_counter() - started) * 1000
-        sessions = {}
+        sessions: dict[str, dict[str, Any]] = {}
         for sid, rt in self.runtimes.items():
-            sessions[sid] = {"feed": rt.feed.state, "candles": getattr(rt.feed, "candles_published", None), "data_time_ms": rt.data_clock.now_ms(),
-                             "open_positions": len(rt.venue.ledger.positions), "core": rt.core.state}
-        return {"ok": True, "schema_version": version, "db_latency_ms": round(db_ms, 3), "running": len(self.runtimes), "sessions": sessions}
+            sessions[sid] = {"pid": os.getpid(), "feed": rt.feed.state, "candles": getattr(rt.feed, "candles_published", None),
+                             "data_time_ms": rt.data_clock.now_ms(), "open_positions": len(rt.venue.ledger.positions),
+                             "core": rt.core.state}
+        for row in await self.db.fetchall("SELECT * FROM sessions WHERE kind = 'paper' AND status IN ('running', 'stopping')"):
+            if row["id"] not in sessions and self._status(row) != "interrupted":
+                sessions[row["id"]] = {"pid": row["owner_pid"], "status": row["status"], "data_time_ms": row["updated_ms"],
+                                       "open_positions": len(await self._positions(row))}
+        return {"ok": True, "schema_version": version, "db_latency_ms": round(db_ms, 3), "running": len(sessions),
+                "sessions": sessions}
 
     async def emergency_stop_all(self) -> list[str]:
         """Flatten and stop every session running in this process; returns their ids."""

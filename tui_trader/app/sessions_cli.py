@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from pathlib import Path
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--speed", type=float, default=0.0, help="0 = as fast as possible (default), 1 = real time, N = N x")
     create.add_argument("--no-run", action="store_true", help="only store the session")
     for name, text in (("show", "a session with its performance and positions"), ("orders", "order history with fills"),
-                       ("stop", "stop a session (another process stops it at its next checkpoint)"),
+                       ("stop", "stop a session (one run by another process stops within a second)"),
                        ("resume", "continue a stopped or interrupted session here")):
         actions.add_parser(name, help=text).add_argument("id")
     delete = actions.add_parser("delete", help="delete a session that is not running, with its orders and fills")
@@ -100,8 +101,12 @@ async def _run_foreground(service, sid: str, console: Console) -> int:
         loop.add_signal_handler(sig, service.runtimes[sid].request_stop)
     status = await service.wait(sid)
     perf = await service.performance(sid)
+    if status == "failed":
+        error = (await service.get(sid)).error or "a part of the session crashed (see the log)"
+        print(f"error: session {sid} failed: {error}", file=sys.stderr)  # one line, however narrow the terminal
+        return 2 if error.startswith(("DataError", "StrategyError", "ConfigError")) else 1  # bad input: 2
     console.print(f"session {sid} {status}: equity {perf.equity:.2f} USDT, {perf.trade_count} trades")
-    return 0 if status in ("finished", "stopped") else 1
+    return 0
 
 
 async def _list(service, args, console: Console) -> int:
@@ -109,7 +114,7 @@ async def _list(service, args, console: Console) -> int:
     for col in ("id", "name", "status", "data", "balance", "data time", "positions"):
         table.add_column(col)
     for s in await service.list():
-        data = Path(s.config.get("data_file") or "bundled sample").name
+        data = source_text(s.config)
         table.add_row(s.id, s.name, s.status, data, f"{s.config['starting_balance']:.2f}", minute_text(s.cursor_ms), str(len(s.positions)))
     console.print(table)
     return 0
@@ -120,10 +125,11 @@ async def _show(service, args, console: Console) -> int:
     p = await service.performance(args.id)
     table = Table(title=f"Session {s.id} - {s.name} ({s.status})", show_header=False)
     rows = [("equity", f"{p.equity:.2f}"), ("starting balance", f"{p.starting_balance:.2f}"),
-            ("realised P&L", f"{p.realized_pnl:.4f}"), ("unrealised P&L", f"{p.unrealized_pnl:.4f}"),
+            ("realised P&L (gross)", f"{p.realized_pnl:.4f}"), ("realised P&L (net of fees, funding)", f"{p.net_realized_pnl:.4f}"), ("unrealised P&L", f"{p.unrealized_pnl:.4f}"),
             ("fees", f"{p.fees:.4f}"), ("funding", f"{p.funding:.4f}"), ("trades", str(p.trade_count)),
             ("win rate", f"{p.win_rate_pct:.1f} %"), ("max drawdown", f"{p.max_drawdown_pct:.2f} %"),
             ("Sharpe", "-" if p.sharpe is None else f"{p.sharpe:.2f}"), ("data time", minute_text(s.cursor_ms)), ("reconciles", "yes" if p.reconciles else "NO")]
+    rows += [("differs", d) for d in p.disagreements] + ([("error", s.error)] if s.error else [])
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
@@ -172,9 +178,15 @@ async def _delete(service, args, console: Console) -> int:
 
 
 async def _health(service, args, console: Console) -> int:
-    h = await service.health()
-    console.print(h)
+    print(json.dumps(await service.health(), default=str))  # JSON for scripts (not a Python dict)
     return 0
+
+
+def source_text(config: dict) -> str:
+    """Where a session's market data comes from, as a person would say it."""
+    if config.get("source") == "mexc":
+        return "MEXC live feed: " + ", ".join(config.get("symbols") or [])
+    return Path(config.get("data_file") or "bundled sample").name
 
 
 def minute_text(ts_ms: int | None) -> str:

@@ -91,7 +91,7 @@ def _paper(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db:
     feed.backpressure = stack.execution
     for service, options in stack.services:
         core.add(service, **options)
-    core.add(feed)  # last: everything that listens is subscribed before the first tick
+    core.add(feed, critical=True)  # last: every listener is subscribed before the first tick; a bad row stops the core
     core.components.update(feed=feed, data_clock=data_clock)
     return stack
 

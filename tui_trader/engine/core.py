@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Coroutine, Protocol, runtime_checkable
 
+from tui_trader.domain.errors import TraderError
 from tui_trader.domain.events import CoreStateChanged, TaskFailed
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock
@@ -131,7 +132,8 @@ class TraderCore:
                 if task is not None and task.cancelling():  # stopping: an error on the way out ends it
                     log.warning("service %s raised while being cancelled: %r", name, exc, exc_info=exc)
                     raise asyncio.CancelledError from exc
-                log.error("service %s crashed: %r", name, exc, exc_info=exc)
+                # bad input (a corrupt row, a bad reply) says what is wrong; a traceback only for bugs
+                log.error("service %s crashed: %r", name, exc, exc_info=None if isinstance(exc, TraderError) else exc)
                 if spec.restart and restarts < spec.max_restarts:
                     action = "restarting"
                 elif spec.critical:

@@ -169,4 +169,14 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        4,
+        """
+        -- why a session failed (a bad row in its data file, a crashed part), shown by list / show
+        ALTER TABLE sessions ADD COLUMN error TEXT;
+        """,
+    )
+)
+
 LATEST_VERSION = MIGRATIONS[-1][0]

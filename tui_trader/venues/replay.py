@@ -186,6 +186,9 @@ class ReplayFeed(FeedFastPath):
         except asyncio.CancelledError:
             self._set_state("stopped", f"after {self.candles_published} candles")
             raise
+        except Exception as exc:  # a bad row, an unreadable file: the header and the log say so, then the core stops
+            self._set_state("failed", str(exc)[:300])
+            raise
 
     async def shutdown(self) -> None:
         """The core's stop: stop producing before the listeners write their last state (at full speed

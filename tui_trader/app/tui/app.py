@@ -30,7 +30,9 @@ class StatusHeader(Static):
         text.append(f"  core {h.core}")
         for feed, state in h.feeds.items():
             text.append(f"  feed {feed}: ")
-            text.append(state, style="green" if state in ("connected", "replaying", "resynced") else "yellow")
+            text.append(state.upper() if state == "failed" else state,
+                        style="green" if state in ("connected", "replaying", "resynced")
+                        else "bold white on red" if state == "failed" else "yellow")
         text.append("  trading ")
         text.append(h.trading, style="green" if h.trading == "ACTIVE" else "bold red")
         for venue, state in h.breakers.items():
