@@ -18,9 +18,11 @@ import gzip
 import io
 import json
 import math
-
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, NamedTuple, Sequence
+from typing import NamedTuple
 
 from tui_trader.domain.errors import DataError
 from tui_trader.domain.time_format import utc_second
@@ -60,12 +62,27 @@ def symbol_in_filename(path: Path) -> str | None:
     return None
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+@contextmanager
+def open_text(path: Path) -> Iterator[io.TextIOBase]:
+    """A data file as UTF-8 text (gunzipped when its name ends `.gz`). gzip and the decoder fail
+    lazily, at some later read; those failures surface inside this block, so they are turned into
+    a `DataError` naming the file here, once, for every reader (candles, stamps, funding)."""
     if not path.exists():
         raise DataError(f"{path}: file not found")
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a file")
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh:
+            yield fh
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x}) - is it a candle file?") from None
+    except gzip.BadGzipFile:
+        raise DataError(f"{path}: not a gzip file (its name ends .gz)") from None
+    except (EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: the gzip file is cut short or corrupt ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def read_candles(path: Path | str) -> Iterator[Candle]:
@@ -75,8 +92,20 @@ def read_candles(path: Path | str) -> Iterator[Candle]:
     if name.endswith(".json"):
         yield from _read_kline_json(path)
         return
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         yield from _read_csv(path, fh)
+
+
+def candle_stamps(path: Path | str) -> Iterator[int]:
+    """The open times of a CSV candle file, by a quick scan of the first field (lines that do not
+    start with digits are skipped: the reader proper names them); for progress bars."""
+    path = Path(path)
+    with open_text(path) as fh:
+        next(fh, None)
+        for line in fh:
+            head = line.split(",", 1)[0]
+            if head.isdigit():
+                yield int(head)
 
 
 def read_candle_series(paths: Sequence[Path | str]) -> Iterator[Candle]:
@@ -174,11 +203,13 @@ def _explain(path: Path, lineno: int, cols: list[str], line: str, prev_ts: int) 
 
 def _read_kline_json(path: Path) -> Iterator[Candle]:
     """MEXC `contract/kline` reply: column arrays `time` (s), open, high, low, close, vol; envelope optional."""
-    try:
-        with _open_text(path) as fh:
+    with open_text(path) as fh:
+        try:
             doc = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except RecursionError:
+            raise DataError(f"{path}: JSON nested too deeply to be a kline reply") from None
     if isinstance(doc, dict) and (doc.get("success") is False or doc.get("code", 0) not in (0, None)):
         raise DataError(f"{path}: an error reply from MEXC (code {doc.get('code')}: {doc.get('message') or doc.get('msg') or '-'}),"
                         " not klines")
@@ -199,14 +230,16 @@ def kline_candles(data: object, where: str) -> Iterator[Candle]:
     if not all(isinstance(c, list) for c in cols):
         raise DataError(f"{where}: kline 'time', 'open', 'high', 'low', 'close' must be arrays")
     vols = data.get("vol") or [0.0] * len(cols[0])
+    if not isinstance(vols, list):
+        raise DataError(f"{where}: kline 'vol' must be an array")
     if any(len(c) != len(cols[0]) for c in cols) or len(vols) != len(cols[0]):
         raise DataError(f"{where}: kline arrays have different lengths")
     prev = -1
     for i, (t, o, h, l, c, v) in enumerate(zip(*cols, vols)):
         try:
             candle = Candle(int(t) * 1000, float(o), float(h), float(l), float(c), float(v))
-        except (TypeError, ValueError):
-            raise DataError(f"{where}: bar {i} has a non-numeric value") from None
+        except (TypeError, ValueError, OverflowError):
+            raise DataError(f"{where}: bar {i} has a non-numeric or infinite value") from None
         if candle.ts_ms <= prev:
             raise DataError(f"{where}: bar {i} time {t} is not after the previous one")
         if not (0 <= candle.low <= min(candle.open, candle.close) and max(candle.open, candle.close) <= candle.high < math.inf

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tui_trader.domain.errors import DataError
-from tui_trader.venues.candle_files import symbol_in_filename
+from tui_trader.venues.candle_files import open_text, symbol_in_filename
 
 
 class FundingSchedule:
@@ -46,10 +46,10 @@ def _indexed(rows: list[tuple[int, Decimal]]) -> tuple[list[tuple[int, Decimal]]
 
 
 def read_funding_csv(path: Path | str) -> list[tuple[int, Decimal]]:
-    """`timestamp_ms,funding_rate` rows (shared data format)."""
+    """`timestamp_ms,funding_rate` rows (shared data format); opened like candle files (`open_text`)."""
     path = Path(path)
     out: list[tuple[int, Decimal]] = []
-    with open(path, encoding="utf-8") as fh:
+    with open_text(path) as fh:
         header = fh.readline().strip()
         if header != "timestamp_ms,funding_rate":
             raise DataError(f"{path}:1: header is {header!r}; expected 'timestamp_ms,funding_rate'")
