@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tui_trader.app.cli import main
 from tui_trader.engine.strategy_runner import bundled_strategy_path
 
@@ -48,3 +50,20 @@ def test_cross_margin_is_refused_by_strategy_check(tmp_path: Path, capsys):
     path.write_text(bundled_strategy_path().read_text().replace('margin_mode = "isolated"', 'margin_mode = "cross"'))
     assert main(["strategy", "check", str(path)]) == 2
     assert "z1_entry.order.margin_mode: cross margin is not supported" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("binary.toml", b"\xce\xff\x00", "invalid strategy: not UTF-8 text (byte 0xce) - a strategy file is TOML or JSON"),
+    ("binary.json", b"\xce\xff\x00", "invalid strategy: not UTF-8 text (byte 0xce)"),
+    ("list.json", b"[1, 2]", "invalid strategy: a strategy must be a JSON object; this file is a JSON list"),
+    ("deep.json", b"[" * 100_000, "invalid strategy: not a strategy: JSON nested too deeply"),
+    ("folder.toml", None, "invalid strategy: is a directory, not a file"),
+], ids=["binary-toml", "binary-json", "json-list", "deep-json", "directory"])
+def test_a_file_that_is_no_strategy_is_exit_2_and_one_line_naming_it(tmp_path: Path, capsys, name, content, message):
+    """Issue 23: a binary file was a UnicodeDecodeError traceback (exit 1)."""
+    path = tmp_path / name
+    path.mkdir() if content is None else path.write_bytes(content)
+    assert main(["strategy", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"tui-trader: {path}: {message}\n" if message.endswith("file is TOML or JSON") else (
+        err.count("\n") == 1 and f"{path}: {message}" in err), err

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tui_trader.domain.errors import StrategyError
+from tui_trader.domain.errors import StrategyFileError
 from tui_trader.domain.strategy.schema import Strategy
 from tui_trader.domain.strategy.warmup import warmup_s
 from tui_trader.engine.strategy_runner import load_strategy
@@ -31,9 +31,12 @@ def strategy_check(path: Path) -> int:
     """`tui-trader strategy check FILE`: 0 and a table when valid, 2 and the problems when not."""
     try:
         strategy = load_strategy(path)
-    except StrategyError as exc:
+    except StrategyFileError as exc:
+        if len(exc.problems) == 1:
+            print(f"tui-trader: {exc}", file=sys.stderr)
+            return 2
         print(f"tui-trader: {path}: invalid strategy", file=sys.stderr)
-        for line in str(exc).splitlines():
+        for line in exc.problems:
             print(f"  {line}", file=sys.stderr)
         return 2
     console = Console(highlight=False, width=max(120, Console().width))

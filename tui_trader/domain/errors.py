@@ -24,6 +24,15 @@ class StrategyError(TraderError):
     """A strategy file is invalid."""
 
 
+class StrategyFileError(StrategyError):
+    """A strategy file that cannot be used: str() is one line naming the file (every command prints
+    that); `problems` keeps one entry per problem for `strategy check`, which lists them."""
+
+    def __init__(self, path: object, problems: list[str]) -> None:
+        self.path, self.problems = path, problems
+        super().__init__(f"{path}: invalid strategy: {'; '.join(problems)}")
+
+
 class VenueError(TraderError):
     """A venue (exchange or paper) refused or failed a request."""
 

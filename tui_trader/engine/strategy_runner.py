@@ -43,7 +43,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tui_trader.domain.errors import StrategyError
+from tui_trader.domain.errors import StrategyError, StrategyFileError
 from tui_trader.domain.events import (
     BookTick,
     CandleClosed,
@@ -105,13 +105,22 @@ def bundled_strategy_path(name: str = DEFAULT_STRATEGY_FILE) -> Path:
 
 
 def load_strategy(path: Path | str | None = None) -> Strategy:
-    """Read and validate a strategy file (TOML or JSON); None = the bundled default."""
+    """Read and validate a strategy file (TOML or JSON); None = the bundled default. Any problem,
+    reading or parsing, is a `StrategyFileError` naming the file (the parser sees only text)."""
     path = Path(path) if path is not None else bundled_strategy_path()
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise StrategyFileError(path, [f"not UTF-8 text (byte {byte:#04x}) - a strategy file is TOML or JSON"]) from None
+    except IsADirectoryError:
+        raise StrategyFileError(path, ["is a directory, not a file"]) from None
     except OSError as exc:
-        raise StrategyError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return strategy_from_text(text, path.suffix)
+        raise StrategyFileError(path, [f"cannot read ({exc.strerror or exc})"]) from None
+    try:
+        return strategy_from_text(text, path.suffix)
+    except StrategyError as exc:
+        raise StrategyFileError(path, str(exc).splitlines()) from None
 
 
 class StrategyRunner(ReplayFastPath):

@@ -37,8 +37,9 @@ def from_original(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(limits, dict):
         limits.pop("risk_adjustment_points", None)
         for old, (section_key, new) in _MINUTE_LIMITS.items():
-            if old in limits:
-                doc.setdefault(section_key, {})[new] = _minutes(limits.pop(old))
+            target = doc.setdefault(section_key, {})
+            if old in limits and isinstance(target, dict):  # (not a table: validation names the section)
+                target[new] = _minutes(limits.pop(old))
     return doc
 
 
@@ -47,7 +48,8 @@ def _minutes(value: Any) -> Any:
 
 
 def _section(section: dict[str, Any]) -> None:
-    for cond in section.get("conditions", []) or []:
+    conditions = section.get("conditions")
+    for cond in conditions if isinstance(conditions, list) else []:  # (not a list: validation says so)
         if isinstance(cond, dict) and "indicatorId" in cond:
             cond.setdefault("indicator", cond.pop("indicatorId"))
     logic = section.pop("logic", None)
@@ -65,7 +67,7 @@ def _section(section: dict[str, Any]) -> None:
 
 def _order(z1: dict[str, Any]) -> None:
     order = z1.setdefault("order", {}) if any(k in z1 for k in ("positionSize", "stopLoss", "takeProfit", "leverage")) else None
-    if order is None:
+    if not isinstance(order, dict):  # nothing to map, or `order` is not a table (validation names it)
         return
     size = z1.pop("positionSize", None)
     if isinstance(size, dict) and size.get("type", "percentage") == "percentage":

@@ -254,6 +254,8 @@ def strategy_from_toml(text: str) -> Strategy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise StrategyError(f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise StrategyError("not a strategy: TOML nested too deeply") from None
     return strategy_from_dict(data)
 
 
@@ -262,8 +264,11 @@ def strategy_from_json(text: str) -> Strategy:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise StrategyError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise StrategyError("not a strategy: JSON nested too deeply") from None
     if not isinstance(data, dict):
-        raise StrategyError("a strategy must be a JSON object")
+        kind = {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(data), "number")
+        raise StrategyError(f"a strategy must be a JSON object; this file is a JSON {kind}")
     return strategy_from_dict(from_original(data))  # the original's camelCase names, §1.4
 
 
