@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tui_trader import __version__
 from tui_trader.domain.config import Settings
-from tui_trader.domain.errors import ConfigError, TraderError
+from tui_trader.domain.errors import ConfigError, DataError, StrategyError, TraderError
 
 DESCRIPTION = """\
 Terminal trading console for MEXC USDT-margined perpetual futures.
@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             from tui_trader.app.commands import strategy_check
 
             return strategy_check(args.file)
-        from tui_trader.app.settings import load_settings
+        from tui_trader.app.settings import check_input_files, load_settings
 
-        settings, _ = load_settings(args.config)
+        settings, config_path = load_settings(args.config)
         handler = getattr(args, "handler", None)
         if handler is not None:
             return handler(args, settings)
@@ -93,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         if settings.mode == "live" and args.no_ui and not settings.monitor_only and not args.yes_live:
             raise ConfigError("--no-ui --live trades real money with no screen to watch it: add --yes-live to confirm"
                               " (or --monitor-only, which sends no entries)")
+        check_input_files(settings, config_path)
     except ConfigError as exc:
-        print(f"tui-trader: configuration error:\n{_indent(str(exc))}", file=sys.stderr)
+        problems = str(exc).splitlines()  # one problem: one line; several: one line each under a heading
+        shown = f" {problems[0]}" if len(problems) == 1 else f"\n{_indent(str(exc))}"
+        print(f"tui-trader: configuration error:{shown}", file=sys.stderr)
         return 2
     except TraderError as exc:
         print(f"tui-trader: {exc}", file=sys.stderr)
@@ -136,19 +139,30 @@ def run(settings: Settings, *, no_ui: bool, duration_s: float | None) -> int:
     except StartupFailed as exc:
         print(f"tui-trader: live start-up failed: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (DataError, StrategyError) as exc:  # an input file the core is built from (the reader names it)
+        print(f"tui-trader: {exc}", file=sys.stderr)
+        return 2
 
 
 def _setup_logging(settings: Settings, *, to_stderr: bool) -> None:
-    if to_stderr:
-        handler: logging.Handler = logging.StreamHandler(sys.stderr)
-    else:  # the dashboard owns the terminal: log to a file beside the database
-        assert settings.data_dir is not None
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(settings.data_dir / "tui-trader.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # the dashboard owns the terminal: it logs to a file beside the database
+    handler = logging.StreamHandler(sys.stderr) if to_stderr else file_log_handler(settings)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def file_log_handler(settings: Settings) -> logging.Handler:
+    """The log file beside the database, `<data_dir>/tui-trader.log` (the dashboard's and backtest's)."""
+    assert settings.data_dir is not None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(settings.data_dir / "tui-trader.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    return handler
 
 
 def _indent(text: str) -> str:

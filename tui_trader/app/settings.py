@@ -36,6 +36,8 @@ def user_data_dir() -> Path:
 def find_config(explicit: Path | None, cwd: Path | None = None) -> Path | None:
     """The config file to use, or None for built-in defaults. An explicit path must exist."""
     if explicit is not None:
+        if explicit.is_dir():
+            raise ConfigError(f"config file {explicit} is a directory, not a file")
         if not explicit.is_file():
             raise ConfigError(f"config file {explicit} does not exist")
         return explicit
@@ -56,8 +58,13 @@ def load_settings(explicit: Path | None = None, *, env: dict[str, str] | None = 
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: TOML nested too deeply to be a config") from None
+        except UnicodeDecodeError as exc:
+            byte = exc.object[exc.start]
+            raise ConfigError(f"{path}: not UTF-8 text (byte {byte:#04x}) - a config file is TOML") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
     mexc = raw.get("mexc")
     if env.get(ENV_API_KEY) or env.get(ENV_API_SECRET):
         if mexc is None:
@@ -74,6 +81,18 @@ def load_settings(explicit: Path | None = None, *, env: dict[str, str] | None = 
     if settings.data_dir is None:
         settings = settings.model_copy(update={"data_dir": user_data_dir()})
     return settings, path
+
+
+def check_input_files(settings: Settings, path: Path | None) -> None:
+    """The files the console will read exist: a path with a typo is a config error named by its key,
+    like a key with a typo (exit 2), not a crash at start-up. What is in them is their readers' part."""
+    files = {"strategy.file": settings.strategy.file if settings.strategy.enabled else None}
+    if settings.mode == "paper":
+        files["replay.file"] = settings.replay.file
+    for key, file in files.items():
+        if file is not None and not file.is_file():
+            problem = "is a directory, not a file" if file.is_dir() else "file not found"
+            raise ConfigError(f"{path or 'built-in defaults'}: {key}: {file}: {problem}")
 
 
 def format_validation_error(exc: ValidationError, path: Path | None, model: type | None = None) -> str:
