@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -102,6 +105,49 @@ def test_bad_line_in_the_middle_of_the_data_stops_the_run_with_exit_2(tmp_path, 
     assert "stopped at bar 56" in err and ":57: field 'close' = 'oops' is not a number" in err
     assert main(["backtest", "list"]) == 0
     assert "failed" in capsys.readouterr().out
+
+
+def test_a_bad_line_in_the_real_cli_is_one_line_on_stderr_and_the_traceback_goes_to_the_log(tmp_path):
+    """Issue 23: Python's last-resort log handler printed the crashed feed's traceback (or its log line)
+    on the terminal before the error."""
+    data = candles(tmp_path, [(100, 100, 100, 100)] * 59)
+    lines = data.read_text().splitlines()
+    lines[56] = lines[56].rsplit(",", 2)[0] + ",oops,1"
+    data.write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "COLUMNS": "60"}
+    proc = subprocess.run([sys.executable, "-m", "tui_trader", "backtest", "--data", str(data)], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert f"{data}:57: field 'close' = 'oops' is not a number" in proc.stderr
+    assert "oops" in (tmp_path / "data" / "tui-trader" / "tui-trader.log").read_text()
+
+
+@pytest.mark.parametrize("option, content, message", [
+    ("--data", b"\xff\xfe\x00", "not UTF-8 text (byte 0xff)"),
+    ("--data", b"not gzip", "not a gzip file"),
+    ("--data", b"timestamp_ms,open,high,low,close\n", "nothing to test: no candle in"),
+    ("--data", b"", "header is ''"),
+    ("--data", None, "is a directory, not a file"),
+    ("--strategy", b"\xff\xfe\x00", "invalid strategy: not UTF-8 text (byte 0xff)"),
+    ("--strategy", b"[1, 2]", "invalid strategy: a strategy must be a JSON object; this file is a JSON list"),
+    ("--strategy", b"", "invalid strategy: strategy_name: required key is missing; direction:"),
+    ("--strategy", None, "is a directory, not a file"),
+    ("--funding", b"\xff\xfe\x00", "not UTF-8 text (byte 0xff)"),
+], ids=["binary-data", "fake-gzip", "header-only", "empty-data", "data-dir", "binary-strategy", "json-list",
+        "empty-strategy", "strategy-dir", "binary-funding"])
+def test_a_file_that_is_not_what_it_should_be_is_exit_2_and_one_line_naming_it(tmp_path, files, capsys, monkeypatch,
+                                                                               option, content, message):
+    strat, data = files
+    suffix = {"--data": ".csv.gz" if content == b"not gzip" else ".csv", "--funding": ".csv"}.get(
+        option, ".json" if content == b"[1, 2]" else ".toml")
+    bad = tmp_path / f"bad{suffix}"
+    bad.mkdir() if content is None else bad.write_bytes(content)
+    given = {"--strategy": str(strat), "--data": str(data), "--funding": None, option: str(bad)}
+    monkeypatch.setenv("COLUMNS", "60")  # a narrow terminal does not wrap the line
+    assert main(["backtest", *(x for k, v in given.items() if v for x in (k, v))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and bad.name in err and message in err, err
 
 
 def test_a_bad_line_after_a_quiet_stretch_counts_every_good_bar_before_it(tmp_path):

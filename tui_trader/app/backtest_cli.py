@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
+import logging
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,11 +24,12 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError, TraderError
 from tui_trader.domain.time_format import utc_minute, utc_short
-from tui_trader.venues.candle_files import symbol_from_filename
+from tui_trader.venues.candle_files import candle_stamps, symbol_from_filename
 
 METRIC_ROWS = (
     ("total_return_pct", "Total return", "%"), ("cagr_pct", "CAGR", "%"), ("sharpe", "Sharpe", ""),
@@ -76,12 +78,34 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
             return asyncio.run(_show(settings, console, args))
         if args.action != "run":
             raise TraderError(f"unknown backtest action {args.action!r} (allowed: run, list, show)")
-        return _run(args, settings, console)
-    except TraderError as exc:
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {exc}")
+        with _logging_to_file(settings):
+            return _run(args, settings, console)
+    except TraderError as exc:  # one line however narrow the terminal (soft wrap); brackets in it are not markup
+        message = Text.assemble(("error:", "bold red"), " ", str(exc).replace("\n", "; "))
+        Console(stderr=True, highlight=False, soft_wrap=True).print(message)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+@contextmanager
+def _logging_to_file(settings: Settings) -> Iterator[None]:
+    """The engine's log (a crashed feed's traceback among it) goes to the log file, as the
+    dashboard's does: with no handler Python printed it on the terminal before the one-line error.
+    Grid workers are forked inside the block and inherit it. Restored after (tests run in-process)."""
+    from tui_trader.app.cli import file_log_handler
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    handler = file_log_handler(settings)
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    try:
+        yield
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        handler.close()
 
 
 # --- input ------------------------------------------------------------------------------------
@@ -108,7 +132,7 @@ def _check_files(args: argparse.Namespace) -> None:
         raise TraderError("backtest needs --data FILE [FILE ...] (candle CSV, .csv.gz or MEXC kline JSON)")
     for path in [*args.data, *args.funding, *([args.strategy] if args.strategy else [])]:
         if not path.is_file():
-            raise DataError(f"{path}: file not found")
+            raise DataError(f"{path}: {'is a directory, not a file' if path.is_dir() else 'file not found'}")
     if args.latency_ms < 0 or args.equity_every <= 0:
         raise TraderError("--latency-ms must be >= 0 and --equity-every > 0")
 
@@ -119,7 +143,7 @@ def count_bars(paths: list[Path], from_ms: int | None, to_ms: int | None) -> int
     series: dict[str, list[tuple[int, Path]]] = {}
     for path in paths:
         if not path.name.removesuffix(".gz").endswith(".json"):
-            first = next(_stamps(path), None)
+            first = next(candle_stamps(path), None)
             if first is not None:
                 series.setdefault(symbol_from_filename(path), []).append((first, path))
     total = 0
@@ -127,22 +151,12 @@ def count_bars(paths: list[Path], from_ms: int | None, to_ms: int | None) -> int
         newest = -1
         for _, path in sorted(files):
             last = newest
-            for ts in _stamps(path):
+            for ts in candle_stamps(path):
                 if ts > newest and (from_ms is None or ts >= from_ms) and (to_ms is None or ts < to_ms):
                     total += 1
                 last = max(last, ts)
             newest = last
     return total
-
-
-def _stamps(path: Path) -> Iterator[int]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-        next(fh, None)
-        for line in fh:
-            head = line.split(",", 1)[0]
-            if head.isdigit():
-                yield int(head)
 
 
 # --- run and sweep ----------------------------------------------------------------------------
