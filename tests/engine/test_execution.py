@@ -178,3 +178,20 @@ async def test_a_started_close_is_sent_at_the_feeds_next_turn_not_after_the_burs
         await s.bus.give_turn()  # what the feed does after the message
         assert sent == ["x-1"] and not s.bus.turn_wanted
         await s.bus.give_turn()  # nothing wanted: returns without a turn
+
+
+async def test_a_close_that_finds_the_position_gone_is_rejected_not_left_new():
+    """Issue 23: every stop-loss exit left an E1 close order `new` forever - the exchange-side stop closed the
+    position first, the close met 2009 and stayed as it was sent. It now ends REJECTED with the reason."""
+    async with Stack() as s:
+        await s.tick(2.0)
+        s.execution.submit(open_intent())
+        await s.execution.idle()
+        await s.tick(2.0)
+        assert s.cache.position(SYM, Side.SHORT) is not None
+        s.venue.ledger.positions.clear()  # the exchange-side stop filled; its report has not arrived yet
+        await s.execution.close(close_intent())
+        await s.execution.idle()
+        _, order = s.store.orders["s-XYZ-1-X"]
+        assert order.state is OrderState.REJECTED and "no SHORT position" in order.reason
+        assert s.cache.position(SYM, Side.SHORT) is None

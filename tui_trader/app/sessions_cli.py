@@ -19,7 +19,7 @@ from rich.table import Table
 
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import TraderError
-from tui_trader.domain.time_format import utc_minute
+from tui_trader.domain.time_format import utc_minute, utc_second
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -96,10 +96,28 @@ async def _resume(service, args, console: Console) -> int:
 
 
 async def _run_foreground(service, sid: str, console: Console) -> int:
+    from tui_trader.domain.events import ErrorRaised, FeedStateChanged
+
+    runtime = service.runtimes[sid]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, service.runtimes[sid].request_stop)
-    status = await service.wait(sid)
+        loop.add_signal_handler(sig, runtime.request_stop)
+
+    def report(ev) -> None:  # the feed's state and errors, a line each, as the console's event log has them
+        if isinstance(ev, FeedStateChanged):
+            if ev.state == "failed":
+                return  # the session's own error line says it, once
+            text = f"feed {ev.feed}: {ev.state}" + (f" - {ev.detail}" if ev.detail else "")
+        else:
+            text = f"{ev.level.lower()}: {ev.source}: {ev.message}"
+        print(f"{utc_second(ev.ts_ms)}  {text}", file=sys.stderr, flush=True)
+
+    runtime.bus.subscribe(report, [FeedStateChanged, ErrorRaised], name="cli.report")
+    progress = asyncio.create_task(_progress(service, sid))
+    try:
+        status = await service.wait(sid)
+    finally:
+        progress.cancel()
     perf = await service.performance(sid)
     if status == "failed":
         error = (await service.get(sid)).error or "a part of the session crashed (see the log)"
@@ -107,6 +125,20 @@ async def _run_foreground(service, sid: str, console: Console) -> int:
         return 2 if error.startswith(("DataError", "StrategyError", "ConfigError")) else 1  # bad input: 2
     console.print(f"session {sid} {status}: equity {perf.equity:.2f} USDT, {perf.trade_count} trades")
     return 0
+
+
+async def _progress(service, sid: str, every_s: float = 10.0) -> None:
+    """A line every `every_s` while a session runs: data time, candles, trades, equity (long runs say they live)."""
+    while True:
+        await asyncio.sleep(every_s)
+        runtime = service.runtimes.get(sid)
+        if runtime is None:
+            return
+        perf = await service.performance(sid)
+        candles = getattr(runtime.feed, "candles_published", None)
+        print(f"progress: data time {utc_minute(runtime.data_clock.now_ms())}"
+              + (f", {candles} candles" if candles is not None else "")
+              + f", {perf.trade_count} trades, equity {perf.equity:.2f} USDT", file=sys.stderr, flush=True)
 
 
 async def _list(service, args, console: Console) -> int:

@@ -371,7 +371,8 @@ class Execution:
             self.cache.apply_order(order)  # overshoot, and it waits for no disk (issue 19)
         try:
             placed = await self.venue.place_order(order)
-        except PositionNotFound:
+        except PositionNotFound as exc:  # flat already (an exchange-side stop went first): the order is over
+            await self._record(order.with_state(OrderState.REJECTED, self.clock.now_ms(), reason=f"{intent.reason}: {exc}"))
             await self._sync_position(intent.symbol, intent.side)
             return None, last
         except AmbiguousOrderState:
@@ -484,9 +485,8 @@ class Execution:
         self._idle.clear()
 
     def _done_one(self) -> None:
-        self._busy -= 1
-        if self._busy <= 0:
-            self._busy = 0
+        self._busy = max(0, self._busy - 1)
+        if self._busy == 0:
             self._idle.set()
 
     async def cancel_all_tasks(self) -> None:
