@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
 from typing import TextIO
 
+from tui_trader.app.facade import ConsoleFacade, NotAvailable
 from tui_trader.app.stdout_writer import StdoutWriter
 from tui_trader.domain.events import EventsDropped, event_to_dict
 from tui_trader.engine.bus import Policy
 from tui_trader.engine.core import TraderCore
+
+log = logging.getLogger(__name__)
+
+
+async def _outcome(task: asyncio.Task[bool]) -> bool:
+    return await asyncio.shield(task)  # (supervised by the core; stopping it leaves the close running)
 
 
 async def run_headless(core: TraderCore, *, duration_s: float | None = None, out: TextIO | None = None) -> int:
@@ -27,9 +35,18 @@ async def run_headless(core: TraderCore, *, duration_s: float | None = None, out
     loop = asyncio.get_running_loop()
     installed = []
     handlers = {signal.SIGINT: core.request_stop, signal.SIGTERM: core.request_stop}
-    emergency = getattr(core.components.get("stack"), "emergency", None)
-    if emergency is not None and hasattr(signal, "SIGUSR1"):
-        handlers[signal.SIGUSR1] = lambda: core.spawn(emergency.close_all("SIGUSR1"), "emergency-close")
+    facade = ConsoleFacade(core)
+
+    def close_all() -> None:  # SIGUSR1: the dashboard's K, through the same facade
+        try:
+            task = facade.close_all("SIGUSR1")
+        except NotAvailable as exc:
+            log.warning("SIGUSR1 ignored: %s", exc)
+            return
+        core.spawn(_outcome(task), "emergency-close")
+
+    if hasattr(signal, "SIGUSR1"):
+        handlers[signal.SIGUSR1] = close_all
     for sig, handler in handlers.items():
         try:
             loop.add_signal_handler(sig, handler)

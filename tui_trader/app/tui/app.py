@@ -14,6 +14,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, RichLog, Static
 
+from tui_trader.app.facade import ConsoleFacade, NotAvailable
 from tui_trader.app.tui.bridge import Bridge, HeaderState, format_price, format_time
 from tui_trader.engine.core import TraderCore
 
@@ -65,6 +66,7 @@ class TraderApp(App[int]):
     def __init__(self, core: TraderCore) -> None:
         super().__init__()
         self.core = core
+        self.facade = ConsoleFacade(core)  # every command the dashboard gives goes through it
         settings = core.components.get("settings")
         self.refresh_s = 1.0 / (settings.ui.refresh_hz if settings else 10.0)
         self.log_lines = settings.ui.log_lines if settings else 1000
@@ -100,26 +102,19 @@ class TraderApp(App[int]):
 
     def action_close_all(self) -> None:
         """Panic button: enqueue the emergency close and return at once; progress arrives as events."""
-        stack = self.core.components.get("stack")
-        if stack is None or getattr(stack, "emergency", None) is None:
-            self.notify("emergency close is not available in this mode", severity="error")
+        try:
+            self.facade.close_all("KEY")
+        except NotAvailable as exc:
+            self.notify(str(exc), severity="error")
             return
-        stack.emergency.request_close_all("KEY")
         self.notify("closing every position (reduce-only)...", severity="warning")
 
     def action_reset_kill_switch(self) -> None:
-        stack = self.core.components.get("stack")
-        risk = getattr(stack, "risk", None)
-        if risk is None:
-            self.notify("no risk guard in this mode", severity="error")
+        try:
+            self.facade.reset_kill_switch("dashboard")
+        except NotAvailable as exc:
+            self.notify(str(exc), severity="warning")
             return
-        if risk.state.value == "ACTIVE":
-            self.notify("trading is already ACTIVE: nothing to reset")
-            return
-        if risk.state.value == "REDUCING":
-            self.notify("still closing positions (REDUCING): reset once HALTED", severity="warning")
-            return
-        risk.reset("reset by user (dashboard)")
         self.notify("trading state reset to ACTIVE")
 
 

@@ -1,0 +1,83 @@
+"""App layer: what the dashboard shows, as plain strings - pure Python, tested without a terminal.
+
+The screens only lay these out and colour them by `band`; every number a trader reads is formatted
+here, once. The liquidation-distance bar is text first: its length is the distance (full at
+`BAR_FULL_PCT` or more), ticks mark the yellow and red band edges (`|`) and the auto-close
+threshold (`!`), and the band is written beside it (`RED 4.1 %`), so it reads the same in a
+monochrome terminal as in colour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tui_trader.app.facade import ConsoleSnapshot, PositionView
+from tui_trader.domain.liquidation import Band
+
+BAR_FULL_PCT = 50.0  # a bar is full at this distance from liquidation or more
+FILLED, EMPTY, EDGE_TICK, CLOSE_TICK = "█", "·", "|", "!"
+
+
+@dataclass(frozen=True)
+class LiqBar:
+    cells: str  # exactly `width` characters
+    label: str  # "RED 4.1 %", "n/a" without a liquidation price
+    band: Band | None
+
+
+def liquidation_bar(distance: float | None, band: Band | None, width: int = 20, yellow: float = 20.0,
+                    red: float = 10.0, autoclose: float | None = 10.0) -> LiqBar:
+    """The bar for one position (see the module docstring)."""
+    if distance is None or band is None:
+        return LiqBar(" " * width, "n/a", None)
+    filled = max(0, min(width, round(min(distance, BAR_FULL_PCT) / BAR_FULL_PCT * width)))
+    cells = [FILLED] * filled + [EMPTY] * (width - filled)
+    for pct, tick in ((yellow, EDGE_TICK), (red, EDGE_TICK), (autoclose, CLOSE_TICK)):
+        if pct is not None and 0 < pct < BAR_FULL_PCT:
+            cells[min(width - 1, int(pct / BAR_FULL_PCT * width))] = tick
+    label = "LIQUIDATED" if band is Band.LIQUIDATED else f"{band.value.upper()} {distance:.1f} %"
+    return LiqBar("".join(cells), label, band)
+
+
+@dataclass(frozen=True)
+class PositionRow:
+    key: str  # "BTC_USDT:SHORT" - the row's id, what a close is asked for
+    cells: tuple[str, ...]
+    bar: LiqBar
+
+
+COLUMNS = ("symbol", "side", "contracts", "coins", "entry", "fair", "last", "lev", "liq. price", "uPnL", "ROE",
+           "SL / TP", "in trade", "watchdog", "to liquidation")
+
+
+def price_text(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,.2f}" if abs(x) >= 100 else f"{x:.6g}"
+
+
+def duration_text(ms: int) -> str:
+    s = max(0, ms // 1000)
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s < 86400 else f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def position_rows(snap: ConsoleSnapshot, bar_width: int = 20) -> list[PositionRow]:
+    return [_row(p, snap, bar_width) for p in snap.positions]
+
+
+def _row(p: PositionView, snap: ConsoleSnapshot, bar_width: int) -> PositionRow:
+    liq = price_text(p.liquidation)
+    if p.exchange_liquidation is not None and p.liquidation is not None and \
+            abs(p.exchange_liquidation - p.liquidation) > 1e-9 * max(1.0, abs(p.liquidation)):
+        liq = f"{liq} (exch {price_text(p.exchange_liquidation)})"  # formula and exchange differ: both shown
+    upnl = "-" if p.upnl is None else f"{p.upnl:+,.2f}"
+    roe = "-" if p.roe_pct is None else f"{p.roe_pct:+.1f} %"
+    sltp = f"{p.stop_loss or '-'} / {p.take_profit or '-'}"
+    held = duration_text(snap.now_ms - p.opened_ms) if p.opened_ms else "-"
+    bar = liquidation_bar(p.distance_pct, p.band, bar_width, snap.yellow_pct, snap.red_pct, snap.autoclose_pct)
+    cells = (p.symbol, p.side.value, f"{p.contracts.normalize():f}", f"{p.coins.normalize():f}", price_text(float(p.entry)),
+             price_text(p.fair), price_text(p.last), f"{p.leverage}x", liq, upnl, roe, sltp, held, p.stage,
+             f"{bar.cells} {bar.label}")
+    return PositionRow(f"{p.symbol}:{p.side.value}", cells, bar)
