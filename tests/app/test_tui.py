@@ -53,7 +53,12 @@ async def test_panic_key_closes_and_reset_key_refuses_when_active(isolated_envir
             await pilot.pause()
             assert core.components["stack"].risk.state.value == "ACTIVE"
             assert any("already ACTIVE" in str(n.message) for n in app._notifications)
-            await pilot.press("K")
+            await pilot.press("K")  # a typed confirmation: a stray key does nothing
+            await pilot.press("x", "enter")
+            await pilot.pause()
+            assert not seen and core.components["stack"].risk.state.value == "ACTIVE"
+            await pilot.press("escape")
+            await pilot.press("K", *"close", "enter")
             for _ in range(20):
                 await pilot.pause(0.05)
                 if any(e.stage == "done" for e in seen):
@@ -129,4 +134,51 @@ async def test_a_manual_action_alarm_rings_the_bell_once():
             text = "\n".join(line.text for line in app.query_one("#event-log", RichLog).lines)
             assert "close ETH_USDT short 9 contracts on the exchange now" in text
             assert rung == [1]
+            await pilot.press("q")
+
+
+async def test_positions_table_and_close_one_needs_a_confirmation_whose_default_is_cancel(isolated_environment):
+    """Issue 21: the positions table shows each position with its liquidation bar; `c` asks before closing the
+    selected one, with Cancel focused (Enter or Escape cancels)."""
+    from decimal import Decimal as D
+
+    from tui_trader.app.facade import ConsoleSnapshot, PositionView
+    from tui_trader.app.tui.widgets.positions_table import PositionsTable
+    from tui_trader.domain.liquidation import Band
+    from tui_trader.domain.models import Side
+
+    view = PositionView("BTC_USDT", Side.SHORT, D(40), D("0.004"), D(60000), 75000.0, 75001.0, 3, 79760.0, 79760.0,
+                        6.3, Band.RED, -60.0, -75.0, None, None, 0, "watching", "")
+    closes: list[tuple[str, Side]] = []
+
+    class StubFacade:
+        mode = "paper"
+
+        def snapshot(self):
+            return ConsoleSnapshot("paper", "ACTIVE", 1, [view])
+
+        def close_position(self, symbol, side, reason="KEY"):
+            closes.append((symbol, side))
+
+    settings, _ = load_settings(None)
+    core = build_core(settings)
+    app = TraderApp(core)
+    app.facade = StubFacade()  # type: ignore[assignment]
+    async with core:
+        async with app.run_test(size=(200, 40)) as pilot:
+            await pilot.pause(0.3)
+            table = app.query_one(PositionsTable)
+            assert table.row_count == 1
+            bar = str(table.get_cell("BTC_USDT:SHORT", "to liquidation"))
+            assert bar.endswith("RED 6.3 %") and "!" in bar and "|" in bar
+            await pilot.press("c")
+            await pilot.pause()
+            await pilot.press("enter")  # Cancel has the focus
+            await pilot.pause()
+            assert closes == []
+            await pilot.press("c")
+            await pilot.pause()
+            await pilot.press("tab", "enter")  # to "Close it"
+            await pilot.pause()
+            assert closes == [("BTC_USDT", Side.SHORT)]
             await pilot.press("q")

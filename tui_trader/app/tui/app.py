@@ -16,6 +16,10 @@ from textual.widgets import Footer, RichLog, Static
 
 from tui_trader.app.facade import ConsoleFacade, NotAvailable
 from tui_trader.app.tui.bridge import Bridge, HeaderState, format_price, format_time
+from tui_trader.app.tui.dialogs.confirm import ConfirmDialog, TypedConfirmDialog
+from tui_trader.app.tui.view_models import position_rows
+from tui_trader.app.tui.widgets.positions_table import PositionsTable
+from tui_trader.domain.models import Side
 from tui_trader.engine.core import TraderCore
 
 
@@ -51,14 +55,13 @@ class StatusHeader(Static):
 
 class TraderApp(App[int]):
     TITLE = "tui-trader"
-    CSS = """
-    StatusHeader { height: 1; background: $panel; }
-    #event-log { height: 1fr; border: round $primary; }
-    """
+    CSS_PATH = "tui.tcss"
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit", priority=True, tooltip="Stop the core in order and quit"),
+        Binding("c", "close_selected", "Close position", id="positions.close",
+                tooltip="Close the selected position (reduce-only market), after a confirmation"),
         Binding("K", "close_all", "Close ALL", id="app.close-all", priority=True,
-                tooltip="Emergency: block entries, cancel orders, close every position reduce-only"),
+                tooltip="Emergency: block entries, cancel orders, close every position reduce-only (type CLOSE)"),
         Binding("R", "reset_kill_switch", "Reset kill switch", id="app.reset-kill-switch",
                 tooltip="HALTED/REDUCING -> ACTIVE (explicit user action)"),
     ]
@@ -75,11 +78,13 @@ class TraderApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="status")
+        yield PositionsTable(id="positions")
         yield RichLog(id="event-log", max_lines=self.log_lines, markup=False, wrap=False, auto_scroll=True)
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#event-log", RichLog).border_title = "Events"
+        self.query_one(PositionsTable).border_title = "Positions"
         self.set_interval(self.refresh_s, self.flush)
         self.flush()
 
@@ -91,6 +96,7 @@ class TraderApp(App[int]):
             self.bell()
         with self.batch_update():
             self.query_one(StatusHeader).show(self.bridge.header, self.core.clock.now_ms())
+            self.query_one(PositionsTable).show(position_rows(self.facade.snapshot()))
             log = self.query_one("#event-log", RichLog)
             for line in lines:
                 log.write(Text(line))
@@ -100,8 +106,29 @@ class TraderApp(App[int]):
     async def action_quit(self) -> None:
         self.exit(0)
 
+    def action_close_selected(self) -> None:
+        key = self.query_one(PositionsTable).selected_key
+        if key is None:
+            self.notify("no position selected", severity="warning")
+            return
+        symbol, side = key.rsplit(":", 1)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                try:
+                    self.facade.close_position(symbol, Side(side), "KEY")
+                    self.notify(f"closing {symbol} {side.lower()} (reduce-only)...", severity="warning")
+                except NotAvailable as exc:
+                    self.notify(str(exc), severity="error")
+
+        self.push_screen(ConfirmDialog(f"Close {symbol} {side.lower()} at market (reduce-only)?", "Close it"), answered)
+
     def action_close_all(self) -> None:
-        """Panic button: enqueue the emergency close and return at once; progress arrives as events."""
+        """Panic button: a typed confirmation, then the emergency close returns at once (progress as events)."""
+        self.push_screen(TypedConfirmDialog("Close EVERY position at market and HALT trading?", "CLOSE"),
+                         lambda yes: self._send_close_all() if yes else None)
+
+    def _send_close_all(self) -> None:
         try:
             self.facade.close_all("KEY")
         except NotAvailable as exc:

@@ -1,0 +1,65 @@
+"""App layer: confirmations that a stray key cannot give.
+
+`ConfirmDialog` (close one position): Cancel has the focus, so Enter or Escape cancels; only Tab +
+Enter or the button confirms. `TypedConfirmDialog` (close every position): the word must be typed.
+Both dismiss with True (confirmed) or False.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(self, question: str, confirm_label: str = "Confirm") -> None:
+        super().__init__()
+        self.question, self.confirm_label = question, confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="question")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button(self.confirm_label, id="confirm", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()  # the default answer is no
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class TypedConfirmDialog(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(self, question: str, word: str) -> None:
+        super().__init__()
+        self.question, self.word = question, word
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="question")
+            yield Label(f"Type {self.word} and press Enter (Escape cancels)", classes="hint")
+            yield Input(placeholder=self.word, id="word")
+
+    def on_mount(self) -> None:
+        self.query_one("#word", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip().lower() == self.word.lower():
+            self.dismiss(True)
+        else:
+            event.input.value = ""
+            self.notify(f"not confirmed: type {self.word}", severity="warning")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
