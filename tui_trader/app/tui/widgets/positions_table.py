@@ -27,7 +27,8 @@ class PositionsTable(DataTable):
         for key in [k.value for k in self.rows if k.value not in keys]:
             self.remove_row(key)
         for row in rows:
-            cells = [*row.cells[:-1], Text(row.cells[-1], style=BAND_STYLE.get(row.bar.band, "") if row.bar.band else "")]
+            style = BAND_STYLE.get(row.bar.band, "") if row.bar.band else ""
+            cells = [*row.cells[:-1], Text(row.cells[-1], style=style)]
             if row.key in {k.value for k in self.rows}:
                 for name, value in zip(COLUMNS, cells):
                     self.update_cell(row.key, name, value)
