@@ -119,7 +119,8 @@ class ConsoleFacade:
         w = watchdog.watches.get((p.symbol, p.side)) if watchdog is not None else None
         fair, last = cache.mark.get(p.symbol), cache.last.get(p.symbol)
         price = fair[0] if fair is not None else last[0] if last is not None else None
-        liq = w.liq if w is not None and w.liq is not None else (float(p.liquidation_price) if p.liquidation_price else None)
+        exchange = float(p.liquidation_price) if p.liquidation_price else None
+        liq = w.liq if w is not None and w.liq is not None else exchange
         dist = distance_pct(p.side, price, liq) if price is not None and liq else None
         cfg = watchdog.cfg if watchdog is not None else None
         band = band_for(dist, cfg.yellow_band_pct, cfg.red_band_pct) if dist is not None and cfg else None
@@ -132,5 +133,5 @@ class ConsoleFacade:
         stage = "unwatched" if w is None else "closing" if w.closing else "close failed" if w.failed else "watching"
         return PositionView(p.symbol, p.side, p.contracts, p.qty_coins, p.entry_price,
                             fair[0] if fair else None, last[0] if last else None, p.leverage, liq,
-                            w.venue_liq if w is not None else (float(p.liquidation_price) if p.liquidation_price else None),
+                            w.venue_liq if w is not None else exchange,
                             dist, band, upnl, roe, sl, tp, p.opened_ms, stage, p.tag)

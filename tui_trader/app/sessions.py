@@ -94,7 +94,7 @@ class Performance:
     equity_curve: list[tuple[int, float]] = field(default_factory=list)
     max_drawdown_pct: float = 0.0
     sharpe: float | None = None
-    disagreements: list[str] = field(default_factory=list)  # where the store's orders and fills differ from the account
+    disagreements: list[str] = field(default_factory=list)  # where stored orders and fills differ from the account
 
     @property
     def closed_trades(self) -> list[BacktestTrade]:
@@ -376,12 +376,15 @@ class SessionService:
         db_ms = (time.perf_counter() - started) * 1000
         sessions: dict[str, dict[str, Any]] = {}
         for sid, rt in self.runtimes.items():
-            sessions[sid] = {"pid": os.getpid(), "feed": rt.feed.state, "candles": getattr(rt.feed, "candles_published", None),
+            sessions[sid] = {"pid": os.getpid(), "feed": rt.feed.state,
+                             "candles": getattr(rt.feed, "candles_published", None),
                              "data_time_ms": rt.data_clock.now_ms(), "open_positions": len(rt.venue.ledger.positions),
                              "core": rt.core.state}
-        for row in await self.db.fetchall("SELECT * FROM sessions WHERE kind = 'paper' AND status IN ('running', 'stopping')"):
+        running = "SELECT * FROM sessions WHERE kind = 'paper' AND status IN ('running', 'stopping')"
+        for row in await self.db.fetchall(running):
             if row["id"] not in sessions and self._status(row) != "interrupted":
-                sessions[row["id"]] = {"pid": row["owner_pid"], "status": row["status"], "data_time_ms": row["updated_ms"],
+                sessions[row["id"]] = {"pid": row["owner_pid"], "status": row["status"],
+                                       "data_time_ms": row["updated_ms"],
                                        "open_positions": len(await self._positions(row))}
         return {"ok": True, "schema_version": version, "db_latency_ms": round(db_ms, 3), "running": len(sessions),
                 "sessions": sessions}

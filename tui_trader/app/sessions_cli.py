@@ -157,7 +157,8 @@ async def _show(service, args, console: Console) -> int:
     p = await service.performance(args.id)
     table = Table(title=f"Session {s.id} - {s.name} ({s.status})", show_header=False)
     rows = [("equity", f"{p.equity:.2f}"), ("starting balance", f"{p.starting_balance:.2f}"),
-            ("realised P&L (gross)", f"{p.realized_pnl:.4f}"), ("realised P&L (net of fees, funding)", f"{p.net_realized_pnl:.4f}"), ("unrealised P&L", f"{p.unrealized_pnl:.4f}"),
+            ("realised P&L (gross)", f"{p.realized_pnl:.4f}"),
+            ("realised P&L (net of fees, funding)", f"{p.net_realized_pnl:.4f}"), ("unrealised P&L", f"{p.unrealized_pnl:.4f}"),
             ("fees", f"{p.fees:.4f}"), ("funding", f"{p.funding:.4f}"), ("trades", str(p.trade_count)),
             ("win rate", f"{p.win_rate_pct:.1f} %"), ("max drawdown", f"{p.max_drawdown_pct:.2f} %"),
             ("Sharpe", "-" if p.sharpe is None else f"{p.sharpe:.2f}"), ("data time", minute_text(s.cursor_ms)), ("reconciles", "yes" if p.reconciles else "NO")]

@@ -69,15 +69,16 @@ def position_rows(snap: ConsoleSnapshot, bar_width: int = 20) -> list[PositionRo
 
 def _row(p: PositionView, snap: ConsoleSnapshot, bar_width: int) -> PositionRow:
     liq = price_text(p.liquidation)
-    if p.exchange_liquidation is not None and p.liquidation is not None and \
-            abs(p.exchange_liquidation - p.liquidation) > 1e-9 * max(1.0, abs(p.liquidation)):
+    exch, used = p.exchange_liquidation, p.liquidation
+    if exch is not None and used is not None and abs(exch - used) > 1e-9 * max(1.0, abs(used)):
         liq = f"{liq} (exch {price_text(p.exchange_liquidation)})"  # formula and exchange differ: both shown
     upnl = "-" if p.upnl is None else f"{p.upnl:+,.2f}"
     roe = "-" if p.roe_pct is None else f"{p.roe_pct:+.1f} %"
     sltp = f"{p.stop_loss or '-'} / {p.take_profit or '-'}"
     held = duration_text(snap.now_ms - p.opened_ms) if p.opened_ms else "-"
     bar = liquidation_bar(p.distance_pct, p.band, bar_width, snap.yellow_pct, snap.red_pct, snap.autoclose_pct)
-    cells = (p.symbol, p.side.value, f"{p.contracts.normalize():f}", f"{p.coins.normalize():f}", price_text(float(p.entry)),
+    cells = (p.symbol, p.side.value, f"{p.contracts.normalize():f}", f"{p.coins.normalize():f}",
+             price_text(float(p.entry)),
              price_text(p.fair), price_text(p.last), f"{p.leverage}x", liq, upnl, roe, sltp, held, p.stage,
              f"{bar.cells} {bar.label}")
     return PositionRow(f"{p.symbol}:{p.side.value}", cells, bar)
