@@ -110,3 +110,25 @@ def test_a_stdout_reader_that_never_reads_does_not_hold_the_run_up(isolated_envi
     head = proc.stdout.read(65536) if proc.stdout else b""
     proc.stdout.close() if proc.stdout else None
     assert head.startswith(b'{"type":"core_state"')
+
+
+def test_data_strategy_and_speed_flags_replace_the_config(isolated_environment):
+    """Issue 23: replaying another file needed a TOML; now --data / --strategy / --speed do it, and a file that is
+    not there is exit 2 naming the flag."""
+    data = Path(__file__).resolve().parents[1] / "data" / "bittrex_BCC-BTC_1m_20171104-20171118.csv.gz"
+    strategy = isolated_environment / "mine.toml"
+    strategy.write_text((Path(__file__).resolve().parents[2] / "tui_trader" / "data" / "pump_short.toml").read_text()
+                        .replace('strategy_name = "pump_short"', 'strategy_name = "mine"'))
+    env, cwd = env_for(isolated_environment), isolated_environment / "cwd"
+    proc = subprocess.run(command() + ["--data", str(data), "--strategy", str(strategy), "--speed", "0", "--no-ui",
+                                       "--duration", "2"], capture_output=True, text=True, timeout=60, env=env, cwd=cwd,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    events = parse_lines(proc.stdout)
+    [replaying] = [e for e in events if e["type"] == "feed_state" and e["state"] == "replaying"]
+    assert data.name in replaying["detail"] and "full speed" in replaying["detail"]
+    assert any(e["type"] == "strategy_state" and e["strategy"] == "mine" for e in events)
+    missing = subprocess.run(command() + ["--data", str(cwd / "nope.csv"), "--no-ui"], capture_output=True, text=True,
+                             timeout=60, env=env, cwd=cwd, check=False)
+    assert missing.returncode == 2 and "--data" in missing.stderr and "not found" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--monitor-only", action="store_true",
                         help="with --live: watch and guard every position of the account, open none (no strategy"
                              " entries; closes you ask for and the watchdog's auto-close still go)")
+    parser.add_argument("--data", type=Path, metavar="FILE",
+                        help="paper mode: replay this candle file (CSV or MEXC kline JSON, .gz too) instead of [replay] file")
+    parser.add_argument("--strategy", type=Path, metavar="FILE", help="the strategy file instead of [strategy] file")
+    parser.add_argument("--speed", type=float, metavar="N",
+                        help="paper mode: replay speed instead of [replay] speed (0 = as fast as possible, 1 = real time)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     strat = sub.add_parser("strategy", help="strategy file tools")
     strat_sub = strat.add_subparsers(dest="strategy_command", metavar="ACTION", required=True)
@@ -85,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = getattr(args, "handler", None)
         if handler is not None:
             return handler(args, settings)
+        settings = with_overrides(settings, args)
         check_mode(settings, args.live)
         if args.monitor_only:
             if settings.mode != "live":
@@ -103,6 +109,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tui-trader: {exc}", file=sys.stderr)
         return 2
     return run(settings, no_ui=args.no_ui, duration_s=args.duration)
+
+
+def with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
+    """--data / --strategy / --speed over the config (a file that is not there: exit 2 naming the flag)."""
+    for flag, path in (("--data", args.data), ("--strategy", args.strategy)):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{flag} {path}: " + ("is a directory" if path.is_dir() else "file not found"))
+    if args.speed is not None and args.speed < 0:
+        raise ConfigError(f"--speed {args.speed:g}: must be >= 0 (0 = as fast as possible)")
+    replay = {k: v for k, v in (("file", args.data), ("speed", args.speed)) if v is not None}
+    update: dict[str, object] = {}
+    if replay:
+        update["replay"] = settings.replay.model_copy(update=replay)
+    if args.strategy is not None:
+        update["strategy"] = settings.strategy.model_copy(update={"file": args.strategy})
+    return settings.model_copy(update=update) if update else settings
 
 
 def check_mode(settings: Settings, live_flag: bool) -> None:
