@@ -115,6 +115,7 @@ class ConsoleFacade:
         )
 
     def _view(self, p: Position, now_ms: int) -> PositionView:
+        assert self._stack is not None  # (snapshot() returns before here without a stack)
         cache, watchdog = self._stack.cache, self._stack.watchdog
         w = watchdog.watches.get((p.symbol, p.side)) if watchdog is not None else None
         fair, last = cache.mark.get(p.symbol), cache.last.get(p.symbol)

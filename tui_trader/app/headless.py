@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from tui_trader.app.facade import ConsoleFacade, NotAvailable
@@ -34,7 +35,8 @@ async def run_headless(core: TraderCore, *, duration_s: float | None = None, out
     sub = core.bus.subscribe_queue("headless", Policy.EVERY, maxsize=100_000)
     loop = asyncio.get_running_loop()
     installed = []
-    handlers = {signal.SIGINT: core.request_stop, signal.SIGTERM: core.request_stop}
+    handlers: dict[signal.Signals, Callable[[], None]] = {signal.SIGINT: core.request_stop,
+                                                           signal.SIGTERM: core.request_stop}
     facade = ConsoleFacade(core)
 
     def close_all() -> None:  # SIGUSR1: the dashboard's K, through the same facade

@@ -24,7 +24,7 @@ class PositionsTable(DataTable):
 
     def show(self, rows: list[PositionRow]) -> None:
         keys = {row.key for row in rows}
-        for key in [k.value for k in self.rows if k.value not in keys]:
+        for key in [k for k in self.rows if k.value not in keys]:
             self.remove_row(key)
         for row in rows:
             style = BAND_STYLE.get(row.bar.band, "") if row.bar.band else ""
