@@ -120,3 +120,96 @@ def test_kline_push_with_a_bad_volume_is_a_frame_error(q):
     with pytest.raises(FrameError, match="push.kline"):
         kline_push(msg)
     assert kline_push({**msg, "data": {**msg["data"], "q": 3}})[2].volume == 3.0
+
+
+# --- REST replies: any body ends in data or a typed error, any object in a model or a FrameError ------------------
+
+_rest_scalar = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=6),
+                         st.decimals(-(10**20), 10**20), st.sampled_from([Decimal("NaN"), Decimal("-Infinity")]),
+                         st.sampled_from(["", "0", "1", "-1", "NaN", "1e999", "BTC_USDT"]))
+_rest_value = st.recursive(
+    _rest_scalar, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3), max_leaves=8)
+_ORDER_KEYS = ["orderId", "symbol", "side", "orderType", "vol", "dealVol", "dealAvgPrice", "price", "state",
+               "externalOid", "leverage", "openType", "positionId", "createTime", "updateTime", "category", "errorCode",
+               "takerFee", "makerFee", "profit", "stopLossPrice", "takeProfitPrice"]
+_POSITION_KEYS = ["symbol", "positionType", "holdVol", "state", "holdAvgPrice", "openAvgPrice", "leverage", "openType",
+                  "im", "liquidatePrice", "realised", "positionId", "createTime", "updateTime"]
+_ASSET_KEYS = ["currency", "cashBalance", "positionMargin", "frozenBalance", "unrealized"]
+_INSTRUMENT_KEYS = ["symbol", "contractSize", "priceUnit", "volUnit", "minVol", "maxVol", "minLeverage", "maxLeverage",
+                    "takerFeeRate", "makerFeeRate", "maintenanceMarginRate", "riskLevelLimit", "apiAllowed", "state"]
+
+
+def _rest_object(keys):
+    values = _rest_value | st.sampled_from(["1", 1, 3, "USDT"])
+    return st.dictionaries(st.sampled_from(keys), values, max_size=len(keys))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["instrument", "order", "position", "account", "klines"]),
+       _rest_object(_ORDER_KEYS + _POSITION_KEYS + _INSTRUMENT_KEYS + _ASSET_KEYS) | _rest_value)
+def test_any_rest_object_gives_a_model_or_a_frame_error(kind, obj):
+    from tui_trader.domain.errors import DataError
+    from tui_trader.venues.mexc import parse
+
+    try:
+        {"instrument": parse.instrument, "order": parse.order, "position": parse.position, "account": parse.account,
+         "klines": parse.klines}[kind](obj)
+    except DataError:  # FrameError for objects, DataError naming the bar for klines
+        pass
+
+
+@pytest.mark.parametrize("kind, obj", [
+    ("instrument", {}), ("instrument", [1]), ("instrument", {"symbol": "X", "contractSize": "abc"}),
+    ("order", {"symbol": "X", "side": 9, "vol": 1}), ("order", {"symbol": "X", "side": 1}),
+    ("order", {"symbol": "X", "side": 1, "vol": "NaN"}), ("position", {"symbol": "X", "positionType": "long"}),
+    ("account", [{"currency": "USDT", "cashBalance": "lots"}]), ("position", None),
+], ids=["no-symbol", "not-an-object", "bad-number", "bad-side", "no-vol", "nan-vol", "bad-type", "bad-balance", "none"])
+def test_a_malformed_rest_object_is_a_frame_error_naming_what_it_is(kind, obj):
+    from tui_trader.venues.mexc import parse
+
+    with pytest.raises(FrameError, match=f"malformed {kind} object"):
+        getattr(parse, kind)(obj)
+
+
+_bodies = st.one_of(st.text(max_size=80), _rest_value.map(lambda v: json.dumps(v, default=str)),
+                    st.fixed_dictionaries({"success": st.booleans(), "code": _rest_value, "data": _rest_value,
+                                           "message": _rest_value}).map(lambda v: json.dumps(v, default=str)),
+                    st.just("[" * 100_000), st.just('{"code": ' + "[" * 100_000))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(100, 599), _bodies, st.sampled_from(["application/json", "text/html", ""]))
+def test_any_response_body_gives_data_or_a_venue_error(status, body, content_type):
+    from tui_trader.domain.errors import VenueError
+    from tui_trader.venues.mexc.web_utils import unwrap
+
+    try:
+        unwrap(status, body, content_type, where="test")
+    except VenueError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["symbol", "interval", "t", "o", "h", "l", "c", "q", "a"]),
+                       _json | st.sampled_from(["Min1", "Min60", 1e308, "1e999", 10**400]), max_size=9),
+       st.one_of(st.none(), st.text(max_size=4)))
+def test_any_kline_push_gives_a_candle_or_a_frame_error(data, symbol):
+    from tui_trader.venues.mexc.parse import kline_push
+
+    msg = {"channel": "push.kline", "data": data, **({"symbol": symbol} if symbol is not None else {})}
+    try:
+        kline_push(json.loads(json.dumps(msg)))
+    except FrameError:
+        pass
+
+
+@pytest.mark.parametrize("body", ['{"success": true, "data": {"time": [1E+1000000]}}', '{"success": true, "data": NaN}',
+                                  '{"success": true, "data": ' + "[" * 100_000 + "]" * 100_000 + "}"],
+                         ids=["huge-exponent", "nan", "deep"])
+def test_a_body_no_exchange_sends_is_a_bad_response_at_once(body):
+    """Issue 23: int(Decimal('1E+1000000')) took 20 s in the kline reader; deep nesting was a RecursionError."""
+    from tui_trader.venues.mexc.errors import BadResponse
+    from tui_trader.venues.mexc.web_utils import unwrap
+
+    with pytest.raises(BadResponse):
+        unwrap(200, body, "application/json")

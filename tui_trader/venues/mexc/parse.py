@@ -2,18 +2,20 @@
 
 Pure functions, no I/O. REST numbers arrive as Decimal (web_utils.parse_json) and stay Decimal;
 MEXC `vol` is in contracts, like `Order.qty_contracts`. Order ids exceed 2^53 and are kept as
-strings. Frame parsing never raises anything but `FrameError`: a malformed push is logged and
-skipped by the feed, it cannot kill it.
+strings. Frame and REST-object parsing never raise anything but `FrameError`: a malformed push is
+logged and skipped by the feed, it cannot kill it; a malformed reply object is one typed error.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import math
 import zlib
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from tui_trader.domain.errors import DataError
 from tui_trader.domain.events import AccountUpdated, BookTick, Event, FundingRateUpdated, MarkPriceTick, OrderUpdated, PositionChanged, TradeTick
@@ -30,6 +32,8 @@ class FrameError(DataError):
 
 
 _PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, InvalidOperation, IndexError)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # --- REST objects -----------------------------------------------------------------------------
 
@@ -39,20 +43,41 @@ def _dec(value: Any, default: str | None = None) -> Decimal:
         if default is None:
             raise ValueError("missing number")
         return Decimal(default)
-    return to_decimal(value)
+    number = to_decimal(value)
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _rest_object(kind: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A REST object fails like a frame: a missing or malformed field is a `FrameError` naming the
+    object (not a KeyError from deep inside), so callers branch on one class for any reply."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def parse(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except _PARSE_ERRORS as exc:
+                raise FrameError(f"malformed {kind} object: {type(exc).__name__}: {str(exc)[:80]}") from None
+
+        return parse
+
+    return wrap
 
 
 _INSTRUMENT_FIELDS = {  # contract/detail key -> (Instrument field, conversion)
-    "contractSize": ("contract_size", to_decimal), "priceUnit": ("price_unit", to_decimal),
-    "volUnit": ("vol_unit", to_decimal), "minVol": ("min_vol", to_decimal), "maxVol": ("max_vol", to_decimal),
+    "contractSize": ("contract_size", _dec), "priceUnit": ("price_unit", _dec),
+    "volUnit": ("vol_unit", _dec), "minVol": ("min_vol", _dec), "maxVol": ("max_vol", _dec),
     "minLeverage": ("min_leverage", int), "maxLeverage": ("max_leverage", int),
-    "takerFeeRate": ("taker_fee_rate", to_decimal), "makerFeeRate": ("maker_fee_rate", to_decimal),
-    "maintenanceMarginRate": ("maintenance_margin_rate", to_decimal), "riskBaseVol": ("risk_base_vol", to_decimal),
-    "riskIncrVol": ("risk_incr_vol", to_decimal), "riskIncrMmr": ("risk_incr_mmr", to_decimal),
+    "takerFeeRate": ("taker_fee_rate", _dec), "makerFeeRate": ("maker_fee_rate", _dec),
+    "maintenanceMarginRate": ("maintenance_margin_rate", _dec), "riskBaseVol": ("risk_base_vol", _dec),
+    "riskIncrVol": ("risk_incr_vol", _dec), "riskIncrMmr": ("risk_incr_mmr", _dec),
     "riskLevelLimit": ("risk_level_limit", int), "apiAllowed": ("api_allowed", bool),
 }
 
 
+@_rest_object("instrument")
 def instrument(d: dict[str, Any]) -> Instrument:
     """`contract/detail` item -> Instrument; a field the reply leaves out (or empty, or a zero
     leverage / risk-level count) keeps the `Instrument` default."""
@@ -71,6 +96,7 @@ _ORDER_STATES = {1: OrderState.SUBMITTED, 3: OrderState.FILLED, 4: OrderState.CA
 _SYSTEM_CATEGORIES = {2: "LIQUIDATION", 4: "ADL"}  # order category: 2 system take-over (liquidation), 4 ADL
 
 
+@_rest_object("order")
 def order(d: dict[str, Any]) -> Order:
     """Order object (get / external / open_orders / push.personal.order) -> Order."""
     filled = _dec(d.get("dealVol"), "0")
@@ -103,6 +129,7 @@ def order(d: dict[str, Any]) -> Order:
     )
 
 
+@_rest_object("position")
 def position(d: dict[str, Any], contract_size: Decimal = Decimal(1)) -> Position:
     """`open_positions` item / push.personal.position -> Position (contracts = holdVol)."""
     liq = d.get("liquidatePrice")
@@ -123,6 +150,7 @@ def position(d: dict[str, Any], contract_size: Decimal = Decimal(1)) -> Position
     )
 
 
+@_rest_object("account")
 def account(items: Any, currency: str = "USDT") -> Account:
     """`account/assets` list (or one asset object) -> the settlement currency's Account."""
     rows = items if isinstance(items, list) else [items]

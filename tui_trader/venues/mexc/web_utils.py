@@ -51,9 +51,24 @@ def url(base: str, path: str, params: dict[str, Any] | None = None) -> tuple[str
     return (f"{base}{path}?{query}" if query else f"{base}{path}"), query
 
 
+MAX_EXPONENT = 100  # no price, size or rate comes near 1e100; int(Decimal("1E+1000000")) alone takes 20 s
+
+
+def _decimal(text: str) -> Decimal:
+    number = Decimal(text)
+    if abs(number.adjusted()) > MAX_EXPONENT:
+        raise ValueError(f"number {text[:20]} out of range")
+    return number
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number MEXC sends")
+
+
 def parse_json(text: str) -> Any:
-    """JSON with exact decimals (floats become Decimal) and exact big integers."""
-    return json.loads(text, parse_float=Decimal)
+    """JSON with exact decimals (floats become Decimal) and exact big integers. NaN, Infinity and
+    exponents beyond 1e±100 are a ValueError (a bad body): converting those later hung or raised."""
+    return json.loads(text, parse_float=_decimal, parse_constant=_constant)
 
 
 def unwrap(status: int, text: str, content_type: str = "", *, where: str = "") -> Any:
@@ -64,7 +79,7 @@ def unwrap(status: int, text: str, content_type: str = "", *, where: str = "") -
     """
     try:
         payload = parse_json(text) if text.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, out-of-range numbers, nested too deeply: a bad body
         payload = None
     if not isinstance(payload, (dict, list)):
         raise error_from_http(status, text, content_type, where=where)
