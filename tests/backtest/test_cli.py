@@ -94,6 +94,26 @@ def test_grid_runs_every_combination_in_processes_and_ranks_them(tmp_path, files
     assert all(r["id"] in listed for r in runs), listed
 
 
+def test_a_sweep_at_80_columns_shows_every_run_id_and_writes_every_runs_trades(tmp_path, files, capsys, monkeypatch):
+    """Issue 23: --csv was silently ignored with --grid, and at 80 columns the id column was the first dropped."""
+    strat, data = files
+    monkeypatch.setenv("COLUMNS", "80")
+    out_json, out_csv = tmp_path / "grid.json", tmp_path / "trades.csv"
+    args = ["backtest", "--strategy", str(strat), "--data", str(data), "--grid", "z1_entry.order.leverage=1,2",
+            "--grid", "s1_signal.conditions[0].value=0.0,0.5", "--workers", "2", "--json", str(out_json),
+            "--csv", str(out_csv)]
+    assert main(args) == 0
+    shown = capsys.readouterr().out
+    runs = json.loads(out_json.read_text())["runs"]
+    assert len(runs) == 4 and max(len(line) for line in shown.splitlines()) <= 80
+    assert all(r["id"] in shown for r in runs), shown  # whole, on their rows
+    for r in runs:
+        rows = list(csv.DictReader((tmp_path / f"trades-{r['id']}.csv").open()))
+        assert [(t["side"], t["exit_reason"]) for t in rows] == [("SHORT", "TP")], r["id"]
+    assert not out_csv.exists()
+    assert f"trades of 4 runs written to {tmp_path}/trades-<run id>.csv" in " ".join(shown.split())
+
+
 def test_bad_line_in_the_middle_of_the_data_stops_the_run_with_exit_2(tmp_path, files, capsys):
     strat, _ = files
     data = candles(tmp_path, [(100, 100, 100, 100)] * 59)

@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--latency-ms", type=int, default=0, help="order latency in data time (default 0)")
     parser.add_argument("--equity-every", type=int, default=60, metavar="MIN", help="equity curve sampling, minutes (default 60)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write all metrics, trades and the equity curve as JSON")
-    parser.add_argument("--csv", type=Path, metavar="FILE", help="write the trade list as CSV")
+    parser.add_argument("--csv", type=Path, metavar="FILE",
+                        help="write the trade list as CSV (with --grid: every run's, to FILE-<run id>.csv)")
     parser.add_argument("--grid", action="append", default=[], metavar="PATH=V1,V2", help="sweep a strategy field (repeatable)")
     parser.add_argument("--rank", default="sharpe", metavar="METRIC", help="metric that ranks a sweep (default sharpe)")
     parser.add_argument("--workers", type=int, help="processes for a sweep (default: all cores)")
@@ -202,7 +203,7 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
 def _sweep(strategy, grid, args, options, db: Path, console: Console) -> int:
     from tui_trader.backtest.grid import LOWER_IS_BETTER, combinations, run_grid
     from tui_trader.backtest.metrics import compute_metrics
-    from tui_trader.backtest.report import write_json
+    from tui_trader.backtest.report import write_csv, write_json
     from tui_trader.backtest.runner import save_result
 
     probe = compute_metrics([], [], 60_000)
@@ -224,11 +225,21 @@ def _sweep(strategy, grid, args, options, db: Path, console: Console) -> int:
                              str(r.metrics["trades"]), _fmt(r.metrics["win_rate_pct"]), _fmt(r.metrics["net_pnl"]),
                              _fmt(r.metrics["max_drawdown_pct"]))))
             for i, r in enumerate(results, 1)]
-    priority = {"id": 3, "win rate %": 2, "max DD %": 1, "net P&L": 1}  # the rank, the grid values and the trades stay
-    console.print(fitted_table(console, f"{n} runs ranked by {args.rank} ({order} first)", cols, priority, rows))
+    priority = {"win rate %": 2, "max DD %": 1, "net P&L": 1}  # the id, the rank, the grid values and the trades stay
+    title = f"{n} runs ranked by {args.rank} ({order} first)"
+    console.print(fitted_table(console, title, cols, priority, rows, whole=frozenset({"id"})))
     if args.json:
         write_json({"rank": args.rank, "runs": [r.to_record() for r in results]}, args.json)
+    if args.csv:  # every run's trades, one file each: a sweep is for comparing runs, the id ties file to row
+        for result in results:
+            write_csv(result.to_record(), run_csv_path(args.csv, result.id))
+        console.print(f"[dim]trades of {n} runs written to {run_csv_path(args.csv, '<run id>')}[/]")
     return 0
+
+
+def run_csv_path(path: Path, run_id: str) -> Path:
+    """`trades.csv` -> `trades-<run id>.csv`: where `--csv` with `--grid` writes one run's trades."""
+    return path.with_name(f"{path.stem}-{run_id}{path.suffix}")
 
 
 def _progress(console: Console) -> Progress:
@@ -260,23 +271,36 @@ async def _list(settings: Settings, console: Console, limit: int) -> int:
 
 
 def fitted_table(console: Console, title: str, order: list[str], priority: dict[str, int], rows: list[dict[str, str]],
-                 left: set[str] = frozenset({"id", "status", "strategy", "symbols"})) -> Table:
+                 left: set[str] = frozenset({"id", "status", "strategy", "symbols"}),  # type: ignore[assignment]
+                 whole: frozenset[str] = frozenset()) -> Table:
     """A table of `rows` with the columns of `order` that fit the console: where all do not, the
     columns of the highest `priority` number go first (0: always kept), so an 80-column terminal
-    shows fewer columns whole instead of every column cut to a letter."""
+    shows fewer columns whole instead of every column cut to a letter. Columns in `whole` (a run
+    id: what `show ID` needs) are never cut: if the kept columns still do not fit, the others wrap."""
     shown = list(order)
     while True:
-        table = Table(title=title)
-        for col in shown:
-            table.add_column(col, no_wrap=True, justify="left" if col in left else "right")
-        for row in rows:
-            table.add_row(*(row[col] for col in shown))
+        table = _table(title, shown, rows, left, whole, wrap=False)
         droppable = [col for col in shown if priority.get(col, 0) > 0]
-        if Measurement.get(console, console.options.update(max_width=1_000_000), table).maximum <= console.width or not droppable:
+        fits = Measurement.get(console, console.options.update(max_width=1_000_000), table).maximum <= console.width
+        if fits or not droppable:
+            if not fits and whole:
+                table = _table(title, shown, rows, left, whole, wrap=True)
             if len(shown) < len(order):
                 table.caption = f"left out for the terminal's width: {', '.join(c for c in order if c not in shown)}"
             return table
         shown.remove(max(droppable, key=lambda col: (priority[col], shown.index(col))))
+
+
+def _table(title: str, shown: list[str], rows: list[dict[str, str]], left: set[str] | frozenset[str],
+           whole: frozenset[str], *, wrap: bool) -> Table:
+    table = Table(title=title)
+    for col in shown:
+        width = max([len(col), *(len(row[col]) for row in rows)]) if col in whole else None
+        table.add_column(col, no_wrap=col in whole or not wrap, overflow="fold", min_width=width,
+                         justify="left" if col in left else "right")
+    for row in rows:
+        table.add_row(*(row[col] for col in shown))
+    return table
 
 
 async def _show(settings: Settings, console: Console, args: argparse.Namespace) -> int:
