@@ -67,3 +67,48 @@ def test_a_file_that_is_no_strategy_is_exit_2_and_one_line_naming_it(tmp_path: P
     err = capsys.readouterr().err
     assert err == f"tui-trader: {path}: {message}\n" if message.endswith("file is TOML or JSON") else (
         err.count("\n") == 1 and f"{path}: {message}" in err), err
+
+
+S1 = """[s1_signal]
+conditions = [
+  { indicator = "pump",     operator = ">=", value = 7.0 },
+  { indicator = "vsurge",   operator = ">=", value = 3.5 },
+  { indicator = "velocity", operator = ">=", value = 0.1 },
+]"""
+
+
+@pytest.mark.parametrize("old, new, warning", [
+    (S1, "[s1_signal]\nconditions = []", "s1_signal: it has no conditions (an empty section never fires)"),
+    (S1, ('[s1_signal]\nconditions = [{ indicator = "pump", operator = ">=", value = 7.0 },'
+          ' { indicator = "pump", operator = "<", value = 2.0 }]'),
+     "s1_signal: pump >= 7 and pump < 2 can never all hold"),
+    ('{ indicator = "rsi",    operator = ">=", value = 30.0 }', '{ indicator = "rsi", operator = ">", value = 100.0 }',
+     "z1_entry: rsi > 100 can never all hold (rsi is always within 0..100)"),
+    ("enabled = true", "enabled = false", "can never trade: enabled = false"),
+], ids=["no-s1", "s1-excludes-itself", "rsi-above-100", "disabled"])
+def test_a_strategy_that_can_never_trade_is_valid_with_a_warning(tmp_path: Path, capsys, old, new, warning):
+    """Issue 23: a strategy with no S1 conditions passed `strategy check` silently. It is valid (exit 0, see --help)."""
+    text = bundled_strategy_path().read_text()
+    assert old in text
+    path = tmp_path / "inert.toml"
+    path.write_text(text.replace(old, new))
+    assert main(["strategy", "check", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"tui-trader: warning: {path} can never trade: " in err and warning in err, err
+
+
+def test_the_bundled_strategy_can_trade_and_ranges_are_judged_at_their_ends(capsys):
+    from tui_trader.domain.strategy.conditions import section_never_fires
+    from tui_trader.domain.strategy.schema import Section
+
+    assert main(["strategy", "check", str(bundled_strategy_path())]) == 0
+    assert capsys.readouterr().err == ""
+
+    def never(match, *conds):
+        section = Section(match=match, conditions=[{"indicator": i, "operator": o, "value": v} for i, o, v in conds])
+        return section_never_fires(section, lambda name: name)
+
+    assert never("all", ("x", ">=", 5), ("x", "<=", 5)) is None and never("all", ("rsi", ">=", 100)) is None
+    assert never("all", ("x", ">", 5), ("x", "<=", 5)) and never("all", ("rsi", "<", 0))
+    assert never("any", ("rsi", ">", 100), ("rsi", "<", 0)) and never("any", ("rsi", ">", 100), ("x", "<", 0)) is None
+    assert never("all", ("x", ">", 5), ("y", "<", 0)) is None

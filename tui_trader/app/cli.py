@@ -38,6 +38,13 @@ keys in the dashboard: q quit, K close every position now, R reset the kill swit
 headless: kill -USR1 <pid> closes every position.
 """
 
+CHECK_HELP = (
+    "Validate a strategy file and print its sections. Exit 0 when valid, 2 when not. A valid strategy that can"
+    " never trade (disabled, or an S1 or Z1 section that can never fire: no conditions, or conditions that"
+    " exclude each other) is reported as a warning on stderr and still exits 0: it is a valid file, and an inert"
+    " one may be meant (one that only watches)."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -62,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     strat = sub.add_parser("strategy", help="strategy file tools")
     strat_sub = strat.add_subparsers(dest="strategy_command", metavar="ACTION", required=True)
-    check = strat_sub.add_parser("check", help="validate a strategy file and print its sections")
+    check = strat_sub.add_parser("check", help="validate a strategy file and print its sections",
+                                 description=CHECK_HELP)
     check.add_argument("file", type=Path)
     # Each further command lives in its own module: register(subparsers) adds its parser and
     # sets `handler(args, settings) -> exit code`.

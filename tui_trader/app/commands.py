@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tui_trader.domain.errors import StrategyFileError
+from tui_trader.domain.strategy.conditions import never_trades
 from tui_trader.domain.strategy.schema import Strategy
 from tui_trader.domain.strategy.warmup import warmup_s
 from tui_trader.engine.strategy_runner import load_strategy
@@ -44,6 +45,8 @@ def strategy_check(path: Path) -> int:
     console.print(sections_table(strategy))
     console.print(indicators_table(strategy))
     console.print(_order_table(strategy))
+    for reason in never_trades(strategy):  # valid: still exit 0 (see cli.CHECK_HELP)
+        print(f"tui-trader: warning: {path} can never trade: {reason}", file=sys.stderr)
     return 0
 
 

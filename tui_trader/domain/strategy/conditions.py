@@ -15,7 +15,7 @@ import math
 import operator
 from typing import Callable, Mapping
 
-from tui_trader.domain.strategy.schema import Condition, Section
+from tui_trader.domain.strategy.schema import Condition, Section, Strategy
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -93,3 +93,56 @@ def section_fires(section: Section, values: Mapping[str, float | None]) -> bool:
         if hit is not match_all:
             return hit
     return match_all
+
+
+# What each indicator type can ever be (inclusive ends; None: unbounded): a condition outside this
+# range can never hold. Only types whose range is certain are listed.
+TYPE_RANGES: dict[str, tuple[float, float]] = {
+    "rsi": (0.0, 100.0), "volume_surge_ratio": (0.0, math.inf), "spread_pct": (0.0, math.inf),
+    "pump_magnitude_pct": (-100.0, math.inf), "twpa": (0.0, math.inf),
+}
+
+
+def _holds_somewhere(conds: list[Condition], lo: float, hi: float) -> bool:
+    """Is there a value in [lo, hi] for which every condition of `conds` (one indicator) holds?"""
+    lo_open = hi_open = False
+    for c in conds:
+        if c.operator in (">", ">=") and (c.value > lo or (c.value == lo and c.operator == ">")):
+            lo, lo_open = c.value, c.operator == ">"
+        elif c.operator in ("<", "<=") and (c.value < hi or (c.value == hi and c.operator == "<")):
+            hi, hi_open = c.value, c.operator == "<"
+    return lo < hi or (lo == hi and not lo_open and not hi_open)
+
+
+def section_never_fires(section: Section, type_of: Callable[[str], str]) -> str | None:
+    """Why `section` can never fire whatever the market does (None: it may): it is empty, or (match
+    "all") conditions on one indicator exclude each other or its range, or (match "any") each does."""
+    if not section.conditions:
+        return "it has no conditions (an empty section never fires)"
+    groups: dict[str, list[Condition]] = {}
+    for c in section.conditions:
+        groups.setdefault(c.indicator, []).append(c)
+    for name, conds in groups.items():
+        lo, hi = TYPE_RANGES.get(type_of(name), (-math.inf, math.inf))
+        if section.match == "all" and not _holds_somewhere(conds, lo, hi):
+            shown = " and ".join(f"{c.indicator} {c.operator} {c.value:g}" for c in conds)
+            within = f" ({name} is always within {lo:g}..{hi:g})" if (lo, hi) != (-math.inf, math.inf) else ""
+            return f"{shown} can never all hold{within}"
+    if section.match == "any":
+        ranges = {c.indicator: TYPE_RANGES.get(type_of(c.indicator), (-math.inf, math.inf)) for c in section.conditions}
+        if not any(_holds_somewhere([c], *ranges[c.indicator]) for c in section.conditions):
+            return "none of its conditions can ever hold (" + ", ".join(
+                f"{c.indicator} is always within {ranges[c.indicator][0]:g}..{ranges[c.indicator][1]:g}"
+                for c in section.conditions) + ")"
+    return None
+
+
+def never_trades(s: Strategy) -> list[str]:
+    """Why `s` can never open a position (empty: it may): it is disabled, or S1 or Z1 can never fire.
+    A valid file that is inert is easy to write by mistake (issue 23) and silent in a backtest."""
+    reasons = [] if s.enabled else ["enabled = false"]
+    for key, section in (("s1_signal", s.s1_signal), ("z1_entry", s.z1_entry)):
+        why = section_never_fires(section, lambda name: str(getattr(s.resolve(name), "type", "")))
+        if why is not None:
+            reasons.append(f"{key}: {why}")
+    return reasons
