@@ -232,3 +232,17 @@ def test_durations_read_as_days_hours_minutes():
 
     assert [duration(v) for v in (None, 0.4, 59, 191.25, 3661, 86_400, 125_220_900)] == [
         "-", "0s", "59s", "3m 11s", "1h 01m", "1d 00h", "1449d 07h"]
+
+
+def test_the_equity_chart_has_a_utc_time_axis():
+    """Issue 23: the chart had no time axis."""
+    from tui_trader.app.backtest_cli import equity_chart
+
+    t0 = 1_512_000_000_000  # 2017-11-30 00:00 UTC
+    times = [t0 + i * 3_600_000 for i in range(48)]
+    chart = equity_chart([10_000 + i for i in range(48)], width=60, times=times).splitlines()
+    assert chart[-2].strip() == "└" + "─" * 48  # (48 points: one column each)
+    axis = chart[-1]
+    assert axis.strip().startswith("2017-11-30 00:00") and axis.rstrip().endswith("2017-12-01 23:00")
+    assert "2017-12-01 00:00" in axis and len(axis) <= 13 + 49
+    assert len(equity_chart([1.0, 2.0], width=40).splitlines()) == 8  # no times: no axis

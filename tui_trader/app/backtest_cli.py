@@ -344,13 +344,15 @@ def print_run(console: Console, record: dict[str, Any], *, trades: bool = False)
     values = [float(e) for _, e in record["equity"]]
     if len(values) >= 2:
         console.print("equity (USDT)")
-        console.print(equity_chart(values, width=min(100, max(20, console.width - 14))))
+        console.print(equity_chart(values, width=min(100, max(20, console.width - 14)),
+                                   times=[int(t) for t, _ in record["equity"]]))
     if trades and record["trades"]:
         console.print(_trades_table(console, record["trades"]))
 
 
-def equity_chart(values: list[float], width: int = 80, height: int = 8) -> str:
-    """A block-character area chart of `values` resampled to `width` columns, y labels on the left."""
+def equity_chart(values: list[float], width: int = 80, height: int = 8, times: list[int] | None = None) -> str:
+    """A block-character area chart of `values` resampled to `width` columns, y labels on the left and,
+    given the points' `times` (epoch ms), a UTC time axis below: first, middle and last time."""
     cols = [values[min(len(values) - 1, i * len(values) // width)] for i in range(width)] if len(values) > width else values
     lo, hi = min(cols), max(cols)
     span = (hi - lo) or 1.0
@@ -361,6 +363,15 @@ def equity_chart(values: list[float], width: int = 80, height: int = 8) -> str:
         cells = "".join(BLOCKS[max(floor, min(8, int(level - row * 8)))] for level in levels)
         label = f"{hi:>12,.2f} " if row == height - 1 else f"{lo:>12,.2f} " if row == 0 else " " * 13
         lines.append(label + "│" + cells)
+    if times and len(times) == len(values):
+        n = len(cols)
+        lines.append(" " * 13 + "└" + "─" * n)
+        first, mid, last = utc_minute(times[0]), utc_minute(times[len(times) // 2]), utc_minute(times[-1])
+        axis = [" "] * (n + 1)
+        for at, text in ((0, first), (max(0, (n - len(mid)) // 2), mid), (max(0, n + 1 - len(last)), last)):
+            if all(c == " " for c in axis[at:at + len(text)]) and at + len(text) <= len(axis):
+                axis[at:at + len(text)] = list(text)
+        lines.append(" " * 13 + "".join(axis).rstrip())
     return "\n".join(lines)
 
 
