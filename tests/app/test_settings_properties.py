@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from tests.toml_text import toml_value
 from tui_trader.app.cli import main
 from tui_trader.app.settings import load_settings
 from tui_trader.domain.config import Settings
@@ -29,28 +29,14 @@ _value = st.recursive(_scalar, lambda c: st.lists(c, max_size=3) | st.dictionari
                       max_leaves=6)
 
 
-def _toml(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else repr(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return "{" + ", ".join(f"{json.dumps(k)} = {_toml(x)}" for k, x in v.items()) + "}"
-
-
 @st.composite
 def _config_text(draw) -> str:
     """Top-level keys and [sections] of the real schema (plus a stray one) with any TOML value."""
-    lines = [f"{key} = {_toml(draw(_value))}" for key in draw(st.lists(st.sampled_from([*TOP, "bogus"]), max_size=3,
+    lines = [f"{key} = {toml_value(draw(_value))}" for key in draw(st.lists(st.sampled_from([*TOP, "bogus"]), max_size=3,
                                                                         unique=True))]
     for section in draw(st.lists(st.sampled_from([*SECTIONS, "nope"]), max_size=3, unique=True)):
         keys = draw(st.lists(st.sampled_from([*SECTIONS.get(section, []), "typo"]), max_size=4, unique=True))
-        lines += [f"[{section}]", *(f"{k} = {_toml(draw(_value))}" for k in keys)]
+        lines += [f"[{section}]", *(f"{k} = {toml_value(draw(_value))}" for k in keys)]
     return "\n".join(lines) + "\n"
 
 

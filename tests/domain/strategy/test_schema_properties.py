@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import tomllib
 
 import pytest
@@ -13,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.domain.strategy.helpers import BUNDLED
+from tests.toml_text import toml_value
 from tui_trader.domain.errors import StrategyError
 from tui_trader.domain.strategy.schema import Strategy, strategy_from_text
 
@@ -62,23 +62,9 @@ def _documents(draw):
     return doc
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else repr(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v if x is not None) + "]"
-    return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items() if x is not None) + "}"
-
-
 def to_toml(doc: dict) -> str:
     """Top-level `key = value` lines with inline tables (TOML has no null: None values are left out)."""
-    return "".join(f"{json.dumps(k)} = {_toml_value(v)}\n" for k, v in doc.items() if v is not None)
+    return "".join(f"{json.dumps(k)} = {toml_value(v)}\n" for k, v in doc.items() if v is not None)
 
 
 def _parsed(text: str, suffix: str) -> Strategy | None:
