@@ -113,3 +113,41 @@ def test_stop_from_a_second_process_acts_within_a_second_and_health_sees_the_ses
         for p in (runner,):
             if p.poll() is None:
                 p.kill()
+
+
+def test_a_live_feed_session_says_what_its_feed_does(isolated_environment):
+    """Issue 23: `--live-feed` with no network printed 'created', then 'stopped ... 0 trades' - no feed state, no
+    error. Its feed's state now reaches the terminal a line at a time, and `list` names the source."""
+    import signal
+
+    cfg_dir = isolated_environment / "cfg" / "tui-trader"
+    cfg_dir.mkdir(parents=True)
+    (cfg_dir / "config.toml").write_text('[mexc]\nws_url = "ws://127.0.0.1:9/edge"\nrest_base = "http://127.0.0.1:9"\n'
+                                         "ws_reconnect_initial_s = 0.05\nws_reconnect_max_s = 0.2\n")
+    env, cwd = env_for(isolated_environment), isolated_environment / "cwd"
+    proc = subprocess.Popen(command() + ["sessions", "create", "--name", "lf", "--live-feed", "--symbol", "BTC_USDT"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    try:
+        import queue
+        import threading
+
+        got: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [got.put(line) for line in proc.stderr], daemon=True).start()
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while not any("feed mexc: reconnecting - connection failed" in line for line in lines):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "\n".join(lines)
+            try:
+                lines.append(got.get(timeout=remaining))
+            except queue.Empty:
+                raise AssertionError("no feed state within 30 s:\n" + "".join(lines)) from None
+        listed = subprocess.run(command() + ["sessions", "list"], capture_output=True, text=True,
+                                env=env | {"COLUMNS": "200"}, cwd=cwd, timeout=60, check=False)
+        assert "MEXC live feed: BTC_USDT" in listed.stdout
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
