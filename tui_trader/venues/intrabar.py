@@ -55,6 +55,11 @@ def candle_events(symbol: str, c: Candle, interval_s: int, n: int = 4) -> list[E
         TradeTick(c.ts_ms + offset, symbol, price, qty, "buy" if price >= c.open else "sell")
         for offset, price in zip(tick_offsets_ms(interval_s * 1000, n), candle_ticks(c, n))
     ]
-    out.append(CandleClosed(c.ts_ms + interval_s * 1000, symbol, c.ts_ms, interval_s, c.open, c.high, c.low, c.close,
-                            c.volume))
+    out.append(candle_closed(symbol, c, interval_s))
     return out
+
+
+def candle_closed(symbol: str, c: Candle, interval_s: int) -> CandleClosed:
+    """The `CandleClosed` of candle `c`, stamped at its close time."""
+    return CandleClosed(c.ts_ms + interval_s * 1000, symbol, c.ts_ms, interval_s, c.open, c.high, c.low, c.close,
+                        c.volume)

@@ -36,13 +36,18 @@ from tui_trader.domain.time_format import utc_hm
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock
 from tui_trader.venues.candle_files import Candle
-from tui_trader.venues.intrabar import candle_events
+from tui_trader.venues.intrabar import candle_closed, candle_events
+from tui_trader.venues.mexc import constants as C
 
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 60  # Min1: the one candle interval the live feed carries
 MARGIN_CANDLES = 5  # loaded beyond the longest window (a window's first candle is never cut)
-PAGE = 2000  # bars per contract/kline call at most (mexc.md 3)
+
+
+def _closed_by(candles: list[Candle], now_ms: int) -> list[Candle]:
+    """The candles whose minute has ended at `now_ms` (the exchange's clock)."""
+    return [c for c in candles if c.ts_ms + INTERVAL_S * 1000 <= now_ms]
 
 
 class KlineSource(Protocol):
@@ -78,8 +83,7 @@ class KlineCloser:
         if done.ts_ms <= self.closed_ms.get(symbol, -1):
             return None
         self.closed_ms[symbol] = done.ts_ms
-        return CandleClosed(done.ts_ms + interval_s * 1000, symbol, done.ts_ms, interval_s, done.open, done.high,
-                            done.low, done.close, done.volume)
+        return candle_closed(symbol, done, interval_s)
 
     async def backfill(self, source: KlineSource, server_ms: int) -> list[Event]:
         """The candles each seeded symbol closed since its newest one (after a reconnect, or between the
@@ -91,11 +95,10 @@ class KlineCloser:
             except (VenueError, DataError) as exc:
                 log.warning("candles of %s since %s not fetched: %s", symbol, utc_hm(last_ms), exc)
                 continue
-            for c in got:
-                if c.ts_ms + INTERVAL_S * 1000 <= server_ms:
-                    closed = self._close(symbol, INTERVAL_S, c)
-                    if closed is not None:
-                        out.append(closed)
+            for c in _closed_by(got, server_ms):
+                closed = self._close(symbol, INTERVAL_S, c)
+                if closed is not None:
+                    out.append(closed)
         return out
 
 
@@ -107,7 +110,7 @@ class HistoryWarmup:
     def __init__(self, venue: KlineSource, bus: EventBus, clock: Clock, *, symbols: Iterable[str],
                  lookback_s: Callable[[], float], warm: Callable[[str, list[Event], int], None],
                  closer: KlineCloser | None = None, server_ms: Callable[[], int] | None = None,
-                 notes: Iterable[str] = (), timeout_s: float = 20.0, page: int = PAGE) -> None:
+                 notes: Iterable[str] = (), timeout_s: float = 20.0, page: int = C.KLINE_PAGE) -> None:
         self.venue, self.bus, self.clock = venue, bus, clock
         self.symbols = list(symbols)
         self.lookback_s, self.warm, self.closer, self.page = lookback_s, warm, closer, page
@@ -158,8 +161,7 @@ class HistoryWarmup:
             out.extend(c for c in got if not out or c.ts_ms > out[-1].ts_ms)
             last_s = got[-1].ts_ms // 1000 if got else chunk_end  # a short page (a smaller cap): on from its end
             start_s = min(last_s, chunk_end) + INTERVAL_S
-        closed = [c for c in out if c.ts_ms + INTERVAL_S * 1000 <= now_ms]
-        return closed[-count:]
+        return _closed_by(out, now_ms)[-count:]
 
     async def run(self) -> None:
         return None
