@@ -405,10 +405,14 @@ class LiquidationWatchdog:
             self.bus.publish(ErrorRaised(self.clock.now_ms(), "watchdog",
                                          f"AUTO-CLOSE of {w.symbol} {w.side.value} failed: {task.exception()} - "
                                          "the position is unprotected, close it by hand", level="CRITICAL"))
-        w.worse_key = -INF  # re-check now and at the next price: still below the threshold -> close again
-        price, source = self.best_price(w.symbol, self.clock.now_ms())
+        self._reevaluate(w, self.clock.now_ms())
+
+    def _reevaluate(self, w: _Watch, now: int) -> None:
+        """Re-check now and at the next price: still below the threshold -> close again."""
+        w.worse_key = -INF
+        price, source = self.best_price(w.symbol, now)
         if price is not None:
-            self._evaluate(w, price, source, self.clock.now_ms())
+            self._evaluate(w, price, source, now)
 
     # --- timer: repeats and stale data ----------------------------------------------------
 
@@ -421,16 +425,19 @@ class LiquidationWatchdog:
         try:
             now = self.clock.now_ms()
             self.rest_prices.check(self._by_symbol.keys())
-            stale_ms, repeat_ms, retry_ms = self.cfg.max_stale_data_s * 1000, self.cfg.repeat_s * 1000, FAILED_RETRY_S * 1000
+            stale_ms, repeat_ms = self.cfg.max_stale_data_s * 1000, self.cfg.repeat_s * 1000
+            retry_ms = FAILED_RETRY_S * 1000
             green = Band.GREEN
             for symbol, watches in list(self._by_symbol.items()):  # (per symbol: this runs beside the tick path)
                 mark, last = self.cache.mark.get(symbol), self.cache.last.get(symbol)
-                stale = now - max(mark[1] if mark else 0, last[1] if last else 0) > stale_ms
+                age_ms = now - max(mark[1] if mark else 0, last[1] if last else 0)
+                price = (mark or last or (0.0, 0))[0]
                 for w in list(watches):
                     if w.failed and now - w.failed_ms >= retry_ms:
-                        self._rearm(w, now)
-                    if stale:
-                        self._check_stale(w, now)
+                        w.failed = False  # the refusal may have been the exchange's moment (an outage, a 1002
+                        self._reevaluate(w, now)  # lifted); a held position past the threshold is unprotected
+                    if age_ms > stale_ms:
+                        self._blind(w, now, age_ms / 1000, price)
                     if w.band is not green and now - w.last_warn_ms >= repeat_ms:  # yellow or worse
                         self._repeat(w, now)
         except Exception as exc:  # timer boundary: report and keep watching
@@ -440,27 +447,16 @@ class LiquidationWatchdog:
             if self.watches:
                 self._arm_timer()
 
-    def _rearm(self, w: _Watch, now: int) -> None:
-        """A failed auto-close is tried again while the position is held: the refusal may have been the
-        exchange's moment (an outage, a 1002 lifted), and a held position past the threshold is unprotected."""
-        w.failed, w.worse_key = False, -INF
-        price, source = self.best_price(w.symbol, now)
-        if price is not None:
-            self._evaluate(w, price, source, now)
-
     def _repeat(self, w: _Watch, now: int) -> None:
         price, source = self.best_price(w.symbol, now)
         if price is not None and w.liq is not None:
             level = "CRITICAL" if w.band.severity >= Band.RED.severity else "WARNING"
             self._warn(w, distance_pct(w.side, price, w.liq), price, source, now, level)
 
-    def _check_stale(self, w: _Watch, now: int) -> None:
-        mark, last = self.cache.mark.get(w.symbol), self.cache.last.get(w.symbol)
-        newest = max(mark[1] if mark else 0, last[1] if last else 0)
-        age_s = (now - newest) / 1000
-        if age_s <= self.cfg.max_stale_data_s or w.closing:
+    def _blind(self, w: _Watch, now: int, age_s: float, price: float) -> None:
+        """No price at all for `max_stale_data_s` (`age_s`; `price` the last one known, 0 if none)."""
+        if w.closing:
             return
-        price = (mark or last or (0.0, 0))[0]
         near = w.band.severity >= Band.YELLOW.severity  # blind: close what was last seen yellow or red, warn on green
         if near and self.cfg.on_stale == "close" and not w.failed:
             self._autoclose(w, price, distance_pct(w.side, price, w.liq) if price else 0.0, "stale", now, "STALE")
