@@ -140,23 +140,23 @@ def _disagreements(orders: list[Order], fills: list[Fill], venue: PaperVenue) ->
     """Where the stored orders and fills tell another story than the account (its checkpoint, when the
     session is not running): realised P&L, fees, each position's contracts, filled orders without fills."""
     led, out = venue.ledger, []
-    realized, fees = sum((f.realized_pnl for f in fills), Decimal(0)), sum((f.fee for f in fills), Decimal(0))
+    realized = fees = Decimal(0)
+    held: dict[tuple[str, Side], Decimal] = {}  # contracts per position, from the fills
+    filled: dict[str, Decimal] = {}  # contracts per order, from the fills
+    for f in fills:
+        realized, fees = realized + f.realized_pnl, fees + f.fee
+        key = (f.symbol, f.side.position_side)
+        held[key] = held.get(key, Decimal(0)) + (-f.qty_contracts if f.side.is_close else f.qty_contracts)
+        filled[f.client_id] = filled.get(f.client_id, Decimal(0)) + f.qty_contracts
     if cents(realized) != cents(led.realized):
         out.append(f"realised P&L: fills {cents(realized)}, account {cents(led.realized)}")
     if cents(fees) != cents(led.fees_paid):
         out.append(f"fees: fills {cents(fees)}, account {cents(led.fees_paid)}")
-    held: dict[tuple[str, Side], Decimal] = {}
-    for f in fills:
-        key = (f.symbol, f.side.position_side)
-        held[key] = held.get(key, Decimal(0)) + (-f.qty_contracts if f.side.is_close else f.qty_contracts)
     account = {(p.symbol, p.side): p.contracts for p in led.positions.values()}
     for key in sorted(set(held) | set(account), key=str):
         if held.get(key, Decimal(0)) != account.get(key, Decimal(0)):
             out.append(f"{key[0]} {key[1].value}: fills hold {held.get(key, 0)} contracts,"
                        f" account {account.get(key, 0)}")
-    filled: dict[str, Decimal] = {}
-    for f in fills:
-        filled[f.client_id] = filled.get(f.client_id, Decimal(0)) + f.qty_contracts
     for o in orders:
         if o.filled_contracts != filled.get(o.client_id, Decimal(0)):
             out.append(f"order {o.client_id}: {o.filled_contracts} filled, fills {filled.get(o.client_id, 0)}")
@@ -316,7 +316,8 @@ class SessionService:
         await self.db.flush()
         runtime = self.runtimes.get(sid)
         venue = runtime.venue if runtime is not None else await self._checkpoint_venue(row)
-        trades = await self._trades(sid)
+        orders, fills = await self.orders.load_orders(sid), await self.orders.load_fills(sid)
+        trades = await stored_trades(self.db, sid, fills)
         curve = [(r["ts_ms"], float(r["equity"])) for r in
                  await self.db.fetchall("SELECT ts_ms, equity FROM session_equity WHERE session_id = ? ORDER BY ts_ms", (sid,))]
         acct = venue.ledger.account(venue.marks)
@@ -329,11 +330,8 @@ class SessionService:
             unrealized_pnl=acct.unrealized_pnl, fees=led.fees_paid, funding=led.funding_paid,
             trades=trades, equity_curve=curve, max_drawdown_pct=drawdown,
             sharpe=metrics.sharpe(metrics.periodic_returns([v for _, v in curve]), per_year) if per_year else None,
-            disagreements=_disagreements(*(await self.orders_and_fills(sid)), venue),
+            disagreements=_disagreements(orders, fills, venue),
         )
-
-    async def _trades(self, sid: str) -> list[BacktestTrade]:
-        return await stored_trades(self.db, sid)
 
     # --- stop / delete / health -----------------------------------------------------------
 

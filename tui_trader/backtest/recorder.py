@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from tui_trader.domain.events import CandleClosed, CandlesClosed, Event, FundingCharged, OrderFilled, PositionChanged
-from tui_trader.domain.models import ZERO, Position, Side
+from tui_trader.domain.models import ZERO, Fill, Position, Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.store.db import Database
 from tui_trader.store.orders import OrderRepository
@@ -124,11 +124,11 @@ class TradeBook:
         trade.fees += fill.fee
 
 
-async def stored_trades(db: Database, session_id: str) -> list[BacktestTrade]:
+async def stored_trades(db: Database, session_id: str, fills: list[Fill] | None = None) -> list[BacktestTrade]:
     """Round trips rebuilt from what a session (or the live console, session '') stored - fills,
-    position snapshots, funding - in the order execution reported them."""
+    position snapshots, funding - in the order execution reported them (`fills`: already loaded)."""
     events: list[tuple[int, int, Event]] = []
-    for f in await OrderRepository(db).load_fills(session_id):
+    for f in fills if fills is not None else await OrderRepository(db).load_fills(session_id):
         events.append((f.ts_ms, 0, OrderFilled(f.ts_ms, f)))
     for r in await db.fetchall("SELECT * FROM position_snapshots WHERE session_id = ? ORDER BY id", (session_id,)):
         pos = Position(r["symbol"], Side(r["side"]), Decimal(r["contracts"]), Decimal(1), Decimal(r["entry_price"]),
