@@ -70,4 +70,6 @@ def test_formula_and_exchange_liquidation_prices_are_both_shown_when_they_differ
     differ = PositionView(liquidation=79500.0, exchange_liquidation=79760.0, **base)
     snap = ConsoleSnapshot("paper", "ACTIVE", 3_600_000, [same, differ])
     rows = position_rows(snap)
-    assert rows[0].cells[8] == "79,760.00" and rows[1].cells[8] == "79,500.00 (exch 79,760.00)"
+    assert rows[0].cells[8] == "79760.0" and rows[1].cells[8] == "79500.0 (exch 79760.0)"
+    assert position_rows(ConsoleSnapshot("paper", "ACTIVE", 1, [PositionView(**{**base, "fair": 1.714e-05},
+                         liquidation=None, exchange_liquidation=None)]))[0].cells[5] == "0.00001714"

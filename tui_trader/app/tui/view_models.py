@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui_trader.app.facade import ConsoleSnapshot, PositionView
+from tui_trader.app.tui.bridge import format_price
 from tui_trader.domain.liquidation import Band
 
 BAR_FULL_PCT = 50.0  # a bar is full at this distance from liquidation or more
@@ -51,9 +52,8 @@ COLUMNS = ("symbol", "side", "contracts", "coins", "entry", "fair", "last", "lev
 
 
 def price_text(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:,.2f}" if abs(x) >= 100 else f"{x:.6g}"
+    """The header's price format (positional: 0.00001714, never 1.714e-05); "-" for none."""
+    return "-" if x is None else format_price(x)
 
 
 def duration_text(ms: int) -> str:
