@@ -28,7 +28,7 @@ from rich.text import Text
 
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError, TraderError
-from tui_trader.domain.time_format import utc_minute, utc_short
+from tui_trader.domain.time_format import duration_text, utc_minute, utc_short
 from tui_trader.venues.candle_files import candle_stamps, symbol_from_filename
 
 METRIC_ROWS = (
@@ -385,16 +385,7 @@ def _trades_table(console: Console, trades: list[dict[str, Any]]) -> Table:
     return fitted_table(console, f"trades ({len(trades)})", order, priority, rows, left={"symbol", "side", "entry", "exit", "reason"})
 
 
-def duration(seconds: Any) -> str:
-    """`191.25` -> `3m 11s`, `125220900` -> `1449d 07h`: the two largest units, for reading (exports keep seconds)."""
-    if seconds is None:
-        return "-"
-    total = round(float(seconds))
-    parts = [(total // 86_400, "d"), (total // 3600 % 24, "h"), (total // 60 % 60, "m"), (total % 60, "s")]
-    while len(parts) > 2 and parts[0][0] == 0:
-        parts.pop(0)
-    (a, ua), (b, ub) = parts[:2]
-    return f"{a}{ua} {b:02d}{ub}" if a else f"{b}{ub}"
+duration = duration_text  # (the one duration format: domain/time_format)
 
 
 def _fmt(value: Any) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from tui_trader.app.facade import ConsoleSnapshot, PositionView
 from tui_trader.app.tui.bridge import format_price
 from tui_trader.domain.liquidation import Band
+from tui_trader.domain.time_format import duration_text
 
 BAR_FULL_PCT = 50.0  # a bar is full at this distance from liquidation or more
 FILLED, EMPTY, EDGE_TICK, CLOSE_TICK = "█", "·", "|", "!"
@@ -56,13 +57,6 @@ def price_text(x: float | None) -> str:
     return "-" if x is None else format_price(x)
 
 
-def duration_text(ms: int) -> str:
-    s = max(0, ms // 1000)
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s < 86400 else f"{s // 86400}d{s % 86400 // 3600:02d}h"
-
-
 def position_rows(snap: ConsoleSnapshot, bar_width: int = 20) -> list[PositionRow]:
     return [_row(p, snap, bar_width) for p in snap.positions]
 
@@ -75,7 +69,7 @@ def _row(p: PositionView, snap: ConsoleSnapshot, bar_width: int) -> PositionRow:
     upnl = "-" if p.upnl is None else f"{p.upnl:+,.2f}"
     roe = "-" if p.roe_pct is None else f"{p.roe_pct:+.1f} %"
     sltp = f"{p.stop_loss or '-'} / {p.take_profit or '-'}"
-    held = duration_text(snap.now_ms - p.opened_ms) if p.opened_ms else "-"
+    held = duration_text(max(0, snap.now_ms - p.opened_ms) / 1000) if p.opened_ms else "-"
     bar = liquidation_bar(p.distance_pct, p.band, bar_width, snap.yellow_pct, snap.red_pct, snap.autoclose_pct)
     cells = (p.symbol, p.side.value, f"{p.contracts.normalize():f}", f"{p.coins.normalize():f}",
              price_text(float(p.entry)),
