@@ -62,10 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --live: watch and guard every position of the account, open none (no strategy"
                              " entries; closes you ask for and the watchdog's auto-close still go)")
     parser.add_argument("--data", type=Path, metavar="FILE",
-                        help="paper mode: replay this candle file (CSV or MEXC kline JSON, .gz too) instead of [replay] file")
+                        help="paper mode: replay this candle file (CSV or MEXC kline JSON, .gz too)"
+                             " instead of [replay] file")
     parser.add_argument("--strategy", type=Path, metavar="FILE", help="the strategy file instead of [strategy] file")
     parser.add_argument("--speed", type=float, metavar="N",
-                        help="paper mode: replay speed instead of [replay] speed (0 = as fast as possible, 1 = real time)")
+                        help="paper mode: replay speed instead of [replay] speed"
+                             " (0 = as fast as possible, 1 = real time)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     strat = sub.add_parser("strategy", help="strategy file tools")
     strat_sub = strat.add_subparsers(dest="strategy_command", metavar="ACTION", required=True)
@@ -107,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         if settings.mode == "live" and args.no_ui and not settings.monitor_only and not args.yes_live:
             raise ConfigError("--no-ui --live trades real money with no screen to watch it: add --yes-live to confirm"
                               " (or --monitor-only, which sends no entries)")
-        check_input_files(settings, config_path)
+        given = (("replay.file", "--data", args.data), ("strategy.file", "--strategy", args.strategy))
+        flags = {key: flag for key, flag, value in given if value is not None}
+        check_input_files(settings, config_path, flags)
     except ConfigError as exc:
         problems = str(exc).splitlines()  # one problem: one line; several: one line each under a heading
         shown = f" {problems[0]}" if len(problems) == 1 else f"\n{_indent(str(exc))}"
@@ -120,10 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
-    """--data / --strategy / --speed over the config (a file that is not there: exit 2 naming the flag)."""
-    for flag, path in (("--data", args.data), ("--strategy", args.strategy)):
-        if path is not None and not path.is_file():
-            raise ConfigError(f"{flag} {path}: " + ("is a directory" if path.is_dir() else "file not found"))
+    """--data / --strategy / --speed over the config (their files are checked with the config's:
+    check_input_files)."""
     if args.speed is not None and args.speed < 0:
         raise ConfigError(f"--speed {args.speed:g}: must be >= 0 (0 = as fast as possible)")
     replay = {k: v for k, v in (("file", args.data), ("speed", args.speed)) if v is not None}

@@ -83,16 +83,18 @@ def load_settings(explicit: Path | None = None, *, env: dict[str, str] | None = 
     return settings, path
 
 
-def check_input_files(settings: Settings, path: Path | None) -> None:
-    """The files the console will read exist: a path with a typo is a config error named by its key,
-    like a key with a typo (exit 2), not a crash at start-up. What is in them is their readers' part."""
+def check_input_files(settings: Settings, path: Path | None, flags: dict[str, str] | None = None) -> None:
+    """The files the console will read exist: a path with a typo is a config error named by its key (or
+    by the command-line flag that set it, `flags`: key -> flag), like a key with a typo (exit 2), not a
+    crash at start-up. What is in them is their readers' part."""
     files = {"strategy.file": settings.strategy.file if settings.strategy.enabled else None}
     if settings.mode == "paper":
         files["replay.file"] = settings.replay.file
     for key, file in files.items():
         if file is not None and not file.is_file():
             problem = "is a directory, not a file" if file.is_dir() else "file not found"
-            raise ConfigError(f"{path or 'built-in defaults'}: {key}: {file}: {problem}")
+            where = (flags or {}).get(key) or f"{path or 'built-in defaults'}: {key}"
+            raise ConfigError(f"{where}: {file}: {problem}")
 
 
 def format_validation_error(exc: ValidationError, path: Path | None, model: type | None = None) -> str:
