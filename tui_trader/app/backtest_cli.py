@@ -261,8 +261,9 @@ async def _list(settings: Settings, console: Console, limit: int) -> int:
     finally:
         await db.close()
     priority = {"symbols": 1, "max DD %": 1, "win rate %": 2, "from": 3, "to": 4, "strategy": 5, "created": 6}  # id, status, trades, P&L stay
-    rows = [{"id": r["id"], "created": _day(r["created_ms"]), "status": r["status"], "strategy": r["strategy"],
-             "symbols": ", ".join(r["symbols"]), "from": _day(r["date_from_ms"]), "to": _day(r["date_to_ms"]),
+    rows = [{"id": r["id"], "created": utc_minute(r["created_ms"]), "status": r["status"], "strategy": r["strategy"],
+             "symbols": ", ".join(r["symbols"]), "from": utc_minute(r["date_from_ms"]),
+             "to": utc_minute(r["date_to_ms"]),
              "trades": str(r["trades"]), "win rate %": _fmt(r["win_rate_pct"]), "net P&L": _fmt(r["net_pnl"]),
              "max DD %": _fmt(r["max_drawdown_pct"])} for r in runs]
     order = ["id", "created", "status", "strategy", "symbols", "from", "to", "trades", "win rate %", "net P&L", "max DD %"]
@@ -296,8 +297,8 @@ def _table(title: str, shown: list[str], rows: list[dict[str, str]], left: set[s
     table = Table(title=title)
     for col in shown:
         width = max([len(col), *(len(row[col]) for row in rows)]) if col in whole else None
-        table.add_column(col, no_wrap=col in whole or not wrap, overflow="fold", min_width=width,
-                         justify="left" if col in left else "right")
+        table.add_column(col, no_wrap=col in whole or not wrap, overflow="fold" if wrap else "ellipsis",
+                         min_width=width, justify="left" if col in left else "right")
     for row in rows:
         table.add_row(*(row[col] for col in shown))
     return table
@@ -333,7 +334,7 @@ def print_run(console: Console, record: dict[str, Any], *, trades: bool = False)
     """Summary table, equity curve (and the trade list when asked) of a run record."""
     m = record["metrics"]
     title = (f"{record['id']}  {record['strategy']} on {', '.join(record['symbols'])}  "
-             f"{_day(record['date_from_ms'])} -> {_day(record['date_to_ms'])}  [{record['status']}]")
+             f"{utc_minute(record['date_from_ms'])} -> {utc_minute(record['date_to_ms'])}  [{record['status']}]")
     table = Table(title=title, show_header=False)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -377,7 +378,8 @@ def equity_chart(values: list[float], width: int = 80, height: int = 8, times: l
 
 def _trades_table(console: Console, trades: list[dict[str, Any]]) -> Table:
     order = ["symbol", "side", "entry", "entry price", "exit", "exit price", "net P&L", "fees", "funding", "reason"]
-    rows = [dict(zip(order, (t["symbol"], t["side"], _time(t["entry_ms"]), t["entry_price"], _time(t["exit_ms"]),
+    rows = [dict(zip(order, (t["symbol"], t["side"], utc_short(t["entry_ms"]), t["entry_price"],
+                             utc_short(t["exit_ms"]),
                              t["exit_price"] or "", _fmt(t["net_pnl"]), _fmt(t["fees"]), _fmt(t["funding"]),
                              t["exit_reason"] or "open")))
             for t in trades]
@@ -401,5 +403,3 @@ def _fmt(value: Any) -> str:
     return f"{value:,.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
 
 
-_day = utc_minute
-_time = utc_short
