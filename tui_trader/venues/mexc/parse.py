@@ -8,14 +8,14 @@ logged and skipped by the feed, it cannot kill it; a malformed reply object is o
 
 from __future__ import annotations
 
-import functools
 import gzip
 import json
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from tui_trader.domain.errors import DataError
 from tui_trader.domain.events import AccountUpdated, BookTick, Event, FundingRateUpdated, MarkPriceTick, OrderUpdated, PositionChanged, TradeTick
@@ -32,8 +32,6 @@ class FrameError(DataError):
 
 
 _PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, InvalidOperation, IndexError)
-P = ParamSpec("P")
-R = TypeVar("R")
 
 # --- REST objects -----------------------------------------------------------------------------
 
@@ -49,21 +47,14 @@ def _dec(value: Any, default: str | None = None) -> Decimal:
     return number
 
 
-def _rest_object(kind: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """A REST object fails like a frame: a missing or malformed field is a `FrameError` naming the
-    object (not a KeyError from deep inside), so callers branch on one class for any reply."""
-
-    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(fn)
-        def parse(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return fn(*args, **kwargs)
-            except _PARSE_ERRORS as exc:
-                raise FrameError(f"malformed {kind} object: {type(exc).__name__}: {str(exc)[:80]}") from None
-
-        return parse
-
-    return wrap
+@contextmanager
+def _malformed(what: str) -> Iterator[None]:
+    """A REST object or a push fails one way: a missing or malformed field is a `FrameError` naming it
+    (not a KeyError from deep inside), so callers branch on one class for any reply. Also a decorator."""
+    try:
+        yield
+    except _PARSE_ERRORS as exc:
+        raise FrameError(f"malformed {what}: {type(exc).__name__}: {str(exc)[:80]}") from None
 
 
 _INSTRUMENT_FIELDS = {  # contract/detail key -> (Instrument field, conversion)
@@ -77,7 +68,7 @@ _INSTRUMENT_FIELDS = {  # contract/detail key -> (Instrument field, conversion)
 }
 
 
-@_rest_object("instrument")
+@_malformed("instrument object")
 def instrument(d: dict[str, Any]) -> Instrument:
     """`contract/detail` item -> Instrument; a field the reply leaves out (or empty, or a zero
     leverage / risk-level count) keeps the `Instrument` default."""
@@ -96,7 +87,7 @@ _ORDER_STATES = {1: OrderState.SUBMITTED, 3: OrderState.FILLED, 4: OrderState.CA
 _SYSTEM_CATEGORIES = {2: "LIQUIDATION", 4: "ADL"}  # order category: 2 system take-over (liquidation), 4 ADL
 
 
-@_rest_object("order")
+@_malformed("order object")
 def order(d: dict[str, Any]) -> Order:
     """Order object (get / external / open_orders / push.personal.order) -> Order."""
     filled = _dec(d.get("dealVol"), "0")
@@ -129,7 +120,7 @@ def order(d: dict[str, Any]) -> Order:
     )
 
 
-@_rest_object("position")
+@_malformed("position object")
 def position(d: dict[str, Any], contract_size: Decimal = Decimal(1)) -> Position:
     """`open_positions` item / push.personal.position -> Position (contracts = holdVol)."""
     liq = d.get("liquidatePrice")
@@ -150,7 +141,7 @@ def position(d: dict[str, Any], contract_size: Decimal = Decimal(1)) -> Position
     )
 
 
-@_rest_object("account")
+@_malformed("account object")
 def account(items: Any, currency: str = "USDT") -> Account:
     """`account/assets` list (or one asset object) -> the settlement currency's Account."""
     rows = items if isinstance(items, list) else [items]
@@ -195,7 +186,7 @@ def klines(data: Any) -> list[Candle]:
 
 def kline_push(msg: dict[str, Any]) -> tuple[str, int, Candle]:
     """`push.kline` (the candle in progress: `t` its window start in s) -> (symbol, interval s, candle)."""
-    try:
+    with _malformed("push.kline frame"):
         d = msg["data"]
         symbol = str(msg.get("symbol") or d["symbol"])
         interval_s = C.KLINE_SECONDS[d.get("interval") or "Min1"]
@@ -203,8 +194,6 @@ def kline_push(msg: dict[str, Any]) -> tuple[str, int, Candle]:
         if not 0 <= volume < math.inf:
             raise ValueError(f"bad volume {d['q']!r}")
         candle = Candle(int(d["t"]) * 1000, _px(d["o"]), _px(d["h"]), _px(d["l"]), _px(d["c"]), volume)
-    except _PARSE_ERRORS as exc:
-        raise FrameError(f"malformed push.kline frame: {type(exc).__name__}: {str(exc)[:80]}") from None
     return symbol, interval_s, candle
 
 
@@ -272,7 +261,7 @@ def frame_events(msg: dict[str, Any], now_ms: int) -> list[Event]:
     """Domain events of one decoded push; [] for control frames and channels we do not use."""
     channel = msg.get("channel")
     data = msg.get("data")
-    try:
+    with _malformed(f"{channel} frame"):
         if channel in (C.CH_DEAL, C.CH_TICKER, C.CH_DEPTH, C.CH_DEPTH_FULL, C.CH_FAIR, C.CH_FUNDING):
             symbol = str(msg.get("symbol") or (data.get("symbol") if isinstance(data, dict) else None) or "")
             if not symbol:
@@ -295,8 +284,6 @@ def frame_events(msg: dict[str, Any], now_ms: int) -> list[Event]:
             a = account(data, str(data.get("currency") or "USDT"))
             return [AccountUpdated(_ts(msg, None, now_ms), equity=a.equity, available=a.available,
                                    cash_balance=a.cash_balance, unrealized_pnl=a.unrealized_pnl)]
-    except _PARSE_ERRORS as exc:
-        raise FrameError(f"malformed {channel} frame: {type(exc).__name__}: {str(exc)[:80]}") from exc
     return []
 
 
