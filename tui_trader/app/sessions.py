@@ -209,7 +209,7 @@ class SessionService:
             symbols = req.symbols or [symbol_from_filename(req.data_file or bundled_data_path())]
             try:
                 funding_series([req.funding_file], symbols)  # its rates go to the symbol its name names
-            except (DataError, OSError) as exc:
+            except DataError as exc:  # (the reader turns every OSError into one, naming the file)
                 raise InvalidSessionRequest(f"funding_file: {exc}") from None
         return req
 

@@ -37,8 +37,10 @@ def from_original(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(limits, dict):
         limits.pop("risk_adjustment_points", None)
         for old, (section_key, new) in _MINUTE_LIMITS.items():
+            if old not in limits:
+                continue
             target = doc.setdefault(section_key, {})
-            if old in limits and isinstance(target, dict):  # (not a table: validation names the section)
+            if isinstance(target, dict):  # (not a table: validation names the section)
                 target[new] = _minutes(limits.pop(old))
     return doc
 
