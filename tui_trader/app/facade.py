@@ -24,6 +24,14 @@ class NotAvailable(TraderError):
     """A command this console cannot run now (no trading stack, still closing, nothing to reset)."""
 
 
+class FieldInvalid(TraderError):
+    """A value a person typed is wrong: the form highlights `field` (a widget id) with the message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class PositionView:
     """One position as a person reads it (plain data; formatting is the view model's)."""

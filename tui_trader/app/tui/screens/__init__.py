@@ -1,0 +1,1 @@
+"""The dashboard's screens: positions (default), paper sessions, backtests, event log, help."""
