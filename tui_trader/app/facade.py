@@ -78,7 +78,7 @@ class ConsoleFacade:
     def mode(self) -> str:
         return self._core.mode
 
-    def _require(self, part: str):  # noqa: ANN202 - the stack's parts, typed where they are used
+    def _require(self, part: str):  # the stack's parts, typed where they are used
         found = getattr(self._stack, part, None) if self._stack is not None else None
         if found is None:
             raise NotAvailable(f"no {part} in this mode")
