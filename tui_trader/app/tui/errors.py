@@ -79,7 +79,11 @@ def show_error(form: Widget | Screen, exc: BaseException, retry: Callable[[], ob
         except NoMatches:
             pass
     elif isinstance(exc, Retryable) and retry is not None:
-        app.push_screen(RetryDialog(f"{exc}\n\nRetry?"), lambda yes: retry() if yes else None)
+        def answered(yes: bool | None) -> None:
+            if yes:
+                retry()
+
+        app.push_screen(RetryDialog(f"{exc}\n\nRetry?"), answered)
     elif isinstance(exc, TraderError):
         app.notify(str(exc), severity="error", timeout=8)
     else:
