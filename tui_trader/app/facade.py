@@ -13,11 +13,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from tui_trader.domain.errors import TraderError
 from tui_trader.domain.liquidation import Band, band_for, distance_pct
 from tui_trader.domain.models import Position, Side
 from tui_trader.engine.core import TraderCore
+
+if TYPE_CHECKING:
+    from tui_trader.app.backtests_facade import BacktestsFacade
+    from tui_trader.app.sessions_facade import SessionsFacade
 
 
 class NotAvailable(TraderError):
@@ -83,6 +89,20 @@ class ConsoleFacade:
         if found is None:
             raise NotAvailable(f"no {part} in this mode")
         return found
+
+    # --- paper sessions and backtests (each its own facade, in its own module) ----------------
+
+    @cached_property
+    def sessions(self) -> SessionsFacade:
+        from tui_trader.app.sessions_facade import SessionsFacade
+
+        return SessionsFacade(self._core)
+
+    @cached_property
+    def backtests(self) -> BacktestsFacade:
+        from tui_trader.app.backtests_facade import BacktestsFacade
+
+        return BacktestsFacade(self._core)
 
     # --- commands (return at once; progress arrives as events) ------------------------------
 
