@@ -52,7 +52,11 @@ class SessionRunning(SessionError):
 
 
 class InvalidSessionRequest(SessionError):
-    pass
+    """`field` names the request field at fault (None: the request as a whole), so a form can mark it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class SessionRequest(BaseModel):
@@ -193,24 +197,26 @@ class SessionService:
             req = request if isinstance(request, SessionRequest) else SessionRequest.model_validate(request)
         except ValidationError as exc:
             lines = [f"{'.'.join(map(str, e['loc']))}: {e.get('input')!r} is not allowed - {e['msg']}" for e in exc.errors()]
-            raise InvalidSessionRequest("\n".join(lines)) from None
+            loc = exc.errors()[0]["loc"] if exc.errors() else ()
+            raise InvalidSessionRequest("\n".join(lines), str(loc[0]) if loc else None) from None
         try:
             session_strategy(str(req.strategy_file) if req.strategy_file else None, req.leverage)
         except StrategyError as exc:
-            raise InvalidSessionRequest(f"strategy_file: {exc}") from None
+            raise InvalidSessionRequest(f"strategy_file: {exc}", "strategy_file") from None
         if req.source == "mexc" and (not req.symbols or req.data_file is not None):
-            raise InvalidSessionRequest("source 'mexc' needs symbols (e.g. BTC_USDT) and no data_file")
+            raise InvalidSessionRequest("source 'mexc' needs symbols (e.g. BTC_USDT) and no data_file",
+                                        "symbols" if not req.symbols else "data_file")
         if req.data_file is not None:
             try:
                 next(iter(read_candles(req.data_file)), None)
             except DataError as exc:
-                raise InvalidSessionRequest(f"data_file: {exc}") from None
+                raise InvalidSessionRequest(f"data_file: {exc}", "data_file") from None
         if req.funding_file is not None:
             symbols = req.symbols or [symbol_from_filename(req.data_file or bundled_data_path())]
             try:
                 funding_series([req.funding_file], symbols)  # its rates go to the symbol its name names
             except DataError as exc:  # (the reader turns every OSError into one, naming the file)
-                raise InvalidSessionRequest(f"funding_file: {exc}") from None
+                raise InvalidSessionRequest(f"funding_file: {exc}", "funding_file") from None
         return req
 
     async def create(self, request: SessionRequest | dict[str, Any], *, start: bool = True) -> SessionInfo:
