@@ -6,7 +6,8 @@ from __future__ import annotations
 from textual.widgets import RichLog
 
 from tui_trader.app.settings import load_settings
-from tui_trader.app.tui.app import StatusHeader, TraderApp
+from tui_trader.app.tui.app import TraderApp
+from tui_trader.app.tui.widgets.status_header import StatusHeader
 from tui_trader.app.wiring import build_core
 from tui_trader.domain.events import ErrorRaised
 
@@ -20,14 +21,15 @@ async def test_app_shows_events_and_quits_with_q(isolated_environment):
         async with app.run_test(size=(120, 36)) as pilot:
             core.bus.publish(ErrorRaised(1, source="test", message="something [red]odd[/red] happened"))
             await pilot.pause(0.3)
-            log = app.query_one("#event-log", RichLog)
+            log = app.screen.query_one("#recent-events", RichLog)
             text = "\n".join(line.text for line in log.lines)
             assert "core_state" in text and "running" in text
             assert "feed_state" in text and "replaying" in text
             assert "something [red]odd[/red] happened" in text  # shown literally, not as markup
-            header = app.query_one(StatusHeader)
+            header = app.screen.query_one(StatusHeader)
             rendered = str(header.render())
-            assert "PAPER" in rendered and "NXT_BTC" in rendered
+            assert "PAPER" in rendered and "NXT_BTC" in rendered and "equity 10,005.55" in rendered
+            assert "today +0.00" in rendered  # the trade closed on 2017-12-01; the data is at 12-03
             await pilot.press("q")
             await pilot.pause()
         assert app.return_value == 0
@@ -82,6 +84,7 @@ async def test_header_shows_a_price_read_over_rest_with_its_age_and_the_breaker_
     """Issue 19: the header shows the data source and age per symbol, and breaker transitions."""
     from textual.app import App
 
+    from tui_trader.app.facade import ConsoleSnapshot
     from tui_trader.app.tui.bridge import Bridge
     from tui_trader.domain.events import BreakerChanged, MarkPriceTick, TradeTick
     from tui_trader.engine.bus import EventBus
@@ -94,12 +97,13 @@ async def test_header_shows_a_price_read_over_rest_with_its_age_and_the_breaker_
         def compose(self):
             yield StatusHeader()
 
-    async with Shell().run_test() as pilot:
+    async with Shell().run_test(size=(160, 4)) as pilot:
         header = pilot.app.query_one(StatusHeader)
 
         def shown() -> str:
             bridge.take()
-            header.show(bridge.header, clock.now_ms())
+            header.show(bridge.header, ConsoleSnapshot("live", "ACTIVE", clock.now_ms()), clock.now_ms(),
+                        clock.now_ms())
             return str(header.render())
 
         bus.publish(TradeTick(clock.now_ms(), "BTC_USDT", 60000.5, 1.0, "buy"))
@@ -131,7 +135,7 @@ async def test_a_manual_action_alarm_rings_the_bell_once():
                                                   "close ETH_USDT short 9 contracts on the exchange now: 4.1 % to liquidation"))
             await pilot.pause(0.3)
             await pilot.pause(0.3)
-            text = "\n".join(line.text for line in app.query_one("#event-log", RichLog).lines)
+            text = "\n".join(line.text for line in app.screen.query_one("#recent-events", RichLog).lines)
             assert "close ETH_USDT short 9 contracts on the exchange now" in text
             assert rung == [1]
             await pilot.press("q")
@@ -167,7 +171,7 @@ async def test_positions_table_and_close_one_needs_a_confirmation_whose_default_
     async with core:
         async with app.run_test(size=(200, 40)) as pilot:
             await pilot.pause(0.3)
-            table = app.query_one(PositionsTable)
+            table = app.screen.query_one(PositionsTable)
             assert table.row_count == 1
             bar = str(table.get_cell("BTC_USDT:SHORT", "to liquidation"))
             assert bar.endswith("RED 6.3 %") and "!" in bar and "|" in bar

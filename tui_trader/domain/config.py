@@ -156,7 +156,12 @@ class UiConfig(Section):
     """Dashboard."""
 
     refresh_hz: float = Field(10.0, gt=0, le=60, description="Repaints per second at most (events are coalesced in between).")
-    log_lines: int = Field(1000, ge=10, le=100_000, description="Lines the event log keeps.")
+    log_lines: int = Field(10_000, ge=10, le=1_000_000,
+                           description="Events the log screen keeps in memory (the database keeps all of them).")
+    keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='Key overrides by binding id, e.g. { "positions.close" = "x", "app.close-all" = "ctrl+k" };'
+                    ' the help screen (?) lists every id.')
 
 
 class Settings(Section):

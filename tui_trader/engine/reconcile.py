@@ -51,11 +51,12 @@ class Reconciler:
         await self.reconcile_orders(startup=True)
         await self.x.drain_reports()
         await self._reconcile_positions()
-        await self._read_account()
+        await self.read_account()
         await self.x.drain_reports()
 
-    async def _read_account(self) -> None:
-        """The account at start: the risk guard marks the adopted positions to market from the first tick."""
+    async def read_account(self) -> None:
+        """The account at start: the risk guard counts the day from it and marks the adopted positions to
+        market from the first tick; the header shows its equity before the first fill."""
         try:
             a = await self.x.venue.account()
         except VenueError as exc:

@@ -1,130 +1,153 @@
-"""App layer: the Textual dashboard shell - status header, live event log, key footer.
+"""App layer: the Textual dashboard - four screens over one core, reached through one facade.
 
 The app is one subscriber of the core, never an owner of trading logic: it drains the bridge on a
-timer (at most `ui.refresh_hz` repaints per second) and key handlers only call core commands that
-return at once. The panels (positions, sessions, backtests) build on this shell.
+timer (at most `ui.refresh_hz` repaints per second, whatever the tick rate) and hands the screen in
+view one `Frame`; key handlers call facade commands that return at once (their progress arrives as
+events). Screens: 1 positions (default), 2 paper sessions, 3 backtests, 4 event log; ? help; ctrl+p
+every action by name. Close-all (K, or ctrl+k from anywhere, even a text field) asks for CLOSE typed.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, ClassVar
 
-from rich.text import Text
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.widgets import Footer, RichLog, Static
+from textual.app import App
+from textual.binding import Binding, BindingType
 
-from tui_trader.app.facade import ConsoleFacade, NotAvailable
-from tui_trader.app.tui.bridge import Bridge, HeaderState, format_price, format_time
-from tui_trader.app.tui.dialogs.confirm import ConfirmDialog, TypedConfirmDialog
-from tui_trader.app.tui.view_models import position_rows
-from tui_trader.app.tui.widgets.positions_table import PositionsTable
-from tui_trader.domain.models import Side
+from tui_trader.app.facade import ConsoleFacade, ConsoleSnapshot, NotAvailable
+from tui_trader.app.tui.bridge import Alert, Bridge, HeaderState
+from tui_trader.app.tui.dialogs.confirm import TypedConfirmDialog
+from tui_trader.app.tui.event_log import LogEntry
+from tui_trader.app.tui.keymap import check_keymap, key_help
+from tui_trader.app.tui.palette import ActionsProvider
+from tui_trader.app.tui.screens.events import EventLogScreen
+from tui_trader.app.tui.screens.help import HelpScreen
+from tui_trader.app.tui.screens.positions import PositionsScreen
 from tui_trader.engine.core import TraderCore
 
+MAX_TOASTS = 3  # per repaint; more alerts than that are summed up in one
 
-STALE_AGE_S = 3.0  # a stream price older than this shows its age (the watchdog's default stale_after_s)
+
+@dataclass(frozen=True)
+class Frame:
+    """What one repaint shows (the screen in view lays it out)."""
+
+    header: HeaderState
+    snapshot: ConsoleSnapshot
+    now_ms: int  # the core's clock (ages)
+    wall_ms: int  # the header's UTC clock
+    entries: list[LogEntry] = field(default_factory=list)  # new since the last repaint
 
 
-class StatusHeader(Static):
-    """Mode (PAPER/LIVE), core and feed state, kill-switch state, last prices."""
+def _screen_classes() -> dict[str, Any]:
+    """Mode name -> screen class (sessions and backtests take their facade)."""
+    from tui_trader.app.tui.screens.backtests import BacktestsScreen
+    from tui_trader.app.tui.screens.sessions import SessionsScreen
 
-    def show(self, h: HeaderState, now_ms: int = 0) -> None:
-        text = Text()
-        text.append(f" {h.mode.upper()} ", style="bold black on green" if h.mode == "paper" else "bold white on red")
-        text.append(f"  core {h.core}")
-        for feed, state in h.feeds.items():
-            text.append(f"  feed {feed}: ")
-            text.append(state.upper() if state == "failed" else state,
-                        style="green" if state in ("connected", "replaying", "resynced")
-                        else "bold white on red" if state == "failed" else "yellow")
-        text.append("  trading ")
-        text.append(h.trading, style="green" if h.trading == "ACTIVE" else "bold red")
-        for venue, state in h.breakers.items():
-            text.append(f"  {venue} breaker ")
-            text.append(state, style="green" if state == "closed" else "bold red" if state == "open" else "yellow")
-        for symbol, price in h.last_price.items():
-            text.append(f"  {symbol} {format_price(price)}")
-            age, source = h.price_age_s(symbol, now_ms), h.price_source.get(symbol, "stream")
-            if age is not None and (source != "stream" or age >= STALE_AGE_S):
-                text.append(f" ({source} {age:.1f} s)", style="bold yellow")
-        if h.data_time_ms:
-            text.append(f"  data {format_time(h.data_time_ms)}", style="dim")
-        self.update(text)
+    return {"positions": PositionsScreen, "sessions": SessionsScreen, "backtests": BacktestsScreen,
+            "events": EventLogScreen}
 
 
 class TraderApp(App[int]):
     TITLE = "tui-trader"
     CSS_PATH = "tui.tcss"
-    BINDINGS = [
-        Binding("q", "quit", "Quit", id="app.quit", priority=True, tooltip="Stop the core in order and quit"),
-        Binding("c", "close_selected", "Close position", id="positions.close",
-                tooltip="Close the selected position (reduce-only market), after a confirmation"),
-        Binding("K", "close_all", "Close ALL", id="app.close-all", priority=True,
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Stop the core in order and quit"),
+        Binding("K", "close_all", "Close ALL", id="app.close-all",
                 tooltip="Emergency: block entries, cancel orders, close every position reduce-only (type CLOSE)"),
+        Binding("ctrl+k", "close_all", "Close ALL", id="app.close-all-anywhere", priority=True, show=False,
+                tooltip="Close-all from anywhere, even while typing in a field (type CLOSE)"),
         Binding("R", "reset_kill_switch", "Reset kill switch", id="app.reset-kill-switch",
-                tooltip="HALTED/REDUCING -> ACTIVE (explicit user action)"),
+                tooltip="HALTED -> ACTIVE (explicit user action)"),
+        Binding("1", "switch_mode('positions')", "Positions", id="app.positions", tooltip="Positions screen"),
+        Binding("2", "switch_mode('sessions')", "Sessions", id="app.sessions", tooltip="Paper sessions screen"),
+        Binding("3", "switch_mode('backtests')", "Backtests", id="app.backtests", tooltip="Backtests screen"),
+        Binding("4", "switch_mode('events')", "Events", id="app.events", tooltip="Event log screen"),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Every key, with its id"),
     ]
 
-    def __init__(self, core: TraderCore) -> None:
+    def __init__(self, core: TraderCore, *, wall_ms: Callable[[], int] | None = None) -> None:
         super().__init__()
         self.core = core
         self.facade = ConsoleFacade(core)  # every command the dashboard gives goes through it
         settings = core.components.get("settings")
         self.refresh_s = 1.0 / (settings.ui.refresh_hz if settings else 10.0)
-        self.log_lines = settings.ui.log_lines if settings else 1000
-        self.bridge = Bridge(core.bus, core.mode, core.clock.now_ms)
-        self._alarms_rung = 0
+        self.keys: dict[str, str] = dict(settings.ui.keys) if settings else {}
+        check_keymap(self.keys, self.binding_owners())
+        self.bridge = Bridge(core.bus, core.mode, core.clock.now_ms, settings.ui.log_lines if settings else 10_000)
+        self.wall_ms = wall_ms or core.clock.now_ms
+        self.alerts_seen = 0
 
-    def compose(self) -> ComposeResult:
-        yield StatusHeader(id="status")
-        yield PositionsTable(id="positions")
-        yield RichLog(id="event-log", max_lines=self.log_lines, markup=False, wrap=False, auto_scroll=True)
-        yield Footer()
+    @staticmethod
+    def binding_owners() -> dict[str, type]:
+        return {"app": TraderApp, **_screen_classes()}
 
     def on_mount(self) -> None:
-        self.query_one("#event-log", RichLog).border_title = "Events"
-        self.query_one(PositionsTable).border_title = "Positions"
+        if self.keys:
+            self.set_keymap(self.keys)
+        facade = self.facade
+        screens = _screen_classes()
+        self.add_mode("positions", PositionsScreen)
+        self.add_mode("sessions", lambda: screens["sessions"](facade.sessions))
+        self.add_mode("backtests", lambda: screens["backtests"](facade.backtests))
+        self.add_mode("events", EventLogScreen)
+        self.switch_mode("positions")
         self.set_interval(self.refresh_s, self.flush)
-        self.flush()
 
     def flush(self) -> None:
         """The one place the dashboard repaints from."""
-        lines = self.bridge.take()
-        if self.bridge.header.alarms > self._alarms_rung:  # a close the console cannot send: ring
-            self._alarms_rung = self.bridge.header.alarms
-            self.bell()
-        with self.batch_update():
-            self.query_one(StatusHeader).show(self.bridge.header, self.core.clock.now_ms())
-            self.query_one(PositionsTable).show(position_rows(self.facade.snapshot()))
-            log = self.query_one("#event-log", RichLog)
-            for line in lines:
-                log.write(Text(line))
+        update = self.bridge.take()
+        self._alert(update.alerts)
+        frame = Frame(self.bridge.header, self.facade.snapshot(), self.core.clock.now_ms(), self.wall_ms(),
+                      update.entries)
+        base = self.screen_stack[0] if self.screen_stack else None
+        repaint = getattr(base, "repaint", None)
+        if repaint is not None:
+            with self.batch_update():
+                repaint(frame)
         if self.core.stop_requested:
             self.exit(self.core.exit_code)
+
+    def _alert(self, alerts: list[Alert]) -> None:
+        """Bell and toast for each alert (a burst rings once and shows at most MAX_TOASTS)."""
+        if not alerts:
+            return
+        self.alerts_seen += len(alerts)
+        self.bell()
+        for a in alerts[:MAX_TOASTS]:
+            self.notify(a.message, severity="error", timeout=15)  # type: ignore[arg-type]
+        if len(alerts) > MAX_TOASTS:
+            self.notify(f"and {len(alerts) - MAX_TOASTS} more alerts (4: event log)", severity="error")
+
+    def palette_actions(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        """(title, help, run) for the screen in view's bindings and the app's: what the palette lists."""
+        base = self.screen_stack[0] if self.screen_stack else None
+        found: list[tuple[str, str, Callable[[], Any]]] = []
+        for row in key_help({"app": TraderApp, "screen": type(base)}, self.keys):
+            target = self if row.scope == "app" else base
+            if target is None or row.id.endswith("-anywhere"):
+                continue
+            title = f"{row.description} ({row.keys})"
+            found.append((title, row.id, partial(target.run_action, row.action)))
+        return found
+
+    # --- actions ----------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
         self.exit(0)
 
-    def action_close_selected(self) -> None:
-        key = self.query_one(PositionsTable).selected_key
-        if key is None:
-            self.notify("no position selected", severity="warning")
-            return
-        symbol, side = key.rsplit(":", 1)
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                try:
-                    self.facade.close_position(symbol, Side(side), "KEY")
-                    self.notify(f"closing {symbol} {side.lower()} (reduce-only)...", severity="warning")
-                except NotAvailable as exc:
-                    self.notify(str(exc), severity="error")
-
-        self.push_screen(ConfirmDialog(f"Close {symbol} {side.lower()} at market (reduce-only)?", "Close it"), answered)
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(key_help(self.binding_owners(), self.keys)))
 
     def action_close_all(self) -> None:
         """Panic button: a typed confirmation, then the emergency close returns at once (progress as events)."""
+        if isinstance(self.screen, TypedConfirmDialog):
+            return
         self.push_screen(TypedConfirmDialog("Close EVERY position at market and HALT trading?", "CLOSE"),
                          lambda yes: self._send_close_all() if yes else None)
 
@@ -147,7 +170,7 @@ class TraderApp(App[int]):
 
 async def run_tui(core: TraderCore, *, duration_s: float | None = None) -> int:
     """Run the dashboard on top of a started core; quitting the UI stops the core in order."""
-    app = TraderApp(core)
+    app = TraderApp(core)  # a bad [ui] keys entry fails here, before the core starts
     loop = asyncio.get_running_loop()
     async with core:
         timer = loop.call_later(duration_s, app.exit) if duration_s else None

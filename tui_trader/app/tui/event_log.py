@@ -1,0 +1,106 @@
+"""App layer: the event log's model - every event the console publishes, as a line with a kind.
+
+Why a model: the log keeps every event (the tables keep only the latest per key), and the log screen
+filters it by kind and searches it again and again; that is plain Python, tested without a terminal.
+Market data (trades, fair prices, books, candles) is not logged: it is what the header and the
+tables show, thousands of lines a second that would push every warning out of view.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from tui_trader.domain import events as ev_types
+from tui_trader.domain.events import (
+    BookTick,
+    BreakerChanged,
+    CandleClosed,
+    CandlesClosed,
+    EmergencyCloseProgress,
+    ErrorRaised,
+    Event,
+    EventsDropped,
+    FeedStateChanged,
+    FundingCharged,
+    LiquidationWarning,
+    LogMessage,
+    ManualActionRequired,
+    MarkPriceTick,
+    OrderFilled,
+    OrderUpdated,
+    PositionChanged,
+    PositionLiquidated,
+    StartupChecked,
+    TaskFailed,
+    TradeTick,
+    TradingStateChanged,
+    event_to_dict,
+)
+from tui_trader.domain.time_format import utc_second
+
+MARKET_DATA = (TradeTick, MarkPriceTick, BookTick, CandleClosed, CandlesClosed)
+
+# what a trader filters by; "all" shows everything
+KINDS = ("all", "warnings", "errors", "fills", "orders", "positions", "feed", "state")
+
+
+def logged_types() -> list[type[Event]]:
+    """Every event class except market data: what the log subscribes to (each one, not coalesced)."""
+    return [c for c in vars(ev_types).values()
+            if isinstance(c, type) and issubclass(c, Event) and c is not Event and not issubclass(c, MARKET_DATA)]
+
+
+def kind_of(ev: Event) -> str:
+    if isinstance(ev, (ErrorRaised, TaskFailed, PositionLiquidated)):
+        return "errors" if not isinstance(ev, ErrorRaised) or ev.level in ("ERROR", "CRITICAL") else "warnings"
+    if isinstance(ev, (LiquidationWarning, ManualActionRequired, EmergencyCloseProgress, EventsDropped)):
+        return "warnings"
+    if isinstance(ev, LogMessage):
+        return "errors" if ev.level in ("ERROR", "CRITICAL") else "warnings" if ev.level == "WARNING" else "state"
+    if isinstance(ev, (OrderFilled, FundingCharged)):
+        return "fills"
+    if isinstance(ev, OrderUpdated):
+        return "orders"
+    if isinstance(ev, PositionChanged):
+        return "positions"
+    if isinstance(ev, (FeedStateChanged, BreakerChanged, StartupChecked)):
+        return "feed"
+    if isinstance(ev, TradingStateChanged) and ev.state != "ACTIVE":
+        return "warnings"
+    return "state"
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    ts_ms: int
+    kind: str
+    text: str  # one plain line (no markup: exchange messages may contain '[')
+
+    def matches(self, kind: str, search: str) -> bool:
+        """`search` is matched case-insensitively anywhere in the line."""
+        return (kind == "all" or self.kind == kind) and (not search or search.lower() in self.text.lower())
+
+
+def format_event(ev: Event) -> str:
+    """One plain-text log line."""
+    fields = event_to_dict(ev)
+    fields.pop("type")
+    fields.pop("ts_ms")
+    body = " ".join(f"{k}={v}" for k, v in fields.items())
+    return f"{utc_second(ev.ts_ms)} {ev.type:<16} {body}"
+
+
+class EventLog:
+    """The newest `max_lines` entries (the store keeps every event for good)."""
+
+    def __init__(self, max_lines: int = 10_000) -> None:
+        self.entries: deque[LogEntry] = deque(maxlen=max_lines)
+
+    def add(self, ev: Event) -> LogEntry:
+        entry = LogEntry(ev.ts_ms, kind_of(ev), format_event(ev))
+        self.entries.append(entry)
+        return entry
+
+    def filtered(self, kind: str = "all", search: str = "") -> list[LogEntry]:
+        return [e for e in self.entries if e.matches(kind, search)]
