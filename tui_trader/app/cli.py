@@ -34,7 +34,8 @@ examples:
 
 config lookup: --config PATH, else ./tui-trader.toml, else $XDG_CONFIG_HOME/tui-trader/config.toml,
 else built-in defaults. API keys: env TUI_TRADER_MEXC_API_KEY / TUI_TRADER_MEXC_API_SECRET.
-keys in the dashboard: q quit, K close every position now, R reset the kill switch (see footer).
+keys in the dashboard: 1-4 screens, q quit, K close every position (type CLOSE), R reset the kill switch,
+? every key; ctrl+p every action by name. Move a key: [ui] keys in the config.
 headless: kill -USR1 <pid> closes every position.
 """
 
@@ -171,6 +172,9 @@ def run(settings: Settings, *, no_ui: bool, duration_s: float | None) -> int:
     except StartupFailed as exc:
         print(f"tui-trader: live start-up failed: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ConfigError as exc:  # found while building (the dashboard's [ui] keys)
+        print(f"tui-trader: configuration error: {exc}", file=sys.stderr)
+        return 2
     except (DataError, StrategyError) as exc:  # an input file the core is built from (the reader names it)
         print(f"tui-trader: {exc}", file=sys.stderr)
         return 2

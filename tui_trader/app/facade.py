@@ -77,6 +77,7 @@ class ConsoleSnapshot:
     now_ms: int
     positions: list[PositionView] = field(default_factory=list)
     equity: Decimal | None = None
+    daily_pnl: Decimal | None = None  # equity now minus at 00:00 UTC (the risk guard's day)
     yellow_pct: float = 20.0
     red_pct: float = 10.0
     autoclose_pct: float | None = 10.0  # None: auto-close off
@@ -274,16 +275,21 @@ class ConsoleFacade:
     # --- state ----------------------------------------------------------------------------
 
     def snapshot(self) -> ConsoleSnapshot:
-        now = self._core.clock.now_ms()
+        """`now_ms` is the trading clock's (a replay's data time in paper): what time-in-trade counts on."""
+        now = self._stack.clock.now_ms() if self._stack is not None else self._core.clock.now_ms()
         if self._stack is None:
             return ConsoleSnapshot(self.mode, "-", now)
         cache, risk, watchdog = self._stack.cache, self._stack.risk, self._stack.watchdog
         cfg = watchdog.cfg if watchdog is not None else None
         views = [self._view(p, now) for p in sorted(cache.positions.values(), key=lambda p: (p.symbol, p.side.value))]
         account = cache.account
+        # the risk guard's equity is marked to market every second; the account only at fills and funding
+        equity = risk.equity if risk is not None and risk.equity is not None else account.equity if account else None
         return ConsoleSnapshot(
             self.mode, risk.state.value if risk is not None else "-", now, views,
-            equity=account.equity if account is not None else None,
+            equity=equity,
+            daily_pnl=(risk.equity - risk.day_start_equity
+                       if risk is not None and risk.equity is not None and risk.day_start_equity is not None else None),
             yellow_pct=cfg.yellow_band_pct if cfg else 20.0, red_pct=cfg.red_band_pct if cfg else 10.0,
             autoclose_pct=(cfg.autoclose_distance_pct if cfg.autoclose_enabled else None) if cfg else None,
         )

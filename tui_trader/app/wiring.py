@@ -13,6 +13,7 @@ pacing use the wall clock. Live mode runs everything on the wall clock.
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 from tui_trader.app.session_runtime import NamespacedState
@@ -28,7 +29,11 @@ from tui_trader.store.events import EventRecorder
 from tui_trader.store.orders import OrderRepository
 from tui_trader.store.state import StateRepository
 from tui_trader.venues.paper.venue import PaperVenue
-from tui_trader.venues.replay import ReplayFeed, bundled_data_path
+from tui_trader.venues.replay import (
+    BUNDLED_PACED_FROM_MS,
+    ReplayFeed,
+    bundled_data_path,
+)
 
 DB_NAME = "tui-trader.sqlite"
 CONSOLE_SESSION = "console"
@@ -44,6 +49,16 @@ def database_path(settings: Settings) -> Path:
 
 def replay_path(settings: Settings) -> Path:
     return settings.replay.file if settings.replay.file is not None else bundled_data_path()
+
+
+def paced_from_ms(settings: Settings) -> int:
+    """`replay.paced_from` as epoch ms (a time without a zone is UTC); the bundled sample's own default."""
+    when = settings.replay.paced_from
+    if when is None:
+        return BUNDLED_PACED_FROM_MS if settings.replay.file is None else 0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
 
 
 def build_core(settings: Settings, *, clock: Clock | None = None, bus: EventBus | None = None) -> TraderCore:
@@ -76,6 +91,7 @@ def _paper(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db:
     feed = ReplayFeed(
         bus, wall, replay_path(settings), symbol=settings.replay.symbol, speed=settings.replay.speed,
         ticks_per_candle=settings.replay.ticks_per_candle, spread_bps=settings.replay.spread_bps, loop=settings.replay.loop,
+        paced_from_ms=paced_from_ms(settings),
     )
     data_clock = SimClock(feed.first_ts_ms() - 1)
     feed.data_clock = data_clock
@@ -144,9 +160,8 @@ class _VenueLifecycle:
         self.venue, self.bus, self.settings = venue, bus, settings
 
     async def start(self) -> None:
-        from tui_trader.venues.mexc.startup import run_startup_checks
-
         from tui_trader.domain.events import StartupChecked
+        from tui_trader.venues.mexc.startup import run_startup_checks
 
         mexc = self.settings.mexc
         await run_startup_checks(self.venue, self.bus, recv_window_s=mexc.recv_window_s, rest_base=mexc.rest_base)

@@ -8,6 +8,7 @@ is what `config.example.toml` documents.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -133,6 +134,10 @@ class ReplayConfig(Section):
     ticks_per_candle: int = Field(4, ge=1, le=4, description="Trade ticks per candle: 4 = open, high/low, low/high, close.")
     spread_bps: float = Field(10.0, ge=0, le=1000, description="Synthetic bid/ask spread around replayed prices (bar data has no order book).")
     loop: bool = Field(False, description="Start again from the first candle at the end of the file.")
+    paced_from: datetime | None = Field(
+        None, description="UTC data time from which `speed` applies; the candles before it replay at full speed (the"
+                          " strategy warms up and trades on them). Empty = from the first candle; the bundled sample"
+                          " starts paced five minutes before its first entry.")
 
 
 class StrategyConfig(Section):

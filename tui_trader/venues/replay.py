@@ -51,6 +51,9 @@ from tui_trader.venues.replay_fast_path import Absorber, FeedFastPath, StepMerge
 log = logging.getLogger(__name__)
 
 BUNDLED_SAMPLE = "bittrex_NXT-BTC_1m_20171130-20171210.csv.gz"
+# the bundled pump_short's first entry on the sample is at 2017-12-02 22:52 UTC: a first start paces
+# the replay from five minutes before it, so a new user sees a position within seconds
+BUNDLED_PACED_FROM_MS = 1_512_254_820_000  # 2017-12-02 22:47 UTC
 
 
 def bundled_data_path(name: str = BUNDLED_SAMPLE) -> Path:
@@ -93,6 +96,7 @@ class ReplayFeed(FeedFastPath):
         loop: bool = False,
         start_after_ms: int = 0,
         until_ms: int | None = None,
+        paced_from_ms: int = 0,
         name: str = "replay",
         data_clock: SimClock | None = None,
         backpressure: "Backpressure | None" = None,
@@ -120,6 +124,7 @@ class ReplayFeed(FeedFastPath):
         self.loop = loop
         self.start_after_ms = start_after_ms
         self.until_ms = until_ms
+        self.paced_from_ms = paced_from_ms  # before it: full speed (the strategy warms up and trades), then `speed`
         self.name = name
         self.intervals_s = [series_interval_s(paths, sym) for paths, sym in zip(self.files, self.symbols)]
         self.interval_s = self.intervals_s[0]
@@ -267,7 +272,7 @@ class ReplayFeed(FeedFastPath):
                         taken[index] = True
                         continue
                     since_yield += self._flush_stretches()
-                if self.speed > 0:
+                if self.speed > 0 and ts >= self.paced_from_ms:
                     if start_wall is None:
                         start_wall, start_data = self.clock.time(), ts
                     delay = start_wall + (ts - start_data) / 1000.0 / self.speed - self.clock.time()

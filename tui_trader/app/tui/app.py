@@ -107,7 +107,7 @@ class TraderApp(App[int]):
                       update.entries)
         base = self.screen_stack[0] if self.screen_stack else None
         repaint = getattr(base, "repaint", None)
-        if repaint is not None:
+        if repaint is not None and base is not None and base.is_mounted:  # (a screen being switched to: next time)
             with self.batch_update():
                 repaint(frame)
         if self.core.stop_requested:

@@ -57,15 +57,21 @@ def price_text(x: float | None) -> str:
     return "-" if x is None else format_price(x)
 
 
+def computed_price_text(x: float | None) -> str:
+    """A price the console computed (the formula's liquidation price) to 7 significant digits: the
+    exchange quotes no more, and 0.00004331420278382479 reads worse than 0.00004331420."""
+    return "-" if x is None else format_price(float(f"{x:.7g}"))
+
+
 def position_rows(snap: ConsoleSnapshot, bar_width: int = 20) -> list[PositionRow]:
     return [_row(p, snap, bar_width) for p in snap.positions]
 
 
 def _row(p: PositionView, snap: ConsoleSnapshot, bar_width: int) -> PositionRow:
-    liq = price_text(p.liquidation)
+    liq = computed_price_text(p.liquidation)
     exch, used = p.exchange_liquidation, p.liquidation
     if exch is not None and used is not None and abs(exch - used) > 1e-9 * max(1.0, abs(used)):
-        liq = f"{liq} (exch {price_text(p.exchange_liquidation)})"  # formula and exchange differ: both shown
+        liq = f"{liq} (exch {computed_price_text(p.exchange_liquidation)})"  # formula and exchange differ: both shown
     upnl = "-" if p.upnl is None else f"{p.upnl:+,.2f}"
     roe = "-" if p.roe_pct is None else f"{p.roe_pct:+.1f} %"
     sltp = f"{p.stop_loss or '-'} / {p.take_profit or '-'}"
