@@ -242,3 +242,22 @@ async def test_an_autoclose_rings_the_bell_and_shows_a_toast(isolated_environmen
                                               for n in app._notifications))
         assert rung == [1]
         await pilot.press("q")
+
+
+def test_a_first_start_shows_a_position_on_the_bundled_data_within_10_s(isolated_environment):
+    """Acceptance: `tui-trader` on a fresh install shows the positions screen with a position within 10 s
+    (the bundled replay is paced from just before its first entry). `--screenshot` runs the very dashboard
+    without a terminal and writes what it shows; it returns once a position is in the table."""
+    import subprocess
+    import sys
+    import time
+
+    shot = isolated_environment / "shot.svg"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "tui_trader", "--screenshot", str(shot), "--duration", "10"],
+                          capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    svg = shot.read_text()
+    assert "Positions" in svg and "NXT_BTC" in svg and "SHORT" in svg and "watching" in svg
+    assert elapsed < 10 + 3  # 10 s to a position, plus the second the picture waits and the exit

@@ -27,6 +27,7 @@ examples:
   tui-trader                          dashboard, paper mode, bundled data
   tui-trader --no-ui --duration 60    same core headless: one JSON event per line on stdout
   tui-trader --config my.toml         use a config file (see config.example.toml)
+  tui-trader --screenshot shot.svg    the dashboard once a position is open (at most --duration, 12 s), as SVG
   tui-trader strategy check FILE      validate a strategy file and print its sections
   tui-trader sessions list            paper-trading sessions (create, list, show, orders, stop, delete)
   tui-trader backtest --data FILE     backtest a strategy on recorded candles
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed", type=float, metavar="N",
                         help="paper mode: replay speed instead of [replay] speed"
                              " (0 = as fast as possible, 1 = real time)")
+    parser.add_argument("--screenshot", type=Path, metavar="FILE.svg",
+                        help="run the dashboard without a terminal until a position is open (at most --duration"
+                             " seconds, default 12), write what it shows to FILE.svg and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     strat = sub.add_parser("strategy", help="strategy file tools")
     strat_sub = strat.add_subparsers(dest="strategy_command", metavar="ACTION", required=True)
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     except TraderError as exc:
         print(f"tui-trader: {exc}", file=sys.stderr)
         return 2
-    return run(settings, no_ui=args.no_ui, duration_s=args.duration)
+    return run(settings, no_ui=args.no_ui, duration_s=args.duration, screenshot=args.screenshot)
 
 
 def with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -148,7 +152,7 @@ def check_mode(settings: Settings, live_flag: bool) -> None:
         raise ConfigError("mode = \"live\" needs mexc.api_key and mexc.api_secret (or env TUI_TRADER_MEXC_API_KEY / _SECRET)")
 
 
-def run(settings: Settings, *, no_ui: bool, duration_s: float | None) -> int:
+def run(settings: Settings, *, no_ui: bool, duration_s: float | None, screenshot: Path | None = None) -> int:
     from tui_trader.app.wiring import build_core
 
     _setup_logging(settings, to_stderr=no_ui)
@@ -159,6 +163,10 @@ def run(settings: Settings, *, no_ui: bool, duration_s: float | None) -> int:
             from tui_trader.app.headless import run_headless
 
             return await run_headless(core, duration_s=duration_s)
+        if screenshot is not None:
+            from tui_trader.app.tui.app import save_screenshot
+
+            return await save_screenshot(core, screenshot, after_s=duration_s or 12.0)
         from tui_trader.app.tui.app import run_tui
 
         return await run_tui(core, duration_s=duration_s)

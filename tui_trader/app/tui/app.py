@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App
@@ -166,6 +167,23 @@ class TraderApp(App[int]):
             self.notify(str(exc), severity="warning")
             return
         self.notify("trading state reset to ACTIVE")
+
+
+async def save_screenshot(core: TraderCore, path: Path, *, after_s: float, size: tuple[int, int] = (180, 40)) -> int:
+    """Run the dashboard without a terminal until a position is open (plus a second, so prices move)
+    or `after_s` seconds have passed, then write what it shows as SVG (`tui-trader --screenshot FILE`:
+    the README's picture is made this way, on the bundled data)."""
+    app = TraderApp(core)
+    loop = asyncio.get_running_loop()
+    async with core, app.run_test(size=size) as pilot:
+        deadline = loop.time() + after_s
+        while loop.time() < deadline and not app.facade.snapshot().positions:
+            await pilot.pause(0.1)
+        await pilot.pause(min(1.0, max(0.0, deadline - loop.time())))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(app.export_screenshot(title="tui-trader"), encoding="utf-8")
+        await pilot.press("q")
+    return core.exit_code
 
 
 async def run_tui(core: TraderCore, *, duration_s: float | None = None) -> int:
