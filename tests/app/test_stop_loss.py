@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -34,6 +35,7 @@ from tui_trader.domain.models import Instrument, OrderState, Side
 SYM = "SLT_USDT"
 INSTR = Instrument(SYM, price_unit=D("0.01"), maintenance_margin_rate=D("0.01"))
 DEADLINE_S = 5.0
+QUIET_FROM = datetime(2000, 1, 1, tzinfo=UTC)  # the bundled replay paced at real time from its first candle
 
 
 async def until(condition: Callable[[], object], what: str) -> None:
@@ -45,8 +47,8 @@ async def until(condition: Callable[[], object], what: str) -> None:
 
 
 class Paper:
-    """The console's real paper core (strategy off; the bundled replay paced at real time, so it is quiet) with
-    positions on a symbol of our own whose prices the test publishes."""
+    """The console's real paper core (strategy off; the bundled replay paced at real time from its first candle,
+    so it is quiet) with positions on a symbol of our own whose prices the test publishes."""
 
     def __init__(self, core) -> None:
         self.core, self.stack = core, core.components["stack"]
@@ -76,7 +78,7 @@ async def paper(isolated_environment):
     settings, _ = load_settings(None)
     settings = settings.model_copy(update={
         "strategy": settings.strategy.model_copy(update={"enabled": False}),
-        "replay": settings.replay.model_copy(update={"speed": 1.0}),
+        "replay": settings.replay.model_copy(update={"speed": 1.0, "paced_from": QUIET_FROM}),
     })
     core = build_core(settings)
     async with core:
