@@ -8,8 +8,19 @@ from decimal import Decimal as D
 import pytest
 
 from tests.engine.harness import SYM, Stack
-from tui_trader.app.facade import ConsoleFacade, ConsoleSnapshot, NotAvailable, PositionView
-from tui_trader.app.tui.view_models import BAR_FULL_PCT, liquidation_bar, position_rows
+from tui_trader.app.facade import (
+    ConsoleFacade,
+    ConsoleSnapshot,
+    NotAvailable,
+    PositionView,
+)
+from tui_trader.app.tui.view_models import (
+    BAR_COLUMN,
+    BAR_FULL_PCT,
+    COLUMNS,
+    liquidation_bar,
+    position_rows,
+)
 from tui_trader.domain.config import WatchdogConfig
 from tui_trader.domain.intents import OpenPosition
 from tui_trader.domain.liquidation import Band
@@ -56,8 +67,9 @@ async def test_positions_rows_from_a_paper_stack_through_the_facade():
         assert view.upnl == pytest.approx(-0.2 * float(view.coins)) and view.roe_pct is not None and view.roe_pct < 0
         assert view.stop_loss == D("2.3") and view.take_profit == D("1.5")
         [row] = position_rows(snap)
-        assert row.key == f"{SYM}:SHORT" and row.cells[0] == SYM and row.cells[7] == "2x" and row.cells[2] == "1000"
-        assert row.cells[-1].endswith(row.bar.label) and row.bar.band is view.band
+        cell = dict(zip(COLUMNS, row.cells))
+        assert row.key == f"{SYM}:SHORT" and cell["symbol"] == SYM and cell["lev"] == "2x" and cell["contracts"] == "1000"
+        assert cell[BAR_COLUMN].endswith(row.bar.label) and row.bar.band is view.band
         with pytest.raises(NotAvailable, match="no LONG position"):
             facade.close_position(SYM, Side.LONG)
 
@@ -70,6 +82,7 @@ def test_formula_and_exchange_liquidation_prices_are_both_shown_when_they_differ
     differ = PositionView(liquidation=79500.0, exchange_liquidation=79760.0, **base)
     snap = ConsoleSnapshot("paper", "ACTIVE", 3_600_000, [same, differ])
     rows = position_rows(snap)
-    assert rows[0].cells[8] == "79760.0" and rows[1].cells[8] == "79500.0 (exch 79760.0)"
+    liq = COLUMNS.index("liq. price")
+    assert rows[0].cells[liq] == "79760.0" and rows[1].cells[liq] == "79500.0 (exch 79760.0)"
     assert position_rows(ConsoleSnapshot("paper", "ACTIVE", 1, [PositionView(**{**base, "fair": 1.714e-05},
-                         liquidation=None, exchange_liquidation=None)]))[0].cells[5] == "0.00001714"
+                         liquidation=None, exchange_liquidation=None)]))[0].cells[COLUMNS.index("fair")] == "0.00001714"

@@ -48,8 +48,10 @@ class PositionRow:
     bar: LiqBar
 
 
-COLUMNS = ("symbol", "side", "contracts", "coins", "entry", "fair", "last", "lev", "liq. price", "uPnL", "ROE",
-           "SL / TP", "in trade", "watchdog", "to liquidation")
+# the bar third: what a trader looks for first stays in view in a narrow terminal
+BAR_COLUMN = "to liquidation"
+COLUMNS = ("symbol", "side", BAR_COLUMN, "liq. price", "fair", "last", "entry", "contracts", "coins", "lev", "uPnL",
+           "ROE", "SL / TP", "in trade", "watchdog")
 
 
 def price_text(x: float | None) -> str:
@@ -63,7 +65,7 @@ def computed_price_text(x: float | None) -> str:
     return "-" if x is None else format_price(float(f"{x:.7g}"))
 
 
-def position_rows(snap: ConsoleSnapshot, bar_width: int = 20) -> list[PositionRow]:
+def position_rows(snap: ConsoleSnapshot, bar_width: int = 16) -> list[PositionRow]:
     return [_row(p, snap, bar_width) for p in snap.positions]
 
 
@@ -77,8 +79,7 @@ def _row(p: PositionView, snap: ConsoleSnapshot, bar_width: int) -> PositionRow:
     sltp = f"{p.stop_loss or '-'} / {p.take_profit or '-'}"
     held = duration_text(max(0, snap.now_ms - p.opened_ms) / 1000) if p.opened_ms else "-"
     bar = liquidation_bar(p.distance_pct, p.band, bar_width, snap.yellow_pct, snap.red_pct, snap.autoclose_pct)
-    cells = (p.symbol, p.side.value, f"{p.contracts.normalize():f}", f"{p.coins.normalize():f}",
-             price_text(float(p.entry)),
-             price_text(p.fair), price_text(p.last), f"{p.leverage}x", liq, upnl, roe, sltp, held, p.stage,
-             f"{bar.cells} {bar.label}")
+    cells = (p.symbol, p.side.value, f"{bar.cells} {bar.label}", liq, price_text(p.fair), price_text(p.last),
+             price_text(float(p.entry)), f"{p.contracts.normalize():f}", f"{p.coins.normalize():f}", f"{p.leverage}x",
+             upnl, roe, sltp, held, p.stage)
     return PositionRow(f"{p.symbol}:{p.side.value}", cells, bar)

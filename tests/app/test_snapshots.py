@@ -1,0 +1,134 @@
+"""Issue 21: snapshot tests of every screen and dialog at a fixed size with deterministic data.
+
+The app runs over a core that is built but not started (no feed, nothing moving) with a stub facade
+that returns fixed positions - one in each liquidation band - and a fixed UTC clock. The pictures
+live in `__snapshots__/`; after a deliberate change to the look, review and refresh them with
+`pytest tests/app/test_snapshots.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from tui_trader.app.facade import ConsoleSnapshot, PositionView, StopLossRules
+from tui_trader.app.settings import load_settings
+from tui_trader.app.tui.app import TraderApp
+from tui_trader.app.tui.dialogs.confirm import ConfirmDialog, TypedConfirmDialog
+from tui_trader.app.tui.dialogs.stop_loss import StopLossDialog
+from tui_trader.app.tui.errors import RetryDialog
+from tui_trader.app.wiring import build_core
+from tui_trader.domain.events import (
+    BreakerChanged,
+    ErrorRaised,
+    FeedStateChanged,
+    LiquidationWarning,
+    TradeTick,
+    TradingStateChanged,
+)
+from tui_trader.domain.liquidation import Band
+from tui_trader.domain.models import Side
+from tui_trader.engine.clock import SimClock
+
+pytest.importorskip("pytest_textual_snapshot")
+
+NOW = 1_765_000_000_000  # 2025-12-06 05:46:40 UTC
+SIZE = (180, 34)
+HOUR = 3_600_000
+
+POSITIONS = [
+    PositionView("BTC_USDT", Side.SHORT, D(40), D("0.004"), D(60000), 61000.0, 61001.5, 5, 73000.0, 73000.0,
+                 19.67, Band.YELLOW, -4.0, -8.3, D(63000), D(57000), NOW - 2 * HOUR,
+                 "watching", ""),
+    PositionView("ETH_USDT", Side.LONG, D(12), D("0.12"), D(3000), 3150.0, 3151.0, 3, 2010.0, 2010.0,
+                 36.19, Band.GREEN, 18.0, 15.0, None, None, NOW - 26 * HOUR, "watching", ""),
+    PositionView("SOL_USDT", Side.SHORT, D(5), D(5), D(130), 151.0, 151.2, 10, 160.5, 160.0,
+                 6.29, Band.RED, -105.0, -161.5, None, D(120), NOW - 300_000, "closing", ""),
+    PositionView("DOGE_USDT", Side.LONG, D(1000), D(10000), D("0.2"), 0.1865, 0.1866, 20, 0.1910, None,
+                 -2.36, Band.LIQUIDATED, -135.0, -135.0, None, None, NOW - 60_000, "close failed", ""),
+]
+
+
+class StubFacade:
+    """Fixed data: what the real facade would show, without a running core."""
+
+    mode = "paper"
+
+    def snapshot(self) -> ConsoleSnapshot:
+        return ConsoleSnapshot("paper", "ACTIVE", NOW, POSITIONS, equity=D("10234.56"), daily_pnl=D("-42.10"))
+
+
+def _app() -> TraderApp:
+    settings, _ = load_settings(None)
+    clock = SimClock(NOW)
+    core = build_core(settings, clock=clock)
+    app = TraderApp(core, wall_ms=clock.now_ms)
+    app.facade = StubFacade()  # type: ignore[assignment]
+    bus = core.bus
+    bus.publish(FeedStateChanged(NOW, "replay", "replaying"))
+    bus.publish(BreakerChanged(NOW, "mexc", "closed", "half-open"))
+    bus.publish(TradeTick(NOW, "BTC_USDT", 61001.5, 0.1, "buy"))
+    bus.publish(TradingStateChanged(NOW, "ACTIVE", "start"))
+    bus.publish(LiquidationWarning(NOW, "SOL_USDT", "SHORT", 6.29, "red", "CRITICAL", 151.0, 160.5))
+    bus.publish(ErrorRaised(NOW, "venue", "order refused: insufficient balance (2005)"))
+    return app
+
+
+def test_positions_screen_with_a_position_in_each_band(snap_compare):
+    assert snap_compare(_app(), terminal_size=SIZE)
+
+
+def test_event_log_screen(snap_compare):
+    assert snap_compare(_app(), terminal_size=SIZE, press=["4"])
+
+
+def test_event_log_screen_filtered_to_errors(snap_compare):
+    async def run_before(pilot) -> None:
+        await pilot.press("4")
+        await pilot.pause()
+        pilot.app.screen.query_one("#kind").value = "errors"
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(snap_compare):
+    assert snap_compare(_app(), terminal_size=(180, 50), press=["question_mark"])
+
+
+def _with_dialog(screen_factory):
+    async def run_before(pilot) -> None:
+        await pilot.pause()
+        pilot.app.push_screen(screen_factory())
+        await pilot.pause()
+
+    return run_before
+
+
+def test_close_one_confirmation(snap_compare):
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=_with_dialog(
+        lambda: ConfirmDialog("Close SOL_USDT short at market (reduce-only)?", "Close it")))
+
+
+def test_close_all_typed_confirmation(snap_compare):
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=_with_dialog(
+        lambda: TypedConfirmDialog("Close EVERY position at market and HALT trading?", "CLOSE")))
+
+
+def test_stop_loss_dialog_with_a_refused_value(snap_compare):
+    rules = StopLossRules("BTC_USDT", Side.SHORT, D(61000), D("0.5"), D(63000), D(57000))
+
+    async def run_before(pilot) -> None:
+        await pilot.pause()
+        pilot.app.push_screen(StopLossDialog(rules))
+        await pilot.pause()
+        await pilot.press(*"60000.3")  # below a short's price and off the 0.5 unit
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_retry_dialog(snap_compare):
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=_with_dialog(
+        lambda: RetryDialog("MEXC did not answer in 10 s (network)\n\nRetry?")))
