@@ -199,10 +199,15 @@ class SessionService:
             lines = [f"{'.'.join(map(str, e['loc']))}: {e.get('input')!r} is not allowed - {e['msg']}" for e in exc.errors()]
             loc = exc.errors()[0]["loc"] if exc.errors() else ()
             raise InvalidSessionRequest("\n".join(lines), str(loc[0]) if loc else None) from None
+        strategy_file = str(req.strategy_file) if req.strategy_file else None
         try:
-            session_strategy(str(req.strategy_file) if req.strategy_file else None, req.leverage)
+            session_strategy(strategy_file, None)
         except StrategyError as exc:
             raise InvalidSessionRequest(f"strategy_file: {exc}", "strategy_file") from None
+        try:  # a leverage the file's own limits refuse is the leverage's fault, not the file's
+            session_strategy(strategy_file, req.leverage)
+        except StrategyError as exc:
+            raise InvalidSessionRequest(f"leverage: {exc}", "leverage") from None
         if req.source == "mexc" and (not req.symbols or req.data_file is not None):
             raise InvalidSessionRequest("source 'mexc' needs symbols (e.g. BTC_USDT) and no data_file",
                                         "symbols" if not req.symbols else "data_file")
