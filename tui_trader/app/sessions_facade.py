@@ -24,11 +24,14 @@ from tui_trader.app.sessions import (
     InvalidSessionRequest,
     Performance,
     SessionInfo,
+    SessionNotFound,
     SessionService,
 )
 from tui_trader.domain.errors import Retryable, TraderError
 from tui_trader.domain.models import Fill, Order
 from tui_trader.engine.core import TraderCore
+
+__all__ = ["FieldInvalid", "NotAvailable", "SessionNotFound", "SessionStoreError", "SessionsFacade"]
 
 MIN_LEVERAGE, MAX_LEVERAGE = 1, 200  # the same bounds `SessionRequest.leverage` enforces
 BUNDLED, LIVE = "bundled", "live"  # the data field's two words; anything else is a candle file path
