@@ -29,6 +29,7 @@ from tui_trader.app.tui.errors import RetryDialog
 from tui_trader.app.tui.screens.sessions import (
     KeyedTable,
     SessionsScreen,
+    price,
     row_changes,
     session_row,
 )
@@ -178,11 +179,12 @@ async def test_detail_shows_the_open_position_and_its_order(facade, service, tmp
     app = SessionsApp(facade)
     async with app.run_test(size=SIZE) as pilot:
         await open_form(pilot, name="open short", data=str(data))
-        await pilot.press("enter")
-        positions = app.screen.query_one("#session-positions", KeyedTable)
-        await until(pilot, lambda: positions.shown and cell(app, next(iter(positions.app.screen.query_one(
-            "#sessions-table", KeyedTable).shown)), "status") == "finished")
+        await pilot.press("enter")  # Enter in a field submits the form
+        await until(pilot, lambda: isinstance(app.screen, SessionsScreen))
         [info] = await service.list()
+        positions = app.screen.query_one("#session-positions", KeyedTable)
+        await until(pilot, lambda: cell(app, info.id, "status") == "finished" and positions.shown)
+        info = await service.get(info.id)
         assert info.status == "finished" and len(info.positions) == 1
         [(key, row)] = positions.shown.items()
         p = info.positions[0]
@@ -310,6 +312,13 @@ def test_session_row_formats_money_and_win_rate():
                                       "+12.35", "3", "66.7 %")
     row = session_row(summary(net_pnl=Decimal("-0.5"), trades=0, win_rate_pct=0.0))
     assert row[6] == "-0.50" and row[8] == "-"  # no trades: no win rate, not 0 %
+
+
+def test_prices_are_positional_with_eight_significant_digits():
+    assert price(Decimal("0.0000433142027838247905534665875")) == "0.000043314203"
+    assert [price(Decimal(v)) for v in ("0.00003283", "46319.5", "91407678", "100", "0")] == [
+        "0.00003283", "46319.5", "91407678", "100", "0"]
+    assert price(None) == "-"
 
 
 def test_row_changes_touch_only_what_changed():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import ClassVar
 
 from rich.text import Text
@@ -62,9 +62,19 @@ def money(value: Decimal, signed: bool = False) -> str:
     return f"{cents(value):+,}" if signed else f"{cents(value):,}"
 
 
-def price(value: Decimal | None) -> str:
-    """Positional notation at the value's own precision (0.00003283, not 3.283E-5 nor 0.00)."""
-    return "-" if value is None else format(value.normalize(), "f")
+def price(value: Decimal | None, digits: int = 8) -> str:
+    """Positional notation, at most `digits` significant digits (0.00003283, not 3.283E-5 nor 0.00; a
+    computed liquidation price is cut to 0.000043314203, not shown with its 30 digits)."""
+    if value is None:
+        return "-"
+    if value and value.adjusted() < digits:
+        value = value.quantize(Decimal(1).scaleb(value.adjusted() - digits + 1), rounding=ROUND_HALF_UP)
+    return format(value.normalize(), "f")
+
+
+def quantity(value: Decimal) -> str:
+    """Contracts as stored, every digit (a size is never rounded for display)."""
+    return format(value.normalize(), "f")
 
 
 def session_row(s: SessionSummary) -> Row:
@@ -75,13 +85,13 @@ def session_row(s: SessionSummary) -> Row:
 
 
 def position_row(p: SessionPositionView) -> Row:
-    return (p.symbol, p.side, price(p.contracts), price(p.entry), price(p.mark), price(p.liquidation),
+    return (p.symbol, p.side, quantity(p.contracts), price(p.entry), price(p.mark), price(p.liquidation),
             f"{p.leverage}x", money(p.margin), money(p.unrealized_pnl, True))
 
 
 def order_row(o: SessionOrderView) -> Row:
-    fills = "; ".join(f"{price(f.qty_contracts)} @ {price(f.price)}, {f.fee:.4f}" for f in o.fills)
-    return (utc_second(o.created_ms), o.client_id, o.side, price(o.qty_contracts), o.state, o.reason, fills or "-")
+    fills = "; ".join(f"{quantity(f.qty_contracts)} @ {price(f.price)}, {f.fee:.4f}" for f in o.fills)
+    return (utc_second(o.created_ms), o.client_id, o.side, quantity(o.qty_contracts), o.state, o.reason, fills or "-")
 
 
 def pnl_text(d: SessionDetail) -> str:
@@ -170,6 +180,7 @@ class SessionsScreen(Screen[None]):
         self.refresh_s = refresh_s
         self.max_orders = max_orders
         self._reading = False  # a store read is in flight: the timer skips its turn
+        self._again = False  # ... and someone asked for a fresh one meanwhile
         self._last_error: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -198,9 +209,12 @@ class SessionsScreen(Screen[None]):
     # --- reading --------------------------------------------------------------------------
 
     def refresh_now(self) -> None:
+        """Read the store now, or right after the read in flight (a new selection or a command's result
+        must not wait for the next tick)."""
         if self._reading:
+            self._again = True
             return
-        self._reading = True
+        self._reading, self._again = True, False
         self.run_worker(self._read(), group="sessions-read", exit_on_error=False)
 
     async def _read(self) -> None:
@@ -217,6 +231,8 @@ class SessionsScreen(Screen[None]):
             return
         finally:
             self._reading = False
+            if self._again:
+                self.call_later(self.refresh_now)
         self._last_error = None
         with self.app.batch_update():
             self.query_one("#sessions-table", KeyedTable).apply({s.id: session_row(s) for s in summaries})
