@@ -188,7 +188,8 @@ async def test_detail_shows_the_open_position_and_its_order(facade, service, tmp
         assert info.status == "finished" and len(info.positions) == 1
         [(key, row)] = positions.shown.items()
         p = info.positions[0]
-        assert key == f"{p.symbol}:{p.side.value}" and row[:3] == (p.symbol, "SHORT", format(p.contracts.normalize(), "f"))
+        assert key == f"{p.symbol}:{p.side.value}"
+        assert row[:3] == (p.symbol, "SHORT", format(p.contracts.normalize(), "f"))
         orders = app.screen.query_one("#session-orders", KeyedTable).shown
         assert len(orders) == 1 and next(iter(orders.values()))[2] == "OPEN_SHORT"
 
