@@ -254,15 +254,16 @@ class SessionsScreen(Screen[None]):
     # --- commands -------------------------------------------------------------------------
 
     def _run(self, done: str, command: Callable[[], Awaitable[object]]) -> None:
-        """Run `command` in a worker; say `done` when it succeeded, show its error the typed way if not."""
+        """Run `command` in a worker; say `done` (`{}`: what it returned) when it succeeded, show its error
+        the typed way if not."""
 
         async def run() -> None:
             try:
-                await command()
+                result = await command()
             except Exception as exc:  # noqa: BLE001 - a worker boundary: shown by its type, the screen goes on
                 show_error(self, exc, retry=lambda: self._run(done, command))
             else:
-                self.notify(done)
+                self.notify(done.replace("{}", str(result)))
             self.refresh_now()
 
         self.run_worker(run(), group="sessions-command", exit_on_error=False)
@@ -288,7 +289,7 @@ class SessionsScreen(Screen[None]):
     def action_stop(self) -> None:
         if (sid := self._selected_or_say()) is not None:
             self.notify(f"stopping session {sid} at its next candle")
-            self._run(f"session {sid} stopped", lambda: self.facade.stop(sid))
+            self._run(f"session {sid}: {{}}", lambda: self.facade.stop(sid))  # stopped, or still stopping
 
     def action_resume(self) -> None:
         if (sid := self._selected_or_say()) is not None:
