@@ -175,7 +175,7 @@ async def test_positions_table_and_close_one_needs_a_confirmation_whose_default_
             await pilot.pause(0.3)
             table = app.screen.query_one(PositionsTable)
             assert table.row_count == 1
-            bar = str(table.get_cell("BTC_USDT:SHORT", "to liquidation"))
+            bar = table.cell("BTC_USDT:SHORT", "to liquidation")
             assert bar.endswith("RED 6.3 %") and "!" in bar and "|" in bar
             await pilot.press("c")
             await pilot.pause()

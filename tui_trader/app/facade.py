@@ -283,13 +283,14 @@ class ConsoleFacade:
         cfg = watchdog.cfg if watchdog is not None else None
         views = [self._view(p, now) for p in sorted(cache.positions.values(), key=lambda p: (p.symbol, p.side.value))]
         account = cache.account
-        # the risk guard's equity is marked to market every second; the account only at fills and funding
-        equity = risk.equity if risk is not None and risk.equity is not None else account.equity if account else None
+        # marked to market at this very moment (the account is reported only at fills and funding)
+        marked = risk.marked_equity() if risk is not None else None
+        equity = marked if marked is not None else account.equity if account is not None else None
         return ConsoleSnapshot(
             self.mode, risk.state.value if risk is not None else "-", now, views,
             equity=equity,
-            daily_pnl=(risk.equity - risk.day_start_equity
-                       if risk is not None and risk.equity is not None and risk.day_start_equity is not None else None),
+            daily_pnl=(equity - risk.day_start_equity
+                       if risk is not None and equity is not None and risk.day_start_equity is not None else None),
             yellow_pct=cfg.yellow_band_pct if cfg else 20.0, red_pct=cfg.red_band_pct if cfg else 10.0,
             autoclose_pct=(cfg.autoclose_distance_pct if cfg.autoclose_enabled else None) if cfg else None,
         )

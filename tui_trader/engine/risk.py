@@ -252,13 +252,14 @@ class RiskGuard:
         only on fills; flat, equity changes only by reported fills and funding)."""
         self._timer = None
         try:
-            equity = self._marked_equity()
+            equity = self.marked_equity()
             if equity is not None:
                 self.observe_equity(equity)
         finally:
             self._arm_timer()
 
-    def _marked_equity(self) -> Decimal | None:
+    def marked_equity(self) -> Decimal | None:
+        """Cash plus every position's P&L at the cached fair (else last) price - now (the dashboard's equity)."""
         cache = self.cache
         if cache is None or cache.account is None:
             return None

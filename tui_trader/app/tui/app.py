@@ -149,8 +149,8 @@ class TraderApp(App[int]):
         """Panic button: a typed confirmation, then the emergency close returns at once (progress as events)."""
         if isinstance(self.screen, TypedConfirmDialog):
             return
-        self.push_screen(TypedConfirmDialog("Close EVERY position at market and HALT trading?", "CLOSE"),
-                         lambda yes: self._send_close_all() if yes else None)
+        self.push_screen(TypedConfirmDialog("Close EVERY position at market and HALT trading?", "CLOSE",
+                                            on_confirm=self._send_close_all))
 
     def _send_close_all(self) -> None:
         try:
@@ -169,7 +169,7 @@ class TraderApp(App[int]):
         self.notify("trading state reset to ACTIVE")
 
 
-async def save_screenshot(core: TraderCore, path: Path, *, after_s: float, size: tuple[int, int] = (180, 40)) -> int:
+async def save_screenshot(core: TraderCore, path: Path, *, after_s: float, size: tuple[int, int] = (200, 40)) -> int:
     """Run the dashboard without a terminal until a position is open (plus a second, so prices move)
     or `after_s` seconds have passed, then write what it shows as SVG (`tui-trader --screenshot FILE`:
     the README's picture is made this way, on the bundled data)."""

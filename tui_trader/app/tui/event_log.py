@@ -96,11 +96,18 @@ class EventLog:
 
     def __init__(self, max_lines: int = 10_000) -> None:
         self.entries: deque[LogEntry] = deque(maxlen=max_lines)
+        self.added = 0  # entries ever added: a view that wrote up to n writes only what came since
 
     def add(self, ev: Event) -> LogEntry:
         entry = LogEntry(ev.ts_ms, kind_of(ev), format_event(ev))
         self.entries.append(entry)
+        self.added += 1
         return entry
+
+    def since(self, added: int, at_most: int) -> list[LogEntry]:
+        """The entries added after the first `added` (the newest `at_most` of them)."""
+        n = min(self.added - added, at_most, len(self.entries))
+        return list(self.entries)[-n:] if n > 0 else []
 
     def filtered(self, kind: str = "all", search: str = "") -> list[LogEntry]:
         return [e for e in self.entries if e.matches(kind, search)]

@@ -7,6 +7,7 @@ Both dismiss with True (confirmed) or False.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -43,9 +44,11 @@ class ConfirmDialog(ModalScreen[bool]):
 class TypedConfirmDialog(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
-    def __init__(self, question: str, word: str) -> None:
+    def __init__(self, question: str, word: str, on_confirm: Callable[[], object] | None = None) -> None:
+        """`on_confirm` runs the moment the word is typed, before the dialog closes (a close-all must not
+        wait for the screen behind it to repaint)."""
         super().__init__()
-        self.question, self.word = question, word
+        self.question, self.word, self.on_confirm = question, word, on_confirm
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -58,6 +61,8 @@ class TypedConfirmDialog(ModalScreen[bool]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip().lower() == self.word.lower():
+            if self.on_confirm is not None:
+                self.on_confirm()
             self.dismiss(True)
         else:
             event.input.value = ""

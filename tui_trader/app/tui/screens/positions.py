@@ -36,6 +36,8 @@ class PositionsScreen(Screen[None]):
                 tooltip="Move the selected position's stop-loss (validated: side of the price, price unit)"),
     ]
 
+    _written = 0  # log entries written so far (EventLog.added)
+
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="status")
         yield PositionsTable(id="positions")
@@ -48,11 +50,15 @@ class PositionsScreen(Screen[None]):
         self.on_screen_resume()
 
     def on_screen_resume(self) -> None:
-        """Back from another screen: the events that came meanwhile are in the log, not in a frame."""
-        log = self.query_one("#recent-events", RichLog)
-        log.clear()
-        for entry in list(self._app.bridge.log.entries)[-RECENT_LINES:]:
+        """Back from another screen or a dialog: write what came meanwhile (appended: a close-all's
+        dialog closing must not cost a rewrite of the log)."""
+        self._write_since()
+
+    def _write_since(self) -> None:
+        log, events = self.query_one("#recent-events", RichLog), self._app.bridge.log
+        for entry in events.since(self._written, RECENT_LINES):
             log.write(Text(entry.text))
+        self._written = events.added
 
     @property
     def _app(self) -> TraderApp:
@@ -61,9 +67,7 @@ class PositionsScreen(Screen[None]):
     def repaint(self, frame: Frame) -> None:
         self.query_one(StatusHeader).show(frame.header, frame.snapshot, frame.now_ms, frame.wall_ms)
         self.query_one(PositionsTable).show(position_rows(frame.snapshot))
-        log = self.query_one("#recent-events", RichLog)
-        for entry in frame.entries[-RECENT_LINES:]:
-            log.write(Text(entry.text))
+        self._write_since()
 
     def _selected(self) -> tuple[str, Side] | None:
         key = self.query_one(PositionsTable).selected_key
