@@ -124,6 +124,11 @@ def test_stop_loss_dialog_with_a_refused_value(snap_compare):
         pilot.app.push_screen(StopLossDialog(rules))
         await pilot.pause()
         await pilot.press(*"60000.3")  # below a short's price and off the 0.5 unit
+        error = pilot.app.screen.query_one("#stop_loss-error")
+        for _ in range(100):  # the check runs per keystroke: wait for the message (a loaded CI machine is slow)
+            if str(error.render()).strip():
+                break
+            await pilot.pause(0.02)
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)

@@ -151,11 +151,7 @@ class Execution:
     async def start(self) -> None:
         """Live venues: reconcile with the exchange before any strategy step (see `engine/reconcile.py`).
         Paper: the account as it starts (nothing to reconcile; the day's P&L counts from this balance)."""
-        if self.order_poll_s > 0:
-            await self.reconciler.start()
-        else:
-            await self.reconciler.read_account()
-            await self.drain_reports()
+        await self.reconciler.start(reconcile=self.order_poll_s > 0)
 
     async def run(self) -> None:
         workers = [self._report_worker(), self._entry_worker()]

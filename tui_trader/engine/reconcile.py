@@ -41,10 +41,15 @@ class Reconciler:
         self.restored: list[str] = []  # what start-up reconciliation found (also published as events)
         self._refreshing: set[tuple[str, Side]] = set()
 
-    async def start(self) -> None:
+    async def start(self, *, reconcile: bool = True) -> None:
         """Restore our orders from the store, then reconcile those left open with the venue - before any
         strategy step (the runner starts after execution), so a fill that happened while the console was
-        down reaches its machine as FILLED and no second entry is sent."""
+        down reaches its machine as FILLED and no second entry is sent. `reconcile=False` (paper): only
+        the account, so the day's P&L counts from the starting balance."""
+        if not reconcile:
+            await self.read_account()
+            await self.x.drain_reports()
+            return
         loader = getattr(self.x.store, "load_orders", None)
         for order in await loader(self.x.session_id) if loader is not None else []:
             self.x.cache.apply_order(order)

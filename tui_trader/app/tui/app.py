@@ -28,6 +28,7 @@ from tui_trader.app.tui.palette import ActionsProvider
 from tui_trader.app.tui.screens.events import EventLogScreen
 from tui_trader.app.tui.screens.help import HelpScreen
 from tui_trader.app.tui.screens.positions import PositionsScreen
+from tui_trader.app.tui.widgets.status_header import StatusHeader
 from tui_trader.engine.core import TraderCore
 
 MAX_TOASTS = 3  # per repaint; more alerts than that are summed up in one
@@ -107,9 +108,13 @@ class TraderApp(App[int]):
         frame = Frame(self.bridge.header, self.facade.snapshot(), self.core.clock.now_ms(), self.wall_ms(),
                       update.entries)
         base = self.screen_stack[0] if self.screen_stack else None
-        repaint = getattr(base, "repaint", None)
-        if repaint is not None and base is not None and base.is_mounted:  # (a screen being switched to: next time)
-            with self.batch_update():
+        if base is None or not base.is_mounted:  # (a screen being switched to: next time)
+            return
+        with self.batch_update():
+            for header in base.query(StatusHeader):  # every screen has one
+                header.show(frame.header, frame.snapshot, frame.now_ms, frame.wall_ms)
+            repaint = getattr(base, "repaint", None)  # the screens that show the frame's positions or events
+            if repaint is not None:
                 repaint(frame)
         if self.core.stop_requested:
             self.exit(self.core.exit_code)

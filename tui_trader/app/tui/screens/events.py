@@ -69,7 +69,6 @@ class EventLogScreen(Screen[None]):
         self.query_one("#event-log", RichLog).border_subtitle = shown
 
     def repaint(self, frame: Frame) -> None:
-        self.query_one(StatusHeader).show(frame.header, frame.snapshot, frame.now_ms, frame.wall_ms)
         self._write(frame.entries)
 
     def on_select_changed(self, event: Select.Changed) -> None:

@@ -65,7 +65,6 @@ class PositionsScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def repaint(self, frame: Frame) -> None:
-        self.query_one(StatusHeader).show(frame.header, frame.snapshot, frame.now_ms, frame.wall_ms)
         self.query_one(PositionsTable).show(position_rows(frame.snapshot))
         self._write_since()
 

@@ -35,6 +35,7 @@ from tui_trader.app.sessions_facade import (
 from tui_trader.app.tui.dialogs.confirm import ConfirmDialog
 from tui_trader.app.tui.dialogs.session_form import SessionFormDialog
 from tui_trader.app.tui.errors import show_error
+from tui_trader.app.tui.widgets.status_header import StatusHeader
 from tui_trader.domain.money import cents
 from tui_trader.domain.time_format import utc_minute, utc_second
 
@@ -184,6 +185,7 @@ class SessionsScreen(Screen[None]):
         self._last_error: str | None = None
 
     def compose(self) -> ComposeResult:
+        yield StatusHeader(id="status")  # the app keeps it current
         yield KeyedTable(SESSION_COLUMNS, id="sessions-table")
         with Vertical(id="session-detail"):
             yield Static("no session selected", id="session-pnl")
