@@ -15,26 +15,35 @@ import asyncio
 import json
 import os
 import shlex
+import sqlite3
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from tui_trader.app.backtest_cli import parse_date_ms
 from tui_trader.app.facade import FieldInvalid, NotAvailable
 from tui_trader.domain.config import MAX_LEVERAGE, Settings
 from tui_trader.domain.errors import DataError, StrategyError, TraderError
 from tui_trader.domain.strategy.schema import Strategy, strategy_from_dict
 from tui_trader.engine.core import TraderCore
+from tui_trader.engine.strategy_runner import bundled_strategy_path, load_strategy
+from tui_trader.store.backtests import AmbiguousRunId, BacktestRepository
+from tui_trader.store.db import Database
+from tui_trader.venues.candle_files import symbol_from_filename
+from tui_trader.venues.replay import bundled_data_path
 
 FIELDS = ("strategy", "data", "date-from", "date-to", "balance", "leverage")  # the form's widget ids
 MONEY_METRICS = frozenset({"net_pnl", "fees_paid", "funding_paid", "expectancy", "start_equity", "end_equity"})
 EQUITY_EVERY_MS = 3_600_000  # the CLI's default sampling (60 minutes)
 STOP_GRACE_S = 3.0  # SIGTERM, then SIGKILL after this long
 CHILD_MODULE = "tui_trader.app.backtests_facade"
+OPEN_ATTEMPTS, OPEN_RETRY_S = 40, 0.05  # a connection closing elsewhere can refuse an open for a moment
 DATE_HINT = "use 2017-11-05, 2017-11-05T12:00 (UTC) or epoch ms"
 
 
@@ -114,10 +123,38 @@ def detail_from_record(r: Mapping[str, Any]) -> RunDetail:
     return RunDetail(summary_from_record(r, r["metrics"]), metrics, trades, equity, r["params"])
 
 
+class RunStore:
+    """`backtest_runs` through short-lived connections (a long read never queues before the live store's
+    order writes), one at a time and retried on open: SQLite refuses an open ("database is locked")
+    while the last connection to a WAL database checkpoints on close."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def repository(self) -> AsyncIterator[BacktestRepository]:
+        async with self._lock:
+            db = Database(self.path)
+            try:
+                for attempt in range(OPEN_ATTEMPTS):
+                    try:
+                        await db.connection()
+                        break
+                    except sqlite3.OperationalError as exc:
+                        if "locked" not in str(exc) or attempt == OPEN_ATTEMPTS - 1:
+                            raise
+                        await asyncio.sleep(OPEN_RETRY_S)
+                yield BacktestRepository(db)
+            finally:
+                await db.close()
+
+
 class BacktestsFacade:
     def __init__(self, core: TraderCore) -> None:
         self._core = core
         self.job: BacktestJob | None = None  # the one run in progress (one at a time: two cores are not many)
+        self._store: RunStore | None = None
 
     @property
     def settings(self) -> Settings:
@@ -130,18 +167,18 @@ class BacktestsFacade:
 
         return database_path(self.settings)
 
-    # --- stored runs (a short-lived connection: the live store's one connection keeps its writes) ------
+    @property
+    def store(self) -> RunStore:
+        if self._store is None or self._store.path != self.store_path:
+            self._store = RunStore(self.store_path)
+        return self._store
+
+    # --- stored runs -------------------------------------------------------------------------
 
     async def list_runs(self, limit: int = 50) -> list[RunSummary]:
         """Newest first; the run in progress (not stored yet) on top as `running`."""
-        from tui_trader.store.backtests import BacktestRepository
-        from tui_trader.store.db import Database
-
-        db = Database(self.store_path)
-        try:
-            rows = await BacktestRepository(db).list_runs(limit)
-        finally:
-            await db.close()
+        async with self.store.repository() as repo:
+            rows = await repo.list_runs(limit)
         runs = [summary_from_record(r) for r in rows]
         job = self.job
         if job is not None and job.status in ("starting", "running") and all(r.id != job.run_id for r in runs):
@@ -149,25 +186,17 @@ class BacktestsFacade:
         return runs
 
     async def get_run(self, run_id: str) -> RunDetail | None:
-        from tui_trader.store.backtests import AmbiguousRunId, BacktestRepository
-        from tui_trader.store.db import Database
-
-        db = Database(self.store_path)
         try:
-            record = await BacktestRepository(db).get_run(run_id)
+            async with self.store.repository() as repo:
+                record = await repo.get_run(run_id)
         except AmbiguousRunId as exc:
             raise TraderError(str(exc)) from None
-        finally:
-            await db.close()
         return None if record is None else detail_from_record(record)
 
     # --- the form -------------------------------------------------------------------------
 
     def defaults(self) -> dict[str, str]:
         """What a blank field means, for the form's placeholders."""
-        from tui_trader.engine.strategy_runner import bundled_strategy_path
-        from tui_trader.venues.replay import bundled_data_path
-
         return {"strategy": str(bundled_strategy_path()), "data": str(bundled_data_path()),
                 "date-from": "first candle", "date-to": "last candle",
                 "balance": f"{Decimal(str(self.settings.paper.starting_balance)):f}", "leverage": "the strategy's"}
@@ -183,8 +212,6 @@ class BacktestsFacade:
 
     def validate(self, values: Mapping[str, str]) -> BacktestRequest:
         """The form's values as a request; the first wrong one raises `FieldInvalid`."""
-        from tui_trader.venues.replay import bundled_data_path
-
         strategy = _strategy(values.get("strategy", ""))
         text = values.get("data", "").strip()
         data = tuple(_file("data", p) for p in _split_paths(text)) if text else (bundled_data_path(),)
@@ -214,7 +241,7 @@ class BacktestsFacade:
             raise NotAvailable(f"backtest {self.job.run_id} is still running: cancel it first")
         from tui_trader.backtest.runner import new_run_id
 
-        self.job = BacktestJob(request, new_run_id(), self.settings, self.store_path)
+        self.job = BacktestJob(request, new_run_id(), self.settings, self.store)
         return self.job
 
 
@@ -228,7 +255,7 @@ class BacktestJob:
     request: BacktestRequest
     run_id: str
     settings: Settings
-    store_path: Path
+    store: RunStore
     status: str = "starting"  # starting | running | finished | failed | cancelled
     bars_done: int = 0
     bars_total: int | None = None  # None until the child has counted the candles
@@ -273,7 +300,10 @@ class BacktestJob:
             proc.stdin.write(json.dumps(self._payload()).encode())
             await _close_stdin(proc.stdin)
             async for line in proc.stdout:
-                message = json.loads(line)
+                try:
+                    message = json.loads(line)
+                except ValueError:  # the child was killed in the middle of a line
+                    continue
                 if message["event"] == "error":
                     error = message
                 self._apply(message)
@@ -285,7 +315,11 @@ class BacktestJob:
                 proc.kill()
                 await proc.wait()
             await stderr
-        return await self._outcome(proc, error)
+        try:
+            return await self._outcome(proc, error)
+        finally:
+            if self.status in ("starting", "running"):  # an unexpected error: never shown as running
+                self.status = "cancelled" if self._cancelled else "failed"
 
     async def _outcome(self, proc: asyncio.subprocess.Process, error: dict[str, Any] | None) -> str:
         if self.status == "finished":
@@ -329,7 +363,7 @@ class BacktestJob:
             settings = settings.model_copy(update={"paper": settings.paper.model_copy(
                 update={"starting_balance": float(r.starting_balance)})})
         return {
-            "run_id": self.run_id, "store_path": str(self.store_path), "strategy": r.strategy.model_dump(mode="json"),
+            "run_id": self.run_id, "store_path": str(self.store.path), "strategy": r.strategy.model_dump(mode="json"),
             "data": [str(p) for p in r.data], "date_from_ms": r.date_from_ms, "date_to_ms": r.date_to_ms,
             "settings": settings.model_dump(mode="json", exclude={"mexc"}),  # no keys leave this process
             "params": {"source": "dashboard", "leverage": r.leverage,
@@ -338,13 +372,8 @@ class BacktestJob:
 
     async def _record_cancelled(self) -> None:
         """Store the run as cancelled - unless the child saved it just before it was stopped."""
-        from tui_trader.store.backtests import BacktestRepository
-        from tui_trader.store.db import Database
-
         r = self.request
-        db = Database(self.store_path)
-        try:
-            repo = BacktestRepository(db)
+        async with self.store.repository() as repo:
             if await repo.get_run(self.run_id) is not None:
                 return
             await repo.save({
@@ -354,16 +383,12 @@ class BacktestJob:
                 "params": {**self._payload()["params"], "data": [str(p) for p in r.data], "bars": self.bars_done,
                            "bars_total": self.bars_total},
             })  # fmt: skip
-        finally:
-            await db.close()
 
 
 async def _close_stdin(stdin: asyncio.StreamWriter) -> None:
-    try:
+    with suppress(BrokenPipeError, ConnectionResetError):  # the child is already gone (cancelled at once)
         await stdin.drain()
         stdin.close()
-    except (BrokenPipeError, ConnectionResetError):  # the child is already gone (cancelled at once)
-        pass
 
 
 # --- field checks (pure but for the file checks) ---------------------------------------------------
@@ -384,8 +409,6 @@ def _file(field_id: str, text: str) -> Path:
 
 
 def _strategy(text: str) -> Strategy:
-    from tui_trader.engine.strategy_runner import load_strategy
-
     path = _file("strategy", text.strip()) if text.strip() else None
     try:
         return load_strategy(path)
@@ -394,8 +417,6 @@ def _strategy(text: str) -> Strategy:
 
 
 def _date_ms(field_id: str, text: str) -> int | None:
-    from tui_trader.app.backtest_cli import parse_date_ms
-
     if not text.strip():
         return None
     try:
@@ -429,8 +450,6 @@ def _leverage(text: str) -> int | None:
 
 
 def _symbols(data: tuple[Path, ...]) -> tuple[str, ...]:
-    from tui_trader.venues.candle_files import symbol_from_filename
-
     return tuple(sorted({symbol_from_filename(p) for p in data}))
 
 
@@ -439,7 +458,7 @@ def _symbols(data: tuple[Path, ...]) -> tuple[str, ...]:
 
 def child_main() -> int:
     """Run one backtest from the JSON request on stdin; protocol lines (JSON) on stdout, logs to the log file."""
-    import logging
+    import logging  # (the child's imports: the dashboard process never needs them)
 
     from tui_trader.app.backtest_cli import count_bars
     from tui_trader.app.cli import file_log_handler
@@ -451,10 +470,8 @@ def child_main() -> int:
         out.write(json.dumps(message) + "\n")
         out.flush()
 
-    try:
+    with suppress(OSError):
         os.nice(5)  # the console's live watchdog comes first
-    except OSError:
-        pass
     req = json.load(sys.stdin)
     settings = Settings.model_validate(req["settings"])
     if settings.data_dir is not None:  # the engine's log goes where the dashboard's goes (else: stderr)

@@ -176,7 +176,7 @@ class BacktestsScreen(Screen[None]):
     def action_reload(self) -> None:
         self._load_runs()
 
-    @work(group="backtests-list", exclusive=True, exit_on_error=False)
+    @work(group="backtests-list", exit_on_error=False)  # not exclusive: a cancel must not land mid-SQLite call
     async def _load_runs(self) -> None:
         try:
             runs = await self.facade.list_runs()
@@ -216,7 +216,7 @@ class BacktestsScreen(Screen[None]):
         self.detail_id = run_id
         self._fetch_detail(run_id)
 
-    @work(group="backtests-detail", exclusive=True, exit_on_error=False)
+    @work(group="backtests-detail", exit_on_error=False)  # (a stale answer is dropped by `detail_id`)
     async def _fetch_detail(self, run_id: str) -> None:
         try:
             detail = await self.facade.get_run(run_id)
@@ -261,7 +261,7 @@ class BacktestsScreen(Screen[None]):
         self.action_reload()  # its row, as running
         try:
             status = await job.run(self._show_progress)
-        except TraderError as exc:
+        except Exception as exc:  # noqa: BLE001 - a worker boundary: shown by its type, the app goes on
             show_error(self, exc)
         else:
             self.notify(f"backtest {job.run_id} {status}",
@@ -276,7 +276,7 @@ class BacktestsScreen(Screen[None]):
         bar.update(total=job.bars_total, progress=job.bars_done)
         self.query_one("#job-status", Label).update(progress_text(job))
         table = self.query_one("#runs", DataTable)
-        if job.run_id in {k.value for k in table.rows}:
+        if job.status in ("starting", "running") and job.run_id in {k.value for k in table.rows}:  # (its end: reload)
             table.update_cell(job.run_id, "status", Text(status_text(job.summary(), job),
                                                          style=STATUS_STYLE.get(job.status, "")))
 
