@@ -137,3 +137,75 @@ def test_stop_loss_dialog_with_a_refused_value(snap_compare):
 def test_retry_dialog(snap_compare):
     assert snap_compare(_app(), terminal_size=SIZE, run_before=_with_dialog(
         lambda: RetryDialog("MEXC did not answer in 10 s (network)\n\nRetry?")))
+
+
+# --- paper sessions --------------------------------------------------------------------------------
+
+def _sessions_stub():
+    from tui_trader.app.sessions_facade import (
+        SessionDetail,
+        SessionFillView,
+        SessionOrderView,
+        SessionPositionView,
+        SessionSummary,
+    )
+
+    running = SessionSummary("a1b2c3d4", "nxt pumps", "running", "bundled sample", D(10000), D("10042.17"),
+                             D("42.17"), 7, 57.1)
+    failed = SessionSummary("e5f6a7b8", "bad csv", "failed", "prices.csv", D(5000), D(5000), D(0), 0, 0.0,
+                            error="prices.csv line 12: close is not a number")
+    fill = SessionFillView(NOW - 600_000, D(91407678), D("0.00003283"), D("1.80"), D(0))
+    detail = SessionDetail(running, D("48.10"), D("-3.66"), D("12.60"), D("0.00"), 1.8, NOW,
+                           (SessionPositionView("NXT_BTC", "SHORT", D(91407678), D("0.00003283"), D("0.00003287"),
+                                                D("0.00004331"), 3, D("1000.30"), D("-3.66")),),
+                           (SessionOrderView(NOW - 600_000, "pump_short-NXT-1-O", "OPEN_SHORT", D(91407678), "filled",
+                                             "Z1", (fill,)),), 1)
+
+    class Stub:
+        async def list(self):
+            return [running, failed]
+
+        async def detail(self, session_id, max_orders=50):
+            return detail
+
+    return Stub()
+
+
+def _sessions_app():
+    app = _app()
+    stub = _sessions_stub()
+    type(app.facade).sessions = property(lambda self: stub)  # type: ignore[attr-defined]
+    return app
+
+
+async def _wait_rows(pilot, selector: str, n: int) -> None:
+    table = pilot.app.screen.query_one(selector)
+    for _ in range(100):
+        if table.row_count >= n:
+            break
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+def test_sessions_screen_with_a_running_and_a_failed_session(snap_compare):
+    async def run_before(pilot) -> None:
+        await pilot.press("2")
+        await pilot.pause()
+        await _wait_rows(pilot, "#sessions-table", 2)
+        await _wait_rows(pilot, "#session-orders", 1)
+
+    assert snap_compare(_sessions_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_session_form_with_leverage_refused_as_typed(snap_compare):
+    async def run_before(pilot) -> None:
+        await pilot.press("2")
+        await pilot.pause()
+        await _wait_rows(pilot, "#sessions-table", 2)
+        await pilot.press("n")
+        await pilot.pause()
+        pilot.app.screen.query_one("#leverage").focus()
+        await pilot.press(*"201")
+        await pilot.pause()
+
+    assert snap_compare(_sessions_app(), terminal_size=(180, 44), run_before=run_before)
