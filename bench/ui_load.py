@@ -16,8 +16,12 @@ auto-close), up to FRAME per loop turn, moving the data clock like the replay fe
 * close-all: with the UI, `K`, `CLOSE` typed, Enter; from the Enter key press (the key that sends it) to
   the last reduce-only close the paper venue receives (`place_order` timed, `time.perf_counter`), and
   to flat and to an empty positions table. Not from `K`: the pilot waits for the app to be idle after
-  each typed key, which under this load says nothing about the app. Headless: from `facade.close_all()`.
-  The feed keeps running throughout.
+  each typed key, which under this load says nothing about the app. For the same reason the Enter press
+  runs as its own task while the round is timed: `pilot.press` returns only after two
+  `wait_for_idle(0)` calls, and a process that never goes idle (the feed) makes each last its 1 s cap,
+  so awaiting it first would add ~2 s to "flat" whatever the core did. Flat is the moment the last
+  position leaves the cache (an inline bus handler on `PositionChanged`, not a poll). Headless: from
+  `facade.close_all()`. The feed keeps running throughout.
 
 Targets (issue 21): lag p99 < 20 ms with the UI; close-all < 50 ms. Last line: one JSON object.
 """
@@ -79,6 +83,8 @@ class Rig:
         self.venue, self.clock = self.stack.venue, self.core.components["data_clock"]
         self.venue.instruments.update(INSTR)
         self.closes_sent: list[float] = []  # perf_counter of each reduce-only order the venue received
+        self.flat_at: float | None = None  # perf_counter when the cache went flat this round
+        self.core.bus.subscribe(self._on_position, [PositionChanged], name="bench.flat")
         self.events = 0
         self.running = False
         place = self.venue.place_order
@@ -92,6 +98,10 @@ class Rig:
         self.prices = dict.fromkeys(SYMBOLS, 1.0)
         self.rng = random.Random(7)
 
+    def _on_position(self, _: Any) -> None:  # inline, as published: the cache applied it, the store has it
+        if not self.stack.cache.positions and self.flat_at is None:
+            self.flat_at = time.perf_counter()
+
     async def open_positions(self) -> None:
         self._publish_all()
         now = self.venue.now_ms
@@ -101,6 +111,7 @@ class Rig:
                 self.stack.execution.report(PositionChanged(now, self.venue.ledger.snapshot(pos, Decimal(1), now)))
         await self.stack.execution.idle()
         assert len(self.stack.cache.positions) == CLOSES, len(self.stack.cache.positions)
+        self.flat_at = None
 
     def _publish_all(self) -> None:
         ts = max(self.clock.now_ms(), self.venue.now_ms) + 1
@@ -166,8 +177,10 @@ async def run_phase(ui: bool, seconds: float, rounds: int, profile: bool) -> dic
 
 
 async def close_all_rounds(rig: Rig, rounds: int, send: Callable[[], Awaitable[float]],
-                           table_rows: Callable[[], int] | None = None) -> dict[str, list[float]]:
-    """`rounds` times: 50 positions open, `send()` (returns its start), the last close sent, flat, table empty."""
+                           table_rows: Callable[[], int] | None = None,
+                           settle: Callable[[], Awaitable[None]] | None = None) -> dict[str, list[float]]:
+    """`rounds` times: 50 positions open, `send()` (returns its start at once), the last close sent, flat,
+    table empty; then `settle()` (the UI: the Enter press's own wait for idle) before the next round."""
     out: dict[str, list[float]] = {"sent": [], "flat": [], "table_empty": []}
     for k in range(rounds):
         if k:  # the next round's positions (the kill switch stays HALTED: the ledger opens them directly)
@@ -179,11 +192,13 @@ async def close_all_rounds(rig: Rig, rounds: int, send: Callable[[], Awaitable[f
         await rig.wait_for(lambda: len(rig.closes_sent) >= CLOSES, "closes not all sent")
         out["sent"].append(rig.last_close_ms(t0))
         await rig.wait_for(rig.flat, "not flat")
-        out["flat"].append((time.perf_counter() - t0) * 1000)
+        out["flat"].append(((rig.flat_at or time.perf_counter()) - t0) * 1000)
         if table_rows is not None:
             await rig.wait_for(lambda: table_rows() == 0, "the positions table not empty")
             out["table_empty"].append((time.perf_counter() - t0) * 1000)
         await rig.wait_for(lambda: not rig.stack.emergency.running, "the close-all not finished")  # else joined
+        if settle is not None:
+            await settle()
     return out
 
 
@@ -230,15 +245,21 @@ async def _with_ui(rig: Rig, seconds: float, rounds: int, profile: bool) -> dict
         rate = (rig.events - events0) / (time.perf_counter() - t_feed)
         frames = list(flushes)
 
+        enter: list[asyncio.Task[None]] = []
+
         async def send() -> float:
             await pilot.press("K")
             await pilot.press(*"CLOSE")
             assert not rig.closes_sent, "a close went out before Enter"
             t0 = time.perf_counter()
-            await pilot.press("enter")
+            # not awaited here: the press returns only once the (never idle) process has been watched for ~2 s
+            enter.append(asyncio.create_task(pilot.press("enter"), name="bench-enter"))
             return t0
 
-        closes = await close_all_rounds(rig, rounds, send, lambda: _rows(app))
+        async def settle() -> None:
+            await enter.pop()
+
+        closes = await close_all_rounds(rig, rounds, send, lambda: _rows(app), settle)
         await pilot.press("q")
     if profile:
         print(profiler.output_text(unicode=False, color=False, show_all=True), file=sys.stderr)
