@@ -209,3 +209,60 @@ def test_session_form_with_leverage_refused_as_typed(snap_compare):
         await pilot.pause()
 
     assert snap_compare(_sessions_app(), terminal_size=(180, 44), run_before=run_before)
+
+
+# --- backtests -------------------------------------------------------------------------------------
+
+def _backtests_app():
+    """A real backtest of two days of the bundled data (deterministic), its id and time fixed for the picture."""
+    from tui_trader.app.backtests_facade import detail_from_record, summary_from_record
+    from tui_trader.backtest.runner import run_backtest
+    from tui_trader.venues.replay import bundled_data_path
+
+    settings, _ = load_settings(None)
+    result = run_backtest(None, [bundled_data_path()], settings=settings, date_from_ms=1_512_172_800_000,
+                          date_to_ms=1_512_345_600_000, equity_every_ms=900_000)
+    record = {**result.to_record(), "id": "bt-5f3a91c2", "created_ms": NOW}
+    detail = detail_from_record(record)
+    summary = summary_from_record(record, record["metrics"])
+
+    class Stub:
+        job = None
+
+        async def list_runs(self, limit=50):
+            return [summary]
+
+        async def get_run(self, run_id):
+            return detail
+
+    app = _app()
+    stub = Stub()
+    type(app.facade).backtests = property(lambda self: stub)  # type: ignore[attr-defined]
+    return app
+
+
+@pytest.mark.parametrize("tab", ["tab-summary", "tab-trades", "tab-equity"])
+def test_backtests_screen_tabs(snap_compare, tab):
+    async def run_before(pilot) -> None:
+        from textual.widgets import TabbedContent
+
+        await pilot.press("3")
+        await pilot.pause()
+        await _wait_rows(pilot, "#runs", 1)
+        for _ in range(50):
+            await pilot.pause(0.02)
+        pilot.app.screen.query_one(TabbedContent).active = tab
+        await pilot.pause(0.2)
+
+    assert snap_compare(_backtests_app(), terminal_size=(180, 44), run_before=run_before)
+
+
+def test_backtest_form(snap_compare):
+    async def run_before(pilot) -> None:
+        await pilot.press("3")
+        await pilot.pause()
+        await _wait_rows(pilot, "#runs", 1)
+        await pilot.press("n")
+        await pilot.pause(0.2)
+
+    assert snap_compare(_backtests_app(), terminal_size=(180, 44), run_before=run_before)

@@ -40,6 +40,7 @@ from tui_trader.app.backtests_facade import (
 from tui_trader.app.tui.dialogs.backtest_form import BacktestFormDialog
 from tui_trader.app.tui.errors import show_error
 from tui_trader.app.tui.widgets.equity_plot import EquityPlot
+from tui_trader.app.tui.widgets.status_header import StatusHeader
 from tui_trader.domain.errors import TraderError
 from tui_trader.domain.time_format import duration_text, utc_minute, utc_short
 
@@ -142,6 +143,7 @@ class BacktestsScreen(Screen[None]):
         self.detail_id: str | None = None  # the run whose detail is shown
 
     def compose(self) -> ComposeResult:
+        yield StatusHeader(id="status")  # the app keeps it current
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="job"):
             yield Label("no backtest running (n starts one)", id="job-status")
@@ -169,6 +171,8 @@ class BacktestsScreen(Screen[None]):
         trades = self.query_one("#trades", DataTable)
         for name in TRADE_COLUMNS:
             trades.add_column(name, key=name)
+        job = self.facade.job
+        self.query_one("#progress", ProgressBar).display = job is not None  # idle: no bar bouncing for nothing
         self.action_reload()
 
     # --- runs table -----------------------------------------------------------------------
@@ -200,7 +204,7 @@ class BacktestsScreen(Screen[None]):
             if run.id in present:
                 for col, value in zip(RUN_COLUMNS, styled):
                     if str(table.get_cell(run.id, col)) != str(value):
-                        table.update_cell(run.id, col, value)
+                        table.update_cell(run.id, col, value, update_width=True)
             else:
                 table.add_row(*styled, key=run.id)
         if runs and self.detail_id is None:
@@ -231,7 +235,7 @@ class BacktestsScreen(Screen[None]):
         for panel, rows in PANELS.items():
             table = self.query_one(f"#{panel}", DataTable)
             for key, _, value in (metric_rows(detail, rows) if detail else [(k, "", MISSING) for k, _, _ in rows]):
-                table.update_cell(key, "value", Text(value, justify="right"))
+                table.update_cell(key, "value", Text(value, justify="right"), update_width=True)
         trades = self.query_one("#trades", DataTable)
         trades.clear()  # a different run: a new list, not an update of the old one
         for i, trade in enumerate(detail.trades if detail else ()):
@@ -273,6 +277,7 @@ class BacktestsScreen(Screen[None]):
 
     def _show_progress(self, job: BacktestJob) -> None:
         bar = self.query_one("#progress", ProgressBar)
+        bar.display = True
         bar.update(total=job.bars_total, progress=job.bars_done)
         self.query_one("#job-status", Label).update(progress_text(job))
         table = self.query_one("#runs", DataTable)

@@ -90,3 +90,6 @@ class EquityPlot(Vertical):
             chart.set_ylabel(label)
             if len(values) >= 2:
                 chart.plot(self.times_s, values, line_style=colour or "white", hires_mode=HiResMode.BRAILLE)
+                low, high = min(values), max(values)
+                pad = (high - low) * 0.05 or 1.0  # the extremes inside the frame: a line on the axis is hidden
+                chart.set_ylimits(low - pad, high + pad)
