@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.app.sessions import InvalidSessionRequest, SessionNotFound, SessionRunning, SessionService
-from tui_trader.app.settings import load_settings
+from tui_trader.app.sessions import (
+    InvalidSessionRequest,
+    SessionNotFound,
+    SessionRunning,
+)
 from tui_trader.domain.models import OrderState
 from tui_trader.domain.money import cents
-from tui_trader.store.db import Database
 from tui_trader.venues.replay import bundled_data_path
 
 PUMP_FROM, PUMP_TO = 1512248000000, 1512260000000  # real NXT/BTC minutes around a pump the default strategy trades
@@ -26,19 +28,6 @@ def real_slice(tmp_path: Path, start=PUMP_FROM, end=PUMP_TO) -> Path:
     out = tmp_path / "bittrex_NXT-BTC_1m_slice.csv"
     out.write_text("\n".join([lines[0]] + [l for l in lines[1:] if start <= int(l.split(",")[0]) <= end]) + "\n")
     return out
-
-
-@pytest.fixture
-async def service(tmp_path):
-    settings, _ = load_settings(None)
-    db = Database(tmp_path / "s.sqlite")
-    writer = asyncio.create_task(db.run())
-    svc = SessionService(settings, db)
-    yield svc
-    await svc.shutdown()
-    writer.cancel()
-    await asyncio.gather(writer, return_exceptions=True)
-    await db.shutdown()
 
 
 async def test_eight_operations(service, tmp_path):
@@ -127,7 +116,7 @@ async def test_stop_then_resume_continues_without_duplicate_fills(service, tmp_p
     straight = await service.create({"name": "straight", "data_file": data})
     assert await service.wait(straight.id) == "finished"
     reference = (await service.orders_and_fills(straight.id))[1]
-    key = lambda f: (f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee, f.realized_pnl)  # noqa: E731
+    key = lambda f: (f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee, f.realized_pnl)
     assert len(reference) >= 4 and [key(f) for f in after] == [key(f) for f in reference]
 
 
@@ -172,7 +161,7 @@ async def test_resuming_from_any_checkpoint_reproduces_the_uninterrupted_run(ser
     info = await service.create({"name": "straight", "data_file": data})
     await service.wait(info.id)
     reference = (await service.orders_and_fills(info.id))[1]
-    key = lambda f: (f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee)  # noqa: E731
+    key = lambda f: (f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee)
     busy = [c for c in taken[:-1] if c["venue"]["positions"] or any(m["state"]["phase"] != "MONITORING" for m in c["machines"].values())]
     sample = busy[:4] + taken[1:-1:12]
     assert busy, "no checkpoint with a position open: the slice no longer exercises the hard case"
@@ -211,7 +200,7 @@ async def test_resuming_over_a_later_stored_state_changes_nothing(service, tmp_p
     info = await service.create({"name": "crashy", "data_file": data})
     await service.wait(info.id)
     orders, fills = await service.orders_and_fills(info.id)
-    key = lambda f: (f.fill_id, f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee, f.realized_pnl)  # noqa: E731
+    key = lambda f: (f.fill_id, f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee, f.realized_pnl)
     with_position = [c for c in taken[:-1] if c["venue"]["positions"]]
     entries = [f.ts_ms for f in fills if f.client_id.endswith("-O")]
     just_before_entry = [c for c in taken[:-1] if any(0 < e - c["data_now_ms"] < 1_800_000 for e in entries)]  # inside the warm-up span
@@ -249,7 +238,7 @@ async def test_a_crash_before_the_first_candle_checkpoint_resumes_to_the_uninter
         assert await service.wait(info.id) == "finished"
         again_orders, again = await service.orders_and_fills(info.id)
         again_perf = await service.performance(info.id)
-        same = lambda fs: [(f.fill_id, f.ts_ms, f.price, f.fee) for f in fs]  # noqa: E731
+        same = lambda fs: [(f.fill_id, f.ts_ms, f.price, f.fee) for f in fs]
         assert same(again) == same(fills)
         assert [(o.client_id, o.state) for o in again_orders] == [(o.client_id, o.state) for o in orders]
         assert (again_perf.trade_count, again_perf.equity) == (perf.trade_count, perf.equity) and again_perf.reconciles

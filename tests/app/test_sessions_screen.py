@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,7 +21,6 @@ from tui_trader.app.sessions_facade import (
     leverage_problem,
     request_from_form,
 )
-from tui_trader.app.settings import load_settings
 from tui_trader.app.tui.dialogs.confirm import ConfirmDialog
 from tui_trader.app.tui.dialogs.session_form import SessionFormDialog
 from tui_trader.app.tui.errors import RetryDialog
@@ -38,7 +36,6 @@ from tui_trader.domain.money import cents
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import WallClock
 from tui_trader.engine.core import TraderCore
-from tui_trader.store.db import Database
 from tui_trader.venues.replay import bundled_data_path
 
 SIZE = (140, 44)
@@ -55,19 +52,6 @@ class SessionsApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(SessionsScreen(self.facade, refresh_s=0.1))
-
-
-@pytest.fixture
-async def service(tmp_path):
-    settings, _ = load_settings(None)
-    db = Database(tmp_path / "sessions.sqlite")
-    writer = asyncio.create_task(db.run())
-    svc = SessionService(settings, db)
-    yield svc
-    await svc.shutdown()
-    writer.cancel()
-    await asyncio.gather(writer, return_exceptions=True)
-    await db.shutdown()
 
 
 @pytest.fixture
