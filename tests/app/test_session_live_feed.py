@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.app.test_sessions import service  # noqa: F401 - fixture
 from tests.venues.mexc.conftest import fake  # noqa: F401 - fixture
 from tui_trader.app.sessions import InvalidSessionRequest
 
