@@ -259,21 +259,37 @@ class ChangeFromHigh(ChangeFromLow):
 
 class VolumeSurge:
     """mean(x[t-a+1 .. t]) / mean(x[t-a-b+1 .. t-a]); defined for t >= a+b-1. A zero base mean:
-    +inf when the recent sum is > 0 (the surge is met), None when it is 0 (module docstring)."""
+    +inf when the recent sum is > 0 (the surge is met), None when it is 0 (module docstring).
+
+    One delay line for both windows (each bar converted to the grid once): the same values, bit
+    for bit, as RollingMean(a, 0) and RollingMean(b, a), at about half their cost."""
 
     def __init__(self, recent: int = 5, base: int = 60) -> None:
-        self.recent = RollingMean(recent, 0)
-        self.base = RollingMean(base, recent)
+        if recent < 1 or base < 1:
+            raise ValueError(f"volume surge over {recent} / {base} bars: both need >= 1")
+        self.recent_n = recent
+        self.base_n = base
+        self._bars: deque[int] = deque()  # grid integers of the last recent + base bars, oldest first
+        self._recent = 0  # exact sums on the 2^-1074 grid
+        self._base = 0
 
     def update(self, x: float) -> None:
-        self.recent.update(x)
-        self.base.update(x)
+        g = grid_int(x)
+        bars = self._bars
+        bars.append(g)
+        self._recent += g
+        if len(bars) > self.recent_n:
+            moved = bars[-self.recent_n - 1]  # leaves the recent window, enters the base one
+            self._recent -= moved
+            self._base += moved
+            if len(bars) > self.recent_n + self.base_n:
+                self._base -= bars.popleft()
 
     @property
     def value(self) -> float | None:
-        base, recent = self.base.value, self.recent.value
-        if base is None or recent is None:
+        if len(self._bars) < self.recent_n + self.base_n:
             return None
+        base = self._base / _GRID / self.base_n
         if base == 0:
-            return math.inf if self.recent.exact_sign > 0 else None
-        return recent / base
+            return math.inf if self._recent > 0 else None
+        return self._recent / _GRID / self.recent_n / base
