@@ -24,7 +24,7 @@ async def test_session_on_the_mexc_public_feed_trades_paper_on_live_prices(servi
     assert (await service.stop(info.id)).status == "stopped"
 
 
-async def test_mexc_source_needs_symbols(service):  # noqa: F811
+async def test_mexc_source_needs_symbols(service):
     try:
         await service.create({"name": "x", "source": "mexc"})
     except InvalidSessionRequest as exc:
