@@ -138,7 +138,7 @@ def batch_rsi(x: ndarray, n: int) -> Ref:
 
 
 def _ratio_rule(num: ndarray, den: ndarray, num_positive: ndarray, minus_one: bool) -> Ref:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # (huge / tiny: inf, as the rule says)
         r = num / den - 1.0 if minus_one else num / den
     return [(math.inf if p else None) if dz else float(v) for v, dz, p in zip(r, den == 0, num_positive)]
 
