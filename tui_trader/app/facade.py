@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STOP_LOSS_FIELD = "stop_loss"  # the widget id a refused stop-loss highlights
+# (symbol, side, tag) -> the newest entry orders' (stop-loss, take-profit)
+EntryTargets = dict[tuple[str, Side, str], tuple[Decimal | None, Decimal | None]]
 
 
 class NotAvailable(TraderError):
@@ -190,9 +192,8 @@ class ConsoleFacade:
 
     def current_price(self, symbol: str) -> Decimal | None:
         """The fair price, else the last trade: what a stop-loss is checked against (None before any)."""
-        cache = self._require("cache")
-        entry = cache.mark.get(symbol) or cache.last.get(symbol)
-        return to_decimal(entry[0]) if entry is not None else None
+        price = self._require("cache").fair_price(symbol)
+        return to_decimal(price) if price is not None else None
 
     async def stop_loss_rules(self, symbol: str, side: Side) -> StopLossRules:
         """The current price, the instrument's price unit and the position's stop-loss / take-profit.
@@ -260,13 +261,23 @@ class ConsoleFacade:
             unit = self._price_units[symbol] = (await self._require("venue").instrument(symbol)).price_unit
         return unit
 
-    def _targets(self, p: Position) -> tuple[Decimal | None, Decimal | None]:
-        """(stop-loss, take-profit): the stop a person set on this very position, else the entry orders'."""
+    def _entry_targets(self) -> EntryTargets:
+        """(symbol, side, tag) -> the newest entry orders' stop-loss and take-profit: one pass over the
+        orders for a whole snapshot (not one per position)."""
         assert self._stack is not None
-        entry = [o for o in self._stack.cache.orders.values()
-                 if o.symbol == p.symbol and not o.reduce_only and o.tag == p.tag and o.side.position_side is p.side]
-        sl = next((o.stop_loss_price for o in reversed(entry) if o.stop_loss_price), None)
-        tp = next((o.take_profit_price for o in reversed(entry) if o.take_profit_price), None)
+        found: EntryTargets = {}
+        for o in self._stack.cache.orders.values():  # oldest first: a later order's target wins
+            if o.reduce_only or not (o.stop_loss_price or o.take_profit_price):
+                continue
+            key = (o.symbol, o.side.position_side, o.tag)
+            sl, tp = found.get(key, (None, None))
+            found[key] = (o.stop_loss_price or sl, o.take_profit_price or tp)
+        return found
+
+    def _targets(self, p: Position, entry_targets: EntryTargets | None = None) -> tuple[Decimal | None, Decimal | None]:
+        """(stop-loss, take-profit): the stop a person set on this very position, else the entry orders'."""
+        sl, tp = (entry_targets if entry_targets is not None else self._entry_targets()).get(
+            (p.symbol, p.side, p.tag), (None, None))
         user = self._stop_losses.get((p.symbol, p.side))
         if user is not None and user[0] == _identity(p):
             sl = user[1]
@@ -281,7 +292,9 @@ class ConsoleFacade:
             return ConsoleSnapshot(self.mode, "-", now)
         cache, risk, watchdog = self._stack.cache, self._stack.risk, self._stack.watchdog
         cfg = watchdog.cfg if watchdog is not None else None
-        views = [self._view(p, now) for p in sorted(cache.positions.values(), key=lambda p: (p.symbol, p.side.value))]
+        targets = self._entry_targets()
+        views = [self._view(p, now, targets)
+                 for p in sorted(cache.positions.values(), key=lambda p: (p.symbol, p.side.value))]
         account = cache.account
         # marked to market at this very moment (the account is reported only at fills and funding)
         marked = risk.marked_equity() if risk is not None else None
@@ -295,20 +308,20 @@ class ConsoleFacade:
             autoclose_pct=(cfg.autoclose_distance_pct if cfg.autoclose_enabled else None) if cfg else None,
         )
 
-    def _view(self, p: Position, now_ms: int) -> PositionView:
+    def _view(self, p: Position, now_ms: int, targets: EntryTargets) -> PositionView:
         assert self._stack is not None  # (snapshot() returns before here without a stack)
         cache, watchdog = self._stack.cache, self._stack.watchdog
         w = watchdog.watches.get((p.symbol, p.side)) if watchdog is not None else None
         fair, last = cache.mark.get(p.symbol), cache.last.get(p.symbol)
-        price = fair[0] if fair is not None else last[0] if last is not None else None
+        price = cache.fair_price(p.symbol)
         exchange = float(p.liquidation_price) if p.liquidation_price else None
         liq = w.liq if w is not None and w.liq is not None else exchange
         dist = distance_pct(p.side, price, liq) if price is not None and liq else None
         cfg = watchdog.cfg if watchdog is not None else None
         band = band_for(dist, cfg.yellow_band_pct, cfg.red_band_pct) if dist is not None and cfg else None
-        upnl = p.side.sign * (price - float(p.entry_price)) * float(p.qty_coins) if price is not None else None
+        upnl = float(p.pnl_at(to_decimal(price))) if price is not None else None
         roe = upnl / float(p.margin) * 100 if upnl is not None and p.margin > 0 else None
-        sl, tp = self._targets(p)
+        sl, tp = self._targets(p, targets)
         stage = "unwatched" if w is None else "closing" if w.closing else "close failed" if w.failed else "watching"
         return PositionView(p.symbol, p.side, p.contracts, p.qty_coins, p.entry_price,
                             fair[0] if fair else None, last[0] if last else None, p.leverage, liq,

@@ -201,9 +201,11 @@ class Position:
     @property
     def unrealized_pnl(self) -> Decimal:
         """P&L at the mark price (0 when no mark is known yet)."""
-        if self.mark_price is None:
-            return ZERO
-        return self.side.sign * (self.mark_price - self.entry_price) * self.qty_coins
+        return ZERO if self.mark_price is None else self.pnl_at(self.mark_price)
+
+    def pnl_at(self, price: Decimal) -> Decimal:
+        """Unrealised P&L if the position were marked at `price` (the one marking rule)."""
+        return self.side.sign * (price - self.entry_price) * self.qty_coins
 
     @property
     def is_flat(self) -> bool:

@@ -58,6 +58,11 @@ class Cache:
         entry = self.last.get(symbol)
         return entry[0] if entry else None
 
+    def fair_price(self, symbol: str) -> float | None:
+        """The fair (mark) price, else the last trade: what positions are marked and stops checked against."""
+        entry = self.mark.get(symbol) or self.last.get(symbol)
+        return entry[0] if entry else None
+
     def reference_price(self, symbol: str) -> Decimal | None:
         """Last trade price, else mark, as Decimal (sizing and pre-trade checks)."""
         entry = self.last.get(symbol) or self.mark.get(symbol)

@@ -267,9 +267,8 @@ class RiskGuard:
 
     def _upnl(self, pos: Position) -> Decimal:
         """A position's unrealised P&L at the cached mark (else last) price; 0 with no price."""
-        cache = self.cache
-        price = (cache.mark.get(pos.symbol) or cache.last.get(pos.symbol)) if cache is not None else None
-        return pos.side.sign * (to_decimal(price[0]) - pos.entry_price) * pos.qty_coins if price else Decimal(0)
+        price = self.cache.fair_price(pos.symbol) if self.cache is not None else None
+        return pos.pnl_at(to_decimal(price)) if price is not None else Decimal(0)
 
 
 def _utc(ts_ms: int) -> str:
