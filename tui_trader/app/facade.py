@@ -83,6 +83,7 @@ class ConsoleSnapshot:
     yellow_pct: float = 20.0
     red_pct: float = 10.0
     autoclose_pct: float | None = 10.0  # None: auto-close off
+    stale_after_s: float = 3.0  # the watchdog's: a stream price older than this is stale
 
 
 def check_stop_loss(value: Decimal, side: Side, price: Decimal | None, price_unit: Decimal | None) -> None:
@@ -306,6 +307,7 @@ class ConsoleFacade:
                        if risk is not None and equity is not None and risk.day_start_equity is not None else None),
             yellow_pct=cfg.yellow_band_pct if cfg else 20.0, red_pct=cfg.red_band_pct if cfg else 10.0,
             autoclose_pct=(cfg.autoclose_distance_pct if cfg.autoclose_enabled else None) if cfg else None,
+            stale_after_s=cfg.stale_after_s if cfg else 3.0,
         )
 
     def _view(self, p: Position, now_ms: int, targets: EntryTargets) -> PositionView:

@@ -44,7 +44,6 @@ class HeaderState:
     price_source: dict[str, str] = field(default_factory=dict)  # symbol -> "stream" | "rest"
     price_seen_ms: dict[str, int] = field(default_factory=dict)  # symbol -> clock time its last price arrived
     breakers: dict[str, str] = field(default_factory=dict)  # venue -> closed | open | half-open
-    alarms: int = 0  # ManualActionRequired seen
 
     def price_age_s(self, symbol: str, now_ms: int) -> float | None:
         """Seconds since `symbol`'s last price (trade or fair) reached the console; None before any."""
@@ -119,8 +118,6 @@ class Bridge:
                 h.last_price[ev.symbol] = ev.price
         elif isinstance(ev, BreakerChanged):
             h.breakers[ev.venue] = ev.new
-        elif isinstance(ev, ManualActionRequired):
-            h.alarms += 1
         elif isinstance(ev, FeedStateChanged):
             if ev.state in RECONNECTING and h.feeds.get(ev.feed) not in RECONNECTING:
                 h.reconnects[ev.feed] = h.reconnects.get(ev.feed, 0) + 1

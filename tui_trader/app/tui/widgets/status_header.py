@@ -15,7 +15,6 @@ from tui_trader.app.facade import ConsoleSnapshot
 from tui_trader.app.tui.bridge import HeaderState, format_price
 from tui_trader.domain.time_format import utc_second
 
-STALE_AGE_S = 3.0  # a stream price older than this shows its age (the watchdog's default stale_after_s)
 GOOD_FEED = ("connected", "replaying", "resynced", "finished")
 
 
@@ -53,7 +52,7 @@ def header_text(h: HeaderState, snap: ConsoleSnapshot, now_ms: int, wall_ms: int
     for symbol, price in h.last_price.items():
         text.append(f"{symbol} {format_price(price)}")
         age, source = h.price_age_s(symbol, now_ms), h.price_source.get(symbol, "stream")
-        if age is not None and (source != "stream" or age >= STALE_AGE_S):
+        if age is not None and (source != "stream" or age >= snap.stale_after_s):  # the watchdog's own limit
             text.append(f" ({source} {age:.1f} s)", style="bold yellow")
         text.append("  ")
     if h.data_time_ms and h.mode == "paper":
