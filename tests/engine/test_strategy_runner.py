@@ -29,7 +29,7 @@ PUMP_START, PUMP_END = 1512245400000, 1512255600000  # 2017-12-02 20:10 .. 23:00
 
 
 def nxt_pump_candles(tmp_path: Path) -> Path:
-    """The two hours of bundled NXT candles (the same as ../shared's recording) around the pump, as a CSV."""
+    """The two hours of bundled NXT candles (identical to the original recording) around the pump, as a CSV."""
     with gzip.open(bundled_data_path("bittrex_NXT-BTC_1m_20171130-20171210.csv.gz"), "rt", newline="") as fh:
         rows = list(csv.reader(fh))
     part = tmp_path / "bittrex_NXT-BTC_1m_part.csv"

@@ -111,7 +111,7 @@ def test_bundled_sample_is_real_data_and_small():
     digest = hashlib.sha256()
     for c in candles:
         digest.update(repr(tuple(c)).encode())
-    # the candles of ../shared/data/bittrex_NXT-BTC_1m_20171130-20171210.csv, hashed once: checked on every clone
+    # the candles of the original recording bittrex_NXT-BTC_1m_20171130-20171210.csv, hashed once: checked on every clone
     assert digest.hexdigest() == "0c79ae659fa68119a533bfceb120d2738f49a6c207044efdf78a17a9c7a25547"
 
 

@@ -13,12 +13,12 @@ from bisect import bisect_right
 import statistics
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # slices of ../shared/data (tests/data/make_slices.py)
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # slices shipped in the repo (tests/data/make_slices.py)
 BUNDLED = Path(__file__).resolve().parents[3] / "tui_trader" / "data"
 
 
 def path(name: str) -> Path:
-    """The recording `name` (a ../shared/data file name) as this repository ships it: a slice or the bundled copy."""
+    """The recording `name` (its original file name) as this repository ships it: a slice or the bundled copy."""
     for candidate in (DATA_DIR / f"{name}.gz", BUNDLED / f"{name}.gz"):
         if candidate.exists():
             return candidate
