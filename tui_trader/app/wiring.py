@@ -88,10 +88,11 @@ def _strategy(settings: Settings):
 
 
 def _paper(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: Database) -> TradingStack:
+    strategy = _strategy(settings)
     feed = ReplayFeed(
         bus, wall, replay_path(settings), symbol=settings.replay.symbol, speed=settings.replay.speed,
         ticks_per_candle=settings.replay.ticks_per_candle, spread_bps=settings.replay.spread_bps, loop=settings.replay.loop,
-        paced_from_ms=paced_from_ms(settings),
+        paced_from_ms=paced_from_ms(settings), close_after_bar=strategy is not None and strategy.bar_mode,
     )
     data_clock = SimClock(feed.first_ts_ms() - 1)
     feed.data_clock = data_clock
@@ -99,7 +100,7 @@ def _paper(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db:
     state = StateRepository(db)
     machines = NamespacedState(state, CONSOLE_PAPER_PREFIX)
     stack = build_trading_stack(
-        replay_settings(settings, feed.interval_s, settings.replay.ticks_per_candle), bus, data_clock, venue, OrderRepository(db), state, strategy=_strategy(settings),
+        replay_settings(settings, feed.interval_s, settings.replay.ticks_per_candle), bus, data_clock, venue, OrderRepository(db), state, strategy=strategy,
         symbols=settings.strategy.symbols or [feed.symbol], session_id=f"{CONSOLE_SESSION}-paper-{wall.now_ms()}",
         strategy_state_store=machines,
     )

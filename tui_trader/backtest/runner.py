@@ -144,7 +144,7 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
     feed = ReplayFeed(
         bus, SimClock(), sources=sources, speed=0, ticks_per_candle=settings.replay.ticks_per_candle,
         spread_bps=settings.replay.spread_bps, start_after_ms=(date_from_ms - 1) if date_from_ms else 0, until_ms=date_to_ms,
-        name="backtest",
+        name="backtest", close_after_bar=strat.bar_mode,
     )  # fmt: skip
     first = feed.first_candle_ms()
     if first is None:
@@ -158,7 +158,7 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
     settings = replay_settings(settings, feed.interval_s, settings.replay.ticks_per_candle)
     stack = build_trading_stack(settings, bus, clock, venue, store, store, strategy=strat, symbols=feed.symbols, session_id=run_id)
     feed.backpressure = stack.execution
-    if stack.runner is not None:  # the fast path: ticks no step needs stay off the bus while flat
+    if stack.runner is not None and not strat.bar_mode:  # the fast path: ticks no step needs stay off the bus while flat
         feed.absorber = stack.runner
         feed.quiet_gate = lambda: venue.is_idle() and not stack.execution.has_work()
         stack.runner.next_event_ms = lambda: feed.pending_ms

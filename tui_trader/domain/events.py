@@ -278,6 +278,7 @@ class StrategyStateChanged(Event):
     symbol: str
     state: str
     reason: str = ""
+    detail: str = ""  # what the transition saw (S1's and Z1's indicator values, a client id)
     type: ClassVar[str] = "strategy_state"
 
     @property

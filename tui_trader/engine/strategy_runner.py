@@ -27,6 +27,11 @@ values older than `global_limits.max_stale_data_s` are handed to the machine as 
 
 Replay fast path (backtests only): `ReplayFastPath` (`engine/replay_fast_path.py`), mixed in.
 
+Bar mode (`evaluation = "bar"`): the machines step on each closed candle of the strategy's
+interval (`BarIndicatorSet`; ticks are not even subscribed to) and at their own deadlines
+(`StrategyMachine.next_deadline_ms`: signal timeout, fill timeout, max hold, close re-sends) -
+nothing else: no 1 s timer, no quiet steps. An entry decided at a close goes out at that close.
+
 Persistence: after every state change the machine's dict is queued (latest per key) and written
 by `run()` through a `StateWriter`; `start()` restores every machine, so
 a running position survives a restart. Intents go to `intent_sink` (execution's `submit`).
@@ -55,6 +60,7 @@ from tui_trader.domain.events import (
     StrategyStateChanged,
     TradeTick,
 )
+from tui_trader.domain.indicators.bar_set import BarIndicatorSet
 from tui_trader.domain.indicators.registry import IndicatorSet, QuietDeps
 from tui_trader.domain.intents import Intent
 from tui_trader.domain.models import Position
@@ -147,7 +153,10 @@ class StrategyRunner(ReplayFastPath):
         self.name = f"strategy:{strategy.strategy_name}"
         syms = list(symbols) or list(strategy.global_limits.symbols)
         self.machines = {s: StrategyMachine(strategy, s) for s in syms}
-        self.indicators = {s: IndicatorSet.for_strategy(strategy) for s in syms}
+        self.bar_mode = strategy.bar_mode
+        # bar mode: the bar indicators instead (`_sets()` is whichever the strategy uses)
+        self.indicators = {} if self.bar_mode else {s: IndicatorSet.for_strategy(strategy) for s in syms}
+        self.bars = {s: BarIndicatorSet.for_strategy(strategy) for s in syms} if self.bar_mode else {}
         self._seen: dict[str, tuple[int, int]] = {}  # symbol -> (event ts, clock ms on arrival)
         self._last_now: dict[str, int] = {}
         self.writer = StateWriter(state_store)  # machine states, newest per key, written by run()
@@ -155,7 +164,8 @@ class StrategyRunner(ReplayFastPath):
         self._timer_due: int | None = None  # due time of `_timer` on the step grid
         self._grid_ms = 0  # set by start(): the timer fires at _grid_ms + k x tick only
         self._tick_ms = max(1, round(tick_s * 1000))
-        self._quiet_ms = max(0, round((QUIET_HORIZON_S if quiet_horizon_s is None else quiet_horizon_s) * 1000))
+        horizon = 0 if self.bar_mode else QUIET_HORIZON_S if quiet_horizon_s is None else quiet_horizon_s
+        self._quiet_ms = max(0, round(horizon * 1000))
         self._quiet: dict[str, _Quiet] = {}  # symbol -> its quiet (see _Quiet)
         self.before_step: Callable[[], None] | None = None  # replay fast path: flush absorbed prices
         self.next_event_ms: Callable[[], int | None] | None = None  # replay: no market event before this clock time
@@ -186,6 +196,11 @@ class StrategyRunner(ReplayFastPath):
         if self.reconcile_from is not None:
             for machine in self.machines.values():
                 self._reconcile(machine)
+        if self.bar_mode:
+            self._unsubscribe = self.bus.subscribe(
+                self._on_bar_event, types=[CandleClosed, CandlesClosed, OrderUpdated, PositionChanged], name=self.name)
+            self._schedule_deadline()
+            return
         self._unsubscribe = self.bus.subscribe(
             self._on_event, types=[TradeTick, BookTick, CandleClosed, CandlesClosed, OrderUpdated, PositionChanged], name=self.name
         )
@@ -217,7 +232,7 @@ class StrategyRunner(ReplayFastPath):
         uninterrupted one (same signals, same client ids). Indicators are pickled: they are our
         own objects, written and read by this process's checkpoints only."""
         return {
-            "indicators": base64.b64encode(pickle.dumps(self.indicators, protocol=pickle.HIGHEST_PROTOCOL)).decode(),
+            "indicators": base64.b64encode(pickle.dumps(self._sets(), protocol=pickle.HIGHEST_PROTOCOL)).decode(),
             "seen": {k: list(v) for k, v in self._seen.items()},
             "last_now": dict(self._last_now),
             "next_timer_ms": self._timer_due,
@@ -226,7 +241,11 @@ class StrategyRunner(ReplayFastPath):
 
     def import_state(self, data: dict) -> None:
         """Restore `export_state()` output (before `start()`)."""
-        self.indicators = pickle.loads(base64.b64decode(data["indicators"]))
+        sets = pickle.loads(base64.b64decode(data["indicators"]))
+        if self.bar_mode:
+            self.bars = sets
+        else:
+            self.indicators = sets
         self._seen = {k: (int(v[0]), int(v[1])) for k, v in data["seen"].items()}
         self._last_now = {k: int(v) for k, v in data["last_now"].items()}
         self._first_timer_ms = data.get("next_timer_ms")
@@ -234,7 +253,7 @@ class StrategyRunner(ReplayFastPath):
 
     def history_s(self) -> float:
         """Seconds of market history that make every indicator defined and the warm-up complete."""
-        longest = max((ind.longest_s for ind in self.indicators.values()), default=0.0)
+        longest = max((ind.longest_s for ind in self._sets().values()), default=0.0)
         return max(longest, warmup_s(self.strategy))
 
     def warm(self, symbol: str, events: list[Event], from_ms: int) -> None:
@@ -243,12 +262,16 @@ class StrategyRunner(ReplayFastPath):
         Indicators only: nothing is stepped, published or taken for the current market."""
         if self.started:
             raise RuntimeError("history goes in before the strategy starts")
-        indicators = self.indicators.get(symbol)
+        indicators = self._sets().get(symbol)
         if indicators is None:
             return
         for event in events:
             indicators.on_event(event)
         self._warm_from[symbol] = from_ms
+
+    def _sets(self) -> dict[str, IndicatorSet] | dict[str, BarIndicatorSet]:
+        """Each symbol's indicators: tick (`IndicatorSet`) or bar (`BarIndicatorSet`) ones."""
+        return self.bars if self.bar_mode else self.indicators
 
     async def run(self) -> None:
         await self.start()
@@ -312,6 +335,80 @@ class StrategyRunner(ReplayFastPath):
         elif q is not None and self._new_quiet(symbol):
             return
         self.step(symbol)
+
+    # --- bar mode -----------------------------------------------------------------------------
+
+    def _on_bar_event(self, event: Event) -> None:
+        if isinstance(event, (CandleClosed, CandlesClosed)):
+            bars = self.bars.get(event.symbol)
+            if bars is None or not bars.on_event(event):
+                return  # another interval, a repeated candle
+            self._seen[event.symbol] = (event.ts_ms, self.clock.now_ms())
+            self.step_bar(event.symbol)
+        elif isinstance(event, OrderUpdated):
+            machine = self._machine_for(event.order.tag, event.order.symbol)
+            if machine is not None:
+                self._after(machine, machine.on_order_update(self.now_ms(machine.symbol), event.order))
+        elif isinstance(event, PositionChanged):
+            machine = self._machine_for(event.position.tag, event.position.symbol)
+            if machine is not None:
+                self._after(machine, machine.on_position_changed(self.now_ms(machine.symbol), event.position, event.reason))
+        self._schedule_deadline()
+
+    def step_bar(self, symbol: str) -> None:
+        """Bar mode: evaluate one machine at the close of the bar its indicators just counted."""
+        machine, bars = self.machines[symbol], self.bars[symbol]
+        assert bars.last_price is not None
+        busy = sum(1 for m in self.machines.values() if m.phase in _BUSY)
+        allowed = busy < self.strategy.global_limits.max_open_positions
+        self._after(machine, machine.on_bar(self.now_ms(symbol), bars.values(), price=bars.last_price, entries_allowed=allowed))
+
+    def _bar_values(self, symbol: str, now: int) -> dict[str, float | None]:
+        """The last bar's values; undefined once that bar is older than an interval + max_stale_data_s
+        (the feed stopped: no decision on old data)."""
+        bars = self.bars[symbol]
+        if bars.last_event_ms is None or now - bars.last_event_ms > bars.interval_s * 1000 + self._stale_ms:
+            return dict.fromkeys(bars.indicators)
+        return bars.values()
+
+    def _schedule_deadline(self) -> None:
+        """Bar mode: the timer sleeps until the first machine deadline (event time -> clock time)."""
+        if self._unsubscribe is None:
+            return
+        clock_now, due = self.clock.now_ms(), None
+        for symbol, machine in self.machines.items():
+            deadline = machine.next_deadline_ms()
+            if deadline is None:
+                continue
+            seen = self._seen.get(symbol)
+            at = deadline if seen is None else deadline - self.now_ms(symbol) + clock_now
+            at = max(at, clock_now + 1)  # (a deadline already past: its step is running now, or just ran)
+            due = at if due is None else min(due, at)
+        if due == self._timer_due:
+            return
+        if due is None:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._timer_due = None
+            return
+        self._timer_due = due
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.clock.call_later(max(0, due - clock_now) / 1000, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._timer = self._timer_due = None
+        try:
+            for symbol, machine in self.machines.items():
+                deadline = machine.next_deadline_ms()
+                now = self.now_ms(symbol)
+                if deadline is not None and now >= deadline:
+                    self._after(machine, machine.on_deadline(now, self._bar_values(symbol, now)))
+        except Exception as exc:  # timer boundary: report and keep going
+            log.exception("strategy deadline step failed")
+            self.bus.publish(ErrorRaised(self.clock.now_ms(), self.name, f"{type(exc).__name__}: {exc}"))
+        finally:
+            self._schedule_deadline()
 
     def _machine_for(self, tag: str, symbol: str) -> StrategyMachine | None:
         machine = self.machines.get(symbol)
@@ -461,7 +558,8 @@ class StrategyRunner(ReplayFastPath):
     def _after(self, machine: StrategyMachine, intents: list[Intent]) -> None:
         for t in machine.drain_transitions():
             if t.source is not t.target:
-                self.bus.publish(StrategyStateChanged(t.ts_ms, self.strategy.strategy_name, machine.symbol, t.target.value, t.reason))
+                self.bus.publish(StrategyStateChanged(t.ts_ms, self.strategy.strategy_name, machine.symbol, t.target.value,
+                                                      t.reason, t.detail))
         if machine.dirty:
             machine.dirty = False
             self.writer.put(self.state_key(machine), machine.to_dict())

@@ -41,6 +41,13 @@ def candle_ticks(c: Candle, n: int = 4, side: Side | None = None) -> tuple[float
     return (c.close,)
 
 
+def bar_path(c: Candle, side: Side | None = None) -> tuple[float, float, float]:
+    """Bar mode (`ReplayFeed(close_after_bar=True)`): the trades inside a candle - the open, then
+    the extremes in the order above; its close is traded after the candle is announced closed,
+    so an order a bar-mode strategy sends at the close fills at the close."""
+    return candle_ticks(c, 4, side)[:3]  # type: ignore[return-value]
+
+
 def tick_offsets_ms(interval_ms: int, n: int = 4) -> list[int]:
     """When a candle's ticks happen, ms after its open: +0, 1/4, 1/2, 3/4 of the interval (one tick: at 3/4)."""
     return [i * interval_ms // 4 for i in range(4)][:n] if n > 1 else [interval_ms * 3 // 4]

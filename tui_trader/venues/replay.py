@@ -45,7 +45,7 @@ from tui_trader.domain.models import Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candle_series, symbol_from_filename
-from tui_trader.venues.intrabar import CLOSE_STEP, Step, candle_ticks, tick_offsets_ms
+from tui_trader.venues.intrabar import CLOSE_STEP, Step, bar_path, candle_ticks, tick_offsets_ms
 from tui_trader.venues.replay_fast_path import Absorber, FeedFastPath, StepMerge, Stretch
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ class ReplayFeed(FeedFastPath):
         position_side: Callable[[str], Side | None] | None = None,
         absorber: "Absorber | None" = None,
         quiet_gate: Callable[[], bool] | None = None,
+        close_after_bar: bool = False,
     ) -> None:
         self.bus = bus
         self.clock = clock  # paces the replay (wall time)
@@ -119,6 +120,9 @@ class ReplayFeed(FeedFastPath):
         self.symbols = list(series)
         self.symbol = self.symbols[0]
         self.speed = speed
+        # bar mode: open and extremes inside the candle, then the close, traded after the candle's
+        # CandleClosed (and after what that close started was sent): entries fill at the close
+        self.close_after_bar = close_after_bar
         self.ticks_per_candle = ticks_per_candle
         self.half_spread = spread_bps / 20_000.0
         self.loop = loop
@@ -211,7 +215,11 @@ class ReplayFeed(FeedFastPath):
 
     def _offsets(self, index: int) -> list[int]:
         """Tick times within a candle of source `index`, ms after its open."""
-        return tick_offsets_ms(self.intervals_s[index] * 1000, self.ticks_per_candle)
+        return tick_offsets_ms(self.intervals_s[index] * 1000, self._in_bar_ticks())
+
+    def _in_bar_ticks(self) -> int:
+        """Trades inside a candle: `ticks_per_candle`; bar mode: open and both extremes (the close after)."""
+        return 3 if self.close_after_bar else self.ticks_per_candle
 
     def _steps(self, index: int) -> Iterator[Step]:
         """One source's events in time order: each candle's ticks, then its close."""
@@ -242,7 +250,7 @@ class ReplayFeed(FeedFastPath):
         return self._merge
 
     async def _replay_once(self) -> None:
-        n = self.ticks_per_candle
+        n = self._in_bar_ticks()
         publish = self.bus.publish
         syms = self.symbols
         intervals = self.intervals_s
@@ -291,15 +299,23 @@ class ReplayFeed(FeedFastPath):
                     self.cursor_ms = candle.ts_ms
                     self.candles_published += 1
                     since_yield += 1
+                    if self.close_after_bar:
+                        if bp is not None and bp.has_work():
+                            await bp.idle()  # what the close started (an entry) is at the venue before its trade
+                        price = candle.close
+                        publish(BookTick(ts, sym, price * (1 - hs), price * (1 + hs)))
+                        publish(TradeTick(ts, sym, price, 0.0, "buy" if price >= candle.open else "sell"))
+                        publish(MarkPriceTick(ts, sym, price))
                 else:
                     open_gate = absorber is not None and gate is not None and gate()
                     if open_gate and whole and k == 0 and self._take_slot(index, candle):
                         taken[index] = True  # its other ticks and its close: in the stretch
                         continue
                     if k <= 1:  # the extremes' order is decided once the open tick has been handled
-                        prices[index] = candle_ticks(candle, n, side_of(sym) if k == 1 else None)
+                        side = side_of(sym) if k == 1 else None
+                        prices[index] = bar_path(candle, side) if self.close_after_bar else candle_ticks(candle, n, side)
                     price = prices[index][k]
-                    bid, ask, qty = price * (1 - hs), price * (1 + hs), candle.volume / n
+                    bid, ask, qty = price * (1 - hs), price * (1 + hs), candle.volume / n  # (bar mode: the close trades 0)
                     aggressor = "buy" if price >= candle.open else "sell"
                     book_taken = False
                     if open_gate:  # (a step inside absorb_* may flush what is held: _hold looks the entry up)

@@ -104,6 +104,49 @@ class StrategyMachine:
 
     # --- entry points -----------------------------------------------------------------------
 
+    def on_bar(
+        self, now_ms: int, values: Mapping[str, float | None], *, price: float, entries_allowed: bool = True
+    ) -> list[Intent]:
+        """Bar mode: the step at a bar's close, with the bar indicators after it and its close.
+        S1 and Z1 may both fire in it (the entry goes out at this close); not when a position of
+        this machine closed since the previous bar close - one order a bar, as a bar backtest."""
+        st = self.state
+        exited = st.exited_in_bar
+        if exited:
+            st.exited_in_bar = False
+            self.dirty = True
+        return self.on_tick(now_ms, values, price=price, entries_allowed=entries_allowed and not exited)
+
+    def on_deadline(self, now_ms: int, values: Mapping[str, float | None]) -> list[Intent]:
+        """Bar mode: a step between bar closes, at `next_deadline_ms` - timeouts, max hold, close
+        re-sends. Nothing is entered here (S1 and Z1 are decided at bar closes only)."""
+        phase = self.state.phase
+        if phase is Phase.MONITORING:
+            self._roll_day(now_ms)
+            return []
+        if phase is Phase.SIGNAL_DETECTED:
+            self._roll_day(now_ms)
+            if now_ms - self.state.t_signal_ms >= self.strategy.o1_cancel.timeout_s * 1000:
+                return self._abandon(now_ms, "TIMEOUT", self.strategy.o1_cancel.cooldown_s)
+            return []
+        return self.on_tick(now_ms, values)
+
+    def next_deadline_ms(self) -> int | None:
+        """Bar mode: when a step between bar closes could change something (None: not before the
+        next bar). Cooldown ends and the day roll gate S1 only, which is decided at bar closes."""
+        st, s = self.state, self.strategy
+        phase = st.phase
+        if phase is Phase.SIGNAL_DETECTED:
+            return st.t_signal_ms + round(s.o1_cancel.timeout_s * 1000)
+        if phase is Phase.ENTRY_PENDING:
+            timeout = round(s.z1_entry.order.fill_timeout_s * 1000)
+            return (st.cancel_sent_ms or st.t_sent_ms) + timeout
+        if phase is Phase.POSITION_ACTIVE:
+            return st.t_open_ms + round(s.global_limits.max_hold_s * 1000)
+        if phase is Phase.EXIT_PENDING:
+            return st.retry_at_ms or st.exit_sent_ms + round(EXIT_RESEND_S * 1000)
+        return None
+
     def on_tick(
         self, now_ms: int, values: Mapping[str, float | None], *, price: float | None = None, entries_allowed: bool = True
     ) -> list[Intent]:
@@ -118,7 +161,10 @@ class StrategyMachine:
         vals = self._with_own_values(values)
         phase = self.state.phase
         if phase is Phase.MONITORING:
-            return self._monitoring(now_ms, vals, entries_allowed)
+            out = self._monitoring(now_ms, vals, entries_allowed)
+            if self.strategy.bar_mode and self.state.phase is Phase.SIGNAL_DETECTED:  # S1 and Z1 at one close
+                out += self._signal(now_ms, self._with_own_values(values), entries_allowed)
+            return out
         if phase is Phase.SIGNAL_DETECTED:
             return self._signal(now_ms, vals, entries_allowed)
         if phase is Phase.ENTRY_PENDING:
@@ -255,9 +301,9 @@ class StrategyMachine:
             return []  # no order without a price to size it on
         if not entries_allowed or not self._day_ok():
             return self._abandon(now, "Z1_BLOCKED", s.o1_cancel.cooldown_s)
-        return self._enter(now)
+        return self._enter(now, vals)
 
-    def _enter(self, now: int) -> list[Intent]:
+    def _enter(self, now: int, vals: Mapping[str, float | None]) -> list[Intent]:
         st, order = self.state, self.strategy.z1_entry.order
         st.entry_client_id = self._client_id("O")
         st.t_sent_ms, st.cancel_sent_ms, st.exit_after_fill = now, 0, ""
@@ -274,7 +320,8 @@ class StrategyMachine:
             min_liq_distance_pct=self.strategy.global_limits.min_entry_liq_distance_pct,
             daily_loss_limit_pct=self.strategy.global_limits.daily_loss_limit_pct,
         )  # fmt: skip
-        self._go(now, Phase.ENTRY_PENDING, "Z1", st.entry_client_id)
+        z1 = ", ".join(f"{c.indicator}={vals.get(c.indicator)}" for c in self.strategy.z1_entry.conditions)
+        self._go(now, Phase.ENTRY_PENDING, "Z1", f"{st.entry_client_id} {z1}")  # the entry's values, recorded
         return [intent]
 
     def _entering(self, now: int, vals: Mapping[str, float | None]) -> list[Intent]:
@@ -367,6 +414,7 @@ class StrategyMachine:
 
     def _flat(self, now: int, why: str) -> list[Intent]:
         st, s = self.state, self.strategy
+        st.exited_in_bar = s.bar_mode
         emergency = st.exit_reason in EMERGENCY_REASONS
         cooldown = s.emergency_exit.cooldown_s if emergency else s.global_limits.normal_exit_cooldown_s
         st.cooldown_until_ms = now + round(cooldown * 1000)

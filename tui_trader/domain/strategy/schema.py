@@ -133,15 +133,77 @@ class MomentumReversalSpec(Model):
     min_peak: Positive = 0.05
 
 
+# --- bar-mode indicators (`evaluation = "bar"`): closed candles of the strategy's interval,
+# counted not timed; definitions in `domain/indicators/bars.py` --------------------------------
+
+BarField = Literal["open", "high", "low", "close", "volume"]
+Bars = Annotated[int, between(1, 100_000)]
+
+
+class BarRollingSpec(Model):
+    """min / max / mean / sum of `field` over the `bars` bars ending `offset` bars before this one."""
+
+    type: Literal["bar_rolling"]
+    stat: Literal["min", "max", "mean", "sum"]
+    field: BarField = "close"
+    bars: Bars
+    offset: Annotated[int, between(0, 100_000)] = 0
+
+
+class BarSmaSpec(Model):
+    type: Literal["bar_sma"]
+    field: BarField = "close"
+    bars: Bars
+
+
+class BarEmaSpec(Model):
+    type: Literal["bar_ema"]
+    field: BarField = "close"
+    bars: Bars
+
+
+class BarRsiSpec(Model):
+    """Wilder RSI seeded with the simple mean of the first `period` changes."""
+
+    type: Literal["bar_rsi"]
+    field: BarField = "close"
+    period: Annotated[int, between(2, 1000)] = 14
+
+
+class BarChangeSpec(Model):
+    """`field` now / its min (from_low) or max (from_high) over the `bars` bars before - 1: a
+    fraction (0.07 is 7 %), the pump of a close series."""
+
+    type: Literal["bar_change_from_low", "bar_change_from_high"]
+    field: BarField = "close"
+    bars: Bars
+
+
+class BarVolumeSurgeSpec(Model):
+    """mean of `field` over the last `recent` bars (this one included) / its mean over the `base`
+    bars before them; a zero base with volume in the recent bars counts as any surge met."""
+
+    type: Literal["bar_volume_surge"]
+    field: BarField = "volume"
+    recent: Bars = 5
+    base: Bars = 60
+
+
+BAR_SPECS = (BarRollingSpec, BarSmaSpec, BarEmaSpec, BarRsiSpec, BarChangeSpec, BarVolumeSurgeSpec)
+TICK_SPECS = (TwpaSpec, PumpSpec, VelocitySpec, VolumeSurgeSpec, RsiSpec, SpreadSpec, MomentumReversalSpec)
+
 IndicatorSpec = Annotated[
-    Union[TwpaSpec, PumpSpec, VelocitySpec, VolumeSurgeSpec, RsiSpec, SpreadSpec, PnlSpec, MomentumReversalSpec],
+    Union[TwpaSpec, PumpSpec, VelocitySpec, VolumeSurgeSpec, RsiSpec, SpreadSpec, PnlSpec, MomentumReversalSpec,
+          BarRollingSpec, BarSmaSpec, BarEmaSpec, BarRsiSpec, BarChangeSpec, BarVolumeSurgeSpec],
     Field(discriminator="type"),
 ]
 SPEC_TYPES: dict[str, type[Model]] = {
-    cls.model_fields["type"].annotation.__args__[0]: cls  # type: ignore[union-attr]
-    for cls in (TwpaSpec, PumpSpec, VelocitySpec, VolumeSurgeSpec, RsiSpec, SpreadSpec, PnlSpec, MomentumReversalSpec)
+    tag: cls
+    for cls in (*TICK_SPECS, PnlSpec, *BAR_SPECS)
+    for tag in cls.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
 }
 MACHINE_OWNED = ("unrealized_pnl_pct", "momentum_reversal")  # computed by the machine, not market data
+INTERVALS_S = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400}
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -210,6 +272,10 @@ class Strategy(Model):
     direction: Literal["LONG", "SHORT", "BOTH"]
     enabled: bool = True
     description: str = ""
+    # "tick": stepped every second and on every market event (tick data); "bar": stepped on each
+    # closed candle of `bar_interval` and at the machine's own deadlines, entries at the bar's close
+    evaluation: Literal["tick", "bar"] = "tick"
+    bar_interval: Literal["1m", "5m", "15m", "30m", "1h", "4h"] = "1m"
     indicators: dict[str, IndicatorSpec] = {}
     s1_signal: Section = Section()
     o1_cancel: O1Section = O1Section()
@@ -217,6 +283,14 @@ class Strategy(Model):
     ze1_close: Section = Section()
     emergency_exit: E1Section = E1Section()
     global_limits: GlobalLimits = GlobalLimits()
+
+    @property
+    def bar_mode(self) -> bool:
+        return self.evaluation == "bar"
+
+    @property
+    def bar_interval_s(self) -> int:
+        return INTERVALS_S[self.bar_interval]
 
     def sections(self) -> dict[str, Section]:
         """The five sections by key, in evaluation-table order."""
@@ -322,6 +396,26 @@ def _error_line(err: Any) -> str:
     return f"{_path(err['loc'])}: {text}"
 
 
+def _mode_check(s: Strategy) -> list[str]:
+    """Bar-mode strategies read bar indicators only, tick-mode ones tick indicators only: a bar
+    machine is not stepped on trades, so a tick indicator would be read at bar closes only."""
+    problems = []
+    for name, spec in s.indicators.items():
+        if s.bar_mode and isinstance(spec, TICK_SPECS):
+            problems.append(f"indicators.{name}: {spec.type!r} is a tick indicator; a strategy with evaluation = \"bar\""  # type: ignore[attr-defined]
+                            f" uses the bar_* indicators (allowed: {', '.join(t for t, c in SPEC_TYPES.items() if c in BAR_SPECS)})")
+        elif not s.bar_mode and isinstance(spec, BAR_SPECS):
+            problems.append(f"indicators.{name}: {spec.type!r} is a bar indicator: it needs evaluation = \"bar\"")  # type: ignore[attr-defined]
+    if s.bar_mode:
+        for key, section in s.sections().items():
+            for i, cond in enumerate(section.conditions):
+                spec_type = SPEC_TYPES.get(cond.indicator)
+                if cond.indicator not in s.indicators and spec_type in TICK_SPECS:
+                    problems.append(f"{key}.conditions[{i}].indicator: {cond.indicator!r} is a tick indicator; a strategy"
+                                    " with evaluation = \"bar\" uses bar_* indicators")
+    return problems
+
+
 def cross_check(s: Strategy) -> list[str]:
     """Rules spanning several keys; one message per problem."""
     problems: list[str] = []
@@ -332,6 +426,10 @@ def cross_check(s: Strategy) -> list[str]:
         for i, cond in enumerate(section.conditions):
             if cond.indicator not in s.indicators and cond.indicator not in SPEC_TYPES:
                 problems.append(f"{key}.conditions[{i}].indicator: {cond.indicator!r} is not a known indicator (allowed: {', '.join(known)})")
+            elif cond.indicator not in s.indicators and SPEC_TYPES[cond.indicator] in BAR_SPECS:
+                problems.append(f"{key}.conditions[{i}].indicator: {cond.indicator!r} needs its own [indicators.<name>] table"
+                                " (its window has no default)")
+    problems += _mode_check(s)
     for name, spec in s.indicators.items():
         if isinstance(spec, MomentumReversalSpec):
             target = s.indicators.get(spec.velocity)

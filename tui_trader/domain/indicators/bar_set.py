@@ -1,0 +1,118 @@
+"""Domain layer: the bar indicators of a bar-mode strategy (`evaluation = "bar"`), for one symbol.
+
+The counterpart of `IndicatorSet` for strategies stepped on closed candles: it is fed the closed
+candles of the strategy's interval (`CandleClosed`, `CandlesClosed`; candles of other intervals
+and every tick are ignored) and answers `values()` - each named bar indicator after the newest
+bar. Bars are counted, not timed (`bars.py`): a candle whose open time is not after the last
+one's (a repeated kline push, history overlapping the stream) is not counted twice.
+
+Values are finite floats or None: a volume surge over a silent base (+inf in `bars.py`: "any
+surge is met") is handed on as the largest float, which meets every finite `>=` / `>` threshold
+and no `<=` / `<` one, as +inf would.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Protocol
+
+from tui_trader.domain.events import CandleClosed, CandlesClosed, Event
+from tui_trader.domain.indicators import bars
+from tui_trader.domain.strategy.schema import (
+    MACHINE_OWNED,
+    BarChangeSpec,
+    BarEmaSpec,
+    BarRollingSpec,
+    BarRsiSpec,
+    BarSmaSpec,
+    BarVolumeSurgeSpec,
+    Model,
+    Strategy,
+)
+
+FIELDS = ("open", "high", "low", "close", "volume")
+_BIG = sys.float_info.max
+
+
+class BarIndicator(Protocol):
+    def update(self, x: float) -> None: ...
+
+    @property
+    def value(self) -> float | None: ...
+
+
+def bar_indicator(spec: Model) -> tuple[BarIndicator, int]:
+    """The incremental indicator a bar spec means, and how many bars it needs to be defined."""
+    if isinstance(spec, BarRollingSpec):
+        cls = {"min": bars.RollingMin, "max": bars.RollingMax, "mean": bars.RollingMean, "sum": bars.RollingSum}[spec.stat]
+        return cls(spec.bars, spec.offset), spec.bars + spec.offset
+    if isinstance(spec, BarSmaSpec):
+        return bars.Sma(spec.bars), spec.bars
+    if isinstance(spec, BarEmaSpec):
+        return bars.Ema(spec.bars), spec.bars
+    if isinstance(spec, BarRsiSpec):
+        return bars.Rsi(spec.period), spec.period + 1
+    if isinstance(spec, BarChangeSpec):
+        cls2 = bars.ChangeFromLow if spec.type == "bar_change_from_low" else bars.ChangeFromHigh
+        return cls2(spec.bars), spec.bars + 1
+    if isinstance(spec, BarVolumeSurgeSpec):
+        return bars.VolumeSurge(spec.recent, spec.base), spec.recent + spec.base
+    raise TypeError(f"{type(spec).__name__} is not a bar indicator")
+
+
+class BarIndicatorSet:
+    """A bar-mode strategy's indicators for one symbol: closed candles in, `values()` out."""
+
+    def __init__(self, specs: dict[str, Model], interval_s: int) -> None:
+        self.interval_s = interval_s
+        self.indicators: dict[str, BarIndicator] = {}
+        self._feeds: list[tuple[int, Callable[[float], None]]] = []  # (field index, update)
+        need = 0
+        for name, spec in specs.items():
+            ind, bars_needed = bar_indicator(spec)
+            self.indicators[name] = ind
+            self._feeds.append((FIELDS.index(spec.field), ind.update))  # type: ignore[attr-defined]
+            need = max(need, bars_needed)
+        self.bars_needed = need
+        self.longest_s = float(need * interval_s)  # history that defines every value
+        self.bars = 0  # closed bars counted so far
+        self.last_open_ms: int | None = None
+        self.last_event_ms: int | None = None  # close time of the newest bar
+        self.last_price: float | None = None  # its close
+
+    @classmethod
+    def for_strategy(cls, strategy: Strategy) -> BarIndicatorSet:
+        used = {n: s for n, s in strategy.used_indicators().items() if getattr(s, "type", "") not in MACHINE_OWNED}
+        return cls(used, strategy.bar_interval_s)
+
+    def on_event(self, event: Event) -> bool:
+        """Count a closed candle of this set's interval (True), else ignore the event (False)."""
+        if isinstance(event, CandleClosed):
+            if event.interval_s != self.interval_s:
+                return False
+            return self.on_bar(event.open_ms, event.open, event.high, event.low, event.close, event.volume)
+        if isinstance(event, CandlesClosed) and event.interval_s == self.interval_s:
+            counted = False
+            for c in event.candles:
+                counted = self.on_bar(c[0], c[1], c[2], c[3], c[4], c[5]) or counted
+            return counted
+        return False
+
+    def on_bar(self, open_ms: int, o: float, h: float, low: float, c: float, v: float) -> bool:
+        """One closed bar (False: not after the last one, not counted)."""
+        if self.last_open_ms is not None and open_ms <= self.last_open_ms:
+            return False
+        row = (o, h, low, c, v)
+        for field, update in self._feeds:
+            update(row[field])
+        self.bars += 1
+        self.last_open_ms, self.last_event_ms, self.last_price = open_ms, open_ms + self.interval_s * 1000, c
+        return True
+
+    def values(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for name, ind in self.indicators.items():
+            v = ind.value
+            out[name] = _BIG if v == float("inf") else v
+        return out
