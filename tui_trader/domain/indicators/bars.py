@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 
 GRID_BITS = 1074  # 2^-1074: the smallest subnormal, a grid every finite float lies on
 _GRID = 1 << GRID_BITS
@@ -180,6 +181,20 @@ class Ema:
             assert self._ema is not None
             self._ema = (x - self._ema) * self.alpha + self._ema
 
+    def extend(self, xs: Iterable[float]) -> None:
+        """`update` each of `xs` in turn (the same operations: the same floats), in a tight loop."""
+        it = iter(xs)
+        while self._seed is not None:
+            x = next(it, None)
+            if x is None:
+                return
+            self.update(x)
+        ema, alpha = self._ema, self.alpha
+        assert ema is not None
+        for x in it:
+            ema = (x - ema) * alpha + ema
+        self._ema = ema
+
     @property
     def value(self) -> float | None:
         return self._ema
@@ -215,6 +230,30 @@ class Rsi:
             assert self._gain is not None
             self._gain = (self._gain * (n - 1) + gain) / n
             self._loss = (self._loss * (n - 1) + loss) / n
+
+    def extend(self, xs: Iterable[float]) -> None:
+        """`update` each of `xs` in turn, in a tight loop with the same float operations: a zero
+        gain or loss adds +0.0, which leaves a non-negative sum unchanged, so it is left out."""
+        it = iter(xs)
+        while self._seed_gain is not None or self._last is None:
+            x = next(it, None)
+            if x is None:
+                return
+            self.update(x)
+        gain, loss, prev = self._gain, self._loss, self._last
+        assert gain is not None
+        n = self.n
+        k = n - 1
+        for x in it:
+            d = x - prev
+            prev = x
+            if d > 0:
+                gain = (gain * k + d) / n
+                loss = (loss * k) / n
+            else:
+                gain = (gain * k) / n
+                loss = (loss * k - d) / n
+        self._gain, self._loss, self._last = gain, loss, prev
 
     @property
     def value(self) -> float | None:
