@@ -9,17 +9,19 @@ Several files of one symbol (monthly downloads, say) are one series (`read_candl
 one after the other in the order of their first candle. Where a file starts before the previous
 one ends, the candles of the overlap must be the ones already read - they are skipped once - and
 anything else (a different candle, one the earlier file lacks) is a `DataError` naming both
-files: replaying both would feed the same minutes twice.
+files: replaying both would feed the same minutes twice. The rule's pieces (`series_order`,
+`overlap_error`) are shared with the columnar cache (`candle_cache.py`), which applies it to arrays.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import math
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -56,7 +58,7 @@ def symbol_in_filename(path: Path) -> str | None:
         pieces = part.split("-")
         if len(pieces) > 1 and all(p.isalnum() for p in pieces) and any(c.isalpha() for c in part):
             return part.replace("-", "_").upper()
-    for base, quote in reversed(list(zip(parts, parts[1:]))):  # the last pair: `mexc_ETH_BTC` is ETH_BTC
+    for base, quote in reversed(list(itertools.pairwise(parts))):  # the last pair: `mexc_ETH_BTC` is ETH_BTC
         if quote.upper() in QUOTES and base.isalnum() and any(c.isalpha() for c in base):
             return f"{base}_{quote}".upper()
     return None
@@ -116,7 +118,7 @@ def read_candle_series(paths: Sequence[Path | str]) -> Iterator[Candle]:
         yield from read_candles(files[0])
         return
     firsts = {path: next(iter(read_candles(path)), None) for path in files}
-    files.sort(key=lambda path: (firsts[path] is None, getattr(firsts[path], "ts_ms", 0)))  # (empty files last)
+    files = series_order(files, {path: None if first is None else first.ts_ms for path, first in firsts.items()})
     last: Candle | None = None  # the newest candle of the series so far ...
     last_path = files[0]  # ... and the file it came from
     for path in files:
@@ -124,6 +126,22 @@ def read_candle_series(paths: Sequence[Path | str]) -> Iterator[Candle]:
         for candle in candles:
             yield candle
             last, last_path = candle, path
+
+
+def series_order(files: Sequence[Path], first_ts_ms: Mapping[Path, int | None]) -> list[Path]:
+    """The files of one series in the order they are read: by the open time of their first candle
+    (`first_ts_ms`, None for a file without candles: those go last), ties in the order given."""
+    return sorted(files, key=lambda path: (first_ts_ms[path] is None, first_ts_ms[path] or 0))
+
+
+def overlap_error(path: Path, ts_ms: int, in_earlier: bool, last_path: Path) -> DataError:
+    """The error for `path`'s candle of `ts_ms`, inside the series so far, that is not the one
+    `last_path` (the file of the series' newest candle) holds: `in_earlier` - it has a candle of
+    that time, which differs; else it has none."""
+    when = utc_second(ts_ms) + " UTC"
+    what = "differs from the one in" if in_earlier else "is not in"
+    return DataError(f"{path}: the candle of {when} {what} {last_path.name}, which this file overlaps"
+                     " (files of one symbol may overlap only where their candles are identical)")
 
 
 def _after(candles: Iterator[Candle], last: Candle, last_path: Path, path: Path) -> Iterator[Candle]:
@@ -142,10 +160,7 @@ def _after(candles: Iterator[Candle], last: Candle, last_path: Path, path: Path)
         while theirs is not None and theirs.ts_ms < mine.ts_ms:
             theirs = next(earlier, None)
         if theirs != mine:
-            when = utc_second(mine.ts_ms) + " UTC"
-            what = "is not in" if theirs is None or theirs.ts_ms != mine.ts_ms else "differs from the one in"
-            raise DataError(f"{path}: the candle of {when} {what} {last_path.name}, which this file overlaps"
-                            " (files of one symbol may overlap only where their candles are identical)")
+            raise overlap_error(path, mine.ts_ms, theirs is not None and theirs.ts_ms == mine.ts_ms, last_path)
 
 
 def _read_csv(path: Path, fh: io.TextIOBase) -> Iterator[Candle]:
@@ -255,12 +270,18 @@ def kline_candles(data: object, where: str) -> Iterator[Candle]:
 def detect_interval_s(path: Path | str, sample: int = 50, default: int | None = 60) -> int | None:
     """Smallest gap between the first `sample` candles, in seconds (60 for 1 m files); `default`
     for a file of fewer than two candles."""
+    return interval_of((candle.ts_ms for candle in read_candles(path)), sample, default)
+
+
+def interval_of(stamps: Iterable[int], sample: int = 50, default: int | None = 60) -> int | None:
+    """`detect_interval_s`'s rule on open times (ms): the smallest gap between the first `sample`
+    + 1 of them, in seconds, at least 1; `default` for fewer than two."""
     gaps = []
     prev = None
-    for i, candle in enumerate(read_candles(path)):
+    for i, ts_ms in enumerate(stamps):
         if prev is not None:
-            gaps.append(candle.ts_ms - prev)
-        prev = candle.ts_ms
+            gaps.append(ts_ms - prev)
+        prev = ts_ms
         if i >= sample:
             break
     if not gaps:
