@@ -31,6 +31,7 @@ examples:
   tui-trader strategy check FILE      validate a strategy file and print its sections
   tui-trader sessions list            paper-trading sessions (create, list, show, orders, stop, delete)
   tui-trader backtest --data FILE     backtest a strategy on recorded candles
+  tui-trader data import FILE...      parse and check candle files once into the columnar cache
   tui-trader trading reset            reset the kill switch (HALTED -> ACTIVE) after a breach
 
 config lookup: --config PATH, else ./tui-trader.toml, else $XDG_CONFIG_HOME/tui-trader/config.toml,
@@ -81,11 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
     # Each further command lives in its own module: register(subparsers) adds its parser and
     # sets `handler(args, settings) -> exit code`.
-    from tui_trader.app import backtest_cli, sessions_cli, trading_cli
+    from tui_trader.app import backtest_cli, data_cli, sessions_cli, trading_cli
 
     sessions_cli.register(sub)
     backtest_cli.register(sub)
     trading_cli.register(sub)
+    data_cli.register(sub)
     return parser
 
 
