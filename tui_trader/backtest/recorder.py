@@ -17,6 +17,8 @@ length grows with the covered time / `every_ms`, not with the number of bars.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
@@ -176,6 +178,28 @@ class Recorder(TradeBook):
         if close_ms >= self._next_sample_ms:
             self.curve.append((close_ms, self.equity()))
             self._next_sample_ms = (close_ms // self.every_ms + 1) * self.every_ms
+
+    def skipped(self, open_ms: Sequence[int], interval_ms: int) -> None:
+        """Bars the bar replay counted without events (`bar_replay.py`: flat, nothing working, so
+        the equity is unchanged): counted, and sampled where a sample falls, as `_closed` would."""
+        count = len(open_ms)
+        if count == 0:
+            return
+        if self.first_open_ms is None:
+            self._closed(int(open_ms[0]), int(open_ms[0]) + interval_ms)
+            open_ms, count = open_ms[1:], count - 1
+            if count == 0:
+                return
+        self.bars += count
+        k = 0
+        while True:  # the first bar of each sample bucket: a binary search, not a scan
+            k = bisect.bisect_left(open_ms, self._next_sample_ms - interval_ms, k)
+            if k >= count:
+                break
+            close = int(open_ms[k]) + interval_ms
+            self.curve.append((close, self.equity()))
+            self._next_sample_ms = (close // self.every_ms + 1) * self.every_ms
+        self.last_close_ms = int(open_ms[-1]) + interval_ms
 
     def finish(self) -> None:
         """Final equity point at the last candle close (if the last sample is older)."""

@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from tui_trader.backtest.bar_replay import BarReplay
+from tui_trader.backtest.bar_screen import s1_may_fire
 from tui_trader.backtest.metrics import compute_metrics, metrics_to_json
 from tui_trader.backtest.recorder import BacktestTrade, Recorder
 from tui_trader.domain.time_format import iso_utc
@@ -37,6 +39,7 @@ from tui_trader.engine.trading import build_trading_stack, replay_settings
 from tui_trader.store.memory import MemoryStore
 from tui_trader.venues.paper.funding import FundingSchedule, funding_series
 from tui_trader.venues.paper.venue import PaperVenue
+from tui_trader.venues.candle_cache import CandleColumns, default_cache_dir, load_series_columns
 from tui_trader.venues.replay import ReplayFeed
 
 HOUR_MS = 3_600_000
@@ -95,6 +98,8 @@ async def run_backtest_async(
     progress: Callable[[int, int], None] | None = None,
     store_path: Path | str | None = None,
     run_id: str | None = None,
+    fast_path: bool = True,
+    columns: CandleColumns | None = None,
 ) -> BacktestResult:
     """Run `strategy` (a `Strategy`, a file, or None = the bundled default) over the candle files.
 
@@ -102,15 +107,21 @@ async def run_backtest_async(
     called about ten times a second. With `store_path` the result is saved to that SQLite database.
     Bad data met mid-file stops the run: it is saved as `failed`, then `DataError` is raised.
     Files of one symbol are one series (`read_candle_series`). No candle in range: `DataError`
-    before anything runs (nothing is saved).
+    before anything runs (nothing is saved). A bar-mode strategy on one symbol runs on the
+    file's columns (`BarReplay`, cached under `<data_dir>/candles` when the settings name a data
+    dir); `fast_path=False` replays every bar as events (the trades are the same: tested);
+    `columns`: those bars already in memory (`load_columns` of `data`), used instead of reading it.
     """
     settings = settings or Settings()
     strat = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
     run_id = run_id or new_run_id()
     started = time.perf_counter()
     syms = list(symbols) if symbols is not None else [None] * len(data)
-    feed, venue, core, stack = _assemble(strat, list(zip(data, syms)), settings, date_from_ms, date_to_ms, funding_file, latency_ms, run_id)
+    feed, venue, core, stack = _assemble(strat, list(zip(data, syms)), settings, date_from_ms, date_to_ms, funding_file,
+                                         latency_ms, run_id, fast_path, columns)
     recorder = Recorder(core.bus, lambda: venue.ledger.account(venue.marks).equity, equity_every_ms)
+    if isinstance(feed, BarReplay):
+        feed.recorder = recorder  # it counts and samples the bars the replay leaves out
     outcome = _Outcome(core.bus, feed.name)
     async with core:
         watcher = asyncio.create_task(_report_progress(feed, progress)) if progress else None
@@ -138,7 +149,9 @@ async def run_backtest_async(
 
 
 def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: int | None, date_to_ms: int | None,
-              funding_file: Path | str | Sequence[Path | str] | None, latency_ms: int, run_id: str) -> tuple[ReplayFeed, PaperVenue, TraderCore, Any]:
+              funding_file: Path | str | Sequence[Path | str] | None, latency_ms: int, run_id: str,
+              fast_path: bool = True, columns: CandleColumns | None = None,
+              ) -> tuple[ReplayFeed | BarReplay, PaperVenue, TraderCore, Any]:
     """The paper-trading composition (`app/wiring.py::_paper`) on a SimClock and a memory store."""
     bus = EventBus()
     feed = ReplayFeed(
@@ -151,6 +164,7 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
         raise DataError(_no_candles(feed, date_from_ms, date_to_ms))
     clock = SimClock(first - 1)
     feed.clock = feed.data_clock = clock  # speed 0: the pacing clock is never waited on
+    bars = _bar_replay(strat, feed, clock, settings, date_from_ms, date_to_ms, fast_path, columns) if strat.bar_mode else None
     funding = FundingSchedule(to_decimal(settings.paper.funding_rate), settings.paper.funding_interval_h,
                               by_symbol=funding_series(_paths(funding_file), feed.symbols))
     venue = PaperVenue(bus, paper=settings.paper, fees=settings.fees, funding=funding, latency_ms=latency_ms)
@@ -165,8 +179,34 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
     core = TraderCore(bus, clock, mode="backtest")
     for service, opts in stack.services:
         core.add(service, **opts)
+    if bars is not None:
+        bars.backpressure, bars.venue_idle = stack.execution, venue.is_idle
+        runner = stack.runner
+        bars.machines = lambda: runner.machines.values() if runner is not None else ()
+        bars.bar_sets = lambda: runner.bars.values() if runner is not None else ()
+        core.add(bars)
+        return bars, venue, core, stack
     core.add(feed)  # last: everything that listens is subscribed before the first tick
     return feed, venue, core, stack
+
+
+def _bar_replay(strat: Strategy, feed: ReplayFeed, clock: SimClock, settings: Settings, date_from_ms: int | None,
+                date_to_ms: int | None, fast_path: bool, columns: CandleColumns | None) -> BarReplay | None:
+    """A bar-mode strategy: its interval must be the data's; on one symbol it runs on columns."""
+    for paths, interval in zip(feed.files, feed.intervals_s):
+        if interval != strat.bar_interval_s:
+            raise DataError(f"{paths[0].name} holds {interval} s candles; {strat.strategy_name} is evaluated on "
+                            f"{strat.bar_interval} bars ({strat.bar_interval_s} s)")
+    if len(feed.symbols) != 1:
+        return None  # several symbols: the merged replay, every bar as events
+    if columns is None:
+        cache = default_cache_dir(settings.data_dir) if settings.data_dir is not None else None
+        columns = load_series_columns(feed.files[0], cache)
+    columns = columns.between(date_from_ms, date_to_ms)
+    may_fire = s1_may_fire(strat, columns) if fast_path else None
+    bars = BarReplay(feed.bus, clock, columns, feed.symbol, interval_s=strat.bar_interval_s,
+                     spread_bps=settings.replay.spread_bps, may_fire=may_fire)
+    return bars
 
 
 def _paths(files: Path | str | Sequence[Path | str] | None) -> list[Path]:
