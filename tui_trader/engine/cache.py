@@ -17,7 +17,8 @@ from tui_trader.engine.bus import EventBus
 class Cache:
     def __init__(self, bus: EventBus | None = None) -> None:
         self.positions: dict[tuple[str, Side], Position] = {}
-        self.orders: dict[ClientOrderId, Order] = {}
+        self.orders: dict[ClientOrderId, Order] = {}  # every order of the session (write via apply_order)
+        self._working: dict[ClientOrderId, Order] = {}  # the non-terminal ones: `open_orders` reads these
         self.last: dict[str, tuple[float, int]] = {}  # symbol -> (price, ts_ms)
         self.mark: dict[str, tuple[float, int]] = {}
         self.account: Account | None = None
@@ -45,14 +46,19 @@ class Cache:
         if self.orders.get(order.client_id) == order:
             return False
         self.orders[order.client_id] = order
+        if order.state.is_terminal:
+            self._working.pop(order.client_id, None)
+        else:
+            self._working[order.client_id] = order
         return True
 
     def position(self, symbol: str, side: Side) -> Position | None:
         return self.positions.get((symbol, side))
 
     def open_orders(self, symbol: str | None = None, tag: str | None = None) -> list[Order]:
-        return [o for o in self.orders.values() if not o.state.is_terminal
-                and (symbol is None or o.symbol == symbol) and (tag is None or o.tag == tag)]
+        """Working orders, oldest first - from an index of them: the entry lane asks at every entry, and
+        a long session holds thousands of finished orders."""
+        return [o for o in self._working.values() if (symbol is None or o.symbol == symbol) and (tag is None or o.tag == tag)]
 
     def last_price(self, symbol: str) -> float | None:
         entry = self.last.get(symbol)

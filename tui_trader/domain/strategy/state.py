@@ -7,7 +7,7 @@ forgotten. Times are ms of the engine's event clock.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -56,8 +56,12 @@ class MachineState:
     entries_today: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """JSON-ready; the one mutable field (v_peak) copied - what `asdict` gives, without its deep copy
+        of every value (this runs at every state change)."""
+        d = {name: getattr(self, name) for name in _FIELDS}
         d["phase"] = self.phase.value
+        if self.v_peak is not None:
+            d["v_peak"] = dict(self.v_peak)
         return d
 
     @classmethod
@@ -66,3 +70,6 @@ class MachineState:
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["phase"] = Phase(kwargs.get("phase", Phase.MONITORING))
         return cls(**kwargs)
+
+
+_FIELDS = tuple(f.name for f in fields(MachineState))
