@@ -2,7 +2,7 @@
 
 The strategy is the bench "bar pump-short" of `/work/shared/reference/bench_strategy.md`; the bars
 are a real 1 m file (default: the full Bittrex BCC/BTC recording in the repo,
-`bench/data/bittrex_BCC-BTC_1m_20171104-20171118.csv.gz`; `--data FILE` for another) tiled
+`tui_trader/data/bittrex_BCC-BTC_1m_20171104-20171118.csv.gz`, the copy the package ships; `--data FILE` for another) tiled
 by plain repetition to `--bars` (default 1,000,000) and written once to a temporary CSV.
 
 * reference (`bench/bench_reference.py`, numpy indicators + a plain per-bar loop): the check, not
@@ -59,7 +59,7 @@ from bench_reference import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT / "bench" / "data" / "bittrex_BCC-BTC_1m_20171104-20171118.csv.gz"
+DEFAULT_DATA = ROOT / "tui_trader" / "data" / "bittrex_BCC-BTC_1m_20171104-20171118.csv.gz"
 ENGINES = {"bt": "backtesting.py", "ours": "ours"}
 MODES = ("memory", "disk")
 BT_UNITS = 1_000  # a fixed short size, tiny against the cash: no order refused for margin at any price < 1e9

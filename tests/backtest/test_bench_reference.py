@@ -1,7 +1,7 @@
 """bench/bench_reference.py: the trade list every engine of `bench/compare_engines.py` must reproduce.
 
 The known result of the bench spec (`bench_strategy.md`: the BCC/BTC recording tiled to 1,000,000
-bars gives 2,912 trades, 1,872 SL and 1,040 TP) on the full recording the bench reads (bench/data;
+bars gives 2,912 trades, 1,872 SL and 1,040 TP) on the full recording the bench reads (the copy the package ships, tui_trader/data;
 tests/data holds only its first 3,000 bars, which make no trade), then every rule on hand-built
 bars: 70 flat bars at 100 (volume 1), then a pump bar closing at 108 on volume 100 - bar 70
 signals (pump 8 % over the 60-bar low, surge 20.8) and the short enters at 108: SL 108.54, TP 105.84.
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FULL_BCC = ROOT / "bench" / "data" / "bittrex_BCC-BTC_1m_20171104-20171118.csv.gz"
+FULL_BCC = ROOT / "tui_trader" / "data" / "bittrex_BCC-BTC_1m_20171104-20171118.csv.gz"
 SLICE_BCC = ROOT / "tests" / "data" / "bittrex_BCC-BTC_1m_20171104-20171118.csv.gz"
 
 
