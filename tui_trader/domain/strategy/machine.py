@@ -23,7 +23,6 @@ overshoot); E1 while a close is in flight only upgrades the reason (closes are a
 
 from __future__ import annotations
 
-from collections.abc import Mapping as _MappingABC
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -31,6 +30,7 @@ from tui_trader.domain.indicators.position import momentum_reversal, next_peak, 
 from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition, machine_tag, make_client_id
 from tui_trader.domain.models import Order, OrderState, OrderType, Position, Side
 from tui_trader.domain.strategy.conditions import section_fires, section_may_fire
+from tui_trader.domain.strategy.overlay import Overlay
 from tui_trader.domain.strategy.schema import Condition, MomentumReversalSpec, PnlSpec, Strategy
 from tui_trader.domain.strategy.state import EMERGENCY_REASONS, MachineState, Phase
 from tui_trader.domain.strategy.warmup import warmup_s
@@ -467,9 +467,9 @@ class StrategyMachine:
         """The market values overlaid with the machine's own (P&L, momentum reversal), lazily."""
         st = self.state
         if st.phase is Phase.MONITORING:  # no position, no signal: the machine's own values are undefined
-            return _Overlay(self._own_undefined, values)
+            return Overlay(self._own_undefined, values)
         own: dict[str, float | None] = {}
-        vals = _Overlay(own, values)  # reads fall through to the (lazy) market values
+        vals = Overlay(own, values)  # reads fall through to the (lazy) market values
         has_position = st.phase in (Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
         for name in self._pnl_names:
             own[name] = unrealized_pnl_pct(self.side, st.entry_price, self.last_price) if has_position else None
@@ -497,31 +497,3 @@ class StrategyMachine:
 def _day_end(now_ms: int) -> int:
     """The next UTC midnight (the day roll: daily counters reset at the first step after it)."""
     return (now_ms // DAY_MS + 1) * DAY_MS
-
-
-_MISSING = object()
-
-
-class _Overlay(_MappingABC):
-    """The machine's own values over the market values; `get` is the only hot operation."""
-
-    __slots__ = ("own", "base")
-
-    def __init__(self, own: dict, base: Mapping) -> None:
-        self.own, self.base = own, base
-
-    def get(self, key, default=None):  # noqa: ANN001, ANN201 - Mapping.get
-        value = self.own.get(key, _MISSING)
-        return self.base.get(key, default) if value is _MISSING else value
-
-    def __getitem__(self, key):  # noqa: ANN001, ANN204
-        value = self.get(key, _MISSING)
-        if value is _MISSING:
-            raise KeyError(key)
-        return value
-
-    def __iter__(self):  # noqa: ANN204
-        return iter({**dict.fromkeys(self.base), **self.own})
-
-    def __len__(self) -> int:
-        return len({**dict.fromkeys(self.base), **self.own})
