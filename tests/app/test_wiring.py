@@ -54,3 +54,22 @@ async def test_a_second_console_launch_trades_its_own_fresh_paper_account(isolat
                 await asyncio.sleep(0.01)
             await core.components["execution"].idle()
         assert len(fills) == 2, f"launch {launch}"
+
+
+def test_live_mode_refuses_a_bar_strategy_on_candles_the_feed_does_not_stream(isolated_environment, tmp_path):
+    import pytest
+
+    from tui_trader.domain.errors import ConfigError
+    from tui_trader.engine.strategy_runner import bundled_strategy_path
+
+    five = tmp_path / "five.toml"
+    five.write_text(bundled_strategy_path("bar_pump_short.toml").read_text().replace('bar_interval = "1m"',
+                                                                                     'bar_interval = "5m"'))
+    base, _ = load_settings(None)
+    settings = Settings.model_validate({
+        **base.model_dump(exclude={"mexc"}), "mode": "live",
+        "mexc": {"rest_base": "http://127.0.0.1:9", "ws_url": "ws://127.0.0.1:9/edge", "api_key": "k", "api_secret": "s"},
+        "strategy": {"symbols": ["BTC_USDT"], "file": str(five)},
+    })
+    with pytest.raises(ConfigError, match=r"bar_interval '5m' - the live feed streams 1-minute klines only"):
+        build_core(settings)
