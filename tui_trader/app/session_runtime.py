@@ -196,6 +196,10 @@ class SessionRuntime:
         if checkpoint:
             restore(self.venue, checkpoint["venue"])
         strategy = session_strategy(config.get("strategy_file"), config.get("leverage"))
+        if self.live:
+            from tui_trader.venues.mexc.candles import check_bar_interval
+
+            check_bar_interval(strategy)
         self.state = NamespacedState(StateRepository(db), f"session:{session_id}:")
         symbols = list(config["symbols"]) if self.live else [self.feed.symbol]
         if not self.live:

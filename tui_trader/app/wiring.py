@@ -19,7 +19,6 @@ from pathlib import Path
 from tui_trader.app.session_runtime import NamespacedState
 from tui_trader.app.sessions import SessionService
 from tui_trader.domain.config import Settings
-from tui_trader.domain.errors import ConfigError
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock, WallClock
 from tui_trader.engine.core import TraderCore
@@ -115,14 +114,12 @@ def _paper(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db:
 
 
 def _live(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: Database) -> TradingStack:
-    from tui_trader.venues.mexc.candles import INTERVAL_S as LIVE_KLINE_S
+    from tui_trader.venues.mexc.candles import check_bar_interval
     from tui_trader.venues.mexc.factory import build_mexc, history_warmup
 
     symbols = list(settings.strategy.symbols)
     strategy = None if settings.monitor_only else _strategy(settings)
-    if strategy is not None and strategy.bar_mode and strategy.bar_interval_s != LIVE_KLINE_S:
-        raise ConfigError(f"strategy {strategy.strategy_name}: bar_interval {strategy.bar_interval!r} - the live feed"
-                          " streams 1-minute klines only; a live bar-mode strategy uses bar_interval = \"1m\"")
+    check_bar_interval(strategy)
     parts = build_mexc(settings.mexc, settings.retry, settings.breaker, bus, wall, symbols)
     stack = build_trading_stack(  # monitor-only: no strategy, so no entry; watchdog, kill switch and closes as ever
         settings, bus, wall, parts.venue, OrderRepository(db), StateRepository(db),

@@ -30,8 +30,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from tui_trader.domain.errors import DataError, VenueError
+from tui_trader.domain.errors import ConfigError, DataError, VenueError
 from tui_trader.domain.events import CandleClosed, Event, StartupChecked
+from tui_trader.domain.strategy.schema import Strategy
 from tui_trader.domain.time_format import utc_hm
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock
@@ -42,6 +43,13 @@ from tui_trader.venues.mexc import constants as C
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 60  # Min1: the one candle interval the live feed carries
+
+
+def check_bar_interval(strategy: Strategy | None) -> None:
+    """A live bar-mode strategy must step on the klines the feed streams (1 minute), else it never steps."""
+    if strategy is not None and strategy.bar_mode and strategy.bar_interval_s != INTERVAL_S:
+        raise ConfigError(f"strategy {strategy.strategy_name}: bar_interval {strategy.bar_interval!r} - the live feed"
+                          " streams 1-minute klines only; a live bar-mode strategy uses bar_interval = \"1m\"")
 MARGIN_CANDLES = 5  # loaded beyond the longest window (a window's first candle is never cut)
 
 
