@@ -1,0 +1,66 @@
+"""Bar-mode strategy files: what is accepted, and a clear line for each mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from tui_trader.domain.errors import StrategyError
+from tui_trader.domain.strategy.machine import StrategyMachine
+from tui_trader.domain.strategy.schema import strategy_from_dict
+from tui_trader.domain.strategy.state import Phase
+
+
+def _doc(**over):
+    doc = {
+        "strategy_name": "b", "direction": "SHORT", "evaluation": "bar",
+        "indicators": {"pump": {"type": "bar_change_from_low", "bars": 3}},
+        "s1_signal": {"conditions": [{"indicator": "pump", "operator": ">=", "value": 0.05}]},
+        "z1_entry": {"conditions": [{"indicator": "pump", "operator": ">=", "value": 0.05}],
+                     "order": {"size_pct": 10, "leverage": 3, "stop_loss_pct": 5, "take_profit_pct": 5}},
+        "emergency_exit": {"cooldown_s": 0},
+        "global_limits": {"normal_exit_cooldown_s": 0, "max_hold_s": 180, "max_leverage": 3},
+    }
+    doc.update(over)
+    return doc
+
+
+def test_a_bar_strategy_is_accepted_with_its_interval():
+    s = strategy_from_dict(_doc(bar_interval="5m"))
+    assert s.bar_mode and s.bar_interval_s == 300
+
+
+@pytest.mark.parametrize(("over", "line"), [
+    ({"indicators": {"pump": {"type": "pump_magnitude_pct"}}},
+     "indicators.pump: 'pump_magnitude_pct' is a tick indicator; a strategy with evaluation = \"bar\""),
+    ({"evaluation": "tick"}, "indicators.pump: 'bar_change_from_low' is a bar indicator: it needs evaluation = \"bar\""),
+    ({"s1_signal": {"conditions": [{"indicator": "bar_sma", "operator": ">=", "value": 1}]}},
+     "s1_signal.conditions[0].indicator: 'bar_sma' needs its own [indicators.<name>] table"),
+    ({"s1_signal": {"conditions": [{"indicator": "price_velocity", "operator": ">=", "value": 1}]}},
+     "s1_signal.conditions[0].indicator: 'price_velocity' is a tick indicator"),
+    ({"indicators": {"pump": {"type": "bar_change_from_low", "bars": 0}}}, "indicators.pump.bars: 0 is outside 1..100000"),
+    ({"indicators": {"pump": {"type": "bar_rolling", "stat": "median", "bars": 3}}}, "indicators.pump.stat: 'median'"),
+    ({"bar_interval": "2m"}, "bar_interval: '2m' is not allowed"),
+])
+def test_each_mistake_is_one_clear_line(over, line):
+    with pytest.raises(StrategyError) as err:
+        strategy_from_dict(_doc(**over))
+    assert line in str(err.value)
+
+
+def test_a_bar_machine_decides_s1_and_z1_at_one_close_and_not_after_an_exit_in_that_bar():
+    m = StrategyMachine(strategy_from_dict(_doc()), "X_USDT")
+    intents = m.on_bar(60_000, {"pump": 0.06}, price=1.06)
+    assert [type(i).__name__ for i in intents] == ["OpenPosition"] and m.phase is Phase.ENTRY_PENDING
+    assert m.next_deadline_ms() is not None  # the fill timeout: stepped between closes only at deadlines
+    m.state.phase = Phase.MONITORING  # (as if the position opened and closed inside the next bar)
+    m._flat(90_000, "SL")
+    assert m.state.exited_in_bar
+    assert m.on_bar(120_000, {"pump": 0.07}, price=1.07) == [] and m.phase is Phase.MONITORING  # one order a bar
+    assert not m.state.exited_in_bar
+    assert [type(i).__name__ for i in m.on_bar(180_000, {"pump": 0.07}, price=1.07)] == ["OpenPosition"]
+
+
+def test_between_closes_a_bar_machine_enters_nothing():
+    m = StrategyMachine(strategy_from_dict(_doc()), "X_USDT")
+    assert m.on_deadline(60_000, {"pump": 0.5}) == [] and m.phase is Phase.MONITORING
+    assert m.next_deadline_ms() is None
