@@ -69,6 +69,8 @@ class RiskGuard:
         self.writer = StateWriter(state_store)  # the kill switch, written by run()
         self._timer: TimerHandle | None = None
         self._started = False
+        self._marked: tuple[Decimal, int, TradingState] | None = None  # the last timer mark (equity, day, state)
+        self._price_dec: dict[str, tuple[float, Decimal]] = {}  # symbol -> its last fair price, as a Decimal
         self._unsubscribe = bus.subscribe(self._on_event, [AccountUpdated, PositionChanged, OrderFilled],
                                           name="risk")
 
@@ -254,7 +256,11 @@ class RiskGuard:
         try:
             equity = self.marked_equity()
             if equity is not None:
-                self.observe_equity(equity)
+                now = self.clock.now_ms()
+                mark = (equity, now - now % DAY_MS, self.state)
+                if mark != self._marked:  # the same equity, day and state as the last mark: observing it changes nothing
+                    self._marked = mark
+                    self.observe_equity(equity)
         finally:
             self._arm_timer()
 
@@ -268,7 +274,12 @@ class RiskGuard:
     def _upnl(self, pos: Position) -> Decimal:
         """A position's unrealised P&L at the cached mark (else last) price; 0 with no price."""
         price = self.cache.fair_price(pos.symbol) if self.cache is not None else None
-        return pos.pnl_at(to_decimal(price)) if price is not None else Decimal(0)
+        if price is None:
+            return Decimal(0)
+        held = self._price_dec.get(pos.symbol)
+        if held is None or held[0] != price:  # (converted once per new price, not once a second)
+            held = self._price_dec[pos.symbol] = (price, to_decimal(price))
+        return pos.pnl_at(held[1])
 
 
 def _utc(ts_ms: int) -> str:

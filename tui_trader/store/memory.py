@@ -7,7 +7,7 @@ once at the end.
 
 from __future__ import annotations
 
-import copy
+from typing import Any
 
 from tui_trader.domain.models import Fill, Order, Position
 
@@ -38,8 +38,18 @@ class MemoryStore:
         return [f for s, f in self.fills.values() if s == session_id]
 
     async def put_state(self, key: str, value: dict) -> None:
-        self.state[key] = copy.deepcopy(value)
+        self.state[key] = _copy(value)
 
     async def get_state(self, key: str) -> dict | None:
         value = self.state.get(key)
-        return copy.deepcopy(value) if value is not None else None
+        return _copy(value) if value is not None else None
+
+
+def _copy(value: Any) -> Any:
+    """A copy of a JSON-ready state value (dicts, lists, scalars) - what a database round trip gives,
+    without `deepcopy`'s memo machinery (states are written at every change)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
