@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tui_trader.app.wiring import build_core
+from tui_trader.backtest.recorder import BacktestTrade, Recorder
 from tui_trader.backtest.runner import run_backtest
 from tui_trader.domain.config import PaperConfig, ReplayConfig, Settings, StoreConfig
+from tui_trader.domain.events import FeedStateChanged
+from tui_trader.engine.bus import EventBus
 from tui_trader.store.backtests import BacktestRepository
 from tui_trader.store.db import Database
 from tui_trader.venues.candle_files import read_candles
@@ -49,3 +53,18 @@ def real_run(tmp_path_factory, real_slice):
             await db.close()
 
     return asyncio.run(load()), result
+
+
+async def paper_replay_trades(settings: Settings, timeout_s: float = 120) -> list[BacktestTrade]:
+    """The trades of the console's paper mode replaying `settings.replay.file` to its end."""
+    from decimal import Decimal
+
+    bus = EventBus()
+    trades = Recorder(bus, lambda: Decimal(0), 3_600_000)
+    finished = asyncio.Event()
+    bus.subscribe(lambda e: e.state == "finished" and finished.set(), [FeedStateChanged])
+    core = build_core(settings, bus=bus)
+    async with core:
+        await asyncio.wait_for(finished.wait(), timeout_s)
+        await core.components["execution"].idle()
+    return trades.trades

@@ -5,10 +5,8 @@ its pre-screen keeps every bar where the engine's S1 fires."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import random
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui_trader.app.wiring import build_core
+from tests.backtest.conftest import paper_replay_trades
 from tui_trader.backtest.bar_screen import s1_may_fire
-from tui_trader.backtest.recorder import Recorder
 from tui_trader.backtest.runner import run_backtest
 from tui_trader.domain.config import PaperConfig, ReplayConfig, Settings, StoreConfig
 from tui_trader.domain.errors import DataError
-from tui_trader.domain.events import FeedStateChanged
 from tui_trader.domain.indicators.bar_set import BarIndicatorSet
 from tui_trader.domain.strategy.conditions import section_fires
 from tui_trader.domain.strategy.schema import strategy_from_dict
-from tui_trader.engine.bus import EventBus
 from tui_trader.engine.strategy_runner import bundled_strategy_path, load_strategy
 from tui_trader.venues.candle_cache import load_columns
 from tui_trader.venues.replay import bundled_data_path
@@ -97,15 +92,8 @@ def test_the_fast_path_changes_nothing_on_the_real_file(bcc_run):
 
 
 async def test_a_paper_session_replaying_the_file_trades_as_the_backtest(tmp_path, bcc_run):
-    bus = EventBus()
-    trades = Recorder(bus, lambda: Decimal(0), 3_600_000)
-    finished = asyncio.Event()
-    bus.subscribe(lambda e: e.state == "finished" and finished.set(), [FeedStateChanged])
-    core = build_core(bench_settings(tmp_path, BCC), bus=bus)
-    async with core:
-        await asyncio.wait_for(finished.wait(), 120)
-        await core.components["execution"].idle()
-    key = [(t.entry_ms, t.entry_price, t.exit_ms, t.exit_price, t.contracts, t.exit_reason) for t in trades.trades]
+    trades = await paper_replay_trades(bench_settings(tmp_path, BCC))
+    key = [(t.entry_ms, t.entry_price, t.exit_ms, t.exit_price, t.contracts, t.exit_reason) for t in trades]
     assert len(key) == 56
     assert key == [(t.entry_ms, t.entry_price, t.exit_ms, t.exit_price, t.contracts, t.exit_reason)
                    for t in bcc_run.trades]
