@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -234,10 +235,18 @@ def _bcc() -> tuple[list[float], list[float]]:
     return [c.close for c in candles], [c.volume for c in candles]
 
 
-def test_bcc_close_and_volume_bit_for_bit():
-    closes, volumes = _bcc()
-    assert len(closes) > 10_000
-    for xs in (closes, volumes):
+DATA = Path(__file__).resolve().parents[1] / "data"
+REAL_FILES = [bundled_data_path(BCC), bundled_data_path("bittrex_NXT-BTC_1m_20171130-20171210.csv.gz"),
+              *sorted(p for p in DATA.glob("*_1m_*.csv.gz") if "BCC" not in p.name), *sorted(DATA.glob("*_5m_*.csv.gz"))]
+
+
+@pytest.mark.parametrize("path", REAL_FILES, ids=lambda p: p.name.split("_1")[0])
+def test_every_indicator_bit_for_bit_on_the_real_files(path):
+    """Every candle file the repository ships (the package's two, the tests' slices), every field."""
+    candles = list(read_candles(path))
+    assert len(candles) > 1_000
+    for xs in ([c.open for c in candles], [c.high for c in candles], [c.low for c in candles],
+               [c.close for c in candles], [c.volume for c in candles]):
         x = np.array(xs, dtype=float)
         _assert_same(_run(lambda: RollingMin(60, 1), xs), batch_min(x, 60, 1))
         _assert_same(_run(lambda: RollingMax(30, 2), xs), batch_max(x, 30, 2))
