@@ -112,8 +112,8 @@ def count_work(path: Path) -> dict[str, float]:
     """CSV cost per bar, then from one more, instrumented run: strategy steps per phase, bound
     analyses, and where the time goes - candles taken whole in stretches vs candles ticked one
     by one (near signals, in positions: the full engine)."""
+    from tui_trader.backtest.quiet_ticks import QuietTicks
     from tui_trader.domain.strategy.machine import StrategyMachine
-    from tui_trader.venues.replay_fast_path import FeedFastPath
 
     started = time.perf_counter()
     bars = sum(1 for _ in read_candles(path))
@@ -121,7 +121,7 @@ def count_work(path: Path) -> dict[str, float]:
     steps: Counter[str] = Counter()
     spent = {"stretch_s": 0.0, "stretch_candles": 0}
     on_tick, quiet_until = StrategyMachine.on_tick, StrategyMachine.quiet_until
-    flush, take = FeedFastPath._flush_stretches, FeedFastPath._take_slot
+    flush, on_step = QuietTicks._flush_stretches, QuietTicks.on_step
 
     def counted_tick(self, *a, **k):  # type: ignore[no-untyped-def]
         steps[self.state.phase.value.lower()] += 1
@@ -131,23 +131,30 @@ def count_work(path: Path) -> dict[str, float]:
         steps["bound_analyses"] += 1
         return quiet_until(self, *a, **k)
 
-    def timed_flush(self, *a, **k):  # type: ignore[no-untyped-def]
-        spent["stretch_candles"] += sum(len(s.candles) for s in self._stretches.values())
-        t = time.perf_counter()
-        try:
-            return flush(self, *a, **k)
-        finally:
-            spent["stretch_s"] += time.perf_counter() - t
+    def counted_flush(self, *a, **k):  # type: ignore[no-untyped-def]  (timed by its callers: on_step, finish)
+        spent["stretch_candles"] += sum(len(s.candles) for s in self.stretches.values())
+        return flush(self, *a, **k)
 
-    def timed_take(self, *a, **k):  # type: ignore[no-untyped-def]
-        t = time.perf_counter()
-        try:
-            return take(self, *a, **k)
-        finally:
-            spent["stretch_s"] += time.perf_counter() - t
+    def timed(fn):  # type: ignore[no-untyped-def]
+        def run(self, *a, **k):  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            try:
+                return fn(self, *a, **k)
+            finally:
+                spent["stretch_s"] += time.perf_counter() - t
+        return run
 
+    timed_step = timed(on_step)
+
+    def stretch_step(self, *a, **k):  # type: ignore[no-untyped-def]  (a stretch goes on, or is handed over)
+        return timed_step(self, *a, **k) if self.stretches else on_step(self, *a, **k)
+
+    # stretch work: starting one (take_candle), going on / handing it over (on_step while one is
+    # pending), the last one at the end (finish); the rest of the run is the ticked candles'
     patches = {(StrategyMachine, "on_tick"): counted_tick, (StrategyMachine, "quiet_until"): counted_quiet,
-               (FeedFastPath, "_flush_stretches"): timed_flush, (FeedFastPath, "_take_slot"): timed_take}
+               (QuietTicks, "_flush_stretches"): counted_flush, (QuietTicks, "on_step"): stretch_step,
+               (QuietTicks, "take_candle"): timed(QuietTicks.take_candle),
+               (QuietTicks, "finish"): timed(QuietTicks.finish)}
     originals = {key: getattr(*key) for key in patches}
     for (cls, name), fn in patches.items():
         setattr(cls, name, fn)

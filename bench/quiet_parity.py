@@ -1,9 +1,9 @@
 """Bench: the backtest fast path (quiet steps, ticks kept off the bus while flat) changes no trade.
 
 Runs the default strategy over every shared real candle file, and over two overlapping ones merged
-(two symbols at once), twice: as shipped, and with every strategy step run (`QUIET_HORIZON_S = 0`,
-which also turns the replay fast path off), and checks that trades, equity curve and metrics are
-identical. Prints both throughputs per run.
+(two symbols at once), twice: as shipped, and with every strategy step run and every tick published
+(`fast_path=False`: no `QuietStepAccelerator`, as paper trading runs), and checks that trades,
+equity curve and metrics are identical. Prints both throughputs per run.
 Last line: one JSON object.
 
     python bench/quiet_parity.py
@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from backtest import data_dir  # noqa: E402
 
 from tui_trader.backtest.runner import run_backtest  # noqa: E402
-from tui_trader.engine import strategy_runner  # noqa: E402
 
 RUNS = (
     ("bittrex_BCC-BTC_1m_20171104-20171118.csv",),
@@ -32,20 +31,18 @@ RUNS = (
 )
 
 
-def timed(paths: list[Path], horizon_s: float):
-    strategy_runner.QUIET_HORIZON_S = horizon_s
+def timed(paths: list[Path], fast_path: bool):
     started = time.perf_counter()
-    result = run_backtest(None, paths)
+    result = run_backtest(None, paths, fast_path=fast_path)
     return result, result.bars / (time.perf_counter() - started)
 
 
 def main() -> None:
-    shipped = strategy_runner.QUIET_HORIZON_S
     identical, speedups = 0, []
     for names in RUNS:
         paths = [data_dir() / name for name in names]
-        fast, fast_rate = timed(paths, shipped)
-        every, every_rate = timed(paths, 0.0)
+        fast, fast_rate = timed(paths, True)
+        every, every_rate = timed(paths, False)
         same = ([t.to_dict() for t in fast.trades] == [t.to_dict() for t in every.trades]
                 and fast.equity == every.equity and fast.metrics == every.metrics)
         identical += same

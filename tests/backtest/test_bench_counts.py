@@ -6,9 +6,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from tui_trader.backtest.quiet_ticks import QuietTicks
 from tui_trader.backtest.runner import run_backtest
 from tui_trader.domain.strategy.machine import StrategyMachine
-from tui_trader.venues.replay_fast_path import FeedFastPath
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "backtest.py"
 
@@ -21,9 +21,11 @@ def _bench():
 
 
 def test_counts_add_up_and_leave_the_engine_unpatched(real_slice):
-    originals = (StrategyMachine.on_tick, StrategyMachine.quiet_until, FeedFastPath._flush_stretches, FeedFastPath._take_slot)
+    originals = (StrategyMachine.on_tick, StrategyMachine.quiet_until, QuietTicks._flush_stretches, QuietTicks.on_step,
+                 QuietTicks.take_candle, QuietTicks.finish)
     counts = _bench().count_work(real_slice)
-    assert (StrategyMachine.on_tick, StrategyMachine.quiet_until, FeedFastPath._flush_stretches, FeedFastPath._take_slot) == originals
+    assert (StrategyMachine.on_tick, StrategyMachine.quiet_until, QuietTicks._flush_stretches, QuietTicks.on_step,
+            QuietTicks.take_candle, QuietTicks.finish) == originals
     bars = run_backtest(None, [real_slice]).bars
     assert counts["stretch_candles_count"] + counts["ticked_candles_count"] == bars
     assert 0 < counts["stretch_candles_count"] < bars  # the slice has quiet hours and four pump shorts

@@ -185,12 +185,11 @@ def test_a_bad_line_after_a_quiet_stretch_counts_every_good_bar_before_it(tmp_pa
         run_backtest(None, [data])
 
 
-def test_a_bad_line_in_one_of_two_files_stops_at_the_same_bar_on_the_fast_path(tmp_path, monkeypatch):
+def test_a_bad_line_in_one_of_two_files_stops_at_the_same_bar_on_the_fast_path(tmp_path):
     """The files' last candles go over together (a slot); the first file then turns bad. The
     stream never reached the second file's close at that instant: neither path counts it."""
     from tui_trader.backtest.runner import run_backtest
     from tui_trader.domain.errors import DataError
-    from tui_trader.engine import strategy_runner
 
     t0 = 1_600_000_000_000
     rows = ["timestamp_ms,open,high,low,close,volume"] + [f"{t0 + i * 60_000},100,100.5,99.5,100,10" for i in range(200)]
@@ -198,10 +197,9 @@ def test_a_bad_line_in_one_of_two_files_stops_at_the_same_bar_on_the_fast_path(t
     a.write_text("\n".join(rows + ["garbage,1,1,1,1,1"]) + "\n")
     b.write_text("\n".join(rows + [f"{t0 + i * 60_000},100,100.5,99.5,100,10" for i in range(200, 210)]) + "\n")
     messages = []
-    for horizon in (strategy_runner.QUIET_HORIZON_S, 0.0):  # shipped, then every step run
-        monkeypatch.setattr(strategy_runner, "QUIET_HORIZON_S", horizon)
+    for fast_path in (True, False):  # shipped, then every step run
         with pytest.raises(DataError) as err:
-            run_backtest(None, [a, b])
+            run_backtest(None, [a, b], fast_path=fast_path)
         messages.append(str(err.value).split(" ", 2)[2])  # (without the run id)
     assert messages[0] == messages[1] and messages[0].startswith("stopped at bar 400: ")
 

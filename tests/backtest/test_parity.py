@@ -36,30 +36,27 @@ async def test_backtest_and_full_speed_paper_replay_make_the_same_trades(tmp_pat
     assert _key(trades.trades) == _key(backtest.trades)
 
 
-def test_quiet_steps_change_nothing_bit_for_bit(real_slice, real_run, tmp_path, monkeypatch):
-    """The runner skips steps its bounds prove to be no-ops; with every step run the backtest is identical."""
+def test_quiet_steps_change_nothing_bit_for_bit(real_slice, real_run, tmp_path):
+    """The accelerator skips steps its bounds prove to be no-ops; with every step run the backtest is identical."""
     from tui_trader.backtest.runner import run_backtest
-    from tui_trader.engine import strategy_runner
 
     _, quiet = real_run
-    monkeypatch.setattr(strategy_runner, "QUIET_HORIZON_S", 0.0)
-    every = run_backtest(None, [real_slice], settings=paper_settings(tmp_path, real_slice), equity_every_ms=900_000)
+    every = run_backtest(None, [real_slice], settings=paper_settings(tmp_path, real_slice), equity_every_ms=900_000,
+                         fast_path=False)
     assert len(quiet.trades) >= 3
     assert [t.to_dict() for t in every.trades] == [t.to_dict() for t in quiet.trades]
     assert every.equity == quiet.equity
     assert every.metrics == quiet.metrics
 
 
-def test_quiet_steps_and_the_fast_path_change_nothing_over_a_whole_real_file(monkeypatch):
+def test_quiet_steps_and_the_fast_path_change_nothing_over_a_whole_real_file():
     """The bundled BCC/BTC file (two weeks, 20 k bars, a dozen pump shorts): fast vs every step."""
     from tui_trader.backtest.runner import run_backtest
-    from tui_trader.engine import strategy_runner
     from tui_trader.venues.replay import bundled_data_path
 
     data = [bundled_data_path("bittrex_BCC-BTC_1m_20171104-20171118.csv.gz")]
     fast = run_backtest(None, data)
-    monkeypatch.setattr(strategy_runner, "QUIET_HORIZON_S", 0.0)
-    every = run_backtest(None, data)
+    every = run_backtest(None, data, fast_path=False)
     assert len(fast.trades) >= 10
     assert [t.to_dict() for t in every.trades] == [t.to_dict() for t in fast.trades]
     assert every.equity == fast.equity and every.metrics == fast.metrics
@@ -83,12 +80,11 @@ LONG_SECTIONS = {  # a dip buyer: O1 gives up once the dump is over, Z1 needs no
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_quiet_steps_change_nothing_for_other_signal_shapes(variant, real_slice, tmp_path, monkeypatch):
+def test_quiet_steps_change_nothing_for_other_signal_shapes(variant, real_slice, tmp_path):
     import tomllib
 
     from tui_trader.backtest.runner import run_backtest
     from tui_trader.domain.strategy.schema import strategy_from_dict
-    from tui_trader.engine import strategy_runner
     from tui_trader.engine.strategy_runner import bundled_strategy_path
 
     data = tomllib.loads(bundled_strategy_path().read_text())
@@ -97,27 +93,23 @@ def test_quiet_steps_change_nothing_for_other_signal_shapes(variant, real_slice,
         data.update(LONG_SECTIONS)
     strategy = strategy_from_dict(data)
     fast = run_backtest(strategy, [real_slice], settings=paper_settings(tmp_path, real_slice))
-    monkeypatch.setattr(strategy_runner, "QUIET_HORIZON_S", 0.0)
-    every = run_backtest(strategy, [real_slice], settings=paper_settings(tmp_path, real_slice))
+    every = run_backtest(strategy, [real_slice], settings=paper_settings(tmp_path, real_slice), fast_path=False)
     assert [t.to_dict() for t in every.trades] == [t.to_dict() for t in fast.trades]
     assert every.equity == fast.equity and every.metrics == fast.metrics
     assert fast.trades, "the variant should trade on the slice, or it proves little"
 
 
-def test_two_symbols_merged_trade_the_same_with_quiet_steps_and_every_step(monkeypatch):
+def test_two_symbols_merged_trade_the_same_with_quiet_steps_and_every_step():
     """BCC/BTC and UNITTEST/BTC overlap in time: their ticks interleave in one stream. Two days with
     trades on both symbols, shipped vs every step run."""
     from tui_trader.backtest.runner import run_backtest
-    from tui_trader.engine import strategy_runner
-
     from tui_trader.venues.replay import bundled_data_path
 
     data = [bundled_data_path("bittrex_BCC-BTC_1m_20171104-20171118.csv.gz"),
             SLICES / "freqtrade_UNITTEST-BTC_1m_20171104-20171114.csv.gz"]  # 2017-11-09 .. 11-12, tests/data
     window = {"date_from_ms": 1_510_272_000_000, "date_to_ms": 1_510_444_800_000}  # 2017-11-10 .. 2017-11-12 UTC
     fast = run_backtest(None, data, **window)
-    monkeypatch.setattr(strategy_runner, "QUIET_HORIZON_S", 0.0)
-    every = run_backtest(None, data, **window)
+    every = run_backtest(None, data, **window, fast_path=False)
     assert {t.symbol for t in fast.trades} == {"BCC_BTC", "UNITTEST_BTC"}
     assert [t.to_dict() for t in every.trades] == [t.to_dict() for t in fast.trades]
     assert every.equity == fast.equity and every.metrics == fast.metrics

@@ -7,8 +7,10 @@ slippage, SL/TP, funding, liquidation). Every component runs on one `SimClock` t
 to each tick's data time, under a `TraderCore` that supervises them as in the console. Orders and
 fills go to a `MemoryStore` (its coroutines never suspend, so a run is deterministic); the finished
 run is written to SQLite once at the end (`store_path`). Paper latency defaults to 0 here.
-While flat the feed offers ticks to the strategy runner first (`ReplayFeed` fast path): those its
-quiet bounds cover never reach the bus. Trades are identical to a paper replay's (tested).
+Tick mode: the `QuietStepAccelerator` (`quiet_steps.py`) leaves out strategy steps its bounds
+prove to be no-ops and, while flat, keeps the ticks they cover off the bus (`fast_path=False`: every
+step and tick, as paper trading runs them). Trades are identical either way and to a paper replay's
+(tested).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Callable, Sequence
 from tui_trader.backtest.bar_replay import BarReplay
 from tui_trader.backtest.bar_screen import s1_may_fire
 from tui_trader.backtest.metrics import compute_metrics, metrics_to_json
+from tui_trader.backtest.quiet_steps import QuietStepAccelerator
 from tui_trader.backtest.recorder import BacktestTrade, Recorder
 from tui_trader.domain.time_format import iso_utc
 from tui_trader.domain.config import Settings
@@ -109,7 +112,8 @@ async def run_backtest_async(
     Files of one symbol are one series (`read_candle_series`). No candle in range: `DataError`
     before anything runs (nothing is saved). A bar-mode strategy on one symbol runs on the
     file's columns (`BarReplay`, cached under `<data_dir>/candles` when the settings name a data
-    dir); `fast_path=False` replays every bar as events (the trades are the same: tested);
+    dir); `fast_path=False` replays every bar as events - and in tick mode runs every strategy
+    step and publishes every tick (no `QuietStepAccelerator`) - the trades are the same (tested);
     `columns`: those bars already in memory (`load_columns` of `data`), used instead of reading it.
     """
     settings = settings or Settings()
@@ -172,10 +176,8 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
     settings = replay_settings(settings, feed.interval_s, settings.replay.ticks_per_candle)
     stack = build_trading_stack(settings, bus, clock, venue, store, store, strategy=strat, symbols=feed.symbols, session_id=run_id)
     feed.backpressure = stack.execution
-    if stack.runner is not None and not strat.bar_mode:  # the fast path: ticks no step needs stay off the bus while flat
-        feed.absorber = stack.runner
-        feed.quiet_gate = lambda: venue.is_idle() and not stack.execution.has_work()
-        stack.runner.next_event_ms = lambda: feed.pending_ms
+    if fast_path and stack.runner is not None and not strat.bar_mode:  # no-op steps left out, quiet ticks off the bus
+        QuietStepAccelerator(stack.runner, feed, lambda: venue.is_idle() and not stack.execution.has_work()).attach()
     core = TraderCore(bus, clock, mode="backtest")
     for service, opts in stack.services:
         core.add(service, **opts)

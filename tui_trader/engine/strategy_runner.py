@@ -6,31 +6,24 @@ position events carrying a machine's tag go to that machine, and a 1 s timer on 
 clock steps every machine so timeouts, retries and sliding windows advance on a quiet market.
 No step that could change anything is dropped or throttled (defect D10); each one is synchronous.
 
-Quiet steps: after each step a MONITORING machine tells how long S1 provably cannot fire if no
-market data arrives (`StrategyMachine.quiet_until`, from the indicators' `bounds`, over 1500 s,
-else 15 s); the 1 s timer then skips that symbol's steps until then - they would be no-ops - and
-sleeps to the first grid second where some machine needs a step. The conditions that keep S1
-from firing say which events leave them so (`QuietDeps`: trades priced inside a band derived from
-their thresholds, no book / candle they read); such an event only updates the indicators. Any
-other market event has the bounds recomputed from its time with it included, and only if S1 may
-then fire is the machine stepped. Order and position events end the quiet at once.
-The timer keeps its grid (start + k s), so the steps that do run happen at the same instants as
-without skipping, and a run trades identically (`QUIET_HORIZON_S = 0` steps everything: tests).
-A quiet that ends is first recomputed from that instant: if S1 still cannot fire, that step is
-inside the new quiet and is skipped too (except the first step of a UTC day: it rolls the
-machine's daily counters).
+The timer keeps a grid (start + k x tick_s). Live and paper trading step plainly: every market
+event and every grid second steps, nothing is bounded or skipped.
+
+Step gate (backtests only): `step_gate`, None unless a backtest attaches one (`StepGate`; the
+backtest's `QuietStepAccelerator`, `backtest/quiet_steps.py`), is asked before each tick-mode
+step whether it would change nothing, and told after each step and each order or position event;
+it may let the timer sleep past steps it rules out (`StepGate.timer_until`). The public methods
+it uses are marked "(step gates)".
 
 Time: the machines run on *event time* (strategy.md §2.1): a symbol's now is the timestamp of
 its newest market event, advanced by the clock time elapsed since that event arrived, and never
 moves backwards. Replayed data (2017 timestamps) and a wall clock therefore never mix. Market
 values older than `global_limits.max_stale_data_s` are handed to the machine as undefined.
 
-Replay fast path (backtests only): `ReplayFastPath` (`engine/replay_fast_path.py`), mixed in.
-
 Bar mode (`evaluation = "bar"`): the machines step on each closed candle of the strategy's
 interval (`BarIndicatorSet`; ticks are not even subscribed to) and at their own deadlines
 (`StrategyMachine.next_deadline_ms`: signal timeout, fill timeout, max hold, close re-sends) -
-nothing else: no 1 s timer, no quiet steps. An entry decided at a close goes out at that close.
+nothing else: no 1 s timer, no step gate. An entry decided at a close goes out at that close.
 
 Persistence: after every state change the machine's dict is queued (latest per key) and written
 by `run()` through a `StateWriter`; `start()` restores every machine, so
@@ -42,11 +35,10 @@ from __future__ import annotations
 import base64
 import logging
 import pickle
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable
 
 from tui_trader.domain.errors import StrategyError, StrategyFileError
 from tui_trader.domain.events import (
@@ -61,7 +53,7 @@ from tui_trader.domain.events import (
     TradeTick,
 )
 from tui_trader.domain.indicators.bar_set import BarIndicatorSet
-from tui_trader.domain.indicators.registry import IndicatorSet, QuietDeps
+from tui_trader.domain.indicators.registry import IndicatorSet
 from tui_trader.domain.intents import Intent
 from tui_trader.domain.models import Position
 from tui_trader.domain.strategy import DEFAULT_STRATEGY_FILE
@@ -73,35 +65,12 @@ from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock, TimerHandle
 from tui_trader.engine.ports import KeyValueStore
-from tui_trader.engine.replay_fast_path import ReplayFastPath
 from tui_trader.engine.state_writer import StateWriter
+from tui_trader.engine.step_gate import StepGate
 
 log = logging.getLogger(__name__)
 
 STATE_KEY_PREFIX = "strategy:"
-QUIET_HORIZON_S = 1500.0  # how far ahead a quiet step bounds the indicators (0: step every second)
-# the fallback horizon where S1 may fire within the long one: past the next tick of replayed 1 m
-# bars (15 s apart), so a tick inside the band needs no new bounds, and under the 30 s buckets of a
-# default volume surge, whose bounds a horizon that long leaves open (15 s before; the trades are
-# the same either way - `bench/quiet_parity.py` - only the work differs: `bench/backtest.py --counts`)
-SHORT_HORIZON_MS = 25_000
-MAX_REACH = 4  # a quiet market earns bounds up to this many long horizons ahead (longer stretches)
-QUIET_RETRY_MS = 5_000  # S1 within reach: step every second without bounding again for this long
-
-
-@dataclass(slots=True)
-class _Quiet:
-    """One symbol's quiet: its steps before event time `until` are no-ops (`quiet_until`)."""
-
-    until: int = 0  # event time (0: not quiet)
-    offset: int = 0  # event-minus-clock offset when `until` was set: the timer's end is until - offset
-    retry: int = 0  # S1 within reach: no bounds before this event time
-    reach: int = 1  # the long horizon is tried this many times over (doubled after it held, reset when not)
-    deps: QuietDeps = field(default_factory=QuietDeps)  # what keeps S1 from firing (QuietDeps.keeps)
-
-    @property
-    def clock_until(self) -> int:
-        return self.until - self.offset if self.until else 0
 _BUSY = (Phase.ENTRY_PENDING, Phase.POSITION_ACTIVE, Phase.EXIT_PENDING)
 
 
@@ -129,7 +98,7 @@ def load_strategy(path: Path | str | None = None) -> Strategy:
         raise StrategyFileError(path, str(exc).splitlines()) from None
 
 
-class StrategyRunner(ReplayFastPath):
+class StrategyRunner:
     """A core `Service`: `await start()` restores and subscribes, `run()` writes state until cancelled."""
 
     def __init__(
@@ -142,7 +111,6 @@ class StrategyRunner(ReplayFastPath):
         intent_sink: Callable[[Intent], None],
         *,
         tick_s: float = 1.0,
-        quiet_horizon_s: float | None = None,
         reconcile_from: Cache | None = None,
     ) -> None:
         self.bus, self.clock, self.strategy = bus, clock, strategy
@@ -163,13 +131,8 @@ class StrategyRunner(ReplayFastPath):
         self._timer: TimerHandle | None = None
         self._timer_due: int | None = None  # due time of `_timer` on the step grid
         self._grid_ms = 0  # set by start(): the timer fires at _grid_ms + k x tick only
-        self._tick_ms = max(1, round(tick_s * 1000))
-        horizon = 0 if self.bar_mode else QUIET_HORIZON_S if quiet_horizon_s is None else quiet_horizon_s
-        self._quiet_ms = max(0, round(horizon * 1000))
-        self._quiet: dict[str, _Quiet] = {}  # symbol -> its quiet (see _Quiet)
-        self.before_step: Callable[[], None] | None = None  # replay fast path: flush absorbed prices
-        self.next_event_ms: Callable[[], int | None] | None = None  # replay: no market event before this clock time
-        self._echoes: dict[int, Event] = {}  # published events absorb_* already handled (kept alive: ids stay unique)
+        self.tick_ms = max(1, round(tick_s * 1000))  # the timer's grid step
+        self.step_gate: StepGate | None = None  # backtests only (see StepGate); None: every step runs
         self._unsubscribe: Callable[[], None] | None = None
         self._stale_ms = round(strategy.global_limits.max_stale_data_s * 1000)
         self._first_timer_ms: int | None = None  # restored timer phase (see import_state)
@@ -204,7 +167,7 @@ class StrategyRunner(ReplayFastPath):
         self._unsubscribe = self.bus.subscribe(
             self._on_event, types=[TradeTick, BookTick, CandleClosed, CandlesClosed, OrderUpdated, PositionChanged], name=self.name
         )
-        first = self._first_timer_ms if self._first_timer_ms is not None else self.clock.now_ms() + self._tick_ms
+        first = self._first_timer_ms if self._first_timer_ms is not None else self.clock.now_ms() + self.tick_ms
         self._grid_ms = first  # every step-timer firing is at first + k x tick
         self._schedule(first)
 
@@ -302,39 +265,43 @@ class StrategyRunner(ReplayFastPath):
             indicators = self.indicators.get(event.symbol)
             if indicators is None:
                 return
-            if self._echoes and self._echoes.get(id(event)) is event:
-                del self._echoes[id(event)]  # a re-publication of what absorb_* already handled
-                return
+            gate = self.step_gate
+            if gate is not None and gate.already_has(event):
+                return  # a re-publication of data the gate already handed over
             indicators.on_event(event)
             kind = "trade" if isinstance(event, TradeTick) else "book" if isinstance(event, BookTick) else "candle"
-            self._after_market(event.symbol, event.ts_ms, kind, event.price if kind == "trade" else 0.0)  # type: ignore[union-attr]
+            price = event.price if kind == "trade" else 0.0  # type: ignore[union-attr]
+            self.on_market(event.symbol, event.ts_ms, kind, price)
         elif isinstance(event, OrderUpdated):
             machine = self._machine_for(event.order.tag, event.order.symbol)
             if machine is not None:
                 self._after(machine, machine.on_order_update(self.now_ms(machine.symbol), event.order))
-                self._end_quiet(machine.symbol)
+                if self.step_gate is not None:
+                    self.step_gate.order_or_position(machine.symbol)
         elif isinstance(event, PositionChanged):
             machine = self._machine_for(event.position.tag, event.position.symbol)
             if machine is not None:
                 self._after(machine, machine.on_position_changed(self.now_ms(machine.symbol), event.position, event.reason))
-                self._end_quiet(machine.symbol)
+                if self.step_gate is not None:
+                    self.step_gate.order_or_position(machine.symbol)
 
-    def _after_market(self, symbol: str, ts_ms: int, kind: str, price: float) -> None:
-        """After a market event was recorded in the indicators: note its event time, then step
-        unless the quiet provably makes that a no-op."""
+    def on_market(self, symbol: str, ts_ms: int, kind: str, price: float = 0.0) -> None:
+        """A market event of `symbol` at `ts_ms` (`kind` trade / book / candle, a trade's `price`)
+        was just put into `indicators[symbol]`: note its event time, then step (unless a step gate
+        rules the step out). The bus handler's path; (step gates) also for data a gate hands over
+        itself instead of publishing it."""
         self._seen[symbol] = (ts_ms, self.clock.now_ms())
-        self._market(symbol, kind, price)
+        gate = self.step_gate
+        if gate is None or not gate.skip_market_step(symbol, kind, price):
+            self.step(symbol)
 
-    def _market(self, symbol: str, kind: str, price: float) -> None:
-        """After a market event was recorded: step, unless the quiet provably makes it a no-op."""
-        q, now = self._quiet.get(symbol), self.now_ms(symbol)
-        if q is not None and now < q.until:
-            if q.deps.keeps(kind, price) or self._update_quiet(symbol, now, held=False) > now:
-                self._keep_quiet(symbol)
-                return  # a no-op step: the event is covered, or with it included S1 still cannot fire
-        elif q is not None and self._new_quiet(symbol):
-            return
-        self.step(symbol)
+    def note_market(self, symbol: str, ts_ms: int) -> int:
+        """(step gates) Market data up to `ts_ms` was put into `indicators[symbol]` and no step
+        can follow it: only the symbol's event time moves. Returns it (`now_ms`)."""
+        self._seen[symbol] = (ts_ms, self.clock.now_ms())
+        last = self._last_now.get(symbol)
+        now = self._last_now[symbol] = ts_ms if last is None or last < ts_ms else last  # (what `now_ms` gives now)
+        return now
 
     # --- bar mode -----------------------------------------------------------------------------
 
@@ -419,10 +386,11 @@ class StrategyRunner(ReplayFastPath):
     def _on_timer(self) -> None:
         self._timer = self._timer_due = None
         now = self.clock.now_ms()
+        gate = self.step_gate
         try:
             for symbol in self.machines:
-                # no market data yet: nothing to evaluate, no event time; quiet: the step is a no-op
-                if symbol in self._seen and self.now_ms(symbol) >= self.quiet_end(symbol) and not self._new_quiet(symbol):
+                # no market data yet: nothing to evaluate, no event time
+                if symbol in self._seen and (gate is None or not gate.skip_timer_step(symbol)):
                     self.step(symbol)
         except Exception as exc:  # timer boundary: report and keep ticking
             log.exception("strategy step failed")
@@ -432,27 +400,16 @@ class StrategyRunner(ReplayFastPath):
                 self._reschedule(now)
 
     def _reschedule(self, now: int) -> None:
-        """Next timer: the first grid instant after `now` (clock) at which some quiet has ended."""
-        quiet = min((self._quiet[s].clock_until if s in self._quiet else 0 for s in self._seen), default=0)
-        self._schedule(self._grid_at(max(quiet, now + 1)))
+        """Next timer: the next grid instant; with a step gate, the first one at or after the
+        earliest `timer_until` of the symbols with market data."""
+        wake, gate = now + 1, self.step_gate
+        if gate is not None:
+            wake = max(wake, min((gate.timer_until(s) for s in self._seen), default=0))
+        self._schedule(self.grid_at(wake))
 
-    def _new_quiet(self, symbol: str) -> bool:
-        """A quiet has ended: does a new one start right now (then the step due is a no-op)? From
-        the bounds, else (replay only) from evaluating the machine up to the next market event."""
-        return self._requiet(symbol) or self._evaluated_quiet(symbol)
-
-    def _requiet(self, symbol: str) -> bool:
-        """At the end of a quiet: if a new one starts right now, this step is inside it - a no-op
-        like the others, so it is not run (True). Not on a new UTC day (that step rolls the
-        machine's daily counters), nor before the bounds may be retried."""
-        machine, q, now = self.machines[symbol], self._quiet.get(symbol), self.now_ms(symbol)
-        if q is None or now < q.retry or machine.phase is not Phase.MONITORING or machine.new_day(now) or not self._quiet_ms:
-            return False
-        return self._update_quiet(symbol, now, held=True) > now
-
-    def _grid_at(self, t_ms: int) -> int:
-        """The first step-grid instant at or after `t_ms`."""
-        return self._grid_ms - (self._grid_ms - t_ms) // self._tick_ms * self._tick_ms
+    def grid_at(self, t_ms: int) -> int:
+        """The first step-grid instant (clock time) at or after `t_ms`."""
+        return self._grid_ms - (self._grid_ms - t_ms) // self.tick_ms * self.tick_ms
 
     def _schedule(self, due_ms: int) -> None:
         if self._timer is not None:
@@ -460,37 +417,30 @@ class StrategyRunner(ReplayFastPath):
         self._timer_due = due_ms
         self._timer = self.clock.call_later(max(0, due_ms - self.clock.now_ms()) / 1000, self._on_timer)
 
-    def _quiet_changed(self, symbol: str, quiet_ms: int) -> None:
-        """Record a symbol's quiet end (event time); bring the timer forward if it now sleeps past a
-        needed step. The timer runs on the clock: the end is converted with the symbol's current
-        event-minus-clock offset (0 in backtests), and re-converted when a market event moves it."""
-        clock_now = self.clock.now_ms()
-        q = self._quiet.get(symbol)
-        if q is None:
-            q = self._quiet[symbol] = _Quiet()
-        q.until, q.offset = quiet_ms, self._last_now.get(symbol, clock_now) - clock_now
-        if self._timer_due is None or self._unsubscribe is None:
-            return  # not started, or inside _on_timer (it reschedules itself)
-        due = self._grid_at(max(q.clock_until, clock_now + 1))
+    @property
+    def timer_due_ms(self) -> int | None:
+        """Clock time the step timer (bar mode: the deadline timer) fires next (None: not set)."""
+        return self._timer_due
+
+    def wake_by(self, clock_ms: int) -> None:
+        """(step gates) A timer step is needed at the first grid instant at or after `clock_ms`:
+        the timer is brought forward if it is due later. Before `start()` and inside the timer's
+        own steps (it reschedules itself after them) there is nothing to do."""
+        if self._timer_due is None or self._unsubscribe is None or self.bar_mode:
+            return
+        due = self.grid_at(max(clock_ms, self.clock.now_ms() + 1))
         if due < self._timer_due:
             self._schedule(due)
 
-    def _keep_quiet(self, symbol: str) -> None:
-        """A market event left the quiet standing: re-convert its end if event time jumped."""
-        q = self._quiet[symbol]
-        if self._last_now.get(symbol, 0) - self.clock.now_ms() != q.offset:
-            self._quiet_changed(symbol, q.until)
+    def replan_timer(self) -> None:
+        """(step gates) The gate's `timer_until` changed either way: the timer is set again from it."""
+        if self._timer_due is not None and self._unsubscribe is not None and not self.bar_mode:
+            self._reschedule(self.clock.now_ms())
 
-    def _end_quiet(self, symbol: str) -> None:
-        """An order or position event: the machine steps at the next grid second, bounds retried."""
-        if symbol in self._quiet:
-            self._quiet[symbol].retry = 0
-            self._quiet_changed(symbol, 0)
-
-    def quiet_end(self, symbol: str) -> int:
-        """Event time before which `symbol`'s steps are known no-ops (0: none)."""
-        q = self._quiet.get(symbol)
-        return 0 if q is None else q.until
+    def event_time(self, symbol: str) -> int | None:
+        """(step gates) The newest event time `now_ms` handed out for `symbol` (None: none yet),
+        without moving it."""
+        return self._last_now.get(symbol)
 
     def now_ms(self, symbol: str) -> int:
         """Event time of `symbol`: newest event ts + clock time since it arrived; never backwards."""
@@ -504,56 +454,23 @@ class StrategyRunner(ReplayFastPath):
 
     def step(self, symbol: str) -> None:
         """Evaluate one machine with its indicators at the symbol's event time."""
-        if self.before_step is not None:
-            self.before_step()  # whatever this step may start sees every price absorbed so far
         machine, indicators = self.machines[symbol], self.indicators[symbol]
         now = self.now_ms(symbol)
-        last = indicators.last_event_ms
-        if last is None or now - last > self._stale_ms:
-            values = dict.fromkeys(indicators.indicators)  # stale data counts as missing (strategy.md §1.1 rule 3)
-        else:
-            values = indicators.values(now)
+        values = self.values_at(symbol, now)
         busy = sum(1 for m in self.machines.values() if m.phase in _BUSY)
         allowed = busy < self.strategy.global_limits.max_open_positions
         self._after(machine, machine.on_tick(now, values, price=indicators.last_price, entries_allowed=allowed))
-        if self._quiet_ms:
-            self._update_quiet(symbol, now)
+        if self.step_gate is not None:
+            self.step_gate.stepped(symbol, now)
 
-    def _update_quiet(self, symbol: str, now: int, held: bool | None = None) -> int:
-        """(Re)compute the symbol's quiet from event time `now` (a step, or a market event that
-        left the previous quiet), with every event received so far.
-
-        The long horizon first; where S1 may fire within it, a short one, whose tighter bounds
-        still spare the steps of the next few seconds. Where neither helps (S1 is within reach)
-        the bounds are not tried again for `QUIET_RETRY_MS`: meanwhile every step runs.
-        The long horizon reaches further while the market stays put: a quiet that ran its course
-        (`held`: renewed at or near its end) and is renewed as far doubles the next one's reach, up
-        to `MAX_REACH` horizons; a trade that left the band (`held=False`) starts again from one.
-        Any horizon is sound (the bounds hold for it); a longer one only means fewer renewals."""
-        machine, indicators = self.machines[symbol], self.indicators[symbol]
-        q = self._quiet.get(symbol)
-        if q is None:
-            q = self._quiet[symbol] = _Quiet()
-        quiet = now
-        if machine.state.phase is Phase.MONITORING and now >= q.retry:  # (other phases: never quiet)
-            if held is False:
-                q.reach = 1  # the market moved: back to one long horizon
-            short = min(self._quiet_ms, SHORT_HORIZON_MS)
-            ladder = [h for h in dict.fromkeys((self._quiet_ms * q.reach, self._quiet_ms)) if h > short] + [short]
-            for horizon in ladder:
-                q.deps = indicators.begin_bounds()
-                quiet = machine.quiet_until(now, lambda name: indicators.bounds(name, now, horizon), horizon,
-                                            lambda c: indicators.note_blocker(c.indicator, now, horizon, c.operator, c.value))
-                if quiet > now:
-                    break
-            if quiet <= now or horizon != ladder[0]:
-                q.reach = 1
-            elif held:
-                q.reach = min(q.reach * 2, MAX_REACH)  # the last quiet ran its course and this one reaches as far
-            if quiet <= now:
-                q.retry = now + QUIET_RETRY_MS
-        self._quiet_changed(symbol, quiet)
-        return quiet
+    def values_at(self, symbol: str, now: int) -> Mapping[str, float | None]:
+        """The indicator values a step of `symbol` at event time `now` evaluates; all undefined
+        once the newest market data is older than `max_stale_data_s` (strategy.md §1.1 rule 3)."""
+        indicators = self.indicators[symbol]
+        last = indicators.last_event_ms
+        if last is None or now - last > self._stale_ms:
+            return dict.fromkeys(indicators.indicators)
+        return indicators.values(now)
 
     def _after(self, machine: StrategyMachine, intents: list[Intent]) -> None:
         for t in machine.drain_transitions():

@@ -28,25 +28,36 @@ not drift. With `backpressure` (execution), the feed waits after a tick until th
 the strategy's 1 s step, may have sent an order), so a replay at full speed trades exactly like a
 backtest. `start_after_ms` skips candles already processed (session resume).
 
-Fast path (backtests only): `FeedFastPath` (`replay_fast_path.py`), mixed in.
+Tick filter (backtests only): `tick_filter`, None unless a backtest attaches one (`TickFilter`;
+the backtest's `QuietStepAccelerator`, `backtest/quiet_steps.py`), is offered each step before it
+is published and may take a tick, or a whole candle, off the bus. Without one every tick goes out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from tui_trader.domain.errors import DataError
-from tui_trader.domain.events import BookTick, CandleClosed, Event, FeedStateChanged, MarkPriceTick, PositionChanged, TradeTick
+from tui_trader.domain.events import (
+    BookTick,
+    CandleClosed,
+    CandlesClosed,
+    Event,
+    FeedStateChanged,
+    MarkPriceTick,
+    PositionChanged,
+    TradeTick,
+)
 from tui_trader.domain.models import Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candle_series, symbol_from_filename
 from tui_trader.venues.intrabar import CLOSE_STEP, Step, bar_path, candle_ticks, tick_offsets_ms
-from tui_trader.venues.replay_fast_path import Absorber, FeedFastPath, StepMerge, Stretch
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +90,81 @@ class Backpressure(Protocol):
     async def idle(self) -> None: ...
 
 
-class ReplayFeed(FeedFastPath):
+TAKEN_NONE, TAKEN_BOOK, TAKEN_ALL = 0, 1, 2  # `TickFilter.take_tick`'s answers
+
+
+class TickFilter(Protocol):
+    """What a backtest may attach as `ReplayFeed.tick_filter` to keep ticks and whole candles no
+    one needs off the bus (`backtest/quiet_steps.py`). None everywhere else: every tick is published.
+
+    Steps are (time, k, source index, candle): k = 0 .. ticks-1 a candle's ticks, `CLOSE_STEP` its
+    close. A filter that takes data hands it to whoever needs it itself."""
+
+    def on_step(self, ts_ms: int, k: int, index: int, candle: Candle) -> bool:
+        """Every step as the stream yields it, before the data clock moves to it. True: the step's
+        candle is the filter's (taken with an earlier step): the feed skips it and the candle's
+        remaining steps."""
+        ...
+
+    def take_candle(self, index: int, candle: Candle) -> bool:
+        """At the open of `candle` (source `index`), the data clock at its time: True if the filter
+        takes the whole candle - its ticks and its close; none of them is published."""
+        ...
+
+    def take_tick(self, symbol: str, ts_ms: int, price: float, qty: float, bid: float, ask: float,
+                  aggressor: str) -> int:
+        """A tick about to be published as book, trade and mark: `TAKEN_ALL` (none of them is
+        published), `TAKEN_BOOK` (the book is the filter's: trade and mark are published) or
+        `TAKEN_NONE` (all three are)."""
+        ...
+
+    def finish(self, failed_after: Step | None) -> None:
+        """The stream ended; `failed_after`: the last step yielded before a file turned bad."""
+        ...
+
+
+class StepMerge:
+    """The sources' steps in time order (as `heapq.merge`), able to show the other sources' next
+    steps (`others`). A source's generator is resumed only when its next step is needed, so it
+    sees what the consumer decided about the step it yielded last (`ReplayFeed._taken`)."""
+
+    def __init__(self, streams: list[Iterator[Step]]) -> None:
+        self._heap: list[tuple[Step, Iterator[Step]]] = []
+        for stream in streams:
+            step = next(stream, None)
+            if step is not None:
+                self._heap.append((step, stream))
+        heapq.heapify(self._heap)  # (steps of different sources never compare equal: the index differs)
+        self._resume: Iterator[Step] | None = None
+        self._last: Step | None = None
+        self.failed_after: Step | None = None  # a source's file turned bad: the last step it gave
+
+    def __iter__(self) -> StepMerge:
+        return self
+
+    def __next__(self) -> Step:
+        heap = self._heap
+        if self._resume is not None:
+            try:
+                step = next(self._resume, None)
+            except Exception:
+                self.failed_after = self._last
+                raise
+            if step is not None:
+                heapq.heappush(heap, (step, self._resume))
+            self._resume = None
+        if not heap:
+            raise StopIteration
+        step, self._resume = heapq.heappop(heap)
+        self._last = step
+        return step
+
+    def others(self) -> list[Step]:
+        """The next step of every source but the one that yielded last."""
+        return [step for step, _ in self._heap]
+
+
+class ReplayFeed:
     """A `Service` publishing recorded candles as ticks on the bus."""
 
     def __init__(
@@ -101,8 +186,6 @@ class ReplayFeed(FeedFastPath):
         data_clock: SimClock | None = None,
         backpressure: "Backpressure | None" = None,
         position_side: Callable[[str], Side | None] | None = None,
-        absorber: "Absorber | None" = None,
-        quiet_gate: Callable[[], bool] | None = None,
         close_after_bar: bool = False,
     ) -> None:
         self.bus = bus
@@ -136,12 +219,8 @@ class ReplayFeed(FeedFastPath):
         self.candles_published = 0
         self.state = "idle"
         self._task: asyncio.Task[Any] | None = None  # the task replaying (cancelled by shutdown)
-        self.absorber = absorber
-        self.quiet_gate = quiet_gate
-        self._absorbed: dict[str, list] = {}  # symbol -> [book, trade, mark] latest absorbed, unpublished
-        self._stretches: dict[int, Stretch] = {}  # source index -> whole candles taken, not yet handed over
+        self.tick_filter: TickFilter | None = None  # backtests only (see TickFilter); None: every tick is published
         self._taken = [False] * len(self.files)  # the candle a source just yielded was taken whole: skip its other steps
-        self._slot_taken: dict[int, Candle] = {}  # candles taken with another source's (their open step is still to come)
         self._merge: StepMerge | None = None
         self.pending_ms: int | None = None  # while the data clock moves to the next event: that event's time
         self.position_side = position_side or self._side_from_bus
@@ -213,7 +292,7 @@ class ReplayFeed(FeedFastPath):
     def _speed_text(self) -> str:
         return "full speed" if self.speed <= 0 else f"{self.speed:g}x"
 
-    def _offsets(self, index: int) -> list[int]:
+    def tick_offsets(self, index: int) -> list[int]:
         """Tick times within a candle of source `index`, ms after its open."""
         return tick_offsets_ms(self.intervals_s[index] * 1000, self._in_bar_ticks())
 
@@ -225,7 +304,7 @@ class ReplayFeed(FeedFastPath):
         """One source's events in time order: each candle's ticks, then its close."""
         paths = self.files[index]
         interval_ms = self.intervals_s[index] * 1000
-        ticks = list(enumerate(self._offsets(index)))
+        ticks = list(enumerate(self.tick_offsets(index)))
         after, until, taken = self.start_after_ms, self.until_ms, self._taken
         for candle in read_candle_series(paths):
             ts = candle.ts_ms
@@ -249,6 +328,18 @@ class ReplayFeed(FeedFastPath):
         self._merge = StepMerge([self._steps(i) for i in range(len(self.files))])
         return self._merge
 
+    def upcoming_steps(self) -> list[Step]:
+        """(tick filters) The next step of every source but the one whose step is being handled
+        (one source: none)."""
+        return self._merge.others() if self._merge is not None else []
+
+    def publish_closes(self, ts_ms: int, index: int, candles: Sequence[Candle]) -> None:
+        """(tick filters) Publish consecutive closes of source `index`, taken with their candles,
+        as one `CandlesClosed` at `ts_ms` (the last one's close), counted as published."""
+        self.bus.publish(CandlesClosed(ts_ms, self.symbols[index], self.intervals_s[index], tuple(candles)))
+        self.cursor_ms = candles[-1].ts_ms
+        self.candles_published += len(candles)
+
     async def _replay_once(self) -> None:
         n = self._in_bar_ticks()
         publish = self.bus.publish
@@ -259,34 +350,24 @@ class ReplayFeed(FeedFastPath):
         advance = self.data_clock.advance_to if self.data_clock is not None else None
         bp = self.backpressure
         prices: list[tuple[float, ...]] = [()] * len(syms)
-        absorber, gate = self.absorber, self.quiet_gate
-        if absorber is not None:
-            absorber.before_step = self._flush_absorbed
-        # whole candles at once: on a simulated data clock, unpaced, sources of one interval
-        whole = absorber is not None and isinstance(self.data_clock, SimClock) and n > 1 and self.speed <= 0 and len(set(intervals)) == 1
-        taken, slot_taken = self._taken, self._slot_taken
+        sieve = self.tick_filter
+        taken = self._taken
         start_wall: float | None = None
         start_data = 0
-        since_yield = 0
+        yielded_at = self.candles_published  # closes published since the last turn given to the loop: the difference
         steps = self._merged()
         try:
             for ts, k, index, candle in steps:
-                if slot_taken and slot_taken.get(index) is candle:  # taken with its slot
-                    del slot_taken[index]
-                    taken[index] = True  # its other ticks and its close: in the stretch
+                if sieve is not None and sieve.on_step(ts, k, index, candle):
+                    taken[index] = True  # its other ticks and its close: the filter's
                     continue
-                if self._stretches:  # nothing has happened since they began: the gate is still open
-                    if k == 0 and self._take_slot(index, candle):
-                        taken[index] = True
-                        continue
-                    since_yield += self._flush_stretches()
                 if self.speed > 0 and ts >= self.paced_from_ms:
                     if start_wall is None:
                         start_wall, start_data = self.clock.time(), ts
                     delay = start_wall + (ts - start_data) / 1000.0 / self.speed - self.clock.time()
                     if delay > 0.001:
                         await self.clock.sleep(delay)
-                        since_yield = 0
+                        yielded_at = self.candles_published
                 if advance is not None:
                     self.pending_ms = ts  # (timers firing now may rely on it: no market event before ts)
                     advance(ts)  # timers due before this event fire first ...
@@ -294,11 +375,10 @@ class ReplayFeed(FeedFastPath):
                     if bp is not None and bp.has_work():
                         await bp.idle()  # ... and what they started (an entry, a close) is sent before it
                 sym = syms[index]
-                if k == CLOSE_STEP:  # (held prices stay held: no close consumer reads them while flat)
+                if k == CLOSE_STEP:
                     publish(CandleClosed(ts, sym, candle.ts_ms, intervals[index], candle.open, candle.high, candle.low, candle.close, candle.volume))
                     self.cursor_ms = candle.ts_ms
                     self.candles_published += 1
-                    since_yield += 1
                     if self.close_after_bar:
                         if bp is not None and bp.has_work():
                             await bp.idle()  # what the close started (an entry) is at the venue before its trade
@@ -307,9 +387,8 @@ class ReplayFeed(FeedFastPath):
                         publish(TradeTick(ts, sym, price, 0.0, "buy" if price >= candle.open else "sell"))
                         publish(MarkPriceTick(ts, sym, price))
                 else:
-                    open_gate = absorber is not None and gate is not None and gate()
-                    if open_gate and whole and k == 0 and self._take_slot(index, candle):
-                        taken[index] = True  # its other ticks and its close: in the stretch
+                    if sieve is not None and k == 0 and sieve.take_candle(index, candle):
+                        taken[index] = True  # its other ticks and its close: the filter's
                         continue
                     if k <= 1:  # the extremes' order is decided once the open tick has been handled
                         side = side_of(sym) if k == 1 else None
@@ -317,30 +396,18 @@ class ReplayFeed(FeedFastPath):
                     price = prices[index][k]
                     bid, ask, qty = price * (1 - hs), price * (1 + hs), candle.volume / n  # (bar mode: the close trades 0)
                     aggressor = "buy" if price >= candle.open else "sell"
-                    book_taken = False
-                    if open_gate:  # (a step inside absorb_* may flush what is held: _hold looks the entry up)
-                        if absorber.absorb_quiet_tick(sym, ts, price, qty, bid, ask):  # type: ignore[union-attr]
-                            self._absorbed[sym] = [(ts, bid, ask), (ts, price, qty, aggressor), (ts, price)]
-                            continue
-                        book_taken = absorber.absorb_book(sym, ts, bid, ask)  # type: ignore[union-attr]
-                        if book_taken:
-                            self._hold(sym, 0, (ts, bid, ask))
-                            if absorber.absorb_trade(sym, ts, price, qty):  # type: ignore[union-attr]
-                                self._hold(sym, 1, (ts, price, qty, aggressor))
-                                self._hold(sym, 2, (ts, price))
-                                continue
-                    self._flush_absorbed()  # whatever is held goes out before a published tick
-                    if not book_taken:
+                    took = TAKEN_NONE if sieve is None else sieve.take_tick(sym, ts, price, qty, bid, ask, aggressor)
+                    if took == TAKEN_ALL:
+                        continue
+                    if took == TAKEN_NONE:
                         publish(BookTick(ts, sym, bid, ask))
                     publish(TradeTick(ts, sym, price, qty, aggressor))
                     publish(MarkPriceTick(ts, sym, price))
                 if bp is not None and bp.has_work():
                     await bp.idle()
-                if since_yield >= 256:
-                    since_yield = 0
+                if self.candles_published - yielded_at >= 256:
+                    yielded_at = self.candles_published
                     await asyncio.sleep(0)
-        finally:  # (also when a file turns bad mid-way: the candles read before it count)
-            if self._stretches:
-                failed = self._merge.failed_after if self._merge is not None else None
-                # a source whose file broke gave its last candle whole: the stream reached that close, no further
-                self._flush_stretches(None if failed is None else (failed[3].ts_ms + self.intervals_s[failed[2]] * 1000, failed[2]))
+        finally:  # (also when a file turns bad mid-way: what the filter took before it counts)
+            if sieve is not None:
+                sieve.finish(self._merge.failed_after if self._merge is not None else None)
