@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.app.test_headless import command, env_for
 
 
@@ -26,6 +28,7 @@ def snapshot(db: Path) -> tuple[dict, list, str]:
     return fills, orders, status
 
 
+@pytest.mark.slow  # a full-speed replay stepped every simulated second (CI runs it)
 def test_kill_9_then_resume(isolated_environment):
     env = env_for(isolated_environment)
     env["COLUMNS"] = "200"

@@ -120,6 +120,7 @@ async def test_stop_then_resume_continues_without_duplicate_fills(service, tmp_p
     assert len(reference) >= 4 and [key(f) for f in after] == [key(f) for f in reference]
 
 
+@pytest.mark.slow  # a full-speed replay stepped every simulated second (CI runs it)
 async def test_default_strategy_on_real_data_reconciles_to_the_cent(service):
     """The whole bundled NXT/BTC file (10 days, 14 323 real 1 m candles, pump-positive)."""
     info = await service.create({"name": "full", "starting_balance": 10_000})
@@ -154,6 +155,7 @@ def taken(monkeypatch):
     return recorded
 
 
+@pytest.mark.slow  # a full-speed replay stepped every simulated second (CI runs it)
 async def test_resuming_from_any_checkpoint_reproduces_the_uninterrupted_run(service, tmp_path, taken):
     """A crash can happen after any checkpoint: resuming from each one (including those taken
     with a position open) must make exactly the fills of a run that never stopped."""
@@ -190,6 +192,7 @@ async def test_emergency_stop_all_flattens_and_stops_every_running_session(servi
         assert rt.stack.risk.state.value == "HALTED"
 
 
+@pytest.mark.slow  # a full-speed replay stepped every simulated second (CI runs it)
 async def test_resuming_over_a_later_stored_state_changes_nothing(service, tmp_path, taken, monkeypatch):
     """The crash case: the dead process wrote orders, fills, strategy and kill-switch state after its
     last checkpoint. Resuming the same session from that checkpoint must reproduce them exactly."""

@@ -126,6 +126,7 @@ async def test_leverage_rejects_0_201_and_text_as_typed_and_accepts_1_and_200(fa
 # --- (b) create from the form; the table and the detail follow the run -------------------------
 
 
+@pytest.mark.slow  # a full-speed replay stepped every simulated second (CI runs it)
 async def test_created_session_shows_running_then_trades_and_pnl_update(facade, service):
     app = SessionsApp(facade)
     async with app.run_test(size=SIZE) as pilot:

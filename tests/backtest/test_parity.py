@@ -49,6 +49,7 @@ def test_quiet_steps_change_nothing_bit_for_bit(real_slice, real_run, tmp_path):
     assert every.metrics == quiet.metrics
 
 
+@pytest.mark.slow  # a full-speed replay stepped every simulated second (CI runs it)
 def test_quiet_steps_and_the_fast_path_change_nothing_over_a_whole_real_file():
     """The bundled BCC/BTC file (two weeks, 20 k bars, a dozen pump shorts): fast vs every step."""
     from tui_trader.backtest.runner import run_backtest
