@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.backtest.conftest import paper_replay_trades
+from tui_trader.app.wiring import build_core
 from tui_trader.backtest.bar_screen import s1_may_fire
 from tui_trader.backtest.runner import run_backtest
 from tui_trader.domain.config import PaperConfig, ReplayConfig, Settings, StoreConfig
@@ -179,3 +180,11 @@ def test_the_shipped_bench_file_is_a_bar_strategy():
     strat = load_strategy(BENCH)
     assert strat.bar_mode and strat.bar_interval_s == 60
     assert [c.indicator for c in strat.s1_signal.conditions] == ["pump", "vsurge"]
+
+
+def test_the_paper_console_refuses_a_bar_strategy_on_candles_of_another_interval(tmp_path):
+    five = tmp_path / "x_5m.csv"
+    five.write_text("timestamp_ms,open,high,low,close,volume\n" + "".join(
+        f"{i * 300_000},1,1,1,1,1\n" for i in range(10)))
+    with pytest.raises(DataError, match=r"x_5m.csv holds 300 s candles; bar_pump_short is evaluated on 1m bars"):
+        build_core(bench_settings(tmp_path, five))

@@ -48,7 +48,7 @@ from tui_trader.venues.candle_files import symbol_in_filename
 from tui_trader.venues.paper.funding import FundingSchedule, read_funding_csv
 from tui_trader.venues.paper.snapshot import restore, snapshot
 from tui_trader.venues.paper.venue import PaperVenue
-from tui_trader.venues.replay import ReplayFeed, bundled_data_path
+from tui_trader.venues.replay import ReplayFeed, bundled_data_path, check_bar_data
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +197,14 @@ class SessionRuntime:
             restore(self.venue, checkpoint["venue"])
         strategy = session_strategy(config.get("strategy_file"), config.get("leverage"))
         if self.live:
-            from tui_trader.venues.mexc.candles import check_bar_interval
+            from tui_trader.venues.mexc.candles import check_live_bar_interval
 
-            check_bar_interval(strategy)
+            check_live_bar_interval(strategy)
         self.state = NamespacedState(StateRepository(db), f"session:{session_id}:")
         symbols = list(config["symbols"]) if self.live else [self.feed.symbol]
         if not self.live:
             self.feed.close_after_bar = strategy.bar_mode  # type: ignore[union-attr]  # bar mode: entries fill at the close
+            check_bar_data(self.feed, strategy)  # type: ignore[arg-type]
             settings = replay_settings(settings, self.feed.interval_s, settings.replay.ticks_per_candle)
         self.stack = build_trading_stack(settings, self.bus, self.data_clock, self.venue, OrderRepository(db), self.state,
                                          strategy=strategy, symbols=symbols, session_id=session_id)

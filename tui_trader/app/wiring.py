@@ -33,6 +33,7 @@ from tui_trader.venues.replay import (
     BUNDLED_PACED_FROM_MS,
     ReplayFeed,
     bundled_data_path,
+    check_bar_data,
 )
 
 DB_NAME = "tui-trader.sqlite"
@@ -94,6 +95,7 @@ def _paper(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db:
         ticks_per_candle=settings.replay.ticks_per_candle, spread_bps=settings.replay.spread_bps, loop=settings.replay.loop,
         paced_from_ms=paced_from_ms(settings), close_after_bar=strategy is not None and strategy.bar_mode,
     )
+    check_bar_data(feed, strategy)
     data_clock = SimClock(feed.first_ts_ms() - 1)
     feed.data_clock = data_clock
     venue = PaperVenue(bus, paper=settings.paper, fees=settings.fees)
@@ -114,12 +116,12 @@ def _paper(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db:
 
 
 def _live(settings: Settings, core: TraderCore, bus: EventBus, wall: Clock, db: Database) -> TradingStack:
-    from tui_trader.venues.mexc.candles import check_bar_interval
+    from tui_trader.venues.mexc.candles import check_live_bar_interval
     from tui_trader.venues.mexc.factory import build_mexc, history_warmup
 
     symbols = list(settings.strategy.symbols)
     strategy = None if settings.monitor_only else _strategy(settings)
-    check_bar_interval(strategy)
+    check_live_bar_interval(strategy)
     parts = build_mexc(settings.mexc, settings.retry, settings.breaker, bus, wall, symbols)
     stack = build_trading_stack(  # monitor-only: no strategy, so no entry; watchdog, kill switch and closes as ever
         settings, bus, wall, parts.venue, OrderRepository(db), StateRepository(db),

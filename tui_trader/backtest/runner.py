@@ -43,7 +43,7 @@ from tui_trader.store.memory import MemoryStore
 from tui_trader.venues.paper.funding import FundingSchedule, funding_series
 from tui_trader.venues.paper.venue import PaperVenue
 from tui_trader.venues.candle_cache import CandleColumns, default_cache_dir, load_series_columns
-from tui_trader.venues.replay import ReplayFeed
+from tui_trader.venues.replay import ReplayFeed, check_bar_data
 
 HOUR_MS = 3_600_000
 MAX_ERRORS_KEPT = 50
@@ -195,10 +195,7 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
 def _bar_replay(strat: Strategy, feed: ReplayFeed, clock: SimClock, settings: Settings, date_from_ms: int | None,
                 date_to_ms: int | None, fast_path: bool, columns: CandleColumns | None) -> BarReplay | None:
     """A bar-mode strategy: its interval must be the data's; on one symbol it runs on columns."""
-    for paths, interval in zip(feed.files, feed.intervals_s):
-        if interval != strat.bar_interval_s:
-            raise DataError(f"{paths[0].name} holds {interval} s candles; {strat.strategy_name} is evaluated on "
-                            f"{strat.bar_interval} bars ({strat.bar_interval_s} s)")
+    check_bar_data(feed, strat)
     if len(feed.symbols) != 1:
         return None  # several symbols: the merged replay, every bar as events
     if columns is None:

@@ -54,6 +54,7 @@ from tui_trader.domain.events import (
     TradeTick,
 )
 from tui_trader.domain.models import Side
+from tui_trader.domain.strategy.schema import Strategy
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candle_series, symbol_from_filename
@@ -80,6 +81,17 @@ def series_interval_s(paths: Sequence[Path], symbol: str) -> int:
         listed = ", ".join(f"{path.name} {s} s" for path, s in found.items() if s is not None)
         raise DataError(f"the files of {symbol} have different candle intervals ({listed}): one series needs one interval")
     return intervals.pop() if intervals else 60
+
+
+def check_bar_data(feed: ReplayFeed, strategy: Strategy | None) -> None:
+    """A bar-mode strategy steps on candles of its own interval only: replaying others would never
+    step it. `DataError` naming the file and both intervals."""
+    if strategy is None or not strategy.bar_mode:
+        return
+    for paths, interval in zip(feed.files, feed.intervals_s):
+        if interval != strategy.bar_interval_s:
+            raise DataError(f"{paths[0].name} holds {interval} s candles; {strategy.strategy_name} is evaluated on "
+                            f"{strategy.bar_interval} bars ({strategy.bar_interval_s} s)")
 
 
 class Backpressure(Protocol):

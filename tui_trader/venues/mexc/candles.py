@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 INTERVAL_S = 60  # Min1: the one candle interval the live feed carries
 
 
-def check_bar_interval(strategy: Strategy | None) -> None:
+def check_live_bar_interval(strategy: Strategy | None) -> None:
     """A live bar-mode strategy must step on the klines the feed streams (1 minute), else it never steps."""
     if strategy is not None and strategy.bar_mode and strategy.bar_interval_s != INTERVAL_S:
         raise ConfigError(f"strategy {strategy.strategy_name}: bar_interval {strategy.bar_interval!r} - the live feed"
