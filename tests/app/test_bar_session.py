@@ -37,5 +37,5 @@ async def test_a_bar_session_fills_at_closes_and_resumes_exactly(service, tmp_pa
     await service.resume(info.id)
     assert await asyncio.wait_for(service.wait(info.id), 120) == "finished"
     after = (await service.orders_and_fills(info.id))[1]
-    key = lambda f: (f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee, f.realized_pnl)  # noqa: E731
+    key = lambda f: (f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee, f.realized_pnl)
     assert [key(f) for f in after] == [key(f) for f in reference]
