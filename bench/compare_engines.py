@@ -26,6 +26,7 @@ a table (bars/s in memory and from disk, trades, SL, TP, fingerprint, peak RSS),
 ours / backtesting.py when ours is available. Last line: one JSON object.
 
     python bench/compare_engines.py [--bars N] [--data FILE]
+    python bench/compare_engines.py --counts      # ours only, in-process: where its time goes
 """
 
 from __future__ import annotations
@@ -276,6 +277,67 @@ def fmt(x: float | None, spec: str = ",.0f") -> str:
     return "-" if x is None else format(x, spec).replace(",", " ")
 
 
+def counts(columns: Columns) -> None:
+    """Ours once, instrumented from outside (the bench wraps the methods; nothing in the engine
+    counts): bars replayed through the engine vs left out, the time each side takes, the trades,
+    and the timer firings by callback - where the time goes."""
+    from collections import Counter
+
+    from tui_trader.backtest import bar_replay
+    from tui_trader.engine.clock import SimClock
+
+    tally: Counter[str] = Counter()
+    spent: Counter[str] = Counter()
+
+    def timed(name: str, fn: Any) -> Any:
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                spent[name] += time.perf_counter() - t
+                tally[name] += 1
+        return wrapper
+
+    def timed_async(name: str, fn: Any) -> Any:
+        async def wrapper(*a: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return await fn(*a, **kw)
+            finally:
+                spent[name] += time.perf_counter() - t
+                tally[name] += 1
+        return wrapper
+
+    call_later = SimClock.call_later
+
+    def counted_call_later(self: Any, delay: float, callback: Any) -> Any:
+        tally["timer:" + getattr(callback, "__qualname__", "?")] += 1
+        return call_later(self, delay, callback)
+
+    bar_replay.BarReplay._leave_out = timed("left out", bar_replay.BarReplay._leave_out)  # type: ignore[method-assign]
+    bar_replay.BarReplay._bar = timed_async("replayed", bar_replay.BarReplay._bar)  # type: ignore[method-assign]
+    SimClock.call_later = counted_call_later  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "bench_tiled_1m.csv"
+        write_tiled_csv(columns, csv_path)
+        trades, seconds = run_ours(csv_path, columns)
+    bars = len(columns["ts"])
+    left_out, replayed = bars - tally["replayed"], tally["replayed"]
+    print(f"ours: {fmt(bars)} bars in {seconds:.2f} s, {len(trades)} trades")
+    print(f"  left out: {fmt(left_out)} bars in {fmt(tally['left out'])} stretches, {spent['left out']:.2f} s "
+          f"({spent['left out'] / max(1, left_out) * 1e6:.2f} us a bar)")
+    print(f"  replayed: {fmt(replayed)} bars through the full engine, {spent['replayed']:.2f} s "
+          f"({spent['replayed'] / max(1, replayed) * 1e6:.0f} us a bar, timers and trades included), "
+          f"{spent['replayed'] / seconds * 100:.0f} % of the run; {spent['replayed'] / max(1, len(trades)) * 1e3:.2f} ms "
+          "a trade")
+    timers = {k[6:]: v for k, v in tally.most_common() if k.startswith("timer:")}
+    print("  timers armed: " + ", ".join(f"{k} {fmt(v)}" for k, v in list(timers.items())[:6]))
+    print(json.dumps({"bars": bars, "trades": len(trades), "ours_s": round(seconds, 3), "left_out_bars": left_out,
+                      "left_out_s": round(spent["left out"], 3), "replayed_bars": tally["replayed"],
+                      "replayed_s": round(spent["replayed"], 3), "timers_armed": timers}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--bars", type=int, default=1_000_000, help="bars after tiling (default 1,000,000)")
@@ -283,9 +345,13 @@ def main() -> None:
     parser.add_argument("--engine", choices=sorted(ENGINES), help=argparse.SUPPRESS)  # child process mode
     parser.add_argument("--mode", choices=MODES, default="memory", help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--counts", action="store_true", help="ours only, in this process: where the time goes")
     args = parser.parse_args()
     if args.engine:
         print(json.dumps(child(args.engine, args.mode, args.csv)))
+        return
+    if args.counts:
+        counts(tile(load_csv_columns(args.data), args.bars))
         return
 
     columns = tile(load_csv_columns(args.data), args.bars)
