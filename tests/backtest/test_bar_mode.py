@@ -188,3 +188,13 @@ def test_the_paper_console_refuses_a_bar_strategy_on_candles_of_another_interval
         f"{i * 300_000},1,1,1,1,1\n" for i in range(10)))
     with pytest.raises(DataError, match=r"x_5m.csv holds 300 s candles; bar_pump_short is evaluated on 1m bars"):
         build_core(bench_settings(tmp_path, five))
+
+
+def test_a_run_whose_entries_are_all_refused_says_why():
+    """The bench file at 10x under the default watchdog (auto-close at 10 %): every entry is refused - the
+    run says how many and why, instead of an empty result."""
+    result = run_backtest(BENCH, [BCC])
+    assert result.trades == []
+    assert result.errors == ["104 orders refused, the first: Z1: liquidation 8.91 % from entry at 10x (maintenance"
+                             " margin 1.00 %): below the 12.0 % an entry needs (min_entry_liq_distance_pct 5 %,"
+                             " auto-close threshold + margin 12 %)"]

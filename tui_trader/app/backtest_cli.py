@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from rich.markup import escape
 from rich.console import Console
 from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -195,6 +196,8 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
         write_json(record, args.json)
     if args.csv:
         write_csv(record, args.csv)
+    for line in result.errors[:10]:  # what went wrong, and why orders were refused (a run that trades nothing says why)
+        console.print(f"[yellow]{escape(line)}[/]")
     console.print(f"[dim]saved as {result.id} in {db} - {result.bars:,} bars in {result.elapsed_s:.1f} s "
                   f"({result.bars / max(result.elapsed_s, 1e-9):,.0f} bars/s)[/]")
     return 0 if result.status == "finished" else 1

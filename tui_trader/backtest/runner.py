@@ -16,6 +16,7 @@ step and tick, as paper trading runs them). Trades are identical either way and 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ from tui_trader.backtest.recorder import BacktestTrade, Recorder
 from tui_trader.domain.time_format import iso_utc
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError
-from tui_trader.domain.events import ErrorRaised, Event, FeedStateChanged, TaskFailed
+from tui_trader.domain.events import ErrorRaised, Event, FeedStateChanged, OrderUpdated, TaskFailed
+from tui_trader.domain.models import OrderState
 from tui_trader.domain.money import to_decimal
 from tui_trader.domain.strategy.schema import Strategy
 from tui_trader.engine.bus import EventBus
@@ -46,6 +48,7 @@ from tui_trader.venues.candle_cache import CandleColumns, default_cache_dir, loa
 from tui_trader.venues.replay import ReplayFeed, check_bar_data
 
 HOUR_MS = 3_600_000
+_numbers = re.compile(r"\d+(?:\.\d+)?")
 MAX_ERRORS_KEPT = 50
 
 
@@ -143,7 +146,7 @@ async def run_backtest_async(
         feed.symbols, recorder.first_open_ms, recorder.last_close_ms,
         {**(params or {}), **_run_params(settings, data, funding_file, latency_ms, equity_every_ms, date_from_ms, date_to_ms)},
         compute_metrics(recorder.trades, recorder.curve, equity_every_ms), recorder.trades, recorder.curve,
-        recorder.bars, time.perf_counter() - started, outcome.errors,
+        recorder.bars, time.perf_counter() - started, outcome.summary(),
     )  # fmt: skip
     if store_path is not None:
         await save_result(result, store_path)
@@ -229,9 +232,20 @@ class _Outcome:
         self.done = asyncio.Event()
         self.errors: list[str] = []
         self.feed_error: str | None = None  # the feed crashed (bad data): the run is incomplete
-        bus.subscribe(self._on_event, [FeedStateChanged, ErrorRaised, TaskFailed], name="backtest.outcome")
+        self.refused: dict[str, list] = {}  # why orders were refused (the reason, numbers masked) -> [count, the first]
+        bus.subscribe(self._on_event, [FeedStateChanged, ErrorRaised, TaskFailed, OrderUpdated], name="backtest.outcome")
+
+    def summary(self) -> list[str]:
+        """The errors kept, then one line per reason orders were refused (a run that trades nothing says why)."""
+        return self.errors + [f"{n} order{'s' * (n > 1)} refused, the first: {first}" for n, first in self.refused.values()]
 
     def _on_event(self, ev: Event) -> None:
+        if isinstance(ev, OrderUpdated):
+            if ev.order.state is OrderState.REJECTED and len(self.refused) < MAX_ERRORS_KEPT:
+                why = ev.order.reason or "no reason given"
+                seen = self.refused.setdefault(_numbers.sub("#", why), [0, why])  # one line per kind, not per price
+                seen[0] += 1
+            return
         if isinstance(ev, FeedStateChanged):
             if ev.state in ("finished", "stopped"):
                 self.done.set()
