@@ -203,7 +203,7 @@ class SessionRuntime:
         self.state = NamespacedState(StateRepository(db), f"session:{session_id}:")
         symbols = list(config["symbols"]) if self.live else [self.feed.symbol]
         if not self.live:
-            self.feed.close_after_bar = strategy.bar_mode  # type: ignore[union-attr]  # bar mode: entries fill at the close
+            self.feed.close_after_bar = strategy.bar_mode  # type: ignore[attr-defined]  # bar mode: fills at the close
             check_bar_data(self.feed, strategy)  # type: ignore[arg-type]
             settings = replay_settings(settings, self.feed.interval_s, settings.replay.ticks_per_candle)
         self.stack = build_trading_stack(settings, self.bus, self.data_clock, self.venue, OrderRepository(db), self.state,

@@ -265,7 +265,7 @@ class _Outcome:
         await asyncio.gather(stop, done, return_exceptions=True)
 
 
-async def _report_progress(feed: ReplayFeed, progress: Callable[[int, int], None]) -> None:
+async def _report_progress(feed: ReplayFeed | BarReplay, progress: Callable[[int, int], None]) -> None:
     while True:
         progress(feed.candles_published, feed.cursor_ms)
         await asyncio.sleep(0.1)  # wall time: the feed yields to the loop every few hundred candles

@@ -45,8 +45,9 @@ class BarIndicator(Protocol):
 def bar_indicator(spec: Model) -> tuple[BarIndicator, int]:
     """The incremental indicator a bar spec means, and how many bars it needs to be defined."""
     if isinstance(spec, BarRollingSpec):
-        cls = {"min": bars.RollingMin, "max": bars.RollingMax, "mean": bars.RollingMean, "sum": bars.RollingSum}[spec.stat]
-        return cls(spec.bars, spec.offset), spec.bars + spec.offset
+        kinds: dict[str, Callable[[int, int], BarIndicator]] = {
+            "min": bars.RollingMin, "max": bars.RollingMax, "mean": bars.RollingMean, "sum": bars.RollingSum}
+        return kinds[spec.stat](spec.bars, spec.offset), spec.bars + spec.offset
     if isinstance(spec, BarSmaSpec):
         return bars.Sma(spec.bars), spec.bars
     if isinstance(spec, BarEmaSpec):
