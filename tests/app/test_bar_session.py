@@ -39,3 +39,31 @@ async def test_a_bar_session_fills_at_closes_and_resumes_exactly(service, tmp_pa
     after = (await service.orders_and_fills(info.id))[1]
     key = lambda f: (f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee, f.realized_pnl)
     assert [key(f) for f in after] == [key(f) for f in reference]
+
+
+async def test_a_bar_session_stopped_at_an_entry_resumes_with_the_fill_at_that_close(service, tmp_path):
+    """The stop is asked for the moment an entry goes out at a close: the session must not park between the
+    candle's close and its close trade (the entry would fill at the next open after the resume)."""
+    from tui_trader.domain.events import StrategyStateChanged
+
+    request = {"data_file": str(BCC), "strategy_file": _strategy(tmp_path)}
+    straight = await service.create({"name": "straight", **request})
+    assert await asyncio.wait_for(service.wait(straight.id), 120) == "finished"
+    reference = (await service.orders_and_fills(straight.id))[1]
+
+    info = await service.create({"name": "stopped-at-entry", **request})
+    runtime = service.runtimes[info.id]
+    asked: list[int] = []
+
+    def on_state(ev):
+        if ev.state == "ENTRY_PENDING" and not asked:
+            asked.append(ev.ts_ms)
+            runtime.request_stop()  # in the step that sends the entry, before its close trade
+
+    runtime.bus.subscribe(on_state, [StrategyStateChanged], name="test.stop-at-entry")
+    assert await asyncio.wait_for(service.wait(info.id), 120) == "stopped" and asked
+    await service.resume(info.id)
+    assert await asyncio.wait_for(service.wait(info.id), 120) == "finished"
+    after = (await service.orders_and_fills(info.id))[1]
+    key = lambda f: (f.client_id, f.ts_ms, f.price, f.qty_contracts, f.fee, f.realized_pnl)
+    assert [key(f) for f in after] == [key(f) for f in reference]

@@ -195,6 +195,29 @@ def test_a_run_whose_entries_are_all_refused_says_why():
     run says how many and why, instead of an empty result."""
     result = run_backtest(BENCH, [BCC])
     assert result.trades == []
-    assert result.errors == ["104 orders refused, the first: Z1: liquidation 8.91 % from entry at 10x (maintenance"
-                             " margin 1.00 %): below the 12.0 % an entry needs (min_entry_liq_distance_pct 5 %,"
-                             " auto-close threshold + margin 12 %)"]
+    assert result.errors == [("104 orders refused, the first: Z1: liquidation 8.91 % from entry at 10x (maintenance"
+                              " margin 1.00 %): below the 12.0 % an entry needs (min_entry_liq_distance_pct 5 %,"
+                              " auto-close threshold + margin 12 %)")]
+
+
+def test_a_time_stop_at_a_close_lets_the_next_bar_enter(tmp_path):
+    """S1 true on bars 10-22, a 3-bar max hold: each time stop fills at its bar's close and the next bar enters
+    (the reference's rule: one order a bar, the exit belongs to the bar it was decided at)."""
+    data = tmp_path / "steps_X-USDT_1m.csv"
+    closes = [1.6 if 10 <= i <= 22 else 1.0 for i in range(40)]
+    data.write_text("timestamp_ms,open,high,low,close,volume\n" + "".join(
+        f"{i * 60_000},{c},{c},{c},{c},1\n" for i, c in enumerate(closes)))
+    strat = strategy_from_dict({
+        "strategy_name": "steps", "direction": "SHORT", "evaluation": "bar",
+        "indicators": {"c": {"type": "bar_sma", "bars": 1}},
+        "s1_signal": {"conditions": [{"indicator": "c", "operator": ">=", "value": 1.5}]},
+        "o1_cancel": {"timeout_s": 60, "cooldown_s": 0},
+        "z1_entry": {"conditions": [{"indicator": "c", "operator": ">=", "value": 1.5}],
+                     "order": {"size_pct": 10, "leverage": 3, "stop_loss_pct": 20, "take_profit_pct": 50}},
+        "emergency_exit": {"cooldown_s": 0},
+        "global_limits": {"normal_exit_cooldown_s": 0, "max_hold_s": 180, "max_leverage": 3},
+    })
+    ts = np.array([i * 60_000 for i in range(40)])
+    for fast in (True, False):
+        result = run_backtest(strat, [data], settings=bench_settings(), fast_path=fast)
+        assert _bars(result, ts) == [(10, 13, "time"), (14, 17, "time"), (18, 21, "time"), (22, 25, "time")]

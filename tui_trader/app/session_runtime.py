@@ -224,6 +224,7 @@ class SessionRuntime:
         self._cursor = cursor
         self._stop_pending = False
         self._at_boundary = True
+        self._close_trade_due = False  # bar mode: a candle closed, its close not yet traded
         self.bus.subscribe(self._on_candle, [CandleClosed], name="session.candle")
         self.bus.subscribe(self._on_trade, [TradeTick], name="session.trade")
         self.bus.subscribe(self._on_funding, [FundingCharged], name="session.funding")
@@ -247,12 +248,15 @@ class SessionRuntime:
             await asyncio.Event().wait()  # park the replay at this boundary until the core cancels it
 
     def _on_trade(self, ev: Event) -> None:
-        self._at_boundary = False
+        self._at_boundary, self._close_trade_due = self._close_trade_due, False
 
     def _on_candle(self, ev: Event) -> None:
         assert isinstance(ev, CandleClosed)
         self._cursor = ev.open_ms
-        self._at_boundary = True
+        # bar mode: the candle is over once its close has traded (an entry sent at the close fills on that
+        # trade): a checkpoint or a stop between the two would resume with the fill at the next bar's open
+        self._close_trade_due = bool(getattr(self.feed, "close_after_bar", False))
+        self._at_boundary = not self._close_trade_due
         acct = self.venue.ledger.account(self.venue.marks)
         self.db.enqueue("INSERT OR REPLACE INTO session_equity (session_id, ts_ms, equity, cash) VALUES (?, ?, ?, ?)",
                         (self.id, ev.ts_ms, str(acct.equity), str(acct.cash_balance)))

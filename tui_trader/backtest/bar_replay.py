@@ -5,8 +5,8 @@ extremes as book / trade / mark ticks, the `CandleClosed`, then its close traded
 moved to each, what a tick started finished before the next) - or, while nothing can happen
 there, not at all. A bar is left out when all of these hold at its open:
 * the venue has no position and no working order, and execution has nothing queued;
-* every machine is MONITORING with no deadline due and no exit in the bar before (its next
-  close would only clear that mark);
+* every machine is MONITORING with no deadline due and no exit belonging to a bar still to come
+  (the bar it blocks must be stepped);
 * the pre-screen (`bar_screen.s1_may_fire`) says S1 cannot fire at its close;
 * it is not the first bar (whose step starts the machine's warm-up).
 Such a bar's step would change nothing, and while flat nobody else holds anything its prices
@@ -98,7 +98,7 @@ class BarReplay:
         if not self.venue_idle() or (self.backpressure is not None and self.backpressure.has_work()):
             return False
         for m in self.machines():
-            if m.phase is not Phase.MONITORING or m.state.exited_in_bar or m.next_deadline_ms() is not None:
+            if m.phase is not Phase.MONITORING or m.state.exit_bar > m.state.bar or m.next_deadline_ms() is not None:
                 return False
         return True
 

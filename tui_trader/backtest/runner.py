@@ -241,10 +241,11 @@ class _Outcome:
 
     def _on_event(self, ev: Event) -> None:
         if isinstance(ev, OrderUpdated):
-            if ev.order.state is OrderState.REJECTED and len(self.refused) < MAX_ERRORS_KEPT:
+            if ev.order.state is OrderState.REJECTED:
                 why = ev.order.reason or "no reason given"
-                seen = self.refused.setdefault(_numbers.sub("#", why), [0, why])  # one line per kind, not per price
-                seen[0] += 1
+                kind = _numbers.sub("#", why)  # one line per kind of reason, not per price
+                if kind in self.refused or len(self.refused) < MAX_ERRORS_KEPT:
+                    self.refused.setdefault(kind, [0, why])[0] += 1
             return
         if isinstance(ev, FeedStateChanged):
             if ev.state in ("finished", "stopped"):

@@ -69,7 +69,7 @@ class RiskGuard:
         self.writer = StateWriter(state_store)  # the kill switch, written by run()
         self._timer: TimerHandle | None = None
         self._started = False
-        self._marked: tuple[Decimal, int, TradingState] | None = None  # the last timer mark (equity, day, state)
+        self._marked: tuple | None = None  # the last timer mark: equity and everything observe_equity compares it with
         self._price_dec: dict[str, tuple[float, Decimal]] = {}  # symbol -> its last fair price, as a Decimal
         self._unsubscribe = bus.subscribe(self._on_event, [AccountUpdated, PositionChanged, OrderFilled],
                                           name="risk")
@@ -257,8 +257,8 @@ class RiskGuard:
             equity = self.marked_equity()
             if equity is not None:
                 now = self.clock.now_ms()
-                mark = (equity, now - now % DAY_MS, self.state)
-                if mark != self._marked:  # the same equity, day and state as the last mark: observing it changes nothing
+                mark = (equity, now - now % DAY_MS, self.state, self.peak_equity, self.day_start_equity)
+                if mark != self._marked:  # all as at the last mark: observing it again decides nothing
                     self._marked = mark
                     self.observe_equity(equity)
         finally:

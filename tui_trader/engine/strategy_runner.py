@@ -137,6 +137,7 @@ class StrategyRunner:
         self._stale_ms = round(strategy.global_limits.max_stale_data_s * 1000)
         self._first_timer_ms: int | None = None  # restored timer phase (see import_state)
         self._warm_from: dict[str, int | None] = {}
+        self._deadline_not_before = 0  # bar mode: after a failed deadline step, no retry before this clock time
 
     # --- life -------------------------------------------------------------------------------
 
@@ -310,8 +311,10 @@ class StrategyRunner:
             bars = self.bars.get(event.symbol)
             if bars is None or not bars.on_event(event):
                 return  # another interval, a repeated candle
-            self._seen[event.symbol] = (event.ts_ms, self.clock.now_ms())
-            self.step_bar(event.symbol)
+            clock_now = self.clock.now_ms()
+            self._seen[event.symbol] = (event.ts_ms, clock_now)
+            if clock_now - event.ts_ms <= bars.interval_s * 1000 + self._stale_ms:
+                self.step_bar(event.symbol)  # (an old close - a backfill after a reconnect - is history: counted only)
         elif isinstance(event, OrderUpdated):
             machine = self._machine_for(event.order.tag, event.order.symbol)
             if machine is not None:
@@ -328,7 +331,8 @@ class StrategyRunner:
         assert bars.last_price is not None
         busy = sum(1 for m in self.machines.values() if m.phase in _BUSY)
         allowed = busy < self.strategy.global_limits.max_open_positions
-        self._after(machine, machine.on_bar(self.now_ms(symbol), bars.values(), price=bars.last_price, entries_allowed=allowed))
+        self._after(machine, machine.on_bar(self.now_ms(symbol), bars.values(), price=bars.last_price, bar=bars.bars,
+                                            entries_allowed=allowed))
 
     def _bar_values(self, symbol: str, now: int) -> dict[str, float | None]:
         """The last bar's values; undefined once that bar is older than an interval + max_stale_data_s
@@ -349,7 +353,7 @@ class StrategyRunner:
                 continue
             seen = self._seen.get(symbol)
             at = deadline if seen is None else deadline - self.now_ms(symbol) + clock_now
-            at = max(at, clock_now + 1)  # (a deadline already past: its step is running now, or just ran)
+            at = max(at, clock_now + 1, self._deadline_not_before)  # (a past deadline: its step runs now, or just ran)
             due = at if due is None else min(due, at)
         if due == self._timer_due:
             return
@@ -371,9 +375,10 @@ class StrategyRunner:
                 now = self.now_ms(symbol)
                 if deadline is not None and now >= deadline:
                     self._after(machine, machine.on_deadline(now, self._bar_values(symbol, now)))
-        except Exception as exc:  # timer boundary: report and keep going
+        except Exception as exc:  # timer boundary: report and keep going - retried in a second, not at once
             log.exception("strategy deadline step failed")
             self.bus.publish(ErrorRaised(self.clock.now_ms(), self.name, f"{type(exc).__name__}: {exc}"))
+            self._deadline_not_before = self.clock.now_ms() + self.tick_ms
         finally:
             self._schedule_deadline()
 

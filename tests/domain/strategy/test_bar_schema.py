@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from tui_trader.domain.errors import StrategyError
+from tui_trader.domain.models import Position, Side
 from tui_trader.domain.strategy.machine import StrategyMachine
 from tui_trader.domain.strategy.schema import strategy_from_dict
 from tui_trader.domain.strategy.state import Phase
@@ -49,15 +52,28 @@ def test_each_mistake_is_one_clear_line(over, line):
 
 def test_a_bar_machine_decides_s1_and_z1_at_one_close_and_not_after_an_exit_in_that_bar():
     m = StrategyMachine(strategy_from_dict(_doc()), "X_USDT")
-    intents = m.on_bar(60_000, {"pump": 0.06}, price=1.06)
+    intents = m.on_bar(60_000, {"pump": 0.06}, price=1.06, bar=1)
     assert [type(i).__name__ for i in intents] == ["OpenPosition"] and m.phase is Phase.ENTRY_PENDING
     assert m.next_deadline_ms() is not None  # the fill timeout: stepped between closes only at deadlines
-    m.state.phase = Phase.MONITORING  # (as if the position opened and closed inside the next bar)
-    m._flat(90_000, "SL")
-    assert m.state.exited_in_bar
-    assert m.on_bar(120_000, {"pump": 0.07}, price=1.07) == [] and m.phase is Phase.MONITORING  # one order a bar
-    assert not m.state.exited_in_bar
-    assert [type(i).__name__ for i in m.on_bar(180_000, {"pump": 0.07}, price=1.07)] == ["OpenPosition"]
+    m.state.phase = Phase.POSITION_ACTIVE  # (as if filled at that close)
+    m.state.entry_price, m.state.contracts = 1.06, 1.0
+    gone = Position("X_USDT", Side.SHORT, Decimal(0), Decimal(1), Decimal("1.06"), 3, tag=m.tag)
+    m.on_position_changed(90_000, gone, "SL")  # the venue's stop inside bar 2
+    assert m.phase is Phase.MONITORING and m.state.exit_bar == 2
+    assert m.on_bar(120_000, {"pump": 0.07}, price=1.07, bar=2) == [] and m.phase is Phase.MONITORING  # one order a bar
+    assert [type(i).__name__ for i in m.on_bar(180_000, {"pump": 0.07}, price=1.07, bar=3)] == ["OpenPosition"]
+
+
+def test_an_exit_decided_at_a_close_lets_the_next_bar_enter():
+    """A time stop or E1 decided at bar N's close fills after it: it is bar N's exit, bar N+1 may enter."""
+    m = StrategyMachine(strategy_from_dict(_doc()), "X_USDT")
+    m.on_bar(60_000, {"pump": 0.06}, price=1.06, bar=1)
+    m.state.phase, m.state.entry_price, m.state.contracts, m.state.t_open_ms = Phase.POSITION_ACTIVE, 1.06, 1.0, 60_000
+    out = m.on_bar(240_000, {"pump": 0.0}, price=1.0, bar=4)  # max hold (180 s) reached at this close
+    assert [type(i).__name__ for i in out] == ["ClosePosition"] and m.state.exit_bar == 4
+    m.on_position_changed(240_000, Position("X_USDT", Side.SHORT, Decimal(0), Decimal(1), Decimal("1.06"), 3,
+                                            tag=m.tag), "TIME")  # filled on the close trade, after the step
+    assert [type(i).__name__ for i in m.on_bar(300_000, {"pump": 0.07}, price=1.07, bar=5)] == ["OpenPosition"]
 
 
 def test_between_closes_a_bar_machine_enters_nothing():

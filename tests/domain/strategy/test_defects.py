@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import json
 
-from tests.domain.strategy.helpers import CALM, DRY, PUMP, T0, drive, order, position, strategy
+from tests.domain.strategy.helpers import (
+    CALM,
+    DRY,
+    PUMP,
+    T0,
+    drive,
+    order,
+    position,
+    strategy,
+)
 from tui_trader.domain.intents import ClosePosition, OpenPosition
 from tui_trader.domain.models import OrderState
-from tui_trader.domain.strategy.machine import StrategyMachine, close_retry_delay_s
+from tui_trader.domain.strategy.exits import close_retry_delay_s
+from tui_trader.domain.strategy.machine import StrategyMachine
 from tui_trader.domain.strategy.state import Phase
 
 S = 1_000

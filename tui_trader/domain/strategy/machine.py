@@ -30,6 +30,7 @@ from tui_trader.domain.indicators.position import momentum_reversal, next_peak, 
 from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition, machine_tag, make_client_id
 from tui_trader.domain.models import Order, OrderState, OrderType, Position, Side
 from tui_trader.domain.strategy.conditions import section_fires, section_may_fire
+from tui_trader.domain.strategy.exits import close_retry_delay_s, position_gone
 from tui_trader.domain.strategy.overlay import Overlay
 from tui_trader.domain.strategy.schema import Condition, MomentumReversalSpec, PnlSpec, Strategy
 from tui_trader.domain.strategy.state import EMERGENCY_REASONS, MachineState, Phase
@@ -37,21 +38,7 @@ from tui_trader.domain.strategy.warmup import warmup_s
 
 EXIT_RESEND_S = 30.0
 ENTRY_GIVE_UP_TIMEOUTS = 4  # fill timeouts without any answer after which an entry is written off
-RETRY_INITIAL_S = 0.5
-RETRY_MAX_S = 10.0
 DAY_MS = 86_400_000
-_GONE_MARKERS = ("2009", "position does not exist", "position not exist", "positionnotfound", "no position")
-
-
-def close_retry_delay_s(failures: int) -> float:
-    """Back-off before re-sending a failed close: 0.5, 1, 2, 4, 8, 10, 10 ... seconds."""
-    return min(RETRY_INITIAL_S * 2 ** max(0, failures - 1), RETRY_MAX_S)
-
-
-def position_gone(reason: str) -> bool:
-    """True when a close reject means the position is already gone (MEXC 2009)."""
-    text = reason.lower().replace("_", " ")
-    return any(marker in text or marker in text.replace(" ", "") for marker in _GONE_MARKERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +65,7 @@ class StrategyMachine:
         self.dirty = False  # state changed since the owner last persisted it
         self.s1_blocked = 0  # S1 true but cooldown / limit / warm-up (row 2), in the steps that ran
         self.last_price: float | None = None
+        self._at_close = False  # inside on_bar (bar mode: decisions belong to the bar that just closed)
         self._warm_from_ms: int | None = None
         self._warmup_ms = round(warmup_s(strategy) * 1000)
         used = strategy.used_indicators()
@@ -105,17 +93,23 @@ class StrategyMachine:
     # --- entry points -----------------------------------------------------------------------
 
     def on_bar(
-        self, now_ms: int, values: Mapping[str, float | None], *, price: float, entries_allowed: bool = True
+        self, now_ms: int, values: Mapping[str, float | None], *, price: float, bar: int, entries_allowed: bool = True
     ) -> list[Intent]:
-        """Bar mode: the step at a bar's close, with the bar indicators after it and its close.
-        S1 and Z1 may both fire in it (the entry goes out at this close); not when a position of
-        this machine closed since the previous bar close - one order a bar, as a bar backtest."""
+        """Bar mode: the step at the close of bar number `bar` (bars counted by the indicators), with
+        the bar indicators after it and its close. S1 and Z1 may both fire in it (the entry goes out
+        at this close) - not when a position of this machine closed in this bar: one order a bar, as
+        a bar backtest. An exit belongs to the bar it was decided in: at a close, that bar (a time
+        stop or E1 at bar N's close fills after it and still lets N+1 enter); between closes (a
+        deadline, the venue's SL / TP), the bar in progress."""
         st = self.state
-        exited = st.exited_in_bar
-        if exited:
-            st.exited_in_bar = False
+        if st.bar != bar:
+            st.bar = bar
             self.dirty = True
-        return self.on_tick(now_ms, values, price=price, entries_allowed=entries_allowed and not exited)
+        self._at_close = True
+        try:
+            return self.on_tick(now_ms, values, price=price, entries_allowed=entries_allowed and st.exit_bar != bar)
+        finally:
+            self._at_close = False
 
     def on_deadline(self, now_ms: int, values: Mapping[str, float | None]) -> list[Intent]:
         """Bar mode: a step between bar closes, at `next_deadline_ms` - timeouts, max hold, close
@@ -260,6 +254,7 @@ class StrategyMachine:
             return []
         if flat:
             if st.phase is Phase.POSITION_ACTIVE:  # row 12: SL / TP / liquidation / manual
+                self._mark_exit_bar(1)  # (the venue's, inside the bar in progress)
                 why = (reason or "GONE").upper()  # unknown causes get the emergency cooldown
                 st.exit_reason = why if why in EMERGENCY_REASONS or why in ("TP", "MANUAL") else "SL"
                 return self._flat(now_ms, why)
@@ -383,6 +378,7 @@ class StrategyMachine:
     def _exit(self, now: int, reason: str) -> list[Intent]:
         st = self.state
         out: list[Intent] = []
+        self._mark_exit_bar(0 if self._at_close else 1)
         if reason == "E1" and self.strategy.emergency_exit.cancel_pending:
             out.append(CancelOrders(now, self.tag, self.symbol, reason="E1"))
         st.exit_reason, st.exit_leg, st.exit_failures, st.retry_at_ms = reason, 1, 0, 0
@@ -414,7 +410,6 @@ class StrategyMachine:
 
     def _flat(self, now: int, why: str) -> list[Intent]:
         st, s = self.state, self.strategy
-        st.exited_in_bar = s.bar_mode
         emergency = st.exit_reason in EMERGENCY_REASONS
         cooldown = s.emergency_exit.cooldown_s if emergency else s.global_limits.normal_exit_cooldown_s
         st.cooldown_until_ms = now + round(cooldown * 1000)
@@ -422,6 +417,12 @@ class StrategyMachine:
         self._clear_trade()
         self._go(now, Phase.MONITORING, reason, why)
         return []
+
+    def _mark_exit_bar(self, ahead: int) -> None:
+        """Bar mode: the exit being decided belongs to bar `bar + ahead` (see `on_bar`)."""
+        if self.strategy.bar_mode:
+            self.state.exit_bar = self.state.bar + ahead
+            self.dirty = True
 
     def _abandon(self, now: int, reason: str, cooldown_s: float, detail: str = "") -> list[Intent]:
         self.state.cooldown_until_ms = now + round(cooldown_s * 1000)
