@@ -221,3 +221,10 @@ def test_a_time_stop_at_a_close_lets_the_next_bar_enter(tmp_path):
     for fast in (True, False):
         result = run_backtest(strat, [data], settings=bench_settings(), fast_path=fast)
         assert _bars(result, ts) == [(10, 13, "time"), (14, 17, "time"), (18, 21, "time"), (22, 25, "time")]
+
+
+def test_the_paper_console_refuses_to_loop_a_bar_strategy(tmp_path):
+    settings = bench_settings(tmp_path, BCC)
+    settings = settings.model_copy(update={"replay": settings.replay.model_copy(update={"loop": True})})
+    with pytest.raises(DataError, match=r"replay.loop: a bar strategy \(bar_pump_short\) counts each candle once"):
+        build_core(settings)

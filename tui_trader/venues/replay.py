@@ -84,10 +84,13 @@ def series_interval_s(paths: Sequence[Path], symbol: str) -> int:
 
 
 def check_bar_data(feed: ReplayFeed, strategy: Strategy | None) -> None:
-    """A bar-mode strategy steps on candles of its own interval only: replaying others would never
-    step it. `DataError` naming the file and both intervals."""
+    """A bar-mode strategy steps on candles of its own interval only, each once: replaying others,
+    or the file again, would never step it. `DataError` naming the file and both intervals."""
     if strategy is None or not strategy.bar_mode:
         return
+    if feed.loop:  # the candles come round again, older than the last one counted: never stepped again
+        raise DataError(f"replay.loop: a bar strategy ({strategy.strategy_name}) counts each candle once - replaying"
+                        " the file again would never step it; set loop = false")
     for paths, interval in zip(feed.files, feed.intervals_s):
         if interval != strategy.bar_interval_s:
             raise DataError(f"{paths[0].name} holds {interval} s candles; {strategy.strategy_name} is evaluated on "
