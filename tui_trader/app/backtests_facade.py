@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import shlex
-import sqlite3
 import sys
 import time
 from collections import deque
@@ -43,7 +42,6 @@ MONEY_METRICS = frozenset({"net_pnl", "fees_paid", "funding_paid", "expectancy",
 EQUITY_EVERY_MS = 3_600_000  # the CLI's default sampling (60 minutes)
 STOP_GRACE_S = 3.0  # SIGTERM, then SIGKILL after this long
 CHILD_MODULE = "tui_trader.app.backtests_facade"
-OPEN_ATTEMPTS, OPEN_RETRY_S = 40, 0.05  # a connection closing elsewhere can refuse an open for a moment
 DATE_HINT = "use 2017-11-05, 2017-11-05T12:00 (UTC) or epoch ms"
 
 
@@ -125,8 +123,7 @@ def detail_from_record(r: Mapping[str, Any]) -> RunDetail:
 
 class RunStore:
     """`backtest_runs` through short-lived connections (a long read never queues before the live store's
-    order writes), one at a time and retried on open: SQLite refuses an open ("database is locked")
-    while the last connection to a WAL database checkpoints on close."""
+    order writes), one at a time."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -137,14 +134,7 @@ class RunStore:
         async with self._lock:
             db = Database(self.path)
             try:
-                for attempt in range(OPEN_ATTEMPTS):
-                    try:
-                        await db.connection()
-                        break
-                    except sqlite3.OperationalError as exc:
-                        if "locked" not in str(exc) or attempt == OPEN_ATTEMPTS - 1:
-                            raise
-                        await asyncio.sleep(OPEN_RETRY_S)
+                await db.connection()
                 yield BacktestRepository(db)
             finally:
                 await db.close()

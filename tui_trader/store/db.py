@@ -59,9 +59,12 @@ class Database:
         self.opens += 1
         conn.row_factory = aiosqlite.Row
         try:
-            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA busy_timeout=5000")  # first: what follows may wait on another connection
+            async with conn.execute("PRAGMA journal_mode") as cur:
+                mode = (await cur.fetchone() or ["?"])[0]
+            if str(mode).lower() != "wal":  # set once per file: WAL persists, and switching needs the lock that
+                await conn.execute("PRAGMA journal_mode=WAL")  # a closing connection's checkpoint holds
             await conn.execute("PRAGMA synchronous=FULL")
-            await conn.execute("PRAGMA busy_timeout=5000")
             await conn.execute("PRAGMA foreign_keys=ON")
             await _migrate(conn)
         except BaseException:
