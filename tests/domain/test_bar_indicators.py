@@ -133,7 +133,7 @@ def batch_rsi(x: ndarray, n: int) -> Ref:
         g[i] = (g[i - 1] * (n - 1) + gains[n - 1 + i]) / n
         lo[i] = (lo[i - 1] * (n - 1) + losses[n - 1 + i]) / n
     with np.errstate(divide="ignore", invalid="ignore"):
-        rsi = np.where(lo == 0, 100.0, 100.0 - 100.0 / (1.0 + g / lo))
+        rsi = np.where(lo == 0, np.where(g == 0, 50.0, 100.0), 100.0 - 100.0 / (1.0 + g / lo))
     out[n:] = [float(v) for v in rsi]
     return out
 
@@ -223,7 +223,7 @@ def test_zero_denominators():
     assert surge[64] is None and surge[65] == math.inf  # 0/0 undefined; x/0 with x > 0 met
     pump = _run(lambda: ChangeFromLow(3), [0.0, 0.0, 0.0, 0.0, 1.0])
     assert pump == [None, None, None, None, math.inf]
-    assert _run(lambda: Rsi(2), [1.0, 1.0, 1.0, 2.0]) == [None, None, 100.0, 100.0]
+    assert _run(lambda: Rsi(2), [1.0, 1.0, 1.0, 2.0]) == [None, None, 50.0, 100.0]  # flat: neutral, as rsi.Rsi
 
 
 # ---- the bundled BCC/BTC file ----

@@ -22,9 +22,9 @@ Definitions (x is the series given to `update`, t the newest bar):
   ema <- (x - ema) * alpha + ema (that order of operations). Defined for t >= n-1.
 - `Rsi(n)` (Wilder): changes d = x[t] - x[t-1], gain = max(d, 0), loss = max(-d, 0). The average
   gain G and loss L are seeded with the simple mean of the first n changes (rounded sum / n, as
-  RollingMean), then G <- (G (n-1) + gain) / n, the same for L. RSI = 100 when L == 0 (flat
-  included: unlike `rsi.Rsi`, which gives 50 there), else 100 - 100 / (1 + G / L). Defined for
-  t >= n (n changes need n+1 bars).
+  RollingMean), then G <- (G (n-1) + gain) / n, the same for L. RSI by the one rule both RSIs
+  share (`rsi.rsi_from_averages`): 100 when L == 0 < G, 50 when G == L == 0 (a flat market is
+  neutral), else 100 - 100 / (1 + G / L). Defined for t >= n (n changes need n+1 bars).
 - `ChangeFromLow(n)`: x[t] / min(x[t-n .. t-1]) - 1, a fraction (0.07 is 7 %), the "pump_pct" of
   a close series; `ChangeFromHigh(n)`: x[t] / max(x[t-n .. t-1]) - 1 (negative in a dump).
   Defined for t >= n. A zero extreme: +inf when x[t] > 0, None when x[t] == 0 (0/0: no change to
@@ -46,6 +46,8 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
+
+from tui_trader.domain.indicators.rsi import rsi_from_averages
 
 GRID_BITS = 1074  # 2^-1074: the smallest subnormal, a grid every finite float lies on
 _GRID = 1 << GRID_BITS
@@ -257,11 +259,7 @@ class Rsi:
 
     @property
     def value(self) -> float | None:
-        if self._gain is None:
-            return None
-        if self._loss == 0:
-            return 100.0
-        return 100.0 - 100.0 / (1.0 + self._gain / self._loss)
+        return None if self._gain is None else rsi_from_averages(self._gain, self._loss)
 
 
 def _ratio_minus_one(x: float, extreme: float) -> float | None:
