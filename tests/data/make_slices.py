@@ -1,6 +1,7 @@
-"""Rebuild the data slices in this folder from `../shared/data` (the full recordings beside the checkout).
+"""Rebuild the data slices in this folder from the full recordings they were cut from (a folder holding
+the original CSVs, named as in the table below; not part of the repository).
 
-    python tests/data/make_slices.py
+    python tests/data/make_slices.py SOURCE_DIR
 
 The tests that guard money (funding charged, backtest parity, indicators against naive references) read
 these slices, so they run on every clone; each slice holds exactly what its tests read.
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[1] / ".." / "shared" / "data"
 
 HEAD = {  # file: rows kept from the start (the tests' largest `limit`)
     "binance_XRP-ETH_aggtrades_20191011-20191013.csv": 6000,
@@ -27,11 +28,11 @@ WINDOW = {  # file: [from, to) by the first column (ms): the parity test's two d
 PLAIN = ["xrp-usdt-perp_funding_8h_20211118-20211218.csv"]  # small: kept as it is
 
 
-def main() -> None:
+def main(source: Path) -> None:
     for name in PLAIN:
-        shutil.copyfile(SHARED / name, HERE / name)
+        shutil.copyfile(source / name, HERE / name)
     for name in [*HEAD, *WHOLE, *WINDOW]:
-        lines = (SHARED / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        lines = (source / name).read_text(encoding="utf-8").splitlines(keepends=True)
         header, rows = lines[0], lines[1:]
         if name in HEAD:
             rows = rows[: HEAD[name]]
@@ -44,4 +45,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tests/data/make_slices.py SOURCE_DIR  (the folder of the full recordings)")
+    main(Path(sys.argv[1]))
