@@ -16,7 +16,7 @@ counts them and samples the (flat, unchanged) equity where a sample falls, and t
 over them firing every timer at its time. The next replayed bar brings every price up to date.
 
 One engine decides every trade; this only chooses which bars it must see. Identical trades to
-the plain replay: `tests/backtest/test_bar_fast_path.py` (random series and the real files) and
+the plain replay: `tests/backtest/test_bar_mode.py` (random series and the real files) and
 the benchmark (`bench/compare_engines.py`). Backtests only: the live and paper feeds replay every
 bar (`ReplayFeed`).
 """
@@ -24,20 +24,12 @@ bar (`ReplayFeed`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any, Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
-from tui_trader.domain.events import (
-    BookTick,
-    CandleClosed,
-    Event,
-    FeedStateChanged,
-    MarkPriceTick,
-    PositionChanged,
-    TradeTick,
-)
+from tui_trader.domain.events import FeedStateChanged
 from tui_trader.domain.indicators.bar_set import FIELDS, BarIndicatorSet
 from tui_trader.domain.models import Side
 from tui_trader.domain.strategy.machine import StrategyMachine
@@ -45,7 +37,12 @@ from tui_trader.domain.strategy.state import Phase
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import SimClock
 from tui_trader.venues.candle_files import Candle
-from tui_trader.venues.intrabar import bar_path, tick_offsets_ms
+from tui_trader.venues.intrabar import (
+    bar_path,
+    candle_closed,
+    tick_offsets_ms,
+    trade_events,
+)
 
 YIELD_EVERY = 256  # replayed bars between yields to the loop (progress reports, cancellation)
 
@@ -54,12 +51,14 @@ class BarReplay:
     """A `Service`: one symbol's candles (`CandleColumns`-like: ts, open ... volume arrays)."""
 
     def __init__(self, bus: EventBus, clock: SimClock, columns: Any, symbol: str, *, interval_s: int,
-                 spread_bps: float, may_fire: np.ndarray | None = None, name: str = "backtest") -> None:
+                 spread_bps: float, position_side: Callable[[str], Side | None], may_fire: np.ndarray | None = None,
+                 name: str = "backtest") -> None:
         self.bus, self.clock, self.columns, self.name = bus, clock, columns, name
         self.symbol, self.symbols = symbol, [symbol]
         self.interval_s = interval_s
         self.half_spread = spread_bps / 20_000.0
         self.may_fire = may_fire  # None: replay every bar (no fast path)
+        self.position_side = position_side  # the open position's side (the replay feed's tracker): the path's order
         self.backpressure: Any = None  # execution: what a tick started is sent before the next one
         self.venue_idle: Callable[[], bool] = lambda: False
         self.machines: Callable[[], Iterable[StrategyMachine]] = tuple  # the strategy runner's (live view)
@@ -69,13 +68,6 @@ class BarReplay:
         self.cursor_ms = 0  # open time of the last candle handled
         self.candles_published = 0  # candles handled (replayed or left out)
         self.replayed = 0  # of which replayed as events
-        self._sides: set[Side] = set()
-        bus.subscribe(self._on_position, [PositionChanged], name=f"{name}.positions")
-
-    def _on_position(self, ev: Event) -> None:
-        assert isinstance(ev, PositionChanged)
-        if ev.position.symbol == self.symbol:
-            (self._sides.discard if ev.position.is_flat else self._sides.add)(ev.position.side)
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
@@ -151,25 +143,18 @@ class BarReplay:
             self.clock.advance_to(ts)
             await self._wait()
             if k <= 1:  # the extremes' order is decided once the open tick has been handled
-                path = bar_path(c, self._side() if k == 1 else None)
-            price = path[k]
-            publish(BookTick(ts, sym, price * (1 - hs), price * (1 + hs)))
-            publish(TradeTick(ts, sym, price, qty, "buy" if price >= c.open else "sell"))
-            publish(MarkPriceTick(ts, sym, price))
+                path = bar_path(c, self.position_side(sym) if k == 1 else None)
+            for ev in trade_events(sym, ts, path[k], qty, c.open, hs):
+                publish(ev)
             await self._wait()
         ts = c.ts_ms + interval_ms
         self.clock.advance_to(ts)
         await self._wait()
-        publish(CandleClosed(ts, sym, c.ts_ms, self.interval_s, c.open, c.high, c.low, c.close, c.volume))
+        publish(candle_closed(sym, c, self.interval_s))
         self.cursor_ms = c.ts_ms
         self.candles_published += 1
         self.replayed += 1
         await self._wait()
-        price = c.close
-        publish(BookTick(ts, sym, price * (1 - hs), price * (1 + hs)))
-        publish(TradeTick(ts, sym, price, 0.0, "buy" if price >= c.open else "sell"))
-        publish(MarkPriceTick(ts, sym, price))
+        for ev in trade_events(sym, ts, c.close, 0.0, c.open, hs):
+            publish(ev)
         await self._wait()
-
-    def _side(self) -> Side | None:
-        return next(iter(self._sides)) if len(self._sides) == 1 else None

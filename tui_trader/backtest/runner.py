@@ -29,22 +29,32 @@ from tui_trader.backtest.bar_screen import s1_may_fire
 from tui_trader.backtest.metrics import compute_metrics, metrics_to_json
 from tui_trader.backtest.quiet_steps import QuietStepAccelerator
 from tui_trader.backtest.recorder import BacktestTrade, Recorder
-from tui_trader.domain.time_format import iso_utc
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError
-from tui_trader.domain.events import ErrorRaised, Event, FeedStateChanged, OrderUpdated, TaskFailed
+from tui_trader.domain.events import (
+    ErrorRaised,
+    Event,
+    FeedStateChanged,
+    OrderUpdated,
+    TaskFailed,
+)
 from tui_trader.domain.models import OrderState
 from tui_trader.domain.money import to_decimal
 from tui_trader.domain.strategy.schema import Strategy
+from tui_trader.domain.time_format import iso_utc
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import SimClock
 from tui_trader.engine.core import TraderCore
 from tui_trader.engine.strategy_runner import load_strategy
 from tui_trader.engine.trading import build_trading_stack, replay_settings
 from tui_trader.store.memory import MemoryStore
+from tui_trader.venues.candle_cache import (
+    CandleColumns,
+    default_cache_dir,
+    load_series_columns,
+)
 from tui_trader.venues.paper.funding import FundingSchedule, funding_series
 from tui_trader.venues.paper.venue import PaperVenue
-from tui_trader.venues.candle_cache import CandleColumns, default_cache_dir, load_series_columns
 from tui_trader.venues.replay import ReplayFeed, check_bar_data
 
 HOUR_MS = 3_600_000
@@ -166,12 +176,21 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
         spread_bps=settings.replay.spread_bps, start_after_ms=(date_from_ms - 1) if date_from_ms else 0, until_ms=date_to_ms,
         name="backtest", close_after_bar=strat.bar_mode,
     )  # fmt: skip
-    first = feed.first_candle_ms()
+    check_bar_data(feed, strat)
+    bar_columns = _bar_columns(feed, settings, date_from_ms, date_to_ms, columns) if strat.bar_mode else None
+    if bar_columns is not None:  # (the columns say where they start: no text read of the file)
+        first = int(bar_columns.ts[0]) if len(bar_columns) else None
+    else:
+        first = feed.first_candle_ms()
     if first is None:
         raise DataError(_no_candles(feed, date_from_ms, date_to_ms))
     clock = SimClock(first - 1)
     feed.clock = feed.data_clock = clock  # speed 0: the pacing clock is never waited on
-    bars = _bar_replay(strat, feed, clock, settings, date_from_ms, date_to_ms, fast_path, columns) if strat.bar_mode else None
+    bars = None
+    if bar_columns is not None:
+        bars = BarReplay(bus, clock, bar_columns, feed.symbol, interval_s=strat.bar_interval_s,
+                         spread_bps=settings.replay.spread_bps, position_side=feed.position_side,
+                         may_fire=s1_may_fire(strat, bar_columns) if fast_path else None)
     funding = FundingSchedule(to_decimal(settings.paper.funding_rate), settings.paper.funding_interval_h,
                               by_symbol=funding_series(_paths(funding_file), feed.symbols))
     venue = PaperVenue(bus, paper=settings.paper, fees=settings.fees, funding=funding, latency_ms=latency_ms)
@@ -195,20 +214,16 @@ def _assemble(strat: Strategy, sources: list, settings: Settings, date_from_ms: 
     return feed, venue, core, stack
 
 
-def _bar_replay(strat: Strategy, feed: ReplayFeed, clock: SimClock, settings: Settings, date_from_ms: int | None,
-                date_to_ms: int | None, fast_path: bool, columns: CandleColumns | None) -> BarReplay | None:
-    """A bar-mode strategy: its interval must be the data's; on one symbol it runs on columns."""
-    check_bar_data(feed, strat)
+def _bar_columns(feed: ReplayFeed, settings: Settings, date_from_ms: int | None, date_to_ms: int | None,
+                 columns: CandleColumns | None) -> CandleColumns | None:
+    """A bar-mode run on one symbol runs on its columns (given, else from the candle cache), cut to the
+    range; several symbols: None, the merged replay publishes every bar."""
     if len(feed.symbols) != 1:
-        return None  # several symbols: the merged replay, every bar as events
+        return None
     if columns is None:
         cache = default_cache_dir(settings.data_dir) if settings.data_dir is not None else None
         columns = load_series_columns(feed.files[0], cache)
-    columns = columns.between(date_from_ms, date_to_ms)
-    may_fire = s1_may_fire(strat, columns) if fast_path else None
-    bars = BarReplay(feed.bus, clock, columns, feed.symbol, interval_s=strat.bar_interval_s,
-                     spread_bps=settings.replay.spread_bps, may_fire=may_fire)
-    return bars
+    return columns.between(date_from_ms, date_to_ms)
 
 
 def _paths(files: Path | str | Sequence[Path | str] | None) -> list[Path]:

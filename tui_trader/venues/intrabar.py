@@ -11,7 +11,7 @@ first extreme. Paper replay and backtests both use it (`replay.py`), so both see
 
 from __future__ import annotations
 
-from tui_trader.domain.events import CandleClosed, Event, TradeTick
+from tui_trader.domain.events import BookTick, CandleClosed, Event, MarkPriceTick, TradeTick
 from tui_trader.domain.models import Side
 from tui_trader.venues.candle_files import Candle
 
@@ -46,6 +46,15 @@ def bar_path(c: Candle, side: Side | None = None) -> tuple[float, float, float]:
     the extremes in the order above; its close is traded after the candle is announced closed,
     so an order a bar-mode strategy sends at the close fills at the close."""
     return candle_ticks(c, 4, side)[:3]  # type: ignore[return-value]
+
+
+def trade_events(symbol: str, ts_ms: int, price: float, qty: float, candle_open: float,
+                 half_spread: float) -> tuple[BookTick, TradeTick, MarkPriceTick]:
+    """A replayed trade as a replay publishes it: the synthetic book around it, the trade (bought when
+    at or above the candle's open), the mark."""
+    return (BookTick(ts_ms, symbol, price * (1 - half_spread), price * (1 + half_spread)),
+            TradeTick(ts_ms, symbol, price, qty, "buy" if price >= candle_open else "sell"),
+            MarkPriceTick(ts_ms, symbol, price))
 
 
 def tick_offsets_ms(interval_ms: int, n: int = 4) -> list[int]:

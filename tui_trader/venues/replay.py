@@ -58,7 +58,7 @@ from tui_trader.domain.strategy.schema import Strategy
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
 from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candle_series, symbol_from_filename
-from tui_trader.venues.intrabar import CLOSE_STEP, Step, bar_path, candle_ticks, tick_offsets_ms
+from tui_trader.venues.intrabar import CLOSE_STEP, Step, bar_path, candle_ticks, tick_offsets_ms, trade_events
 
 log = logging.getLogger(__name__)
 
@@ -397,10 +397,8 @@ class ReplayFeed:
                     if self.close_after_bar:
                         if bp is not None and bp.has_work():
                             await bp.idle()  # what the close started (an entry) is at the venue before its trade
-                        price = candle.close
-                        publish(BookTick(ts, sym, price * (1 - hs), price * (1 + hs)))
-                        publish(TradeTick(ts, sym, price, 0.0, "buy" if price >= candle.open else "sell"))
-                        publish(MarkPriceTick(ts, sym, price))
+                        for ev in trade_events(sym, ts, candle.close, 0.0, candle.open, hs):
+                            publish(ev)
                 else:
                     if sieve is not None and k == 0 and sieve.take_candle(index, candle):
                         taken[index] = True  # its other ticks and its close: the filter's
