@@ -329,8 +329,8 @@ def counts(columns: Columns) -> None:
           f"({spent['left out'] / max(1, left_out) * 1e6:.2f} us a bar)")
     print(f"  replayed: {fmt(replayed)} bars through the full engine, {spent['replayed']:.2f} s "
           f"({spent['replayed'] / max(1, replayed) * 1e6:.0f} us a bar, timers and trades included), "
-          f"{spent['replayed'] / seconds * 100:.0f} % of the run; {spent['replayed'] / max(1, len(trades)) * 1e3:.2f} ms "
-          "a trade")
+          f"{spent['replayed'] / seconds * 100:.0f} % of the run; "
+          f"{spent['replayed'] / max(1, len(trades)) * 1e3:.2f} ms a trade")
     timers = {k[6:]: v for k, v in tally.most_common() if k.startswith("timer:")}
     print("  timers armed: " + ", ".join(f"{k} {fmt(v)}" for k, v in list(timers.items())[:6]))
     print(json.dumps({"bars": bars, "trades": len(trades), "ours_s": round(seconds, 3), "left_out_bars": left_out,

@@ -90,7 +90,7 @@ class BarReplay:
         if not self.venue_idle() or (self.backpressure is not None and self.backpressure.has_work()):
             return False
         for m in self.machines():
-            if m.phase is not Phase.MONITORING or m.state.exit_bar > m.state.bar or m.next_deadline_ms() is not None:
+            if m.phase is not Phase.MONITORING or m.state.exit_bar > m.bar or m.next_deadline_ms() is not None:
                 return False
         return True
 

@@ -12,7 +12,7 @@ within (n-1) x 2^-53 of exact, relatively) - before it is compared with the thre
 indicator this module cannot approximate (EMA, RSI: recurrences) says "may" everywhere; so does
 anything unusual (a silent volume base that only underflows). Undefined values (too few bars)
 are false, as in the engine, at the same bars (the same definitions). Proven by
-`tests/backtest/test_bar_fast_path.py`: on random series the screen keeps every bar where the
+`tests/backtest/test_bar_mode.py`: on random series the screen keeps every bar where the
 engine's S1 fires, and accelerated and plain runs make the same trades.
 """
 

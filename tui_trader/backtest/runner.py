@@ -248,11 +248,13 @@ class _Outcome:
         self.errors: list[str] = []
         self.feed_error: str | None = None  # the feed crashed (bad data): the run is incomplete
         self.refused: dict[str, list] = {}  # why orders were refused (the reason, numbers masked) -> [count, the first]
-        bus.subscribe(self._on_event, [FeedStateChanged, ErrorRaised, TaskFailed, OrderUpdated], name="backtest.outcome")
+        bus.subscribe(self._on_event, [FeedStateChanged, ErrorRaised, TaskFailed, OrderUpdated],
+                      name="backtest.outcome")
 
     def summary(self) -> list[str]:
         """The errors kept, then one line per reason orders were refused (a run that trades nothing says why)."""
-        return self.errors + [f"{n} order{'s' * (n > 1)} refused, the first: {first}" for n, first in self.refused.values()]
+        refused = [f"{n} order{'s' * (n > 1)} refused, the first: {first}" for n, first in self.refused.values()]
+        return self.errors + refused
 
     def _on_event(self, ev: Event) -> None:
         if isinstance(ev, OrderUpdated):

@@ -58,7 +58,8 @@ class Cache:
     def open_orders(self, symbol: str | None = None, tag: str | None = None) -> list[Order]:
         """Working orders, oldest first - from an index of them: the entry lane asks at every entry, and
         a long session holds thousands of finished orders."""
-        return [o for o in self._working.values() if (symbol is None or o.symbol == symbol) and (tag is None or o.tag == tag)]
+        return [o for o in self._working.values()
+                if (symbol is None or o.symbol == symbol) and (tag is None or o.tag == tag)]
 
     def last_price(self, symbol: str) -> float | None:
         entry = self.last.get(symbol)

@@ -257,7 +257,7 @@ class RiskGuard:
             equity = self.marked_equity()
             if equity is not None:
                 now = self.clock.now_ms()
-                mark = (equity, now - now % DAY_MS, self.state, self.peak_equity, self.day_start_equity)
+                mark = (equity, now - now % DAY_MS, self.state, self.peak_equity, self.day_start_equity, self.equity)
                 if mark != self._marked:  # all as at the last mark: observing it again decides nothing
                     self._marked = mark
                     self.observe_equity(equity)

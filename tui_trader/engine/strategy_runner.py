@@ -273,18 +273,25 @@ class StrategyRunner:
             kind = "trade" if isinstance(event, TradeTick) else "book" if isinstance(event, BookTick) else "candle"
             price = event.price if kind == "trade" else 0.0  # type: ignore[union-attr]
             self.on_market(event.symbol, event.ts_ms, kind, price)
-        elif isinstance(event, OrderUpdated):
+        else:
+            machine = self._on_order_or_position(event)
+            if machine is not None and self.step_gate is not None:
+                self.step_gate.order_or_position(machine.symbol)
+
+    def _on_order_or_position(self, event: Event) -> StrategyMachine | None:
+        """An order or position event goes to the machine whose tag it carries (both modes); that machine."""
+        if isinstance(event, OrderUpdated):
             machine = self._machine_for(event.order.tag, event.order.symbol)
             if machine is not None:
                 self._after(machine, machine.on_order_update(self.now_ms(machine.symbol), event.order))
-                if self.step_gate is not None:
-                    self.step_gate.order_or_position(machine.symbol)
-        elif isinstance(event, PositionChanged):
+            return machine
+        if isinstance(event, PositionChanged):
             machine = self._machine_for(event.position.tag, event.position.symbol)
             if machine is not None:
-                self._after(machine, machine.on_position_changed(self.now_ms(machine.symbol), event.position, event.reason))
-                if self.step_gate is not None:
-                    self.step_gate.order_or_position(machine.symbol)
+                now = self.now_ms(machine.symbol)
+                self._after(machine, machine.on_position_changed(now, event.position, event.reason))
+            return machine
+        return None
 
     def on_market(self, symbol: str, ts_ms: int, kind: str, price: float = 0.0) -> None:
         """A market event of `symbol` at `ts_ms` (`kind` trade / book / candle, a trade's `price`)
@@ -300,9 +307,7 @@ class StrategyRunner:
         """(step gates) Market data up to `ts_ms` was put into `indicators[symbol]` and no step
         can follow it: only the symbol's event time moves. Returns it (`now_ms`)."""
         self._seen[symbol] = (ts_ms, self.clock.now_ms())
-        last = self._last_now.get(symbol)
-        now = self._last_now[symbol] = ts_ms if last is None or last < ts_ms else last  # (what `now_ms` gives now)
-        return now
+        return self.now_ms(symbol)
 
     # --- bar mode -----------------------------------------------------------------------------
 
@@ -313,34 +318,34 @@ class StrategyRunner:
                 return  # another interval, a repeated candle
             clock_now = self.clock.now_ms()
             self._seen[event.symbol] = (event.ts_ms, clock_now)
-            if clock_now - event.ts_ms <= bars.interval_s * 1000 + self._stale_ms:
+            if not self._bar_stale(bars, clock_now):
                 self.step_bar(event.symbol)  # (an old close - a backfill after a reconnect - is history: counted only)
-        elif isinstance(event, OrderUpdated):
-            machine = self._machine_for(event.order.tag, event.order.symbol)
-            if machine is not None:
-                self._after(machine, machine.on_order_update(self.now_ms(machine.symbol), event.order))
-        elif isinstance(event, PositionChanged):
-            machine = self._machine_for(event.position.tag, event.position.symbol)
-            if machine is not None:
-                self._after(machine, machine.on_position_changed(self.now_ms(machine.symbol), event.position, event.reason))
+        else:
+            self._on_order_or_position(event)
         self._schedule_deadline()
 
     def step_bar(self, symbol: str) -> None:
         """Bar mode: evaluate one machine at the close of the bar its indicators just counted."""
         machine, bars = self.machines[symbol], self.bars[symbol]
         assert bars.last_price is not None
-        busy = sum(1 for m in self.machines.values() if m.phase in _BUSY)
-        allowed = busy < self.strategy.global_limits.max_open_positions
         self._after(machine, machine.on_bar(self.now_ms(symbol), bars.values(), price=bars.last_price, bar=bars.bars,
-                                            entries_allowed=allowed))
+                                            entries_allowed=self._entries_allowed()))
+
+    def _entries_allowed(self) -> bool:
+        """Fewer machines busy (entering, in a position, exiting) than `max_open_positions`."""
+        busy = sum(1 for m in self.machines.values() if m.phase in _BUSY)
+        return busy < self.strategy.global_limits.max_open_positions
+
+    def _bar_stale(self, bars: BarIndicatorSet, now: int) -> bool:
+        """Bar mode: the last bar closed more than an interval + max_stale_data_s before `now` (no data
+        came since, or this close is a backfill): no decision on it."""
+        return bars.last_event_ms is None or now - bars.last_event_ms > bars.interval_s * 1000 + self._stale_ms
 
     def _bar_values(self, symbol: str, now: int) -> dict[str, float | None]:
         """The last bar's values; undefined once that bar is older than an interval + max_stale_data_s
         (the feed stopped: no decision on old data)."""
         bars = self.bars[symbol]
-        if bars.last_event_ms is None or now - bars.last_event_ms > bars.interval_s * 1000 + self._stale_ms:
-            return dict.fromkeys(bars.indicators)
-        return bars.values()
+        return dict.fromkeys(bars.indicators) if self._bar_stale(bars, now) else bars.values()
 
     def _schedule_deadline(self) -> None:
         """Bar mode: the timer sleeps until the first machine deadline (event time -> clock time)."""
@@ -351,8 +356,7 @@ class StrategyRunner:
             deadline = machine.next_deadline_ms()
             if deadline is None:
                 continue
-            seen = self._seen.get(symbol)
-            at = deadline if seen is None else deadline - self.now_ms(symbol) + clock_now
+            at = deadline - self.now_ms(symbol) + clock_now  # event time -> clock time (the same with no data yet)
             at = max(at, clock_now + 1, self._deadline_not_before)  # (a past deadline: its step runs now, or just ran)
             due = at if due is None else min(due, at)
         if due == self._timer_due:
@@ -362,10 +366,7 @@ class StrategyRunner:
                 self._timer.cancel()
             self._timer = self._timer_due = None
             return
-        self._timer_due = due
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.clock.call_later(max(0, due - clock_now) / 1000, self._on_deadline)
+        self._schedule(due, self._on_deadline)
 
     def _on_deadline(self) -> None:
         self._timer = self._timer_due = None
@@ -416,11 +417,12 @@ class StrategyRunner:
         """The first step-grid instant (clock time) at or after `t_ms`."""
         return self._grid_ms - (self._grid_ms - t_ms) // self.tick_ms * self.tick_ms
 
-    def _schedule(self, due_ms: int) -> None:
+    def _schedule(self, due_ms: int, callback: Callable[[], None] | None = None) -> None:
+        """The runner's one timer at `due_ms` (clock time): the 1 s step grid, or bar mode's deadlines."""
         if self._timer is not None:
             self._timer.cancel()
         self._timer_due = due_ms
-        self._timer = self.clock.call_later(max(0, due_ms - self.clock.now_ms()) / 1000, self._on_timer)
+        self._timer = self.clock.call_later(max(0, due_ms - self.clock.now_ms()) / 1000, callback or self._on_timer)
 
     @property
     def timer_due_ms(self) -> int | None:
@@ -462,9 +464,8 @@ class StrategyRunner:
         machine, indicators = self.machines[symbol], self.indicators[symbol]
         now = self.now_ms(symbol)
         values = self.values_at(symbol, now)
-        busy = sum(1 for m in self.machines.values() if m.phase in _BUSY)
-        allowed = busy < self.strategy.global_limits.max_open_positions
-        self._after(machine, machine.on_tick(now, values, price=indicators.last_price, entries_allowed=allowed))
+        self._after(machine, machine.on_tick(now, values, price=indicators.last_price,
+                                             entries_allowed=self._entries_allowed()))
         if self.step_gate is not None:
             self.step_gate.stepped(symbol, now)
 
@@ -480,8 +481,8 @@ class StrategyRunner:
     def _after(self, machine: StrategyMachine, intents: list[Intent]) -> None:
         for t in machine.drain_transitions():
             if t.source is not t.target:
-                self.bus.publish(StrategyStateChanged(t.ts_ms, self.strategy.strategy_name, machine.symbol, t.target.value,
-                                                      t.reason, t.detail))
+                self.bus.publish(StrategyStateChanged(t.ts_ms, self.strategy.strategy_name, machine.symbol,
+                                                      t.target.value, t.reason, t.detail))
         if machine.dirty:
             machine.dirty = False
             self.writer.put(self.state_key(machine), machine.to_dict())

@@ -431,13 +431,12 @@ class LiquidationWatchdog:
             for symbol, watches in list(self._by_symbol.items()):  # (per symbol: this runs beside the tick path)
                 mark, last = self.cache.mark.get(symbol), self.cache.last.get(symbol)
                 age_ms = now - max(mark[1] if mark else 0, last[1] if last else 0)
-                price = (mark or last or (0.0, 0))[0]
                 for w in list(watches):
                     if w.failed and now - w.failed_ms >= retry_ms:
                         w.failed = False  # the refusal may have been the exchange's moment (an outage, a 1002
                         self._reevaluate(w, now)  # lifted); a held position past the threshold is unprotected
                     if age_ms > stale_ms:
-                        self._blind(w, now, age_ms / 1000, price)
+                        self._blind(w, now, age_ms / 1000, self.cache.fair_price(symbol) or 0.0)
                     if w.band is not green and now - w.last_warn_ms >= repeat_ms:  # yellow or worse
                         self._repeat(w, now)
         except Exception as exc:  # timer boundary: report and keep watching

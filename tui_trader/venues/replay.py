@@ -45,7 +45,6 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 from tui_trader.domain.errors import DataError
 from tui_trader.domain.events import (
     BookTick,
-    CandleClosed,
     CandlesClosed,
     Event,
     FeedStateChanged,
@@ -57,8 +56,21 @@ from tui_trader.domain.models import Side
 from tui_trader.domain.strategy.schema import Strategy
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock, SimClock
-from tui_trader.venues.candle_files import Candle, detect_interval_s, read_candle_series, symbol_from_filename
-from tui_trader.venues.intrabar import CLOSE_STEP, Step, bar_path, candle_ticks, tick_offsets_ms, trade_events
+from tui_trader.venues.candle_files import (
+    Candle,
+    detect_interval_s,
+    read_candle_series,
+    symbol_from_filename,
+)
+from tui_trader.venues.intrabar import (
+    CLOSE_STEP,
+    Step,
+    bar_path,
+    candle_closed,
+    candle_ticks,
+    tick_offsets_ms,
+    trade_events,
+)
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +403,7 @@ class ReplayFeed:
                         await bp.idle()  # ... and what they started (an entry, a close) is sent before it
                 sym = syms[index]
                 if k == CLOSE_STEP:
-                    publish(CandleClosed(ts, sym, candle.ts_ms, intervals[index], candle.open, candle.high, candle.low, candle.close, candle.volume))
+                    publish(candle_closed(sym, candle, intervals[index]))
                     self.cursor_ms = candle.ts_ms
                     self.candles_published += 1
                     if self.close_after_bar:
@@ -405,9 +417,10 @@ class ReplayFeed:
                         continue
                     if k <= 1:  # the extremes' order is decided once the open tick has been handled
                         side = side_of(sym) if k == 1 else None
-                        prices[index] = bar_path(candle, side) if self.close_after_bar else candle_ticks(candle, n, side)
+                        bar = self.close_after_bar
+                        prices[index] = bar_path(candle, side) if bar else candle_ticks(candle, n, side)
                     price = prices[index][k]
-                    bid, ask, qty = price * (1 - hs), price * (1 + hs), candle.volume / n  # (bar mode: the close trades 0)
+                    bid, ask, qty = price * (1 - hs), price * (1 + hs), candle.volume / n  # (bar mode: the close: 0)
                     aggressor = "buy" if price >= candle.open else "sell"
                     took = TAKEN_NONE if sieve is None else sieve.take_tick(sym, ts, price, qty, bid, ask, aggressor)
                     if took == TAKEN_ALL:

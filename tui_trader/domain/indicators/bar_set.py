@@ -79,7 +79,6 @@ class BarIndicatorSet:
             if not hasattr(ind, "extend"):
                 self._windows[name] = bars_needed
             need = max(need, bars_needed)
-        self.bars_needed = need
         self.longest_s = float(need * interval_s)  # history that defines every value
         self.bars = 0  # closed bars counted so far
         self.last_open_ms: int | None = None

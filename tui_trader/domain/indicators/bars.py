@@ -137,11 +137,6 @@ class RollingSum(_Lagged):
             self._sum -= self._window.popleft()
 
     @property
-    def exact_sign(self) -> int:
-        """Sign of the exact window sum (-1, 0, 1); 0 while undefined."""
-        return (self._sum > 0) - (self._sum < 0) if self._entered >= self.n else 0
-
-    @property
     def value(self) -> float | None:
         if self._entered < self.n:
             return None
@@ -204,7 +199,7 @@ class Ema:
 
 class Rsi:
     """Wilder RSI(n) seeded with the simple mean of the first n changes; 100 when the average
-    loss is 0; defined for t >= n (module docstring)."""
+    loss is 0 (50 when the gain is 0 too); defined for t >= n (module docstring)."""
 
     def __init__(self, n: int = 14) -> None:
         self.n = n

@@ -32,7 +32,7 @@ from tui_trader.domain.models import Order, OrderState, OrderType, Position, Sid
 from tui_trader.domain.strategy.conditions import section_fires, section_may_fire
 from tui_trader.domain.strategy.exits import close_retry_delay_s, position_gone
 from tui_trader.domain.strategy.overlay import Overlay
-from tui_trader.domain.strategy.schema import Condition, MomentumReversalSpec, PnlSpec, Strategy
+from tui_trader.domain.strategy.schema import Condition, MomentumReversalSpec, PnlSpec, Section, Strategy
 from tui_trader.domain.strategy.state import EMERGENCY_REASONS, MachineState, Phase
 from tui_trader.domain.strategy.warmup import warmup_s
 
@@ -66,6 +66,7 @@ class StrategyMachine:
         self.s1_blocked = 0  # S1 true but cooldown / limit / warm-up (row 2), in the steps that ran
         self.last_price: float | None = None
         self._at_close = False  # inside on_bar (bar mode: decisions belong to the bar that just closed)
+        self.bar = 0  # bar mode: the last bar stepped (the indicators' count; set by every on_bar)
         self._warm_from_ms: int | None = None
         self._warmup_ms = round(warmup_s(strategy) * 1000)
         used = strategy.used_indicators()
@@ -101,13 +102,9 @@ class StrategyMachine:
         a bar backtest. An exit belongs to the bar it was decided in: at a close, that bar (a time
         stop or E1 at bar N's close fills after it and still lets N+1 enter); between closes (a
         deadline, the venue's SL / TP), the bar in progress."""
-        st = self.state
-        if st.bar != bar:
-            st.bar = bar
-            self.dirty = True
-        self._at_close = True
+        self.bar, self._at_close, allowed = bar, True, entries_allowed and self.state.exit_bar != bar
         try:
-            return self.on_tick(now_ms, values, price=price, entries_allowed=entries_allowed and st.exit_bar != bar)
+            return self.on_tick(now_ms, values, price=price, entries_allowed=allowed)
         finally:
             self._at_close = False
 
@@ -115,11 +112,9 @@ class StrategyMachine:
         """Bar mode: a step between bar closes, at `next_deadline_ms` - timeouts, max hold, close
         re-sends. Nothing is entered here (S1 and Z1 are decided at bar closes only)."""
         phase = self.state.phase
-        if phase is Phase.MONITORING:
-            self._roll_day(now_ms)
+        if phase is Phase.MONITORING:  # (no deadline there: nothing to do)
             return []
         if phase is Phase.SIGNAL_DETECTED:
-            self._roll_day(now_ms)
             if now_ms - self.state.t_signal_ms >= self.strategy.o1_cancel.timeout_s * 1000:
                 return self._abandon(now_ms, "TIMEOUT", self.strategy.o1_cancel.cooldown_s)
             return []
@@ -156,7 +151,7 @@ class StrategyMachine:
         phase = self.state.phase
         if phase is Phase.MONITORING:
             out = self._monitoring(now_ms, vals, entries_allowed)
-            if self.strategy.bar_mode and self.state.phase is Phase.SIGNAL_DETECTED:  # S1 and Z1 at one close
+            if self._at_close and self.state.phase is Phase.SIGNAL_DETECTED:  # bar mode: S1 and Z1 at one close
                 out += self._signal(now_ms, self._with_own_values(values), entries_allowed)
             return out
         if phase is Phase.SIGNAL_DETECTED:
@@ -282,7 +277,7 @@ class StrategyMachine:
         st.t_signal_ms = now
         st.v_peak = None
         self._track_peaks(vals)
-        snapshot = ", ".join(f"{c.indicator}={vals.get(c.indicator)}" for c in self.strategy.s1_signal.conditions)
+        snapshot = _values_text(self.strategy.s1_signal, vals)
         self._go(now, Phase.SIGNAL_DETECTED, "S1", snapshot)
         return []
 
@@ -315,7 +310,7 @@ class StrategyMachine:
             min_liq_distance_pct=self.strategy.global_limits.min_entry_liq_distance_pct,
             daily_loss_limit_pct=self.strategy.global_limits.daily_loss_limit_pct,
         )  # fmt: skip
-        z1 = ", ".join(f"{c.indicator}={vals.get(c.indicator)}" for c in self.strategy.z1_entry.conditions)
+        z1 = _values_text(self.strategy.z1_entry, vals)
         self._go(now, Phase.ENTRY_PENDING, "Z1", f"{st.entry_client_id} {z1}")  # the entry's values, recorded
         return [intent]
 
@@ -421,7 +416,7 @@ class StrategyMachine:
     def _mark_exit_bar(self, ahead: int) -> None:
         """Bar mode: the exit being decided belongs to bar `bar + ahead` (see `on_bar`)."""
         if self.strategy.bar_mode:
-            self.state.exit_bar = self.state.bar + ahead
+            self.state.exit_bar = self.bar + ahead
             self.dirty = True
 
     def _abandon(self, now: int, reason: str, cooldown_s: float, detail: str = "") -> list[Intent]:
@@ -493,6 +488,11 @@ class StrategyMachine:
     def _day_ok(self) -> bool:
         """May this machine enter today? Never with `enabled = false` (its open positions still exit)."""
         return self.strategy.enabled and self.state.entries_today < self.strategy.global_limits.max_daily_trades
+
+
+def _values_text(section: Section, vals: Mapping[str, float | None]) -> str:
+    """`indicator=value, ...` of a section's conditions: what a transition saw."""
+    return ", ".join(f"{c.indicator}={vals.get(c.indicator)}" for c in section.conditions)
 
 
 def _day_end(now_ms: int) -> int:

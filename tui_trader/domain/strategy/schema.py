@@ -26,9 +26,11 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from tui_trader.domain.errors import StrategyError
+from tui_trader.domain.indicators.rsi import TIMEFRAMES_S
 from tui_trader.domain.strategy.original import from_original
 
 MAX_LEVERAGE = 200
+Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h"]  # the candle intervals (seconds: TIMEFRAMES_S)
 OPERATORS = (">", "<", ">=", "<=")
 
 
@@ -115,7 +117,7 @@ class VolumeSurgeSpec(Model):
 class RsiSpec(Model):
     type: Literal["rsi"]
     period: Annotated[int, between(2, 1000)] = 14
-    timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h"] = "1m"
+    timeframe: Timeframe = "1m"
 
 
 class SpreadSpec(Model):
@@ -203,7 +205,6 @@ SPEC_TYPES: dict[str, type[Model]] = {
     for tag in cls.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
 }
 MACHINE_OWNED = ("unrealized_pnl_pct", "momentum_reversal")  # computed by the machine, not market data
-INTERVALS_S = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400}
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -275,7 +276,7 @@ class Strategy(Model):
     # "tick": stepped every second and on every market event (tick data); "bar": stepped on each
     # closed candle of `bar_interval` and at the machine's own deadlines, entries at the bar's close
     evaluation: Literal["tick", "bar"] = "tick"
-    bar_interval: Literal["1m", "5m", "15m", "30m", "1h", "4h"] = "1m"
+    bar_interval: Timeframe = "1m"
     indicators: dict[str, IndicatorSpec] = {}
     s1_signal: Section = Section()
     o1_cancel: O1Section = O1Section()
@@ -290,7 +291,7 @@ class Strategy(Model):
 
     @property
     def bar_interval_s(self) -> int:
-        return INTERVALS_S[self.bar_interval]
+        return TIMEFRAMES_S[self.bar_interval]
 
     def sections(self) -> dict[str, Section]:
         """The five sections by key, in evaluation-table order."""
@@ -402,17 +403,19 @@ def _mode_check(s: Strategy) -> list[str]:
     problems = []
     for name, spec in s.indicators.items():
         if s.bar_mode and isinstance(spec, TICK_SPECS):
-            problems.append(f"indicators.{name}: {spec.type!r} is a tick indicator; a strategy with evaluation = \"bar\""  # type: ignore[attr-defined]
-                            f" uses the bar_* indicators (allowed: {', '.join(t for t, c in SPEC_TYPES.items() if c in BAR_SPECS)})")
+            bar_types = ", ".join(t for t, c in SPEC_TYPES.items() if c in BAR_SPECS)
+            problems.append(f"indicators.{name}: {spec.type!r} is a tick indicator; a strategy with"  # type: ignore[attr-defined]
+                            f" evaluation = \"bar\" uses the bar_* indicators (allowed: {bar_types})")
         elif not s.bar_mode and isinstance(spec, BAR_SPECS):
-            problems.append(f"indicators.{name}: {spec.type!r} is a bar indicator: it needs evaluation = \"bar\"")  # type: ignore[attr-defined]
+            problems.append(  # type: ignore[attr-defined]
+                f"indicators.{name}: {spec.type!r} is a bar indicator: it needs evaluation = \"bar\"")
     if s.bar_mode:
         for key, section in s.sections().items():
             for i, cond in enumerate(section.conditions):
                 spec_type = SPEC_TYPES.get(cond.indicator)
                 if cond.indicator not in s.indicators and spec_type in TICK_SPECS:
-                    problems.append(f"{key}.conditions[{i}].indicator: {cond.indicator!r} is a tick indicator; a strategy"
-                                    " with evaluation = \"bar\" uses bar_* indicators")
+                    problems.append(f"{key}.conditions[{i}].indicator: {cond.indicator!r} is a tick indicator;"
+                                    " a strategy with evaluation = \"bar\" uses bar_* indicators")
     return problems
 
 
@@ -427,8 +430,8 @@ def cross_check(s: Strategy) -> list[str]:
             if cond.indicator not in s.indicators and cond.indicator not in SPEC_TYPES:
                 problems.append(f"{key}.conditions[{i}].indicator: {cond.indicator!r} is not a known indicator (allowed: {', '.join(known)})")
             elif cond.indicator not in s.indicators and SPEC_TYPES[cond.indicator] in BAR_SPECS:
-                problems.append(f"{key}.conditions[{i}].indicator: {cond.indicator!r} needs its own [indicators.<name>] table"
-                                " (its window has no default)")
+                problems.append(f"{key}.conditions[{i}].indicator: {cond.indicator!r} needs its own"
+                                " [indicators.<name>] table (its window has no default)")
     problems += _mode_check(s)
     for name, spec in s.indicators.items():
         if isinstance(spec, MomentumReversalSpec):

@@ -49,9 +49,7 @@ class MachineState:
     exit_failures: int = 0
     exit_sent_ms: int = 0
     retry_at_ms: int = 0  # 0 = no retry scheduled
-    # bar mode: the last bar stepped (the indicators' count) and the bar the last exit belongs to (no
-    # entry at that bar's close: one order a bar)
-    bar: int = 0
+    # bar mode: the bar (the indicators' count) the last exit belongs to - no entry at its close
     exit_bar: int = -1
     # day counter for max_daily_trades
     day: int = 0
