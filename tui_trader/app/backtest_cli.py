@@ -30,7 +30,7 @@ from rich.text import Text
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError, TraderError
 from tui_trader.domain.time_format import duration_text, utc_minute, utc_short
-from tui_trader.venues.candle_files import candle_stamps, symbol_from_filename
+from tui_trader.venues.candle_files import candle_stamps, is_kline_json, symbol_from_filename
 
 METRIC_ROWS = (
     ("total_return_pct", "Total return", "%"), ("cagr_pct", "CAGR", "%"), ("sharpe", "Sharpe", ""),
@@ -144,7 +144,7 @@ def count_bars(paths: list[Path], from_ms: int | None, to_ms: int | None) -> int
     Files of one symbol are one series: a candle an earlier file of it already holds counts once."""
     series: dict[str, list[tuple[int, Path]]] = {}
     for path in paths:
-        if not path.name.removesuffix(".gz").endswith(".json"):
+        if not is_kline_json(path):
             first = next(candle_stamps(path), None)
             if first is not None:
                 series.setdefault(symbol_from_filename(path), []).append((first, path))

@@ -66,6 +66,7 @@ from tui_trader.venues import candle_files
 from tui_trader.venues.candle_files import (
     Candle,
     interval_of,
+    is_kline_json,
     overlap_error,
     read_candles,
     series_order,
@@ -99,7 +100,7 @@ class CandleColumns:
     close: Floats
     volume: Floats
     source: Path  # the file (a series: its first file in time order)
-    checksum: str  # SHA-256 of the file's bytes, hex (a series: of its files' checksums, in series order)
+    checksum: str  # SHA-256 of the file's bytes, hex (a series: of its files' checksums, in series order); "": no cache
     interval_s: int  # detect_interval_s' answer: the smallest gap of the first bars (60 for fewer than two)
     cache_path: Path | None = None  # the .npz holding them; None: not cached (no cache dir, a series, a failed write)
     from_cache: bool = False  # loaded from the cache (False: parsed by this call)
@@ -133,22 +134,23 @@ def default_cache_dir(data_dir: Path) -> Path:
 def load_columns(path: Path | str, cache_dir: Path | None, *, rehash: bool = False) -> CandleColumns:
     """A candle file's columns: from `cache_dir` when it holds this file's bytes, else parsed by
     `read_candles` (a bad file: its `DataError`, nothing cached) and cached. `cache_dir` None: parse
-    only. `rehash`: hash the file even when its stat is the one indexed."""
+    only (and no checksum: it keys the cache, nothing else). `rehash`: hash the file even when its stat
+    is the one indexed."""
     path = Path(path)
-    kind = "json" if path.name.removesuffix(".gz").endswith(".json") else "csv"  # as read_candles and open_text tell
+    if cache_dir is None:
+        return _built(path, _columns(path), "", None, from_cache=False)
+    kind = "json" if is_kline_json(path) else "csv"  # as read_candles and open_text tell
     kind += ".gz" if path.suffix == ".gz" else ""
-    index = _Index(cache_dir / INDEX_NAME) if cache_dir is not None else None
+    index = _Index(cache_dir / INDEX_NAME)
     try:
         stat = _stat_key(path)
-        checksum = None if index is None or rehash else index.checksum(path, stat)
+        checksum = None if rehash else index.checksum(path, stat)
         hashed = checksum is None
         if checksum is None:
             checksum = file_sha256(path)
     except OSError as exc:  # missing, a directory, unreadable: the reader says it in its own words
         _columns(path)
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if cache_dir is None:
-        return _built(path, _columns(path), checksum, None, from_cache=False)
     npz = cache_dir / f"{checksum}.npz"
     arrays = _read_npz(npz, path, checksum, kind)
     from_cache = cached = arrays is not None
@@ -162,7 +164,7 @@ def load_columns(path: Path | str, cache_dir: Path | None, *, rehash: bool = Fal
             log.warning("%s changed while it was read: its candles are not cached", path)
             return _built(path, arrays, checksum, None, from_cache=False)
         cached = _write_npz(npz, arrays, checksum, kind)
-    if hashed and cached and index is not None:
+    if hashed and cached:
         index.record(path, stat, checksum)
     return _built(path, arrays, checksum, npz if cached else None, from_cache=from_cache)
 

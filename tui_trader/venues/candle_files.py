@@ -87,11 +87,15 @@ def open_text(path: Path) -> Iterator[io.TextIOBase]:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
+def is_kline_json(path: Path) -> bool:
+    """A MEXC kline JSON file (`.json`, `.json.gz`), by name; anything else is read as CSV."""
+    return path.name.removesuffix(".gz").endswith(".json")
+
+
 def read_candles(path: Path | str) -> Iterator[Candle]:
     """Yield candles from a CSV (optionally .gz) or a MEXC kline JSON file, in file order."""
     path = Path(path)
-    name = path.name.removesuffix(".gz")
-    if name.endswith(".json"):
+    if is_kline_json(path):
         yield from _read_kline_json(path)
         return
     with open_text(path) as fh:
