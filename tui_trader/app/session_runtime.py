@@ -171,16 +171,24 @@ class SessionRuntime:
         cursor = checkpoint["cursor_ms"] if checkpoint else 0
         self.pacer = _Pacer(wall)
         self.live = config.get("source") == "mexc"
+        strategy = session_strategy(config.get("strategy_file"), config.get("leverage"))
+        self.bar_mode = strategy.bar_mode  # a replayed candle is over once its close has traded (`_on_candle`)
         if self.live:  # the live MEXC public feed: real time, nothing to replay after a restart
+            from tui_trader.venues.mexc.candles import check_live_bar_interval
             from tui_trader.venues.mexc.ws_public import MexcFeed
+
+            check_live_bar_interval(strategy)
 
             self.feed = MexcFeed(settings.mexc, self.bus, wall, symbols=list(config["symbols"]), name=f"mexc:{session_id}")
             self.data_clock: Clock = wall
         else:
             path = config.get("data_file") or str(bundled_data_path())
-            self.feed = ReplayFeed(self.bus, self.pacer, path, symbol=(config.get("symbols") or [None])[0],
-                                   speed=config.get("speed", 0.0), ticks_per_candle=settings.replay.ticks_per_candle,
-                                   spread_bps=settings.replay.spread_bps, start_after_ms=cursor, name=f"replay:{session_id}")
+            replay = ReplayFeed(self.bus, self.pacer, path, symbol=(config.get("symbols") or [None])[0],
+                                speed=config.get("speed", 0.0), ticks_per_candle=settings.replay.ticks_per_candle,
+                                spread_bps=settings.replay.spread_bps, start_after_ms=cursor,
+                                name=f"replay:{session_id}", close_after_bar=strategy.bar_mode)
+            check_bar_data(replay, strategy)
+            self.feed = replay
             start = checkpoint["data_now_ms"] if checkpoint else self.feed.first_ts_ms() - 1
             self.data_clock = SimClock(start)
             self.feed.data_clock = self.data_clock
@@ -195,16 +203,9 @@ class SessionRuntime:
                                 funding=funding)
         if checkpoint:
             restore(self.venue, checkpoint["venue"])
-        strategy = session_strategy(config.get("strategy_file"), config.get("leverage"))
-        if self.live:
-            from tui_trader.venues.mexc.candles import check_live_bar_interval
-
-            check_live_bar_interval(strategy)
         self.state = NamespacedState(StateRepository(db), f"session:{session_id}:")
         symbols = list(config["symbols"]) if self.live else [self.feed.symbol]
         if not self.live:
-            self.feed.close_after_bar = strategy.bar_mode  # type: ignore[attr-defined]  # bar mode: fills at the close
-            check_bar_data(self.feed, strategy)  # type: ignore[arg-type]
             settings = replay_settings(settings, self.feed.interval_s, settings.replay.ticks_per_candle)
         self.stack = build_trading_stack(settings, self.bus, self.data_clock, self.venue, OrderRepository(db), self.state,
                                          strategy=strategy, symbols=symbols, session_id=session_id)
@@ -255,7 +256,7 @@ class SessionRuntime:
         self._cursor = ev.open_ms
         # bar mode: the candle is over once its close has traded (an entry sent at the close fills on that
         # trade): a checkpoint or a stop between the two would resume with the fill at the next bar's open
-        self._close_trade_due = bool(getattr(self.feed, "close_after_bar", False))
+        self._close_trade_due = self.bar_mode
         self._at_boundary = not self._close_trade_due
         acct = self.venue.ledger.account(self.venue.marks)
         self.db.enqueue("INSERT OR REPLACE INTO session_equity (session_id, ts_ms, equity, cash) VALUES (?, ?, ?, ?)",
