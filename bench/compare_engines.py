@@ -284,6 +284,7 @@ def counts(columns: Columns) -> None:
     from collections import Counter
 
     from tui_trader.backtest import bar_replay
+    from tui_trader.backtest import runner as backtest_runner
     from tui_trader.engine.clock import SimClock
 
     tally: Counter[str] = Counter()
@@ -318,6 +319,7 @@ def counts(columns: Columns) -> None:
     bar_replay.BarReplay._leave_out = timed("left out", bar_replay.BarReplay._leave_out)  # type: ignore[method-assign]
     bar_replay.BarReplay._bar = timed_async("replayed", bar_replay.BarReplay._bar)  # type: ignore[method-assign]
     SimClock.call_later = counted_call_later  # type: ignore[method-assign]
+    backtest_runner.s1_may_fire = timed("pre-screen", backtest_runner.s1_may_fire)  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "bench_tiled_1m.csv"
         write_tiled_csv(columns, csv_path)
@@ -326,7 +328,7 @@ def counts(columns: Columns) -> None:
     left_out, replayed = bars - tally["replayed"], tally["replayed"]
     print(f"ours: {fmt(bars)} bars in {seconds:.2f} s, {len(trades)} trades")
     print(f"  left out: {fmt(left_out)} bars in {fmt(tally['left out'])} stretches, {spent['left out']:.2f} s "
-          f"({spent['left out'] / max(1, left_out) * 1e6:.2f} us a bar)")
+          f"({spent['left out'] / max(1, left_out) * 1e6:.2f} us a bar); the pre-screen {spent['pre-screen']:.2f} s")
     print(f"  replayed: {fmt(replayed)} bars through the full engine, {spent['replayed']:.2f} s "
           f"({spent['replayed'] / max(1, replayed) * 1e6:.0f} us a bar, timers and trades included), "
           f"{spent['replayed'] / seconds * 100:.0f} % of the run; "
@@ -334,7 +336,8 @@ def counts(columns: Columns) -> None:
     timers = {k[6:]: v for k, v in tally.most_common() if k.startswith("timer:")}
     print("  timers armed: " + ", ".join(f"{k} {fmt(v)}" for k, v in list(timers.items())[:6]))
     print(json.dumps({"bars": bars, "trades": len(trades), "ours_s": round(seconds, 3), "left_out_bars": left_out,
-                      "left_out_s": round(spent["left out"], 3), "replayed_bars": tally["replayed"],
+                      "left_out_s": round(spent["left out"], 3),
+                      "pre_screen_s": round(spent["pre-screen"], 3), "replayed_bars": tally["replayed"],
                       "replayed_s": round(spent["replayed"], 3), "timers_armed": timers}))
 
 

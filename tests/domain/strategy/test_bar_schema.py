@@ -80,3 +80,17 @@ def test_between_closes_a_bar_machine_enters_nothing():
     m = StrategyMachine(strategy_from_dict(_doc()), "X_USDT")
     assert m.on_deadline(60_000, {"pump": 0.5}) == [] and m.phase is Phase.MONITORING
     assert m.next_deadline_ms() is None
+
+
+def test_a_cooldown_ends_at_the_first_close_after_it_and_is_no_step_of_its_own():
+    """Bar mode: the cooldown after an exit gates S1, which is decided at closes only - so it takes
+    effect at the first close at or after its end; it is no deadline (nothing steps between closes)."""
+    m = StrategyMachine(strategy_from_dict(_doc(emergency_exit={"cooldown_s": 100})), "X_USDT")
+    m.on_bar(60_000, {"pump": 0.06}, price=1.06, bar=1)
+    m.state.phase, m.state.entry_price, m.state.contracts = Phase.POSITION_ACTIVE, 1.06, 1.0
+    gone = Position("X_USDT", Side.SHORT, Decimal(0), Decimal(1), Decimal("1.06"), 3, tag=m.tag)
+    m.on_position_changed(90_000, gone, "SL")  # in bar 2: cooldown until 190 000
+    assert m.phase is Phase.MONITORING and m.next_deadline_ms() is None
+    assert m.on_bar(120_000, {"pump": 0.07}, price=1.07, bar=2) == []  # the exit's bar
+    assert m.on_bar(180_000, {"pump": 0.07}, price=1.07, bar=3) == []  # still cooling down
+    assert [type(i).__name__ for i in m.on_bar(240_000, {"pump": 0.07}, price=1.07, bar=4)] == ["OpenPosition"]
