@@ -25,10 +25,6 @@ from tui_trader.engine.core import TraderCore
 log = logging.getLogger(__name__)
 
 
-async def _outcome(task: asyncio.Task[bool]) -> bool:
-    return await asyncio.shield(task)  # (supervised by the core; stopping it leaves the close running)
-
-
 async def run_headless(core: TraderCore, *, duration_s: float | None = None, out: TextIO | None = None) -> int:
     """Run `core` until a signal, `duration_s`, or a critical failure; returns the exit code."""
     out = out or sys.stdout
@@ -40,12 +36,10 @@ async def run_headless(core: TraderCore, *, duration_s: float | None = None, out
     facade = ConsoleFacade(core)
 
     def close_all() -> None:  # SIGUSR1: the dashboard's K, through the same facade
-        try:
-            task = facade.close_all("SIGUSR1")
+        try:  # the emergency closer keeps the task and reports its failure
+            facade.close_all("SIGUSR1")
         except NotAvailable as exc:
             log.warning("SIGUSR1 ignored: %s", exc)
-            return
-        core.spawn(_outcome(task), "emergency-close")
 
     if hasattr(signal, "SIGUSR1"):
         handlers[signal.SIGUSR1] = close_all
