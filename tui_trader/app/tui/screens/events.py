@@ -49,8 +49,7 @@ class EventLogScreen(Screen[None]):
 
     def on_mount(self) -> None:
         log = self.query_one("#event-log", RichLog)
-        log.border_title = "Events (f: filter by kind, /: search)"
-        self._redraw()
+        log.border_title = "Events (f: filter by kind, /: search)"  # (drawn when shown: on_screen_resume)
         log.focus()  # not the filter: digits switch screens, the Select would take them
 
     def on_screen_resume(self) -> None:
@@ -72,8 +71,9 @@ class EventLogScreen(Screen[None]):
         self._write(frame.entries)
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        self.kind = str(event.value)
-        self._redraw()
+        if str(event.value) != self.kind:  # (the Select announces its first value too: nothing changed)
+            self.kind = str(event.value)
+            self._redraw()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.search = event.value.strip()

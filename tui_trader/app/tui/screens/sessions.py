@@ -197,7 +197,14 @@ class SessionsScreen(Screen[None]):
         self.query_one("#session-positions", KeyedTable).border_title = "Open positions"
         self.query_one("#session-orders", KeyedTable).border_title = "Order history (newest first)"
         self.query_one("#sessions-table", KeyedTable).border_title = "Paper sessions"
-        self.set_interval(self.refresh_s, self.refresh_now)
+        self._poll = self.set_interval(self.refresh_s, self.refresh_now)
+        self.refresh_now()
+
+    def on_screen_suspend(self) -> None:
+        self._poll.pause()  # another screen (or a dialog) is in view: no store reads for a screen nobody sees
+
+    def on_screen_resume(self) -> None:
+        self._poll.resume()
         self.refresh_now()
 
     @property
