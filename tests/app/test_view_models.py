@@ -24,7 +24,14 @@ from tui_trader.app.tui.view_models import (
 from tui_trader.domain.config import WatchdogConfig
 from tui_trader.domain.intents import OpenPosition
 from tui_trader.domain.liquidation import Band
-from tui_trader.domain.models import ClientOrderId, Side
+from tui_trader.domain.models import (
+    ClientOrderId,
+    Order,
+    OrderSide,
+    OrderState,
+    OrderType,
+    Side,
+)
 from tui_trader.engine.core import TraderCore
 from tui_trader.engine.trading import TradingStack
 from tui_trader.engine.watchdog import LiquidationWatchdog
@@ -72,6 +79,50 @@ async def test_positions_rows_from_a_paper_stack_through_the_facade():
         assert cell[BAR_COLUMN].endswith(row.bar.label) and row.bar.band is view.band
         with pytest.raises(NotAvailable, match="no LONG position"):
             facade.close_position(SYM, Side.LONG)
+
+
+class CountingOrders(dict):
+    """The cache's order dict, counting the orders any reader walks through."""
+
+    visited = 0
+
+    def _count(self, items):
+        for item in items:
+            self.visited += 1
+            yield item
+
+    def values(self):
+        return self._count(super().values())
+
+    def items(self):
+        return self._count(super().items())
+
+    def __iter__(self):
+        return self._count(super().__iter__())
+
+
+async def test_a_snapshot_reads_no_finished_order_however_many_the_session_holds():
+    async with Stack() as s:
+        core = TraderCore(s.bus, s.clock, mode="paper")
+        core.components["stack"] = TradingStack(s.bus, s.clock, s.venue, s.cache, s.execution)
+        facade = ConsoleFacade(core)
+        await s.tick(2.0)
+        s.execution.submit(OpenPosition(0, "strat:XYZ", SYM, Side.SHORT, ClientOrderId("v-1-O"), 10.0, 2,
+                                        stop_loss_pct=15, take_profit_pct=25))
+        await s.execution.idle()
+        await s.tick(2.0)
+        s.cache.orders = CountingOrders(s.cache.orders)
+        before = facade.snapshot()
+        few = s.cache.orders.visited
+        for i in range(5000):  # a long session: finished entries of other strategies and closes of this one
+            tag, reduce_only = ("strat:other", False) if i % 2 else ("strat:XYZ", True)
+            s.cache.apply_order(Order(ClientOrderId(f"old-{i}"), SYM, OrderSide.OPEN_SHORT, OrderType.MARKET, D(1),
+                                      reduce_only=reduce_only, state=OrderState.FILLED, tag=tag,
+                                      stop_loss_price=D(3), take_profit_price=D(1)))
+        s.cache.orders.visited = 0
+        after = facade.snapshot()
+        assert after == before and before.positions[0].stop_loss == D("2.3")  # the same picture ...
+        assert s.cache.orders.visited == few  # ... at the same cost: no walk over the finished orders
 
 
 def test_formula_and_exchange_liquidation_prices_are_both_shown_when_they_differ():

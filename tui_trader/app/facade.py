@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STOP_LOSS_FIELD = "stop_loss"  # the widget id a refused stop-loss highlights
-# (symbol, side, tag) -> the newest entry orders' (stop-loss, take-profit)
-EntryTargets = dict[tuple[str, Side, str], tuple[Decimal | None, Decimal | None]]
 
 
 class NotAvailable(TraderError):
@@ -262,23 +260,11 @@ class ConsoleFacade:
             unit = self._price_units[symbol] = (await self._require("venue").instrument(symbol)).price_unit
         return unit
 
-    def _entry_targets(self) -> EntryTargets:
-        """(symbol, side, tag) -> the newest entry orders' stop-loss and take-profit: one pass over the
-        orders for a whole snapshot (not one per position)."""
-        assert self._stack is not None
-        found: EntryTargets = {}
-        for o in self._stack.cache.orders.values():  # oldest first: a later order's target wins
-            if o.reduce_only or not (o.stop_loss_price or o.take_profit_price):
-                continue
-            key = (o.symbol, o.side.position_side, o.tag)
-            sl, tp = found.get(key, (None, None))
-            found[key] = (o.stop_loss_price or sl, o.take_profit_price or tp)
-        return found
-
-    def _targets(self, p: Position, entry_targets: EntryTargets | None = None) -> tuple[Decimal | None, Decimal | None]:
-        """(stop-loss, take-profit): the stop a person set on this very position, else the entry orders'."""
-        sl, tp = (entry_targets if entry_targets is not None else self._entry_targets()).get(
-            (p.symbol, p.side, p.tag), (None, None))
+    def _targets(self, p: Position) -> tuple[Decimal | None, Decimal | None]:
+        """(stop-loss, take-profit): the stop a person set on this very position, else the entry orders'
+        (from the cache's index of them: no scan of the session's orders at each repaint)."""
+        assert self._stack is not None  # (a position was found, so there is a stack)
+        sl, tp = self._stack.cache.entry_targets(p.symbol, p.side, p.tag)
         user = self._stop_losses.get((p.symbol, p.side))
         if user is not None and user[0] == _identity(p):
             sl = user[1]
@@ -293,8 +279,7 @@ class ConsoleFacade:
             return ConsoleSnapshot(self.mode, "-", now)
         cache, risk, watchdog = self._stack.cache, self._stack.risk, self._stack.watchdog
         cfg = watchdog.cfg if watchdog is not None else None
-        targets = self._entry_targets()
-        views = [self._view(p, now, targets)
+        views = [self._view(p, now)
                  for p in sorted(cache.positions.values(), key=lambda p: (p.symbol, p.side.value))]
         account = cache.account
         # marked to market at this very moment (the account is reported only at fills and funding)
@@ -310,7 +295,7 @@ class ConsoleFacade:
             stale_after_s=cfg.stale_after_s if cfg else 3.0,
         )
 
-    def _view(self, p: Position, now_ms: int, targets: EntryTargets) -> PositionView:
+    def _view(self, p: Position, now_ms: int) -> PositionView:
         assert self._stack is not None  # (snapshot() returns before here without a stack)
         cache, watchdog = self._stack.cache, self._stack.watchdog
         w = watchdog.watches.get((p.symbol, p.side)) if watchdog is not None else None
@@ -323,7 +308,7 @@ class ConsoleFacade:
         band = band_for(dist, cfg.yellow_band_pct, cfg.red_band_pct) if dist is not None and cfg else None
         upnl = float(p.pnl_at(to_decimal(price))) if price is not None else None
         roe = upnl / float(p.margin) * 100 if upnl is not None and p.margin > 0 else None
-        sl, tp = self._targets(p, targets)
+        sl, tp = self._targets(p)
         stage = "unwatched" if w is None else "closing" if w.closing else "close failed" if w.failed else "watching"
         return PositionView(p.symbol, p.side, p.contracts, p.qty_coins, p.entry_price,
                             fair[0] if fair else None, last[0] if last else None, p.leverage, liq,
