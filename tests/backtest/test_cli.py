@@ -36,7 +36,7 @@ def test_run_exports_json_and_csv_then_list_and_show(tmp_path, files, capsys):
     assert record["metrics"]["trades"] == 1 and record["metrics"]["win_rate_pct"] == 100.0
     assert {"sharpe", "sortino", "calmar", "cagr_pct", "exposure_pct", "fees_paid", "funding_paid"} <= set(record["metrics"])
     rows = list(csv.DictReader(out_csv.open()))
-    assert [(r["side"], r["entry_price"], r["exit_price"], r["exit_reason"]) for r in rows] == [("SHORT", "100", "88", "TP")]
+    assert [(r["side"], r["entry_price"], r["exit_price"], r["exit_reason"]) for r in rows] == [("SHORT", "100", "90", "TP")]  # the target, crossed on the way to the low
 
     assert main(["backtest", "list"]) == 0
     assert record["id"] in capsys.readouterr().out
@@ -222,7 +222,7 @@ def test_list_fits_a_narrow_terminal_with_whole_columns(files, capsys, monkeypat
     shown = capsys.readouterr().out
     assert max(len(line) for line in shown.splitlines()) <= 80 and "…" not in shown
     trade = next(line for line in shown.splitlines() if "SHORT" in line)
-    assert "100" in trade and "88" in trade and "TP" in trade
+    assert "100" in trade and "90" in trade and "TP" in trade
 
 
 def test_durations_read_as_days_hours_minutes():

@@ -1,7 +1,8 @@
 """Hand-computed backtests: one short each, every price, fee and funding figure worked out below.
 
 Position: 20 contracts (10 % of 10 000 USDT as margin x leverage 2 / price 100), sold at 100 at
-T0 + 15 s; taker fee 0.06 % on both legs; SL 105, TP 90 on the exchange side.
+T0 + 15 s; taker fee 0.06 % on both legs; SL 105, TP 90 on the exchange side, filled at their
+trigger when a candle's path goes through it, at the open when the candle gaps past it.
 """
 
 from __future__ import annotations
@@ -47,18 +48,36 @@ def test_losing_short_closed_by_e1(tmp_path):
     assert r.metrics["win_rate_pct"] == 0.0 and r.metrics["profit_factor"] == 0.0
 
 
-def test_stop_loss_hit_fills_at_the_tick_that_crossed_it(tmp_path):
+def test_stop_loss_crossed_on_the_way_up_fills_at_its_trigger(tmp_path):
+    # the short's path 100 -> 107 goes through the 105 stop: it triggers at 105, as a trigger order
+    # on a real market does, not at the candle's high (strategy.md §7: trigger orders on last price)
     r = run(tmp_path, [(100, 107, 99, 101), FLAT])
     t = only_trade(r)
-    assert (t.exit_ms, t.exit_price, t.exit_reason) == (T0 + MIN + 15_000, D(107), "SL")
-    assert t.net_pnl == D(-140) - ENTRY_FEE - D("1.284")
+    assert (t.exit_ms, t.exit_price, t.exit_reason) == (T0 + MIN + 15_000, D(105), "SL")
+    assert t.net_pnl == D(-100) - ENTRY_FEE - D("1.26")  # 20 x 105 x 0.0006
 
 
-def test_take_profit_hit(tmp_path):
+def test_stop_loss_gapped_through_fills_at_the_open(tmp_path):
+    # the candle opens at 106, beyond the 105 stop: nothing traded between, it fills at the open
+    r = run(tmp_path, [(106, 108, 104, 105), FLAT])
+    t = only_trade(r)
+    assert (t.exit_ms, t.exit_price, t.exit_reason) == (T0 + MIN, D(106), "SL")
+    assert t.net_pnl == D(-120) - ENTRY_FEE - D("1.272")  # 20 x 106 x 0.0006
+
+
+def test_take_profit_crossed_on_the_way_down_fills_at_its_target(tmp_path):
+    # 100 -> 88 goes through the 90 target: filled at 90, not at the low (no profit the order never made)
     r = run(tmp_path, [(100, 100, 88, 89), FLAT])
     t = only_trade(r)
-    assert (t.exit_ms, t.exit_price, t.exit_reason) == (T0 + MIN + 30_000, D(88), "TP")
-    assert t.net_pnl == D(240) - ENTRY_FEE - D("1.056")
+    assert (t.exit_ms, t.exit_price, t.exit_reason) == (T0 + MIN + 30_000, D(90), "TP")
+    assert t.net_pnl == D(200) - ENTRY_FEE - D("1.08")  # 20 x 90 x 0.0006
+
+
+def test_take_profit_gapped_through_fills_at_the_open(tmp_path):
+    r = run(tmp_path, [(89, 89, 87, 88), FLAT])
+    t = only_trade(r)
+    assert (t.exit_ms, t.exit_price, t.exit_reason) == (T0 + MIN, D(89), "TP")
+    assert t.net_pnl == D(220) - ENTRY_FEE - D("1.068")  # 20 x 89 x 0.0006
 
 
 def test_stop_and_target_in_one_bar_take_the_stop_first(tmp_path):
@@ -66,7 +85,7 @@ def test_stop_and_target_in_one_bar_take_the_stop_first(tmp_path):
     assert candle_ticks(Candle(0, *bar, 0)) == (100, 88, 107, 104)
     r = run(tmp_path, [bar, FLAT])
     t = only_trade(r)
-    assert (t.exit_ms, t.exit_price, t.exit_reason) == (T0 + MIN + 15_000, D(107), "SL")
+    assert (t.exit_ms, t.exit_price, t.exit_reason) == (T0 + MIN + 15_000, D(105), "SL")
     assert t.net_pnl < 0
 
 
@@ -104,7 +123,7 @@ def test_two_files_merged_trade_both_symbols(tmp_path):
     r = run_backtest(strategy(), [a, b], settings=SETTINGS, equity_every_ms=MIN)
     assert r.symbols == ["AAA_USDT", "BBB_USDT"] and r.bars == 6
     got = sorted((t.symbol, t.entry_price, t.exit_price, t.exit_reason) for t in r.trades)
-    assert [g[1:] for g in got] == [(D(100), D(88), "TP"), (D(100), D(107), "SL")]
+    assert [g[1:] for g in got] == [(D(100), D(90), "TP"), (D(100), D(105), "SL")]
     assert all(t.contracts == 20 for t in r.trades)  # both sized at the same step, before either filled
     assert r.metrics["net_pnl"] == sum(t.net_pnl for t in r.trades)
 

@@ -40,6 +40,7 @@ from tui_trader.venues.candle_files import Candle
 from tui_trader.venues.intrabar import (
     bar_path,
     candle_closed,
+    path_from,
     tick_offsets_ms,
     trade_events,
 )
@@ -144,7 +145,7 @@ class BarReplay:
             await self._wait()
             if k <= 1:  # the extremes' order is decided once the open tick has been handled
                 path = bar_path(c, self.position_side(sym) if k == 1 else None)
-            for ev in trade_events(sym, ts, path[k], qty, c.open, hs):
+            for ev in trade_events(sym, ts, path[k], qty, c.open, hs, path_from(path, k)):
                 publish(ev)
             await self._wait()
         ts = c.ts_ms + interval_ms
@@ -155,6 +156,6 @@ class BarReplay:
         self.candles_published += 1
         self.replayed += 1
         await self._wait()
-        for ev in trade_events(sym, ts, c.close, 0.0, c.open, hs):
+        for ev in trade_events(sym, ts, c.close, 0.0, c.open, hs, path[-1]):  # (from the last extreme)
             publish(ev)
         await self._wait()

@@ -34,12 +34,15 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class TradeTick(Event):
-    """A trade (last price). `side` is the taker side: 'buy' or 'sell'."""
+    """A trade (last price). `side` is the taker side: 'buy' or 'sell'. `from_price`: set only on a
+    replayed candle's path (the price of the tick before it in the same candle, the market assumed to
+    have moved through every price between): a trigger crossed on the way triggers at its own price."""
 
     symbol: str
     price: float
     qty: float
     side: str = "buy"
+    from_price: float | None = None
     type: ClassVar[str] = "trade"
 
     @property

@@ -49,12 +49,20 @@ def bar_path(c: Candle, side: Side | None = None) -> tuple[float, float, float]:
 
 
 def trade_events(symbol: str, ts_ms: int, price: float, qty: float, candle_open: float,
-                 half_spread: float) -> tuple[BookTick, TradeTick, MarkPriceTick]:
+                 half_spread: float, from_price: float | None = None) -> tuple[BookTick, TradeTick, MarkPriceTick]:
     """A replayed trade as a replay publishes it: the synthetic book around it, the trade (bought when
-    at or above the candle's open), the mark."""
+    at or above the candle's open; `from_price`: the candle's tick before it, see `path_from`), the mark."""
     return (BookTick(ts_ms, symbol, price * (1 - half_spread), price * (1 + half_spread)),
-            TradeTick(ts_ms, symbol, price, qty, "buy" if price >= candle_open else "sell"),
+            TradeTick(ts_ms, symbol, price, qty, "buy" if price >= candle_open else "sell", from_price),
             MarkPriceTick(ts_ms, symbol, price))
+
+
+def path_from(path: tuple[float, ...], k: int) -> float | None:
+    """The price a candle's tick `k` moves from: the tick before it in the same candle - the market
+    went through every price between them (a stop on the way triggers at its own price, as a trigger
+    order on a real market does) - or None for the candle's first tick (a gap from the last candle
+    may jump over a trigger: it triggers at the open)."""
+    return path[k - 1] if k > 0 else None
 
 
 def tick_offsets_ms(interval_ms: int, n: int = 4) -> list[int]:

@@ -68,6 +68,7 @@ from tui_trader.venues.intrabar import (
     bar_path,
     candle_closed,
     candle_ticks,
+    path_from,
     tick_offsets_ms,
     trade_events,
 )
@@ -409,7 +410,8 @@ class ReplayFeed:
                     if self.close_after_bar:
                         if bp is not None and bp.has_work():
                             await bp.idle()  # what the close started (an entry) is at the venue before its trade
-                        for ev in trade_events(sym, ts, candle.close, 0.0, candle.open, hs):
+                        for ev in trade_events(sym, ts, candle.close, 0.0, candle.open, hs,
+                                               prices[index][-1] if prices[index] else None):
                             publish(ev)
                 else:
                     if sieve is not None and k == 0 and sieve.take_candle(index, candle):
@@ -427,7 +429,7 @@ class ReplayFeed:
                         continue
                     if took == TAKEN_NONE:
                         publish(BookTick(ts, sym, bid, ask))
-                    publish(TradeTick(ts, sym, price, qty, aggressor))
+                    publish(TradeTick(ts, sym, price, qty, aggressor, path_from(prices[index], k)))
                     publish(MarkPriceTick(ts, sym, price))
                 if bp is not None and bp.has_work():
                     await bp.idle()

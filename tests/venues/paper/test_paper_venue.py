@@ -158,6 +158,48 @@ async def test_stop_loss_triggers_on_last_price():
     assert [e for e in events if isinstance(e, PositionChanged)][-1].reason == "SL"
 
 
+def fills_of(events, reason):
+    return [e.fill for e in events if isinstance(e, OrderFilled) and reason in e.fill.client_id]
+
+
+async def test_a_real_trade_past_the_stop_fills_the_stop_at_that_trade():
+    # live and paper-live trades carry no path: the stop fills where the market printed (105.2 + book)
+    bus, venue, events = make(slippage=5)
+    tick(bus, 0, 100.0)
+    await venue.place_order(order("o", OrderSide.OPEN_SHORT, "1000", leverage=3, stop_loss_price=D("105.0")))
+    tick(bus, 1, 100.0)
+    tick(bus, 3, 105.2, book=True)
+    [fill] = fills_of(events, "-SL-")
+    assert fill.price == D("105.8")  # ask 105.7 x (1 + 5 bp) = 105.75285 -> up to 105.8
+
+
+async def test_a_replayed_path_through_the_stop_fills_at_the_trigger_with_spread_and_slippage():
+    # a candle's path 100.4 -> 107 (TradeTick.from_price) went through 105: a trigger order triggers
+    # there; the buy pays the book's half spread around it (0.5 at 107 -> the same ratio) and the slippage
+    bus, venue, events = make(slippage=5)
+    tick(bus, 0, 100.0)
+    await venue.place_order(order("o", OrderSide.OPEN_SHORT, "1000", leverage=3, stop_loss_price=D("105.0"),
+                                  take_profit_price=D("90.0")))
+    tick(bus, 1, 100.0)
+    bus.publish(BookTick(2, SYM, 106.5, 107.5))
+    bus.publish(TradeTick(2, SYM, 107.0, 1.0, "buy", 100.4))
+    [fill] = fills_of(events, "-SL-")
+    want = D(105) * (D("107.5") / D(107)) * (1 + D("0.0005"))  # 105.5433..
+    assert fill.price == D("105.6") and D("105.5") < want <= D("105.6")
+    assert await venue.positions() == []
+
+
+async def test_a_path_that_started_past_the_trigger_fills_at_the_tick():
+    # the path began beyond the target (the tick before it already past): no crossing on the way
+    bus, venue, events = make(slippage=0)
+    tick(bus, 0, 100.0)
+    await venue.place_order(order("o", OrderSide.OPEN_SHORT, "1000", leverage=3, take_profit_price=D("95.0")))
+    tick(bus, 1, 100.0)
+    bus.publish(TradeTick(2, SYM, 94.0, 1.0, "sell", 94.5))
+    [fill] = fills_of(events, "-TP-")
+    assert fill.price == D("94.0")
+
+
 async def test_liquidation_when_mark_crosses_and_margin_is_lost():
     bus, venue, events = make(slippage=0, liq_fee=0)
     tick(bus, 0, 60_000.0)

@@ -233,13 +233,17 @@ class PaperVenue:
 
     # --- fills ----------------------------------------------------------------------------
 
-    def _fill_market(self, order: Order, tick: TradeTick) -> None:
+    def _fill_market(self, order: Order, tick: TradeTick, at: Decimal | None = None) -> None:
+        """At the book's side around the tick (`at`: a trigger crossed on the tick's way - the book
+        around that price, as the same spread), plus the slippage, rounded against the taker."""
         buy = order.side.is_buy
-        ref = tick.price
+        traded = ref = to_decimal(tick.price)
         book = self._book.get(order.symbol)
         if book is not None and tick.ts_ms - book[2] <= BOOK_MAX_AGE_MS:
-            ref = book[1] if buy else book[0]
-        raw = to_decimal(ref) * (1 + self.slippage if buy else 1 - self.slippage)
+            ref = to_decimal(book[1] if buy else book[0])
+        if at is not None and traded > 0:
+            ref = at * (ref / traded)
+        raw = ref * (1 + self.slippage if buy else 1 - self.slippage)
         unit = self._instrument(order.symbol).price_unit
         price = quantize_to_unit(raw, unit, ROUND_UP if buy else ROUND_DOWN)
         if price <= 0:
@@ -289,13 +293,14 @@ class PaperVenue:
             if not (hit_sl or hit_tp):
                 continue
             reason = "SL" if hit_sl else "TP"
+            trigger = pos.stop_loss if hit_sl else pos.take_profit
             self._fill_seq += 1
             cid = ClientOrderId(f"{pos.position_id}-{reason}-{self._fill_seq}")
             order = Order(cid, tick.symbol, OrderSide.close_for(side), OrderType.STOP_MARKET, pos.contracts,
                           leverage=pos.leverage, reduce_only=True, state=OrderState.OPEN, created_ms=tick.ts_ms,
-                          updated_ms=tick.ts_ms, reason=reason, tag=pos.tag, trigger_price=pos.stop_loss if hit_sl else pos.take_profit)
+                          updated_ms=tick.ts_ms, reason=reason, tag=pos.tag, trigger_price=trigger)
             self.orders[cid] = order
-            self._fill_market(order, tick)
+            self._fill_market(order, tick, _crossed_at(trigger, tick))
 
     def _liquidate(self, symbol: str, side: Side, ts: int) -> None:
         pos, loss = self.ledger.liquidate(symbol, side)
@@ -330,6 +335,17 @@ class PaperVenue:
         """Report the account's balances now (after a fill, funding, or a restore from a checkpoint)."""
         acct = self.ledger.account(self.marks)
         self.report(AccountUpdated(ts, acct.equity, acct.available, acct.cash_balance, acct.unrealized_pnl))
+
+
+def _crossed_at(trigger: Decimal | None, tick: TradeTick) -> Decimal | None:
+    """The trigger, when the tick's replayed path (`TradeTick.from_price` -> price) went through it on
+    the way: a trigger order on a real market triggers at its price, not at the candle's extreme.
+    None (fill at the tick) for a real trade, a candle's first tick (a gap), or a path that started
+    beyond the trigger."""
+    if trigger is None or tick.from_price is None:
+        return None
+    start, end = to_decimal(tick.from_price), to_decimal(tick.price)
+    return trigger if (start - trigger) * (end - trigger) < 0 else None
 
 
 def _crosses(order: Order, price: Decimal) -> bool:
