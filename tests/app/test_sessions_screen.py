@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.app import App
@@ -282,6 +284,53 @@ async def test_network_trouble_offers_retry_and_the_retry_creates(facade, servic
         await pilot.press("enter")  # Retry has the focus
         await until(pilot, lambda: len(calls) == 2 and isinstance(app.screen, SessionsScreen))
         assert [s.name for s in await service.list()] == ["after retry"]
+
+
+# --- (e) one store read per figure ----------------------------------------------------------------
+
+
+def count_store_reads(service: SessionService, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Count the service's list reads, order and fill loads, and equity-curve reads (one per performance)."""
+    seen: Counter[str] = Counter()
+
+    def counted(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            seen[name] += 1
+            return await real(*args, **kwargs)
+        return call
+
+    for name in ("load_orders", "load_fills"):
+        monkeypatch.setattr(service.orders, name, counted(name, getattr(service.orders, name)))
+    monkeypatch.setattr(service, "list", counted("list", service.list))
+    fetchall = service.db.fetchall
+
+    async def fetch(sql: str, *args: Any) -> Any:
+        seen["performance"] += "session_equity" in sql
+        return await fetchall(sql, *args)
+
+    monkeypatch.setattr(service.db, "fetchall", fetch)
+    return seen
+
+
+async def test_each_screen_read_works_out_a_running_sessions_performance_once(facade, service, monkeypatch):
+    created = await facade.create({"name": "slow", "data": "bundled", "speed": "600"})  # runs on during the test
+    seen = count_store_reads(service, monkeypatch)
+    app = SessionsApp(facade)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, SessionsScreen) and seen["list"] >= 3)
+        screen = app.screen
+        assert isinstance(screen, SessionsScreen)
+        screen._poll.pause()  # no new tick: the counts settle once the read in flight ends
+        await until(pilot, lambda: not screen._reading and not screen._again)
+        assert cell(app, created.id, "status") == "running" and "slow" in text_of(app, "#session-pnl")
+        reads = seen["list"]
+        assert reads >= 3 and not screen._reading
+        # per read: one performance for the row and the detail, the orders and fills loaded once
+        assert (seen["performance"], seen["load_orders"], seen["load_fills"]) == (reads, reads, reads), seen
+    seen.clear()
+    detail = await facade.detail(created.id)
+    assert detail.summary.id == created.id
+    assert (seen["performance"], seen["load_orders"], seen["load_fills"]) == (1, 1, 1), seen
 
 
 # --- view models and form parsing, no terminal ------------------------------------------------

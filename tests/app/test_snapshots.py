@@ -168,6 +168,9 @@ def _sessions_stub():
         async def detail(self, session_id, max_orders=50):
             return detail
 
+        async def read(self, selected, max_orders=50):
+            return await self.list(), await self.detail(selected, max_orders)
+
     return Stub()
 
 

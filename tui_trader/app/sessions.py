@@ -140,6 +140,10 @@ class SessionInfo:
     error: str | None = None  # why it failed
 
 
+# a performance with the orders and fills it was worked out from
+PerformanceAndOrders = tuple[Performance, list[Order], list[Fill]]
+
+
 def _disagreements(orders: list[Order], fills: list[Fill], venue: PaperVenue) -> list[str]:
     """Where the stored orders and fills tell another story than the account (its checkpoint, when the
     session is not running): realised P&L, fees, each position's contracts, filled orders without fills."""
@@ -323,6 +327,11 @@ class SessionService:
         return await self.orders.load_orders(sid), await self.orders.load_fills(sid)
 
     async def performance(self, sid: str) -> Performance:
+        return (await self.performance_and_orders(sid))[0]
+
+    async def performance_and_orders(self, sid: str) -> PerformanceAndOrders:
+        """The performance with the orders and fills it was worked out from (read once: a detail view
+        shows both)."""
         row = await self._row(sid)
         await self.db.flush()
         runtime = self.runtimes.get(sid)
@@ -342,7 +351,7 @@ class SessionService:
             trades=trades, equity_curve=curve, max_drawdown_pct=drawdown,
             sharpe=metrics.sharpe(metrics.periodic_returns([v for _, v in curve]), per_year) if per_year else None,
             disagreements=_disagreements(orders, fills, venue),
-        )
+        ), orders, fills
 
     # --- stop / delete / health -----------------------------------------------------------
 

@@ -11,7 +11,7 @@ it typed for the dashboard's one error rule (`app/tui/errors.py`): a wrong value
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -109,6 +109,9 @@ class SessionDetail:
     positions: tuple[SessionPositionView, ...]
     orders: tuple[SessionOrderView, ...]
     orders_total: int  # orders stored (the list may be cut to the newest)
+
+
+ScreenRead = tuple[list[SessionSummary], SessionDetail | None]  # the sessions and the selected one's detail
 
 
 def leverage_problem(text: str) -> str | None:
@@ -224,20 +227,50 @@ class SessionsFacade:
         async with _typed_errors("list sessions"):
             infos = await self._service.list()
             out = [await self._summary(info) for info in infos]
-        for gone in set(self._settled) - {i.id for i in infos}:
-            del self._settled[gone]
+        self._forget_gone(infos)
         return out
 
     async def detail(self, session_id: str, max_orders: int = 50) -> SessionDetail:
         """The session's live P&L, open positions and its newest `max_orders` orders with their fills."""
         async with _typed_errors(f"show session {session_id}"):
-            service = self._service
-            info = await service.get(session_id)
-            perf = await service.performance(session_id)
-            orders, fills = await service.orders_and_fills(session_id)
-        return SessionDetail(self._from(info, perf), perf.realized_pnl, perf.unrealized_pnl, perf.fees,
-                             perf.funding, perf.max_drawdown_pct, info.cursor_ms, _positions(info),
+            return await self._detail(await self._service.get(session_id), max_orders)
+
+    async def read(self, selected: str | None, max_orders: int = 50) -> ScreenRead:
+        """`list()` and the detail of `selected` (the first session when it is gone or None; no detail when
+        there is no session, or it was deleted meanwhile) - what the sessions screen shows at each tick.
+
+        Why one call: the selected session's performance is worked out once for its row and its detail,
+        and its orders and fills are read once (a running session's figures are never cached).
+        """
+        async with _typed_errors("list sessions"):
+            infos = await self._service.list()
+        ids = [info.id for info in infos]
+        wanted = selected if selected in ids else (ids[0] if ids else None)
+        detail = None
+        if wanted is not None:
+            try:
+                async with _typed_errors(f"show session {wanted}"):
+                    detail = await self._detail(infos[ids.index(wanted)], max_orders)
+            except SessionNotFound:  # deleted between the two reads: the next tick catches up
+                detail = None
+        async with _typed_errors("list sessions"):
+            out = [detail.summary if detail is not None and info.id == wanted else await self._summary(info)
+                   for info in infos]
+        self._forget_gone(infos)
+        return out, detail
+
+    async def _detail(self, info: SessionInfo, max_orders: int) -> SessionDetail:
+        perf, orders, fills = await self._service.performance_and_orders(info.id)
+        summary = self._from(info, perf)
+        if info.status not in LIVE_STATUSES:
+            self._settled[info.id] = ((info.status, info.updated_ms), summary)
+        return SessionDetail(summary, perf.realized_pnl, perf.unrealized_pnl, perf.fees, perf.funding,
+                             perf.max_drawdown_pct, info.cursor_ms, _positions(info),
                              _orders(orders, fills, max_orders), len(orders))
+
+    def _forget_gone(self, infos: Iterable[SessionInfo]) -> None:
+        for gone in set(self._settled) - {i.id for i in infos}:
+            del self._settled[gone]
 
     async def _summary(self, info: SessionInfo) -> SessionSummary:
         key = (info.status, info.updated_ms)

@@ -26,7 +26,6 @@ from textual.widgets import DataTable, Footer, Static
 
 from tui_trader.app.sessions_facade import (
     SessionDetail,
-    SessionNotFound,
     SessionOrderView,
     SessionPositionView,
     SessionsFacade,
@@ -228,13 +227,7 @@ class SessionsScreen(Screen[None]):
 
     async def _read(self) -> None:
         try:
-            summaries = await self.facade.list()
-            selected = self.selected
-            wanted = selected if selected in {s.id for s in summaries} else (summaries[0].id if summaries else None)
-            try:
-                detail = await self.facade.detail(wanted, self.max_orders) if wanted else None
-            except SessionNotFound:  # deleted between the two reads: the next tick catches up
-                detail = None
+            summaries, detail = await self.facade.read(self.selected, self.max_orders)
         except Exception as exc:  # noqa: BLE001 - a worker boundary: said once, read again next tick
             self._read_failed(exc)
             return
