@@ -25,7 +25,6 @@ from tui_trader.app.sessions_facade import (
 )
 from tui_trader.app.tui.dialogs.confirm import ConfirmDialog
 from tui_trader.app.tui.dialogs.session_form import SessionFormDialog
-from tui_trader.app.tui.errors import RetryDialog
 from tui_trader.app.tui.screens.sessions import (
     KeyedTable,
     SessionsScreen,
@@ -279,8 +278,9 @@ async def test_network_trouble_offers_retry_and_the_retry_creates(facade, servic
     async with app.run_test(size=SIZE) as pilot:
         await open_form(pilot, name="after retry")
         await pilot.click("#create")
-        await until(pilot, lambda: isinstance(app.screen, RetryDialog))
-        assert isinstance(app.screen, RetryDialog)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert isinstance(app.screen, ConfirmDialog) and "Retry?" in str(app.screen.query_one(".question", Label).content)
+        assert isinstance(app.focused, Button) and str(app.focused.label) == "Retry"
         await pilot.press("enter")  # Retry has the focus
         await until(pilot, lambda: len(calls) == 2 and isinstance(app.screen, SessionsScreen))
         assert [s.name for s in await service.list()] == ["after retry"]

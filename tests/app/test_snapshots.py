@@ -17,7 +17,6 @@ from tui_trader.app.settings import load_settings
 from tui_trader.app.tui.app import TraderApp
 from tui_trader.app.tui.dialogs.confirm import ConfirmDialog, TypedConfirmDialog
 from tui_trader.app.tui.dialogs.stop_loss import StopLossDialog
-from tui_trader.app.tui.errors import RetryDialog
 from tui_trader.app.wiring import build_core
 from tui_trader.domain.events import (
     BreakerChanged,
@@ -136,7 +135,7 @@ def test_stop_loss_dialog_with_a_refused_value(snap_compare):
 
 def test_retry_dialog(snap_compare):
     assert snap_compare(_app(), terminal_size=SIZE, run_before=_with_dialog(
-        lambda: RetryDialog("MEXC did not answer in 10 s (network)\n\nRetry?")))
+        lambda: ConfirmDialog("MEXC did not answer in 10 s (network)\n\nRetry?", "Retry", default_confirm=True)))
 
 
 # --- paper sessions --------------------------------------------------------------------------------

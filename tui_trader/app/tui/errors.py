@@ -12,46 +12,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import ClassVar
 
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Label
+from textual.widgets import Label
 
 from tui_trader.app.facade import FieldInvalid
+from tui_trader.app.tui.dialogs.confirm import ConfirmDialog
 from tui_trader.domain.errors import Retryable, TraderError
 
 log = logging.getLogger(__name__)
-
-
-class RetryDialog(ModalScreen[bool]):
-    """'Could not reach ...: retry?' - Retry has the focus (retrying is safe: commands are idempotent by id)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
-
-    def __init__(self, message: str) -> None:
-        super().__init__()
-        self.message = message
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.message, classes="question")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Retry", id="retry", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#retry", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "retry")
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
 
 
 def mark_field(form: Widget | Screen, field: str, message: str | None) -> None:
@@ -83,7 +54,8 @@ def show_error(form: Widget | Screen, exc: BaseException, retry: Callable[[], ob
             if yes:
                 retry()
 
-        app.push_screen(RetryDialog(f"{exc}\n\nRetry?"), answered)
+        # Retry has the focus: retrying is safe, commands are idempotent by id
+        app.push_screen(ConfirmDialog(f"{exc}\n\nRetry?", "Retry", default_confirm=True), answered)
     elif isinstance(exc, TraderError):
         app.notify(str(exc), severity="error", timeout=8)
     else:

@@ -1,8 +1,10 @@
 """App layer: confirmations that a stray key cannot give.
 
-`ConfirmDialog` (close one position): Cancel has the focus, so Enter or Escape cancels; only Tab +
-Enter or the button confirms. `TypedConfirmDialog` (close every position): the word must be typed.
-Both dismiss with True (confirmed) or False.
+`ConfirmDialog` (close one position, delete a session): Cancel has the focus, so Enter or Escape
+cancels; only Tab + Enter or the button confirms. With `default_confirm` (retry a command that met
+network trouble - safe, commands are idempotent by id) the confirm button has the focus instead.
+`TypedConfirmDialog` (close every position): the word must be typed. All dismiss with True (confirmed)
+or False.
 """
 
 from __future__ import annotations
@@ -20,19 +22,20 @@ from textual.widgets import Button, Input, Label
 class ConfirmDialog(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
-    def __init__(self, question: str, confirm_label: str = "Confirm") -> None:
+    def __init__(self, question: str, confirm_label: str = "Confirm", *, default_confirm: bool = False) -> None:
         super().__init__()
-        self.question, self.confirm_label = question, confirm_label
+        self.question, self.confirm_label, self.default_confirm = question, confirm_label, default_confirm
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question, classes="question")
             with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button(self.confirm_label, id="confirm", variant="error")
+                yield Button("Cancel", id="cancel", variant="default" if self.default_confirm else "primary")
+                yield Button(self.confirm_label, id="confirm", variant="primary" if self.default_confirm else "error")
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()  # the default answer is no
+        # the default answer is no, unless saying yes is safe (a retry)
+        self.query_one("#confirm" if self.default_confirm else "#cancel", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm")
