@@ -123,6 +123,7 @@ async def test_a_reconnect_leaves_no_hole_and_no_stale_candle_in_the_live_series
         fake.klines[SYM] += [(minute0 + 60, BASE + 70, BASE + 80, BASE + 60, BASE + 75, 650.0),
                              (minute0 + 120, BASE + 75, BASE + 75, BASE + 75, BASE + 75, 5.0)]  # still forming
         await fake.wait_ws(lambda f: f.ws_connects >= 2)
+        await fake.wait_subscribed("push.kline", SYM)  # the new socket's: the old one's went with it
         deadline = asyncio.get_running_loop().time() + 5
         while len(rig.of(CandleClosed)) < 2:
             assert asyncio.get_running_loop().time() < deadline, f"no backfill: {rig.of(CandleClosed)}"

@@ -26,6 +26,12 @@ tests keep seeing orders that rest in state 2 and closes stored without a positi
   ``im`` carries no fee reserve here, §6.4). When the fair price reaches it the position is closed
   by a system order (category 2) at the liquidation price, its isolated margin (``im``) is lost,
   the position's resting closes are cancelled (errorCode 5) and ``liquidations`` gets a record.
+* Public WebSocket, routed as MEXC does (``fake_subscriptions.py``): ``push(frame)`` sends a public
+  push (``push.deal``, ``push.ticker``, ``push.kline``, ...) only to the sockets that sent
+  ``sub.<channel>`` for its symbol (and kline interval) and no ``unsub.`` since; ``push.personal.*``
+  frames only to logged-in sockets; a frame with nothing to route by (not JSON, no ``push.`` channel)
+  to every socket. A test pushing right after the client connected waits first:
+  ``await wait_subscribed("push.deal", symbol)`` (raises TimeoutError naming what is subscribed).
 * Private WebSocket: after a successful ``login`` (unless ``"subscribe": false``) a socket gets
   ``push.personal.order`` (each state change), ``push.personal.order.deal`` (each fill),
   ``push.personal.position`` and ``push.personal.asset``; a fill pushes deal, position, order,
@@ -75,6 +81,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from aiohttp import WSMsgType, web
+
+from tests.venues.mexc import fake_subscriptions as subs
 
 API_KEY = "mx0vTESTAPIKEY000001"
 SECRET = "TESTSECRET-0123456789abcdef-XYZ"
@@ -196,6 +204,7 @@ class FakeMexc:
         # websocket
         self.ws_clients: set[web.WebSocketResponse] = set()
         self.ws_logged_in: set[web.WebSocketResponse] = set()
+        self.subscriptions = subs.Subscriptions()  # public channels per socket, as MEXC routes them
         self.ws_connects = 0
         self.ws_stalled = False
         self.ws_stall_pushes = False
@@ -813,6 +822,7 @@ class FakeMexc:
         finally:
             self.ws_clients.discard(ws)
             self.ws_logged_in.discard(ws)
+            self.subscriptions.drop(ws)
             await self._notify()
         return ws
 
@@ -823,13 +833,15 @@ class FakeMexc:
 
     async def _ws_message(self, ws: web.WebSocketResponse, msg: dict[str, Any]) -> None:
         self.ws_received.append(msg)
+        method = str(msg.get("method", ""))
+        # a stalled server reads nothing: a subscription sent meanwhile is lost, as its reply is
+        subscribing = not self.ws_stalled and self.subscriptions.apply(ws, method, msg.get("param"))
         await self._notify()
         if self.ws_stalled:
             return
-        method = msg.get("method", "")
         if method == "ping":
             await ws.send_str(json.dumps({"channel": "pong", "data": self.now_ms()}))
-        elif method.startswith("sub."):
+        elif subscribing:
             await ws.send_str(json.dumps({"channel": "rs." + method, "data": "success", "ts": self.now_ms()}))
         elif method == "login":
             p = msg.get("param", {})
@@ -842,14 +854,40 @@ class FakeMexc:
             await self._notify()
 
     async def push(self, frame: dict[str, Any] | str | bytes) -> None:
-        """Send a frame to every connected WebSocket client (bytes = binary frame); nothing while stalled."""
+        """Send a frame (bytes = binary frame) to the sockets MEXC would send it to; nothing while stalled.
+
+        A public push goes to the sockets subscribed to its channel and symbol, a ``push.personal.*`` one to
+        the logged-in sockets, a frame with nothing to route by to every socket (see the module docstring)."""
         if self.ws_stalled or self.ws_stall_pushes:
             return
-        for ws in list(self.ws_clients):
+        for ws in self._recipients(frame):
             if isinstance(frame, bytes):
                 await ws.send_bytes(frame)
             else:
                 await ws.send_str(frame if isinstance(frame, str) else json.dumps(frame))
+
+    def _recipients(self, frame: dict[str, Any] | str | bytes) -> list[web.WebSocketResponse]:
+        sockets = [w for w in self.ws_clients if not w.closed]
+        msg = subs.read_frame(frame)
+        channel = msg.get("channel") if msg is not None else None
+        if msg is None or not isinstance(channel, str) or not channel.startswith("push."):
+            return sockets
+        if channel.startswith(subs.PRIVATE_PREFIX):
+            return [w for w in sockets if w in self.ws_logged_in]
+        return [w for w in sockets if self.subscriptions.wants(w, msg)]
+
+    async def wait_subscribed(self, channel: str, symbol: str | None = None, timeout: float = 5.0) -> None:
+        """Wait (event-driven) until an open socket is subscribed to `channel` (``"push.deal"``, ``"deal"`` or
+        ``"sub.deal"``) for `symbol` (None: a symbol-less channel such as ``push.tickers``).
+
+        Raises:
+            TimeoutError: not subscribed within `timeout` s; the message names what is subscribed.
+        """
+        try:
+            await self.wait_ws(lambda f: any(not w.closed for w in f.subscriptions.holders(channel, symbol)), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no socket subscribed to {subs.push_channel(channel)} {symbol or ''} within {timeout:g} s"
+                               f" (subscribed: {self.subscriptions.describe()})") from None
 
     def _emit(self, channel: str, data: dict[str, Any]) -> None:
         """Queue a private push (order preserved; dropped at once under `push_loss`)."""

@@ -94,6 +94,7 @@ async def test_kline_stream_closes_each_candle_once_when_the_next_window_starts(
 
 async def test_malformed_frames_skipped_feed_survives(fake, running_feed):
     feed, watcher, _ = running_feed
+    await fake.wait_subscribed("push.deal", "BTC_USDT")  # "connected" is set once the subscriptions are sent
     await fake.push("{not json")
     await fake.push({"channel": "push.deal", "symbol": "BTC_USDT", "data": {"p": "NaN?", "v": 1, "T": 1}})
     await fake.push(deal(1.0))
