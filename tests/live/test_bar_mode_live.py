@@ -19,13 +19,7 @@ the position ends flat at the exchange and in the engine's cache.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
-
-import pytest
-from aiohttp import web
 
 from tests.live.filling_fake import SHORT, FillingMexc
 from tests.live.rig import SYM, LiveRig
@@ -77,41 +71,6 @@ max_open_positions = 1
 normal_exit_cooldown_s = 0
 max_hold_s = {MAX_HOLD_S}
 """
-
-
-class SubscribedMexc(FillingMexc):
-    """The filling fake, with MEXC's routing of public pushes: a socket gets `push.<channel>` of a
-    symbol only after `sub.<channel>` for it. (The shared fake sends public frames to every socket,
-    the private stream's too; with the feed and the private stream both up, that would hand every
-    deal to the engine twice.) Private pushes and raw frames go as in the shared fake."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.subs: dict[web.WebSocketResponse, set[tuple[str, str]]] = defaultdict(set)
-
-    async def _ws_message(self, ws: web.WebSocketResponse, msg: dict[str, Any]) -> None:
-        method = msg.get("method", "")
-        if method.startswith("sub."):
-            self.subs[ws].add(("push." + method[4:], str(msg.get("param", {}).get("symbol"))))
-        await super()._ws_message(ws, msg)
-
-    async def push(self, frame: dict[str, Any] | str | bytes) -> None:
-        if not isinstance(frame, dict) or str(frame.get("channel", "")).startswith("push.personal"):
-            return await super().push(frame)
-        if self.ws_stalled or self.ws_stall_pushes:
-            return
-        key = (str(frame["channel"]), str(frame.get("symbol")))
-        for ws in list(self.ws_clients):
-            if key in self.subs.get(ws, ()):
-                await ws.send_str(json.dumps(frame))
-
-
-@pytest.fixture
-async def fake():
-    exchange = SubscribedMexc()
-    await exchange.start()
-    yield exchange
-    await exchange.stop()
 
 
 async def wait_for(predicate: Callable[[], object], what: str, timeout: float = 5.0) -> None:
