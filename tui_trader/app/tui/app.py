@@ -83,7 +83,6 @@ class TraderApp(App[int]):
         check_keymap(self.keys, self.binding_owners())
         self.bridge = Bridge(core.bus, core.mode, core.clock.now_ms, settings.ui.log_lines if settings else 10_000)
         self.wall_ms = wall_ms or core.clock.now_ms
-        self.alerts_seen = 0
 
     @staticmethod
     def binding_owners() -> dict[str, type]:
@@ -123,10 +122,9 @@ class TraderApp(App[int]):
         """Bell and toast for each alert (a burst rings once and shows at most MAX_TOASTS)."""
         if not alerts:
             return
-        self.alerts_seen += len(alerts)
         self.bell()
         for a in alerts[:MAX_TOASTS]:
-            self.notify(a.message, severity="error", timeout=15)  # type: ignore[arg-type]
+            self.notify(a.message, severity="error", timeout=15)
         if len(alerts) > MAX_TOASTS:
             self.notify(f"and {len(alerts) - MAX_TOASTS} more alerts (4: event log)", severity="error")
 

@@ -53,8 +53,7 @@ class HeaderState:
 
 @dataclass(frozen=True)
 class Alert:
-    message: str
-    severity: str = "error"  # Textual notification severity
+    message: str  # shown as an error toast, with the bell
 
 
 def alert_for(ev: Event) -> Alert | None:

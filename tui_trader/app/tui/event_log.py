@@ -108,6 +108,3 @@ class EventLog:
         """The entries added after the first `added` (the newest `at_most` of them)."""
         n = min(self.added - added, at_most, len(self.entries))
         return list(self.entries)[-n:] if n > 0 else []
-
-    def filtered(self, kind: str = "all", search: str = "") -> list[LogEntry]:
-        return [e for e in self.entries if e.matches(kind, search)]
