@@ -15,7 +15,8 @@ Rules that close the original's defects:
 
 Choices where the reference is silent: a position carrying this machine's tag that appears while
 MONITORING (late entry fill, restart) is adopted as POSITION_ACTIVE so E1 covers it; an entry
-with no answer at all after `ENTRY_GIVE_UP_TIMEOUTS` fill timeouts (the cancel included) is
+with no answer at all after `ENTRY_GIVE_UP_TIMEOUTS` fill timeouts (the cancel included; the due
+times of every timed rule: `deadlines.py`) is
 written off (O1 cooldown) - should it fill later, adoption covers it; a close
 with no flat report after `EXIT_RESEND_S` is re-sent under a new leg (reduce-only closes cannot
 overshoot); E1 while a close is in flight only upgrades the reason (closes are already market).
@@ -29,6 +30,7 @@ from typing import Any, Callable, Mapping
 from tui_trader.domain.indicators.position import momentum_reversal, next_peak, unrealized_pnl_pct
 from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition, machine_tag, make_client_id
 from tui_trader.domain.models import Order, OrderState, OrderType, Position, Side
+from tui_trader.domain.strategy import deadlines
 from tui_trader.domain.strategy.conditions import section_fires, section_may_fire
 from tui_trader.domain.strategy.exits import close_retry_delay_s, position_gone
 from tui_trader.domain.strategy.overlay import Overlay
@@ -36,8 +38,6 @@ from tui_trader.domain.strategy.schema import Condition, MomentumReversalSpec, P
 from tui_trader.domain.strategy.state import EMERGENCY_REASONS, MachineState, Phase
 from tui_trader.domain.strategy.warmup import warmup_s
 
-EXIT_RESEND_S = 30.0
-ENTRY_GIVE_UP_TIMEOUTS = 4  # fill timeouts without any answer after which an entry is written off
 DAY_MS = 86_400_000
 
 
@@ -115,26 +115,15 @@ class StrategyMachine:
         if phase is Phase.MONITORING:  # (no deadline there: nothing to do)
             return []
         if phase is Phase.SIGNAL_DETECTED:
-            if now_ms - self.state.t_signal_ms >= self.strategy.o1_cancel.timeout_s * 1000:
+            if now_ms >= deadlines.signal_expires_ms(self.state, self.strategy):
                 return self._abandon(now_ms, "TIMEOUT", self.strategy.o1_cancel.cooldown_s)
             return []
         return self.on_tick(now_ms, values)
 
     def next_deadline_ms(self) -> int | None:
         """Bar mode: when a step between bar closes could change something (None: not before the
-        next bar). Cooldown ends and the day roll gate S1 only, which is decided at bar closes."""
-        st, s = self.state, self.strategy
-        phase = st.phase
-        if phase is Phase.SIGNAL_DETECTED:
-            return st.t_signal_ms + round(s.o1_cancel.timeout_s * 1000)
-        if phase is Phase.ENTRY_PENDING:
-            timeout = round(s.z1_entry.order.fill_timeout_s * 1000)
-            return (st.cancel_sent_ms or st.t_sent_ms) + timeout
-        if phase is Phase.POSITION_ACTIVE:
-            return st.t_open_ms + round(s.global_limits.max_hold_s * 1000)
-        if phase is Phase.EXIT_PENDING:
-            return st.retry_at_ms or st.exit_sent_ms + round(EXIT_RESEND_S * 1000)
-        return None
+        next bar): the due times the phase handlers act on (`deadlines.py`)."""
+        return deadlines.next_deadline_ms(self.state, self.strategy)
 
     def on_tick(
         self, now_ms: int, values: Mapping[str, float | None], *, price: float | None = None, entries_allowed: bool = True
@@ -285,7 +274,7 @@ class StrategyMachine:
         st, s = self.state, self.strategy
         if section_fires(s.o1_cancel, vals):
             return self._abandon(now, "O1", s.o1_cancel.cooldown_s)
-        if now - st.t_signal_ms >= s.o1_cancel.timeout_s * 1000:
+        if now >= deadlines.signal_expires_ms(st, s):
             return self._abandon(now, "TIMEOUT", s.o1_cancel.cooldown_s)
         if not section_fires(s.z1_entry, vals) or self.last_price is None:
             return []  # no order without a price to size it on
@@ -322,10 +311,9 @@ class StrategyMachine:
             st.cancel_sent_ms = now
             self.dirty = True
             out.append(CancelOrders(now, self.tag, self.symbol, reason="E1"))
-        timeout_ms = self.strategy.z1_entry.order.fill_timeout_s * 1000
-        if now - st.t_sent_ms >= ENTRY_GIVE_UP_TIMEOUTS * timeout_ms:  # no answer at all (lost across a restart)
+        if now >= deadlines.entry_give_up_ms(st, self.strategy):  # no answer at all (lost across a restart)
             return out + self._abandon(now, "ENTRY_UNCONFIRMED", self.strategy.o1_cancel.cooldown_s)
-        if now - st.t_sent_ms >= timeout_ms and (st.cancel_sent_ms == 0 or now - st.cancel_sent_ms >= timeout_ms):
+        if now >= deadlines.entry_cancel_due_ms(st, self.strategy):
             st.cancel_sent_ms = now  # row 10: the order update (CANCELLED, filled or not) decides
             self.dirty = True
             out.append(CancelOrders(now, self.tag, self.symbol, reason="FILL_TIMEOUT"))
@@ -366,7 +354,7 @@ class StrategyMachine:
             return "SL"
         if pnl is not None and pnl >= s.z1_entry.order.take_profit_pct:
             return "TP"
-        if now - st.t_open_ms >= s.global_limits.max_hold_s * 1000:
+        if now >= deadlines.max_hold_due_ms(st, s):
             return "TIME"
         return None
 
@@ -386,13 +374,13 @@ class StrategyMachine:
         if st.exit_reason not in EMERGENCY_REASONS and section_fires(self.strategy.emergency_exit, vals):
             st.exit_reason = "E1"  # row 21: the market close is already out; E1 sets the cooldown
             self.dirty = True
-        if st.retry_at_ms and now >= st.retry_at_ms:
-            st.retry_at_ms = 0
-            return [self._close_intent(now)]
-        if not st.retry_at_ms and now - st.exit_sent_ms >= EXIT_RESEND_S * 1000:
+        if now < deadlines.close_resend_due_ms(st):
+            return []
+        if st.retry_at_ms:
+            st.retry_at_ms = 0  # the back-off after a failed close is over (its leg is already new)
+        else:
             st.exit_leg += 1  # no flat report: a new leg, reduce-only cannot overshoot
-            return [self._close_intent(now)]
-        return []
+        return [self._close_intent(now)]
 
     def _close_failed(self, now: int, why: str) -> list[Intent]:
         st = self.state
