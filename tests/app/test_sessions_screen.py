@@ -16,11 +16,11 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, Label, Static
 
 from tui_trader.app.facade import FieldInvalid
+from tui_trader.app.form_values import leverage_problem
 from tui_trader.app.sessions import SessionService
 from tui_trader.app.sessions_facade import (
     SessionsFacade,
     SessionSummary,
-    leverage_problem,
     request_from_form,
 )
 from tui_trader.app.tui.dialogs.confirm import ConfirmDialog

@@ -21,13 +21,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tui_trader.app.backtest_cli import parse_date_ms
 from tui_trader.app.facade import FieldInvalid, NotAvailable
-from tui_trader.domain.config import MAX_LEVERAGE, Settings
+from tui_trader.app.form_values import parse_balance, parse_leverage
+from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError, StrategyError, TraderError
 from tui_trader.domain.strategy.schema import Strategy, strategy_from_dict
 from tui_trader.engine.core import TraderCore
@@ -198,7 +199,7 @@ class BacktestsFacade:
         elif field_id == "balance":
             _balance(text)
         elif field_id == "leverage":
-            _leverage(text)
+            parse_leverage(text)
 
     def validate(self, values: Mapping[str, str]) -> BacktestRequest:
         """The form's values as a request; the first wrong one raises `FieldInvalid`."""
@@ -210,7 +211,7 @@ class BacktestsFacade:
         if date_from is not None and date_to is not None and date_to <= date_from:
             raise FieldInvalid("date-to", "must be after the start date")
         balance = _balance(values.get("balance", ""))
-        leverage = _leverage(values.get("leverage", ""))
+        leverage = parse_leverage(values.get("leverage", ""))
         if leverage is not None:
             if leverage > self.settings.risk.max_leverage:
                 raise FieldInvalid("leverage", f"above risk.max_leverage ({self.settings.risk.max_leverage}) of the "
@@ -416,26 +417,9 @@ def _date_ms(field_id: str, text: str) -> int | None:
 
 
 def _balance(text: str) -> Decimal | None:
-    if not text.strip():
-        return None
-    try:
-        value = Decimal(text.strip().replace("_", ""))
-    except InvalidOperation:
-        raise FieldInvalid("balance", "a number of USDT, e.g. 10000") from None
-    if not value.is_finite() or value <= 0:
+    value = parse_balance(text)
+    if value is not None and value <= 0:
         raise FieldInvalid("balance", "must be more than 0 USDT")
-    return value
-
-
-def _leverage(text: str) -> int | None:
-    if not text.strip():
-        return None
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise FieldInvalid("leverage", f"a whole number from 1 to {MAX_LEVERAGE}") from None
-    if not 1 <= value <= MAX_LEVERAGE:
-        raise FieldInvalid("leverage", f"must be 1 to {MAX_LEVERAGE}")
     return value
 
 

@@ -14,12 +14,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 
 from tui_trader.app.facade import FieldInvalid, NotAvailable
+from tui_trader.app.form_values import parse_balance, parse_leverage
 from tui_trader.app.sessions import (
     InvalidSessionRequest,
     Performance,
@@ -33,7 +34,6 @@ from tui_trader.engine.core import TraderCore
 
 __all__ = ["FieldInvalid", "NotAvailable", "SessionNotFound", "SessionStoreError", "SessionsFacade"]
 
-MIN_LEVERAGE, MAX_LEVERAGE = 1, 200  # the same bounds `SessionRequest.leverage` enforces
 BUNDLED, LIVE = "bundled", "live"  # the data field's two words; anything else is a candle file path
 LIVE_STATUSES = frozenset({"running", "stopping"})  # figures still moving: never served from the cache
 
@@ -114,20 +114,6 @@ class SessionDetail:
 ScreenRead = tuple[list[SessionSummary], SessionDetail | None]  # the sessions and the selected one's detail
 
 
-def leverage_problem(text: str) -> str | None:
-    """Why `text` is not a usable leverage, or None. Empty means "the strategy's own leverage"."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        return f"a whole number from {MIN_LEVERAGE} to {MAX_LEVERAGE}"
-    if not MIN_LEVERAGE <= value <= MAX_LEVERAGE:
-        return f"{value} is out of range: {MIN_LEVERAGE} to {MAX_LEVERAGE}"
-    return None
-
-
 def source_label(config: Mapping[str, object]) -> str:
     """Where a session's candles come from, as a person would say it."""
     if config.get("source") == "mexc":
@@ -141,15 +127,10 @@ def request_from_form(values: Mapping[str, str]) -> dict[str, object]:
     """The session request for the form's strings; a value that is not even the right kind of thing
     (text for a number) raises `FieldInvalid` here, ranges and files are the service's to check."""
     text = {k: str(v).strip() for k, v in values.items()}
-    problem = leverage_problem(text.get("leverage", ""))
-    if problem is not None:
-        raise FieldInvalid("leverage", problem)
-    try:
-        balance = Decimal(text.get("balance") or "10000")
-    except InvalidOperation:
-        raise FieldInvalid("balance", "a number of USDT, e.g. 10000") from None
-    if not balance.is_finite():
-        raise FieldInvalid("balance", "a number of USDT, e.g. 10000")
+    leverage = parse_leverage(text.get("leverage", ""))
+    balance = parse_balance(text.get("balance", ""))  # its range is the service's to check
+    if balance is None:
+        balance = Decimal(10000)
     try:
         speed = float(text.get("speed") or "0")
     except ValueError:
@@ -162,7 +143,7 @@ def request_from_form(values: Mapping[str, str]) -> dict[str, object]:
         "strategy_file": Path(strategy).expanduser() if strategy else None,
         "symbols": [s.upper() for s in text.get("symbols", "").replace(",", " ").split()],
         "starting_balance": float(balance),  # the request's own unit; stored and read back as Decimal(str(...))
-        "leverage": int(text["leverage"]) if text.get("leverage") else None,
+        "leverage": leverage,
         "source": "mexc" if live else "replay",
         "data_file": None if live or data.lower() in ("", BUNDLED) else Path(data).expanduser(),
         "speed": speed,

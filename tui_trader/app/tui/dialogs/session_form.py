@@ -19,11 +19,11 @@ from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Checkbox, Input, Label
 
+from tui_trader.app.form_values import leverage_problem
 from tui_trader.app.sessions_facade import (
     BUNDLED,
     LIVE,
     SessionsFacade,
-    leverage_problem,
 )
 from tui_trader.app.tui.errors import mark_field, show_error
 
