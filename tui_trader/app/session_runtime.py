@@ -141,8 +141,7 @@ class _StopWatch:
     async def run(self) -> None:
         while True:
             await self.wall.sleep(STOP_POLL_S)
-            row = await self.runtime.db.fetchone("SELECT status FROM sessions WHERE id = ?", (self.runtime.id,))
-            if row is not None and row["status"] == "stopping":
+            if await self.runtime.stop_asked():
                 self.runtime.request_stop()
                 return
 
@@ -294,9 +293,13 @@ class SessionRuntime:
         await self.db.flush()
         await self.db.execute_durable("UPDATE sessions SET checkpoint_json = ?, cursor_ms = ?, updated_ms = ? WHERE id = ?",
                                       (json.dumps(self.checkpoint()), self._cursor, self.data_clock.now_ms(), self.id))
-        row = await self.db.fetchone("SELECT status FROM sessions WHERE id = ?", (self.id,))
-        if row is not None and row["status"] == "stopping":  # `sessions stop` from another process
+        if await self.stop_asked():
             self._stop_pending = True
+
+    async def stop_asked(self) -> bool:
+        """Has `sessions stop` (another process) marked this session `stopping` in the store?"""
+        row = await self.db.fetchone("SELECT status FROM sessions WHERE id = ?", (self.id,))
+        return row is not None and row["status"] == "stopping"
 
     # --- life -----------------------------------------------------------------------------
 
