@@ -34,6 +34,31 @@ def test_one_symbol_in_overlapping_files_backtests_as_the_one_file(real_slice, t
     assert count_bars([second, first], bars[half].ts_ms, None) == len(bars) - half
 
 
+def test_the_bar_count_comes_from_the_candle_cache_when_it_holds_the_files(real_slice, tmp_path, monkeypatch):
+    """The progress bar's total: the same count from the cache's stamps (no text scan) as from the scan."""
+    from tui_trader.app import backtest_cli
+    from tui_trader.venues.candle_cache import load_columns
+
+    bars = list(read_candles(real_slice))
+    half = len(bars) // 2
+    first = write(tmp_path / "p1_NXT-BTC_1m.csv", bars[: half + 90])
+    second = write(tmp_path / "p2_NXT-BTC_1m.csv", bars[half:])
+    other = write(tmp_path / "x_ABC-BTC_1m.csv", bars[:100])
+    files, cache = [second, first, other], tmp_path / "candles"
+    ranges = [(None, None), (bars[half].ts_ms, None), (None, bars[half + 50].ts_ms),
+              (bars[10].ts_ms, bars[half + 200].ts_ms), (bars[-1].ts_ms + 1, None)]
+    scanned = [count_bars(files, lo, hi) for lo, hi in ranges]
+    assert scanned[0] == len(bars) + 100
+    for path in files:
+        load_columns(path, cache)  # imported (`tui-trader data import`, or a bar-mode run's first use)
+
+    def no_scan(path):
+        raise AssertionError(f"{path} scanned as text")
+
+    monkeypatch.setattr(backtest_cli, "candle_stamps", no_scan)
+    assert [count_bars(files, lo, hi, cache) for lo, hi in ranges] == scanned
+
+
 def test_a_range_with_no_candle_is_an_error_and_nothing_is_saved(real_slice, tmp_path, capsys):
     db = tmp_path / "runs.sqlite"
     after_the_data = list(read_candles(real_slice))[-1].ts_ms + 60_000

@@ -437,6 +437,7 @@ def child_main() -> int:
     from tui_trader.app.backtest_cli import count_bars
     from tui_trader.app.cli import file_log_handler
     from tui_trader.backtest.runner import run_backtest
+    from tui_trader.venues.candle_cache import default_cache_dir
 
     out, sys.stdout = sys.stdout, sys.stderr  # nothing else may write on the protocol stream
 
@@ -452,7 +453,8 @@ def child_main() -> int:
         logging.getLogger().handlers[:] = [file_log_handler(settings)]
         logging.getLogger().setLevel(settings.log_level)
     data = [Path(p) for p in req["data"]]
-    emit(event="total", total=count_bars(data, req["date_from_ms"], req["date_to_ms"]))
+    cache = default_cache_dir(settings.data_dir) if settings.data_dir is not None else None
+    emit(event="total", total=count_bars(data, req["date_from_ms"], req["date_to_ms"], cache))
     try:
         result = run_backtest(
             strategy_from_dict(req["strategy"]), data, settings=settings, date_from_ms=req["date_from_ms"],
