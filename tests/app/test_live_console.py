@@ -40,6 +40,7 @@ async def test_live_stack_trades_on_the_fake_exchange(isolated_environment, fake
     stack = core.components["stack"]
     async with core:
         await _until(lambda: core.components["feed"].state == "connected")
+        await fake.wait_subscribed("push.deal", "BTC_USDT")  # MEXC pushes only what was subscribed
         await fake.push(deal(60_000.5, fake.now_ms()))
         await _until(lambda: stack.cache.last_price("BTC_USDT") == 60_000.5)
         now = stack.execution.clock.now_ms()

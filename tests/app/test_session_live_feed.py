@@ -18,6 +18,7 @@ async def test_session_on_the_mexc_public_feed_trades_paper_on_live_prices(servi
     info = await service.create({"name": "live", "source": "mexc", "symbols": ["BTC_USDT"]})
     runtime = service.runtimes[info.id]
     await asyncio.wait_for(_until(lambda: runtime.feed.state == "connected"), 5)
+    await fake.wait_subscribed("push.deal", "BTC_USDT")  # MEXC pushes only what was subscribed
     await fake.push(deal(60_000.5, fake.now_ms()))
     await asyncio.wait_for(_until(lambda: runtime.stack.cache.last_price("BTC_USDT") == 60_000.5), 5)
     assert runtime.venue.last["BTC_USDT"] == 60_000.5  # the paper venue trades on the live price
