@@ -29,7 +29,6 @@ from tui_trader.app.tui.screens.backtests import (
     ANALYTICS,
     BacktestsScreen,
     fmt_number,
-    fmt_price,
     metric_rows,
     run_cells,
     trade_cells,
@@ -41,6 +40,7 @@ from tui_trader.app.tui.widgets.equity_plot import (
     time_step_s,
 )
 from tui_trader.backtest.runner import run_backtest_async
+from tui_trader.domain.number_format import price_text
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import WallClock
 from tui_trader.engine.core import TraderCore
@@ -119,7 +119,7 @@ async def test_a_stored_run_shows_its_analytics_trades_and_plot(facade, slice_fi
         assert trades.row_count == len(result.trades)
         first = result.trades[0]
         assert cell(trades, "0", "net P&L") == fmt_number(first.net_pnl)
-        assert cell(trades, "0", "entry price") == fmt_price(first.entry_price)
+        assert cell(trades, "0", "entry price") == price_text(first.entry_price)
 
         plot = screen.query_one("#equity", EquityPlot)
         assert plot.equity == [float(e) for _, e in result.equity]
@@ -231,8 +231,9 @@ def test_numbers_and_prices_read_as_a_trader_expects():
     assert fmt_number(Decimal("12345.678")) == "12,345.68"
     assert fmt_number(0.004567) == "0.00457"
     assert fmt_number(3) == "3"
-    assert fmt_price(Decimal("0.0000213400000000000001")) == "0.00002134"
-    assert fmt_price(Decimal("100.000")) == "100"
+    assert price_text(Decimal("0.0000213400000000000001")) == "0.00002134"
+    assert price_text(Decimal("100.000")) == "100"
+    assert fmt_number(Decimal("0.125")) == "0.13" and fmt_number(Decimal("2.675")) == "2.68"  # half-up, as sessions
 
 
 def test_run_and_trade_rows():

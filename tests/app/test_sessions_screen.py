@@ -28,12 +28,12 @@ from tui_trader.app.tui.dialogs.session_form import SessionFormDialog
 from tui_trader.app.tui.screens.sessions import (
     KeyedTable,
     SessionsScreen,
-    price,
     row_changes,
     session_row,
 )
 from tui_trader.domain.errors import Retryable
 from tui_trader.domain.money import cents
+from tui_trader.domain.number_format import price_text
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import WallClock
 from tui_trader.engine.core import TraderCore
@@ -350,10 +350,10 @@ def test_session_row_formats_money_and_win_rate():
 
 
 def test_prices_are_positional_with_eight_significant_digits():
-    assert price(Decimal("0.0000433142027838247905534665875")) == "0.000043314203"
-    assert [price(Decimal(v)) for v in ("0.00003283", "46319.5", "91407678", "100", "0")] == [
+    assert price_text(Decimal("0.0000433142027838247905534665875")) == "0.000043314203"
+    assert [price_text(Decimal(v)) for v in ("0.00003283", "46319.5", "91407678", "100", "0")] == [
         "0.00003283", "46319.5", "91407678", "100", "0"]
-    assert price(None) == "-"
+    assert price_text(None) == "-"
 
 
 def test_row_changes_touch_only_what_changed():

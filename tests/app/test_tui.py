@@ -76,10 +76,10 @@ async def test_panic_key_closes_and_reset_key_refuses_when_active(isolated_envir
 
 
 def test_prices_are_shown_in_positional_notation():
-    from tui_trader.app.tui.bridge import format_price
+    from tui_trader.domain.number_format import price_text
 
-    assert format_price(1.714e-05) == "0.00001714"
-    assert format_price(46319.5) == "46319.5"
+    assert price_text(1.714e-05) == "0.00001714"
+    assert price_text(46319.5) == "46319.5"
 
 
 async def test_header_shows_a_price_read_over_rest_with_its_age_and_the_breaker_state():
@@ -113,7 +113,7 @@ async def test_header_shows_a_price_read_over_rest_with_its_age_and_the_breaker_
         clock.advance(4.2)
         assert "(stream 4.2 s)" in shown()  # the stream went quiet
         bus.publish(MarkPriceTick(clock.now_ms(), "BTC_USDT", 60010.0, source="rest"))
-        assert "BTC_USDT 60010.0 (rest 0.0 s)" in shown()  # priced over REST now (the repaint drains it)
+        assert "BTC_USDT 60010 (rest 0.0 s)" in shown()  # priced over REST now (the repaint drains it)
         clock.advance(0.6)
         assert "(rest 0.6 s)" in shown()
         bus.publish(BreakerChanged(clock.now_ms(), "mexc", "closed", "open"))

@@ -134,6 +134,6 @@ def test_formula_and_exchange_liquidation_prices_are_both_shown_when_they_differ
     snap = ConsoleSnapshot("paper", "ACTIVE", 3_600_000, [same, differ])
     rows = position_rows(snap)
     liq = COLUMNS.index("liq. price")
-    assert rows[0].cells[liq] == "79760.0" and rows[1].cells[liq] == "79500.0 (exch 79760.0)"
+    assert rows[0].cells[liq] == "79760" and rows[1].cells[liq] == "79500 (exch 79760)"
     assert position_rows(ConsoleSnapshot("paper", "ACTIVE", 1, [PositionView(**{**base, "fair": 1.714e-05},
                          liquidation=None, exchange_liquidation=None)]))[0].cells[COLUMNS.index("fair")] == "0.00001714"

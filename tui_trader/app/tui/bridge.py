@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from tui_trader.app.tui.event_log import MARKET_DATA, EventLog, LogEntry, logged_types
 from tui_trader.domain.events import (
@@ -27,6 +26,7 @@ from tui_trader.domain.events import (
     TradeTick,
     TradingStateChanged,
 )
+from tui_trader.domain.number_format import price_text
 from tui_trader.engine.bus import EventBus, Policy
 
 RECONNECTING = ("reconnecting", "stalled")
@@ -64,7 +64,7 @@ def alert_for(ev: Event) -> Alert | None:
         if ev.band == "red" and ev.level == "CRITICAL":
             return Alert(f"{ev.symbol} {ev.side.lower()} entered RED: {ev.distance_pct:.1f} % to liquidation")
     elif isinstance(ev, PositionLiquidated):
-        return Alert(f"LIQUIDATED {ev.symbol} {ev.side.lower()} at {format_price(float(ev.price))}")
+        return Alert(f"LIQUIDATED {ev.symbol} {ev.side.lower()} at {price_text(ev.price)}")
     elif isinstance(ev, TradingStateChanged) and ev.state == "REDUCING":
         return Alert(f"KILL SWITCH: closing every position ({ev.reason})")
     elif isinstance(ev, EmergencyCloseProgress) and ev.stage == "failed":
@@ -127,7 +127,3 @@ class Bridge:
         elif isinstance(ev, TradingStateChanged):
             h.trading = ev.state
 
-
-def format_price(price: float) -> str:
-    """Plain positional notation (0.00001714, not 1.714e-05), as the exchange shows it."""
-    return format(Decimal(repr(price)), "f")

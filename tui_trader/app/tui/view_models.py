@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui_trader.app.facade import ConsoleSnapshot, PositionView
-from tui_trader.app.tui.bridge import format_price
 from tui_trader.domain.liquidation import Band
+from tui_trader.domain.number_format import money_text, price_text
 from tui_trader.domain.time_format import duration_text
 
 BAR_FULL_PCT = 50.0  # a bar is full at this distance from liquidation or more
@@ -54,32 +54,21 @@ COLUMNS = ("symbol", "side", BAR_COLUMN, "liq. price", "fair", "last", "entry", 
            "ROE", "SL / TP", "in trade", "watchdog")
 
 
-def price_text(x: float | None) -> str:
-    """The header's price format (positional: 0.00001714, never 1.714e-05); "-" for none."""
-    return "-" if x is None else format_price(x)
-
-
-def computed_price_text(x: float | None) -> str:
-    """A price the console computed (the formula's liquidation price) to 7 significant digits: the
-    exchange quotes no more, and 0.00004331420278382479 reads worse than 0.00004331420."""
-    return "-" if x is None else format_price(float(f"{x:.7g}"))
-
-
 def position_rows(snap: ConsoleSnapshot, bar_width: int = 16) -> list[PositionRow]:
     return [_row(p, snap, bar_width) for p in snap.positions]
 
 
 def _row(p: PositionView, snap: ConsoleSnapshot, bar_width: int) -> PositionRow:
-    liq = computed_price_text(p.liquidation)
+    liq = price_text(p.liquidation)  # (a computed price: cut to the significant digits every price shows)
     exch, used = p.exchange_liquidation, p.liquidation
     if exch is not None and used is not None and abs(exch - used) > 1e-9 * max(1.0, abs(used)):
-        liq = f"{liq} (exch {computed_price_text(p.exchange_liquidation)})"  # formula and exchange differ: both shown
-    upnl = "-" if p.upnl is None else f"{p.upnl:+,.2f}"
+        liq = f"{liq} (exch {price_text(p.exchange_liquidation)})"  # formula and exchange differ: both shown
+    upnl = "-" if p.upnl is None else money_text(p.upnl, signed=True)
     roe = "-" if p.roe_pct is None else f"{p.roe_pct:+.1f} %"
-    sltp = f"{p.stop_loss or '-'} / {p.take_profit or '-'}"
+    sltp = f"{price_text(p.stop_loss)} / {price_text(p.take_profit)}"
     held = duration_text(max(0, snap.now_ms - p.opened_ms) / 1000) if p.opened_ms else "-"
     bar = liquidation_bar(p.distance_pct, p.band, bar_width, snap.yellow_pct, snap.red_pct, snap.autoclose_pct)
     cells = (p.symbol, p.side.value, f"{bar.cells} {bar.label}", liq, price_text(p.fair), price_text(p.last),
-             price_text(float(p.entry)), f"{p.contracts.normalize():f}", f"{p.coins.normalize():f}", f"{p.leverage}x",
+             price_text(p.entry), f"{p.contracts.normalize():f}", f"{p.coins.normalize():f}", f"{p.leverage}x",
              upnl, roe, sltp, held, p.stage)
     return PositionRow(f"{p.symbol}:{p.side.value}", cells, bar)

@@ -42,6 +42,7 @@ from tui_trader.app.tui.errors import show_error
 from tui_trader.app.tui.widgets.equity_plot import EquityPlot
 from tui_trader.app.tui.widgets.status_header import StatusHeader
 from tui_trader.domain.errors import TraderError
+from tui_trader.domain.number_format import money_text, price_text
 from tui_trader.domain.time_format import duration_text, utc_minute, utc_short
 
 MISSING = "-"
@@ -72,14 +73,9 @@ def fmt_number(value: Any) -> str:
         return MISSING
     if isinstance(value, bool | int):
         return f"{value:,}"
-    if isinstance(value, Decimal):
-        return f"{value.quantize(Decimal('0.01')):,}" if abs(value) >= Decimal("0.01") or not value else f"{value:.3g}"
+    if isinstance(value, Decimal):  # money: to the cent, half-up, as every screen rounds it
+        return money_text(value) if abs(value) >= Decimal("0.01") or not value else f"{value:.3g}"
     return f"{value:,.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
-
-
-def fmt_price(value: Decimal | None) -> str:
-    """Prices as the exchange shows them (0.00002134, not 2.134E-5), to eight decimals at most."""
-    return MISSING if value is None else format(value.quantize(Decimal("1e-8")).normalize(), "f")
 
 
 def metric_text(value: Any, unit: str) -> str:
@@ -111,8 +107,8 @@ def run_cells(run: RunSummary, job: BacktestJob | None = None) -> tuple[str, ...
 
 def trade_cells(t: TradeView) -> tuple[str, ...]:
     """One row of the trade list, in `TRADE_COLUMNS` order."""
-    return (t.symbol, t.side, utc_short(t.entry_ms), fmt_price(t.entry_price), utc_short(t.exit_ms),
-            fmt_price(t.exit_price), fmt_number(t.contracts), fmt_number(t.net_pnl), fmt_number(t.fees),
+    return (t.symbol, t.side, utc_short(t.entry_ms), price_text(t.entry_price), utc_short(t.exit_ms),
+            price_text(t.exit_price), fmt_number(t.contracts), fmt_number(t.net_pnl), fmt_number(t.fees),
             fmt_number(t.funding), t.exit_reason or "open")
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import ClassVar
 
 from rich.text import Text
@@ -35,12 +35,13 @@ from tui_trader.app.tui.dialogs.confirm import ConfirmDialog
 from tui_trader.app.tui.dialogs.session_form import SessionFormDialog
 from tui_trader.app.tui.errors import show_error
 from tui_trader.app.tui.widgets.status_header import StatusHeader
-from tui_trader.domain.money import cents
+from tui_trader.domain.number_format import money_text, price_text
 from tui_trader.domain.time_format import utc_minute, utc_second
 
 log = logging.getLogger(__name__)
 
 Row = tuple[str, ...]
+FEE_UNIT = Decimal("0.0001")  # a fill's fee is shown to four places (a cent hides most of them)
 
 # (column key, label, right-aligned)
 SESSION_COLUMNS = (("id", "id", False), ("name", "name", False), ("status", "status", False),
@@ -57,21 +58,6 @@ ORDER_COLUMNS = (("time", "time (UTC)", False), ("client", "client id", False), 
 # --- view models (pure) ---------------------------------------------------------------------
 
 
-def money(value: Decimal, signed: bool = False) -> str:
-    """To the cent, half-up, as reports round (`cents`); a plain format would round half-even."""
-    return f"{cents(value):+,}" if signed else f"{cents(value):,}"
-
-
-def price(value: Decimal | None, digits: int = 8) -> str:
-    """Positional notation, at most `digits` significant digits (0.00003283, not 3.283E-5 nor 0.00; a
-    computed liquidation price is cut to 0.000043314203, not shown with its 30 digits)."""
-    if value is None:
-        return "-"
-    if value and value.adjusted() < digits:
-        value = value.quantize(Decimal(1).scaleb(value.adjusted() - digits + 1), rounding=ROUND_HALF_UP)
-    return format(value.normalize(), "f")
-
-
 def quantity(value: Decimal) -> str:
     """Contracts as stored, every digit (a size is never rounded for display)."""
     return format(value.normalize(), "f")
@@ -80,17 +66,18 @@ def quantity(value: Decimal) -> str:
 def session_row(s: SessionSummary) -> Row:
     """One sessions-table row, in `SESSION_COLUMNS` order."""
     win = f"{s.win_rate_pct:.1f} %" if s.trades else "-"
-    return (s.id, s.name, s.status, s.source, money(s.starting_balance), money(s.equity), money(s.net_pnl, True),
-            str(s.trades), win)
+    return (s.id, s.name, s.status, s.source, money_text(s.starting_balance), money_text(s.equity),
+            money_text(s.net_pnl, True), str(s.trades), win)
 
 
 def position_row(p: SessionPositionView) -> Row:
-    return (p.symbol, p.side, quantity(p.contracts), price(p.entry), price(p.mark), price(p.liquidation),
-            f"{p.leverage}x", money(p.margin), money(p.unrealized_pnl, True))
+    return (p.symbol, p.side, quantity(p.contracts), price_text(p.entry), price_text(p.mark),
+            price_text(p.liquidation), f"{p.leverage}x", money_text(p.margin), money_text(p.unrealized_pnl, True))
 
 
 def order_row(o: SessionOrderView) -> Row:
-    fills = "; ".join(f"{quantity(f.qty_contracts)} @ {price(f.price)}, {f.fee:.4f}" for f in o.fills)
+    fills = "; ".join(f"{quantity(f.qty_contracts)} @ {price_text(f.price)}, {money_text(f.fee, unit=FEE_UNIT)}"
+                      for f in o.fills)
     return (utc_second(o.created_ms), o.client_id, o.side, quantity(o.qty_contracts), o.state, o.reason, fills or "-")
 
 
@@ -98,8 +85,9 @@ def pnl_text(d: SessionDetail) -> str:
     """The selected session's live P&L, one line a person reads left to right."""
     s = d.summary
     text = (f"{s.name} ({s.id}) {s.status} | data time {utc_minute(d.data_time_ms or None)} | equity "
-            f"{money(s.equity)} | net P&L {money(s.net_pnl, True)}: realised {money(d.realized_pnl, True)}, "
-            f"unrealised {money(d.unrealized_pnl, True)}, fees {money(d.fees)}, funding {money(d.funding, True)}"
+            f"{money_text(s.equity)} | net P&L {money_text(s.net_pnl, True)}: realised "
+            f"{money_text(d.realized_pnl, True)}, unrealised {money_text(d.unrealized_pnl, True)}, fees "
+            f"{money_text(d.fees)}, funding {money_text(d.funding, True)}"
             f" | max drawdown {d.max_drawdown_pct:.2f} % | {s.trades} trades")
     return text + (f"\nerror: {s.error}" if s.error else "")
 

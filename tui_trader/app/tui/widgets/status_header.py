@@ -12,7 +12,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui_trader.app.facade import ConsoleSnapshot
-from tui_trader.app.tui.bridge import HeaderState, format_price
+from tui_trader.app.tui.bridge import HeaderState
+from tui_trader.domain.number_format import money_text, price_text
 from tui_trader.domain.time_format import utc_second
 
 GOOD_FEED = ("connected", "replaying", "resynced", "finished")
@@ -30,10 +31,10 @@ def header_text(h: HeaderState, snap: ConsoleSnapshot, now_ms: int, wall_ms: int
     text.append("  trading ")
     text.append(trading, style="bold green" if trading == "ACTIVE" else "bold white on red")
     if snap.equity is not None:
-        text.append(f"  equity {snap.equity:,.2f}")
+        text.append(f"  equity {money_text(snap.equity)}")
     if snap.daily_pnl is not None:
         text.append("  today ")
-        text.append(f"{snap.daily_pnl:+,.2f}", style="green" if snap.daily_pnl >= 0 else "red")
+        text.append(money_text(snap.daily_pnl, signed=True), style="green" if snap.daily_pnl >= 0 else "red")
     text.append(f"  {utc_second(wall_ms)} UTC", style="bold")
     if h.core != "running":
         text.append(f"  core {h.core}", style="yellow")
@@ -50,7 +51,7 @@ def header_text(h: HeaderState, snap: ConsoleSnapshot, now_ms: int, wall_ms: int
         text.append(state, style="green" if state == "closed" else "bold red" if state == "open" else "yellow")
         text.append("  ")
     for symbol, price in h.last_price.items():
-        text.append(f"{symbol} {format_price(price)}")
+        text.append(f"{symbol} {price_text(price)}")
         age, source = h.price_age_s(symbol, now_ms), h.price_source.get(symbol, "stream")
         if age is not None and (source != "stream" or age >= snap.stale_after_s):  # the watchdog's own limit
             text.append(f" ({source} {age:.1f} s)", style="bold yellow")

@@ -1,0 +1,40 @@
+"""Domain layer: how prices and money are written for people - one rule for every screen.
+
+Every screen, table, header and alert that shows a price or an amount of money calls these, so the
+same price reads the same on the positions, sessions and backtests screens, and money is rounded one
+way everywhere: half-up to the cent, as reports and reconciliation round (`money.cents`).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from tui_trader.domain.money import CENT, to_decimal
+
+MISSING = "-"
+PRICE_DIGITS = 8  # significant digits: more than MEXC quotes, and a computed price is cut to it
+
+
+def price_text(value: Decimal | float | None, digits: int = PRICE_DIGITS) -> str:
+    """Positional notation, at most `digits` significant digits, half-up; "-" for None.
+
+    0.00003283, not 3.283E-5 nor 0.00; 46319.5, not 46319.50; a computed liquidation price of
+    0.0000433142027838 reads 0.000043314203, not all its digits. A float is read as it prints
+    (`to_decimal`), so 1.714e-05 is 0.00001714.
+    """
+    if value is None:
+        return MISSING
+    d = to_decimal(value)
+    if d and d.adjusted() < digits:
+        d = d.quantize(Decimal(1).scaleb(d.adjusted() - digits + 1), rounding=ROUND_HALF_UP)
+    return format(d.normalize(), "f")
+
+
+def money_text(value: Decimal | float, signed: bool = False, unit: Decimal = CENT) -> str:
+    """`value` to the cent (or `unit`), half-up, with thousands separators; `signed` shows + on gains.
+
+    A plain format would round half-even (Decimal) or from the binary value (float): 0.125 would read
+    0.12 on one screen and 0.13 on another.
+    """
+    rounded = to_decimal(value).quantize(unit, rounding=ROUND_HALF_UP)
+    return f"{rounded:+,}" if signed else f"{rounded:,}"
