@@ -19,6 +19,9 @@ from tui_trader.domain.money import cents
 from tui_trader.venues.replay import bundled_data_path
 
 PUMP_FROM, PUMP_TO = 1512248000000, 1512260000000  # real NXT/BTC minutes around a pump the default strategy trades
+# two trades from PUMP_FROM: a TP exit at +2.0 h, then an entry at +18.5 h stopped out at +18.6 h; the slice
+# ends three quiet hours later (the replays below step every simulated second: the hours are the cost)
+TWO_TRADES_TO = PUMP_FROM + 22 * 3_600_000
 
 
 def real_slice(tmp_path: Path, start=PUMP_FROM, end=PUMP_TO) -> Path:
@@ -96,7 +99,7 @@ async def test_twenty_sessions_created_concurrently_share_one_database_init(serv
 
 
 async def test_stop_then_resume_continues_without_duplicate_fills(service, tmp_path):
-    data = real_slice(tmp_path, PUMP_FROM, PUMP_FROM + 36 * 3_600_000)
+    data = real_slice(tmp_path, PUMP_FROM, TWO_TRADES_TO)
     info = await service.create({"name": "resumable", "data_file": data})
     runtime = service.runtimes[info.id]
     while runtime.feed.candles_published < 400:  # stop part-way, after the first trade
@@ -159,7 +162,7 @@ def taken(monkeypatch):
 async def test_resuming_from_any_checkpoint_reproduces_the_uninterrupted_run(service, tmp_path, taken):
     """A crash can happen after any checkpoint: resuming from each one (including those taken
     with a position open) must make exactly the fills of a run that never stopped."""
-    data = real_slice(tmp_path, PUMP_FROM, PUMP_FROM + 36 * 3_600_000)
+    data = real_slice(tmp_path, PUMP_FROM, TWO_TRADES_TO)
     info = await service.create({"name": "straight", "data_file": data})
     await service.wait(info.id)
     reference = (await service.orders_and_fills(info.id))[1]
@@ -167,6 +170,7 @@ async def test_resuming_from_any_checkpoint_reproduces_the_uninterrupted_run(ser
     busy = [c for c in taken[:-1] if c["venue"]["positions"] or any(m["state"]["phase"] != "MONITORING" for m in c["machines"].values())]
     sample = busy[:4] + taken[1:-1:12]
     assert busy, "no checkpoint with a position open: the slice no longer exercises the hard case"
+    assert len(reference) >= 4, "the slice should hold two trades: resumes before, between and inside them"
     for i, checkpoint in enumerate(sample):
         again = await service.create({"name": f"resume-{i}", "data_file": data}, start=False)
         await service.start(again.id, again.config, checkpoint)
@@ -199,7 +203,7 @@ async def test_resuming_over_a_later_stored_state_changes_nothing(service, tmp_p
     from tui_trader.app import session_runtime
 
     monkeypatch.setattr(session_runtime, "CHECKPOINT_EVERY", 10)  # a crash can follow any checkpoint closely
-    data = real_slice(tmp_path, PUMP_FROM, PUMP_FROM + 36 * 3_600_000)
+    data = real_slice(tmp_path, PUMP_FROM, TWO_TRADES_TO)
     info = await service.create({"name": "crashy", "data_file": data})
     await service.wait(info.id)
     orders, fills = await service.orders_and_fills(info.id)
