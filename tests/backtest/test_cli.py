@@ -246,3 +246,21 @@ def test_the_equity_chart_has_a_utc_time_axis():
     assert axis.strip().startswith("2017-11-30 00:00") and axis.rstrip().endswith("2017-12-01 23:00")
     assert "2017-12-01 00:00" in axis and len(axis) <= 13 + 49
     assert len(equity_chart([1.0, 2.0], width=40).splitlines()) == 8  # no times: no axis
+
+
+def test_the_cli_writes_prices_and_money_as_the_screens_do():
+    """`backtest show`'s trade list and summary and `sessions show` use `domain/number_format.py` too:
+    0.125 USDT is 0.13 (half-up) everywhere, a tiny price is positional, not 3.283e-05."""
+    from rich.console import Console
+
+    from tui_trader.app.backtest_cli import _money, _trades_table
+    from tui_trader.domain.number_format import money_text, price_text
+
+    trade = {"symbol": "X_USDT", "side": "SHORT", "entry_ms": 0, "entry_price": "0.00003283", "exit_ms": 60_000,
+             "exit_price": "0.00003100", "net_pnl": "0.125", "fees": "0.0149", "funding": "0", "exit_reason": "TP"}
+    console = Console(width=200, record=True)
+    console.print(_trades_table(console, [trade]))
+    row = console.export_text()
+    assert "0.00003283" in row and "0.000031 " in row and "0.13" in row and "0.01" in row and "e-05" not in row
+    assert _money("0.125") == money_text("0.125") == "0.13" and _money(None) == "-"
+    assert price_text("0.00003100") == "0.000031"

@@ -12,6 +12,7 @@ import asyncio
 import json
 import signal
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
@@ -19,7 +20,11 @@ from rich.table import Table
 
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import TraderError
+from tui_trader.domain.number_format import money_text, price_text
 from tui_trader.domain.time_format import utc_minute, utc_second
+
+FINE = Decimal("0.0001")  # P&L, fees and margin in a session's detail: to 1/100 of a cent
+FEE_UNIT = Decimal("0.000001")  # one fill's fee
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -123,7 +128,7 @@ async def _run_foreground(service, sid: str, console: Console) -> int:
         error = (await service.get(sid)).error or "a part of the session crashed (see the log)"
         print(f"error: session {sid} failed: {error}", file=sys.stderr)  # one line, however narrow the terminal
         return 2 if error.startswith(("DataError", "StrategyError", "ConfigError")) else 1  # bad input: 2
-    console.print(f"session {sid} {status}: equity {perf.equity:.2f} USDT, {perf.trade_count} trades")
+    console.print(f"session {sid} {status}: equity {money_text(perf.equity)} USDT, {perf.trade_count} trades")
     return 0
 
 
@@ -138,7 +143,7 @@ async def _progress(service, sid: str, every_s: float = 10.0) -> None:
         candles = getattr(runtime.feed, "candles_published", None)
         print(f"progress: data time {utc_minute(runtime.data_clock.now_ms())}"
               + (f", {candles} candles" if candles is not None else "")
-              + f", {perf.trade_count} trades, equity {perf.equity:.2f} USDT", file=sys.stderr, flush=True)
+              + f", {perf.trade_count} trades, equity {money_text(perf.equity)} USDT", file=sys.stderr, flush=True)
 
 
 async def _list(service, args, console: Console) -> int:
@@ -147,7 +152,7 @@ async def _list(service, args, console: Console) -> int:
         table.add_column(col)
     for s in await service.list():
         data = source_text(s.config)
-        table.add_row(s.id, s.name, s.status, data, f"{s.config['starting_balance']:.2f}", minute_text(s.cursor_ms), str(len(s.positions)))
+        table.add_row(s.id, s.name, s.status, data, money_text(s.config['starting_balance']), minute_text(s.cursor_ms), str(len(s.positions)))
     console.print(table)
     return 0
 
@@ -156,10 +161,12 @@ async def _show(service, args, console: Console) -> int:
     s = await service.get(args.id)
     p = await service.performance(args.id)
     table = Table(title=f"Session {s.id} - {s.name} ({s.status})", show_header=False)
-    rows = [("equity", f"{p.equity:.2f}"), ("starting balance", f"{p.starting_balance:.2f}"),
-            ("realised P&L (gross)", f"{p.realized_pnl:.4f}"),
-            ("realised P&L (net of fees, funding)", f"{p.net_realized_pnl:.4f}"), ("unrealised P&L", f"{p.unrealized_pnl:.4f}"),
-            ("fees", f"{p.fees:.4f}"), ("funding", f"{p.funding:.4f}"), ("trades", str(p.trade_count)),
+    rows = [("equity", money_text(p.equity)), ("starting balance", money_text(p.starting_balance)),
+            ("realised P&L (gross)", money_text(p.realized_pnl, unit=FINE)),
+            ("realised P&L (net of fees, funding)", money_text(p.net_realized_pnl, unit=FINE)),
+            ("unrealised P&L", money_text(p.unrealized_pnl, unit=FINE)),
+            ("fees", money_text(p.fees, unit=FINE)), ("funding", money_text(p.funding, unit=FINE)),
+            ("trades", str(p.trade_count)),
             ("win rate", f"{p.win_rate_pct:.1f} %"), ("max drawdown", f"{p.max_drawdown_pct:.2f} %"),
             ("Sharpe", "-" if p.sharpe is None else f"{p.sharpe:.2f}"), ("data time", minute_text(s.cursor_ms)), ("reconciles", "yes" if p.reconciles else "NO")]
     rows += [("differs", d) for d in p.disagreements] + ([("error", s.error)] if s.error else [])
@@ -171,7 +178,8 @@ async def _show(service, args, console: Console) -> int:
         for col in ("symbol", "side", "contracts", "entry", "liquidation", "margin"):
             pos.add_column(col)
         for x in s.positions:
-            pos.add_row(x.symbol, x.side.value, str(x.contracts), str(x.entry_price), str(x.liquidation_price), f"{x.margin:.4f}")
+            pos.add_row(x.symbol, x.side.value, str(x.contracts), price_text(x.entry_price), price_text(x.liquidation_price),
+                        money_text(x.margin, unit=FINE))
         console.print(pos)
     return 0
 
@@ -185,7 +193,8 @@ async def _orders(service, args, console: Console) -> int:
     for col in ("time", "client id", "side", "qty", "state", "reason", "fills (qty @ price, fee)"):
         table.add_column(col)
     for o in orders:
-        fs = "; ".join(f"{f.qty_contracts} @ {f.price}, {f.fee:.6f}" for f in by_order.get(o.client_id, []))
+        fs = "; ".join(f"{f.qty_contracts} @ {price_text(f.price)}, {money_text(f.fee, unit=FEE_UNIT)}"
+                       for f in by_order.get(o.client_id, []))
         table.add_row(minute_text(o.created_ms), o.client_id, o.side.name, str(o.qty_contracts), o.state.value, o.reason, fs)
     console.print(table)
     return 0
