@@ -54,17 +54,22 @@ def test_no_liquidation_price_is_an_empty_bar_that_says_so():
     assert bar.cells == " " * 12 and bar.label == "n/a" and bar.band is None
 
 
+async def facade_with_a_short(s: Stack, watchdog: LiquidationWatchdog | None = None) -> ConsoleFacade:
+    """The console's facade over a paper stack holding one 2x short of XYZ at 2.0 (SL 2.3, TP 1.5)."""
+    core = TraderCore(s.bus, s.clock, mode="paper")
+    core.components["stack"] = TradingStack(s.bus, s.clock, s.venue, s.cache, s.execution, watchdog=watchdog)
+    facade = ConsoleFacade(core)
+    await s.tick(2.0)
+    s.execution.submit(OpenPosition(0, "strat:XYZ", SYM, Side.SHORT, ClientOrderId("v-1-O"), 10.0, 2,
+                                    stop_loss_pct=15, take_profit_pct=25))
+    await s.execution.idle()
+    await s.tick(2.0)
+    return facade
+
+
 async def test_positions_rows_from_a_paper_stack_through_the_facade():
     async with Stack() as s:
-        wd = LiquidationWatchdog(s.bus, s.clock, s.cache, s.execution, WatchdogConfig())
-        core = TraderCore(s.bus, s.clock, mode="paper")
-        core.components["stack"] = TradingStack(s.bus, s.clock, s.venue, s.cache, s.execution, watchdog=wd)
-        facade = ConsoleFacade(core)
-        await s.tick(2.0)
-        s.execution.submit(OpenPosition(0, "strat:XYZ", SYM, Side.SHORT, ClientOrderId("v-1-O"), 10.0, 2,
-                                        stop_loss_pct=15, take_profit_pct=25))
-        await s.execution.idle()
-        await s.tick(2.0)
+        facade = await facade_with_a_short(s, LiquidationWatchdog(s.bus, s.clock, s.cache, s.execution, WatchdogConfig()))
         await s.tick(2.2)  # the short loses 10 %
         snap = facade.snapshot()
         [view] = snap.positions
@@ -103,14 +108,7 @@ class CountingOrders(dict):
 
 async def test_a_snapshot_reads_no_finished_order_however_many_the_session_holds():
     async with Stack() as s:
-        core = TraderCore(s.bus, s.clock, mode="paper")
-        core.components["stack"] = TradingStack(s.bus, s.clock, s.venue, s.cache, s.execution)
-        facade = ConsoleFacade(core)
-        await s.tick(2.0)
-        s.execution.submit(OpenPosition(0, "strat:XYZ", SYM, Side.SHORT, ClientOrderId("v-1-O"), 10.0, 2,
-                                        stop_loss_pct=15, take_profit_pct=25))
-        await s.execution.idle()
-        await s.tick(2.0)
+        facade = await facade_with_a_short(s)
         s.cache.orders = CountingOrders(s.cache.orders)
         before = facade.snapshot()
         few = s.cache.orders.visited

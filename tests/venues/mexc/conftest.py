@@ -39,6 +39,22 @@ async def fake():
 
 
 @pytest.fixture
+async def fx():
+    """A fake that fills orders (the fake's own tests, spoken to over plain HTTP / WS)."""
+    exchange = FakeMexc(fills=True)
+    await exchange.start()
+    yield exchange
+    await exchange.stop()
+
+
+@pytest.fixture
+async def session():
+    """A plain aiohttp client session: the fake's tests talk to it without our client code."""
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
 def mexc_config(fake: FakeMexc) -> MexcConfig:
     return MexcConfig(
         rest_base=fake.url, ws_url=fake.ws_url, api_key=SecretStr(API_KEY), api_secret=SecretStr(SECRET),

@@ -18,20 +18,6 @@ from tests.venues.mexc.fake_exchange import API_KEY, SECRET, FakeMexc
 PRV = "/api/v1/private"
 
 
-@pytest.fixture
-async def fx():
-    exchange = FakeMexc(fills=True)
-    await exchange.start()
-    yield exchange
-    await exchange.stop()
-
-
-@pytest.fixture
-async def session():
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
 def _sign(text: str) -> str:
     return hmac.new(SECRET.encode(), text.encode(), hashlib.sha256).hexdigest()
 

@@ -15,24 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.venues.mexc.fake_exchange import FakeMexc
 from tests.venues.mexc.test_fake_exchange import _login, create
 
 BTC, ETH = "BTC_USDT", "ETH_USDT"
-
-
-@pytest.fixture
-async def fx():
-    exchange = FakeMexc(fills=True)
-    await exchange.start()
-    yield exchange
-    await exchange.stop()
-
-
-@pytest.fixture
-async def session():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def deal(symbol: str, price: float) -> dict[str, Any]:
