@@ -1,7 +1,7 @@
 """Bench: backtest throughput - the default strategy (pump_short) over one-minute bars of real data.
 
 Bars: the three real pump-positive alt/BTC 1 m files of the shared data (Bittrex BCC/BTC and
-NXT/BTC, freqtrade's UNITTEST/BTC; 47,174 bars) tiled to `--bars` (default 1,000,000): every copy
+NXT/BTC, freqtrade's UNITTEST/BTC; 47,174 bars; all three in the repository, so it runs on a fresh clone) tiled to `--bars` (default 1,000,000): every copy
 is rescaled so its first open is 100 (the files' relative moves are kept, their BTC price levels
 are not) and the bars are re-timed one minute apart, so the result is one continuous minute series.
 The tiled CSV is written once to a temp file and streamed by the backtest like any data file.
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -33,30 +32,22 @@ from typing import Iterator
 from tui_trader.backtest.runner import run_backtest
 from tui_trader.venues.candle_files import Candle, read_candles
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-FILES = (
-    "bittrex_BCC-BTC_1m_20171104-20171118.csv",
-    "bittrex_NXT-BTC_1m_20171130-20171210.csv",
-    "freqtrade_UNITTEST-BTC_1m_20171104-20171114.csv",
-)
+ROOT = Path(__file__).resolve().parents[1]
+FILES = (  # in the repository: the package's two bundled files and bench/data's copy of the third
+    ROOT / "tui_trader" / "data" / "bittrex_BCC-BTC_1m_20171104-20171118.csv.gz",
+    ROOT / "tui_trader" / "data" / "bittrex_NXT-BTC_1m_20171130-20171210.csv.gz",
+    ROOT / "bench" / "data" / "freqtrade_UNITTEST-BTC_1m_20171104-20171114.csv.gz",
+)  # (the shared data set's files, gzip-compressed, byte for byte: bench/data/SOURCE.md)
 START_MS = 1_509_840_000_000  # 2017-11-05 00:00 UTC
-
-
-def data_dir() -> Path:
-    for candidate in (DATA, Path("/work/shared/data")):
-        if (candidate / FILES[0]).exists():
-            return candidate
-    sys.exit("bench: the shared real data files are not found (see /work/shared/data/README.md)")
 
 
 def tiled(n: int) -> Iterator[Candle]:
     """`n` real bars, copies of the three files in turn, rescaled to open at 100, one minute apart."""
     i = 0
-    folder = data_dir()
     while True:
-        for name in FILES:
+        for path in FILES:
             k = None
-            for c in read_candles(folder / name):
+            for c in read_candles(path):
                 if k is None:
                     k = 100.0 / c.open
                 yield Candle(START_MS + i * 60_000, c.open * k, c.high * k, c.low * k, c.close * k, c.volume)
