@@ -3,6 +3,7 @@ keymap by binding id, help, command palette. Pure parts without a terminal; the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -264,3 +265,32 @@ def test_a_first_start_shows_a_position_on_the_bundled_data_within_10_s(isolated
     svg = shot.read_text()
     assert "Positions" in svg and "NXT_BTC" in svg and "SHORT" in svg and "watching" in svg
     assert elapsed < 10 + 3  # 10 s to a position, plus the second the picture waits and the exit
+
+
+def test_orders_fills_positions_and_the_account_read_as_a_trader_reads_them():
+    """Not `order={'client_id': ...}` dicts: one line each, prices and money as every screen writes them."""
+    from tui_trader.app.tui.event_log import format_event
+    from tui_trader.domain.events import AccountUpdated, FundingCharged, PositionChanged
+    from tui_trader.domain.models import Position, Side
+
+    order = Order("s-1-O", "NXT_BTC", OrderSide.OPEN_SHORT, OrderType.MARKET, Decimal(91407678), leverage=3,
+                  state=OrderState.FILLED, filled_contracts=Decimal(91407678), avg_fill_price=Decimal("0.00003283"),
+                  reason="Z1", tag="pump_short:NXT_BTC")
+    close = Fill("s-1-X-f2", "s-1-X", "NXT_BTC", OrderSide.CLOSE_SHORT, Decimal(91407678), Decimal("0.0000322"),
+                 Decimal("1.765"), T0, realized_pnl=Decimal("57.5868"))
+    held = Position("NXT_BTC", Side.SHORT, Decimal(91407678), Decimal(1), Decimal("0.00003283"), 3,
+                    margin=Decimal("1000.3"), liquidation_price=Decimal("0.0000433142027838"), tag="pump_short:NXT_BTC")
+    lines = [format_event(e)[20:] for e in (
+        OrderUpdated(T0, order), OrderFilled(T0, close), PositionChanged(T0, held, "FILLED"),
+        PositionChanged(T0, replace(held, contracts=Decimal(0), realized_pnl=Decimal("57.5868")), "TP"),
+        AccountUpdated(T0, Decimal("10055.785"), Decimal("10055.785"), Decimal("10055.785"), Decimal(0)),
+        FundingCharged(T0, "NXT_BTC", 0.0001, Decimal("-0.125")))]
+    assert [line.split(None, 1)[1] for line in lines] == [
+        "s-1-O NXT_BTC open short market 91407678 -> filled 91407678/91407678 @ 0.00003283 (Z1) [pump_short:NXT_BTC]",
+        "s-1-X NXT_BTC close short 91407678 @ 0.0000322 fee 1.77 (taker) P&L +57.59 gross",
+        "NXT_BTC SHORT 91407678 @ 0.00003283 3x liq 0.000043314203 margin 1,000.30 (FILLED) [pump_short:NXT_BTC]",
+        "NXT_BTC SHORT flat, P&L +57.59 gross (TP) [pump_short:NXT_BTC]",
+        "equity 10,055.79 available 10,055.79 uPnL +0.00",
+        "NXT_BTC rate 0.0100% paid -0.13",
+    ]
+    assert [line.split(None, 1)[0] for line in lines] == ["order", "fill", "position", "position", "account", "funding"]

@@ -9,10 +9,12 @@ tables show, thousands of lines a second that would push every warning out of vi
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tui_trader.domain import events as ev_types
 from tui_trader.domain.events import (
+    AccountUpdated,
     BookTick,
     BreakerChanged,
     CandleClosed,
@@ -37,6 +39,8 @@ from tui_trader.domain.events import (
     TradingStateChanged,
     event_to_dict,
 )
+from tui_trader.domain.models import OrderSide
+from tui_trader.domain.number_format import money_text, price_text
 from tui_trader.domain.time_format import utc_second
 
 MARKET_DATA = (TradeTick, MarkPriceTick, BookTick, CandleClosed, CandlesClosed)
@@ -83,12 +87,74 @@ class LogEntry:
 
 
 def format_event(ev: Event) -> str:
-    """One plain-text log line."""
-    fields = event_to_dict(ev)
-    fields.pop("type")
-    fields.pop("ts_ms")
-    body = " ".join(f"{k}={v}" for k, v in fields.items())
+    """One plain-text log line: orders, fills, positions, the account and funding as a trader reads
+    them (prices and money by `number_format`, as on every screen); any other event as its fields."""
+    reader = _READERS.get(type(ev))
+    if reader is not None:
+        body = reader(ev)
+    else:
+        fields = event_to_dict(ev)
+        fields.pop("type")
+        fields.pop("ts_ms")
+        body = " ".join(f"{k}={v}" for k, v in fields.items())
     return f"{utc_second(ev.ts_ms)} {ev.type:<16} {body}"
+
+
+def _side(side: OrderSide) -> str:
+    return side.name.lower().replace("_", " ")  # open short, close long ...
+
+
+def _owner(tag: str) -> str:
+    return f" [{tag}]" if tag else ""
+
+
+def _order_line(ev: Event) -> str:
+    assert isinstance(ev, OrderUpdated)
+    o = ev.order
+    limit = f" @ {price_text(o.price)}" if o.price is not None else ""
+    trigger = f" trigger {price_text(o.trigger_price)}" if o.trigger_price is not None else ""
+    text = f"{o.client_id} {o.symbol} {_side(o.side)} {o.type.value} {o.qty_contracts}{limit}{trigger}"
+    text += " reduce-only" if o.reduce_only else ""
+    text += f" -> {o.state.value}"
+    if o.filled_contracts:
+        text += f" {o.filled_contracts}/{o.qty_contracts} @ {price_text(o.avg_fill_price)}"
+    return text + (f" ({o.reason})" if o.reason else "") + _owner(o.tag)
+
+
+def _fill_line(ev: Event) -> str:
+    assert isinstance(ev, OrderFilled)
+    f = ev.fill
+    text = f"{f.client_id} {f.symbol} {_side(f.side)} {f.qty_contracts} @ {price_text(f.price)} fee {money_text(f.fee)}"
+    text += f" ({f.liquidity})"
+    return text + (f" P&L {money_text(f.realized_pnl, signed=True)} gross" if f.side.is_close else "")
+
+
+def _position_line(ev: Event) -> str:
+    assert isinstance(ev, PositionChanged)
+    p = ev.position
+    if p.is_flat:
+        text = f"{p.symbol} {p.side.value} flat, P&L {money_text(p.realized_pnl, signed=True)} gross"
+    else:
+        text = (f"{p.symbol} {p.side.value} {p.contracts} @ {price_text(p.entry_price)} {p.leverage}x "
+                f"liq {price_text(p.liquidation_price)} margin {money_text(p.margin)}")
+    return text + (f" ({ev.reason})" if ev.reason else "") + _owner(p.tag)
+
+
+def _account_line(ev: Event) -> str:
+    assert isinstance(ev, AccountUpdated)
+    return (f"equity {money_text(ev.equity)} available {money_text(ev.available)} "
+            f"uPnL {money_text(ev.unrealized_pnl, signed=True)}{_owner(ev.tag)}")
+
+
+def _funding_line(ev: Event) -> str:
+    assert isinstance(ev, FundingCharged)
+    return f"{ev.symbol} rate {ev.rate:.4%} paid {money_text(ev.amount, signed=True)}{_owner(ev.tag)}"
+
+
+_READERS: dict[type[Event], Callable[[Event], str]] = {
+    OrderUpdated: _order_line, OrderFilled: _fill_line, PositionChanged: _position_line,
+    AccountUpdated: _account_line, FundingCharged: _funding_line,
+}
 
 
 class EventLog:
