@@ -163,3 +163,17 @@ async def test_a_cancel_at_any_point_of_a_write_leaves_it_whole_and_raises_only_
     rows = await db.fetchall("SELECT k FROM t ORDER BY k")
     assert [r["k"] for r in rows] == sorted({r["k"] for r in rows})  # each at most once
     assert await db.execute_durable("INSERT INTO t (k) VALUES (1000)") == 1  # the connection still works
+
+
+async def test_a_failing_write_leaves_nothing_and_no_transaction_open(db):
+    """One statement runs without BEGIN / COMMIT (SQLite commits or undoes it whole); several are all or nothing."""
+    await db.execute_durable("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+    assert await db.execute_durable("INSERT INTO t (k) VALUES (1)") == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.execute_durable("INSERT INTO t (k) VALUES (1)")
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.execute_many_durable([("INSERT INTO t (k) VALUES (2)", ()), ("INSERT INTO t (k) VALUES (1)", ())])
+    conn = await db.connection()
+    assert not conn.in_transaction
+    assert [r["k"] for r in await db.fetchall("SELECT k FROM t")] == [1]
+    assert await db.execute_durable("INSERT INTO t (k) VALUES (3)") == 1  # the connection still works
