@@ -78,6 +78,22 @@ def test_positions_screen_with_a_position_in_each_band(snap_compare):
     assert snap_compare(_app(), terminal_size=SIZE)
 
 
+async def test_a_120_column_terminal_shows_the_liquidation_bar_and_the_pnl_of_every_position():
+    """The columns a trader needs most come first: on 120 columns the P&L is in view, not scrolled off."""
+    import re
+
+    app = _app()
+    async with app.run_test(size=(120, 34)) as pilot:
+        text = ""
+        for _ in range(100):  # (a deadline: 100 turns, not a fixed wait)
+            await pilot.pause()
+            text = re.sub(r"<[^>]+>", "", app.export_screenshot()).replace("&#160;", " ")
+            if "DOGE_USDT" in text:
+                break
+    for wanted in ("YELLOW 19.7 %", "-4.00", "-8.3 %", "RED 6.3 %", "-105.00", "-161.5 %", "LIQUIDATED", "-135.0 %"):
+        assert wanted in text, wanted
+
+
 def test_event_log_screen(snap_compare):
     assert snap_compare(_app(), terminal_size=SIZE, press=["4"])
 

@@ -48,10 +48,11 @@ class PositionRow:
     bar: LiqBar
 
 
-# the bar third: what a trader looks for first stays in view in a narrow terminal
+# most needed first, so a narrow terminal cuts the least needed: the bar third, then the P&L, then the
+# prices (120 columns show up to "last"; the P&L used to sit past 150, cut on a 120-column terminal)
 BAR_COLUMN = "to liquidation"
-COLUMNS = ("symbol", "side", BAR_COLUMN, "liq. price", "fair", "last", "entry", "contracts", "coins", "lev", "uPnL",
-           "ROE", "SL / TP", "in trade", "watchdog")
+COLUMNS = ("symbol", "side", BAR_COLUMN, "uPnL", "ROE", "liq. price", "fair", "entry", "last", "lev", "contracts",
+           "coins", "SL / TP", "in trade", "watchdog")
 
 
 def position_rows(snap: ConsoleSnapshot, bar_width: int = 16) -> list[PositionRow]:
@@ -68,7 +69,8 @@ def _row(p: PositionView, snap: ConsoleSnapshot, bar_width: int) -> PositionRow:
     sltp = f"{price_text(p.stop_loss)} / {price_text(p.take_profit)}"
     held = duration_text(max(0, snap.now_ms - p.opened_ms) / 1000) if p.opened_ms else "-"
     bar = liquidation_bar(p.distance_pct, p.band, bar_width, snap.yellow_pct, snap.red_pct, snap.autoclose_pct)
-    cells = (p.symbol, p.side.value, f"{bar.cells} {bar.label}", liq, price_text(p.fair), price_text(p.last),
-             price_text(p.entry), f"{p.contracts.normalize():f}", f"{p.coins.normalize():f}", f"{p.leverage}x",
-             upnl, roe, sltp, held, p.stage)
-    return PositionRow(f"{p.symbol}:{p.side.value}", cells, bar)
+    values = {"symbol": p.symbol, "side": p.side.value, BAR_COLUMN: f"{bar.cells} {bar.label}", "uPnL": upnl,
+              "ROE": roe, "liq. price": liq, "fair": price_text(p.fair), "entry": price_text(p.entry),
+              "last": price_text(p.last), "lev": f"{p.leverage}x", "contracts": f"{p.contracts.normalize():f}",
+              "coins": f"{p.coins.normalize():f}", "SL / TP": sltp, "in trade": held, "watchdog": p.stage}
+    return PositionRow(f"{p.symbol}:{p.side.value}", tuple(values[c] for c in COLUMNS), bar)
