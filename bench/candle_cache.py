@@ -5,7 +5,8 @@ written once as a plain CSV. Timed, each over `--rounds` runs (median, min, max)
 (SHA-256, parse with every check of the reader, write the .npz) into a fresh cache; a later load (stat
 index, .npz); a load with `rehash` (what `data import` does again); the SHA-256 of the file alone;
 iterating the columns as `Candle` tuples; stream-parsing the CSV (`read_candles`), which a run without
-the cache does. Last line: one JSON object.
+the cache does; the progress bar's bar count (`backtest_cli.count_bars`) by the text scan and from the
+cache's stamps. Last line: one JSON object.
 
     python bench/candle_cache.py [--bars N] [--rounds R]
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_reference import load_csv_columns, tile, write_tiled_csv
 
+from tui_trader.app.backtest_cli import count_bars
 from tui_trader.venues.candle_cache import file_sha256, load_columns
 from tui_trader.venues.candle_files import read_candles
 from tui_trader.venues.replay import bundled_data_path
@@ -55,6 +57,8 @@ def main() -> None:
             "sha256_ms": timed(args.rounds, lambda r: file_sha256(csv)),
             "iterate_candles_ms": timed(args.rounds, lambda r: sum(1 for _ in load_columns(csv, cache / "0").candles())),
             "stream_parse_ms": timed(args.rounds, lambda r: sum(1 for _ in read_candles(csv))),
+            "count_bars_scan_ms": timed(args.rounds, lambda r: count_bars([csv], None, None)),
+            "count_bars_cached_ms": timed(args.rounds, lambda r: count_bars([csv], None, None, cache / "0")),
         }
         size_mb = csv.stat().st_size / 1e6
     print(f"{args.bars:,} bars, CSV {size_mb:.0f} MB, {args.rounds} rounds: median (min-max) ms".replace(",", " "))
