@@ -16,10 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from backtest import data_dir  # noqa: E402
+from tui_trader.backtest.runner import run_backtest
 
-from tui_trader.backtest.runner import run_backtest  # noqa: E402
+DATA_DIRS = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data", Path("/work/shared/data"))
 
 RUNS = (
     ("bittrex_BCC-BTC_1m_20171104-20171118.csv",),
@@ -29,6 +28,14 @@ RUNS = (
     ("xrp-usdt-perp_5m_20211115-20211121.csv",),
     ("bittrex_BCC-BTC_1m_20171104-20171118.csv", "freqtrade_UNITTEST-BTC_1m_20171104-20171114.csv"),
 )
+
+
+def data_dir() -> Path:
+    """The shared real data set (its ftx and xrp files are not in the repository)."""
+    for candidate in DATA_DIRS:
+        if (candidate / RUNS[0][0]).exists():
+            return candidate
+    sys.exit("bench: the shared real data files are not found (see /work/shared/data/README.md)")
 
 
 def timed(paths: list[Path], fast_path: bool):
