@@ -123,7 +123,7 @@ class QuietSteps:
         if q is not None:
             if now < q.until:
                 if q.deps.keeps(kind, price) or self._update_quiet(symbol, now, held=False) > now:
-                    self._keep_quiet(symbol)
+                    self._keep_quiet(symbol, now)
                     return True
             elif self._new_quiet(symbol):
                 return True
@@ -218,19 +218,15 @@ class QuietSteps:
         event-minus-clock offset (0 in backtests), and re-converted when a market event moves it."""
         runner = self.runner
         clock_now = runner.clock.now_ms()
-        q = self.quiets.get(symbol)
-        if q is None:
-            q = self.quiets[symbol] = Quiet()
+        q = self.quiets[symbol]
         last = runner.event_time(symbol)
         q.until, q.offset = quiet_ms, (clock_now if last is None else last) - clock_now
         runner.wake_by(q.clock_until)
 
-    def _keep_quiet(self, symbol: str, now: int | None = None) -> None:
+    def _keep_quiet(self, symbol: str, now: int) -> None:
         """A market event left the quiet standing: re-convert its end if event time (`now`: the
         symbol's, just noted) jumped."""
         q = self.quiets[symbol]
-        if now is None:
-            now = self.runner.event_time(symbol) or 0
         if now - self.runner.clock.now_ms() != q.offset:
             self._quiet_changed(symbol, q.until)
 

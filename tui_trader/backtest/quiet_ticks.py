@@ -161,12 +161,6 @@ class QuietTicks:
         False: tick by tick). A quiet that would end too soon is renewed first - only while no
         stretch is pending (a renewal moves the step timer)."""
         stretches, feed = self.stretches, self.feed
-        if self._one_source and index in stretches:  # one source, a stretch under way: the common case
-            stretch = stretches[index]
-            if stretch.fits(candle):
-                stretch.candles.append(candle)
-                return True
-            return False
         start, interval_ms = candle.ts_ms, feed.intervals_s[index] * 1000
         slot = [(index, candle)]
         for ts, k, other, c in feed.upcoming_steps():
