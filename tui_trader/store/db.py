@@ -90,8 +90,8 @@ class Database:
 
     async def _transaction(self, statements: list[tuple[str, Sequence[Any]]]) -> int:
         """One statement runs on its own: SQLite commits it (synchronous=FULL: durable) or rolls it back
-        whole, so BEGIN / COMMIT around it only cost two more trips to the connection's thread (0.62 ->
-        0.38 ms a write here). Several run in BEGIN IMMEDIATE ... COMMIT, all or nothing."""
+        whole, so BEGIN / COMMIT around it would only cost two more trips to the connection's thread.
+        Several run in BEGIN IMMEDIATE ... COMMIT, all or nothing."""
         conn = await self.connection()
         count = 0
         async with self._write_lock:

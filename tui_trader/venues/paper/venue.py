@@ -218,7 +218,7 @@ class PaperVenue:
                 if not order.side.is_close:
                     self.ledger.frozen -= self._notional(order, order.price) / Decimal(order.leverage)  # type: ignore[arg-type]
                 self._execute(order, order.price, to_decimal(self.fees.maker_rate), "maker")  # type: ignore[arg-type]
-        self._check_stops(ev)
+        self._check_stops(ev, price)
 
     def _on_mark(self, ev: Event) -> None:
         assert isinstance(ev, MarkPriceTick)
@@ -278,8 +278,8 @@ class PaperVenue:
         self.report(PositionChanged(ts, self.ledger.snapshot(pos, self.marks.get(order.symbol), ts, flat=flat), reason=order.reason))
         self.report_account(ts)
 
-    def _check_stops(self, tick: TradeTick) -> None:
-        price = to_decimal(tick.price)
+    def _check_stops(self, tick: TradeTick, price: Decimal) -> None:
+        """`price`: the tick's price as a Decimal (converted once, by `_on_trade`)."""
         for side in (Side.LONG, Side.SHORT):
             pos = self.ledger.position(tick.symbol, side)
             if pos is None or (pos.stop_loss is None and pos.take_profit is None):
@@ -300,7 +300,7 @@ class PaperVenue:
                           leverage=pos.leverage, reduce_only=True, state=OrderState.OPEN, created_ms=tick.ts_ms,
                           updated_ms=tick.ts_ms, reason=reason, tag=pos.tag, trigger_price=trigger)
             self.orders[cid] = order
-            self._fill_market(order, tick, _crossed_at(trigger, tick))
+            self._fill_market(order, tick, _crossed_at(trigger, tick.from_price, price))
 
     def _liquidate(self, symbol: str, side: Side, ts: int) -> None:
         pos, loss = self.ledger.liquidate(symbol, side)
@@ -337,15 +337,14 @@ class PaperVenue:
         self.report(AccountUpdated(ts, acct.equity, acct.available, acct.cash_balance, acct.unrealized_pnl))
 
 
-def _crossed_at(trigger: Decimal | None, tick: TradeTick) -> Decimal | None:
-    """The trigger, when the tick's replayed path (`TradeTick.from_price` -> price) went through it on
+def _crossed_at(trigger: Decimal | None, from_price: float | None, price: Decimal) -> Decimal | None:
+    """The trigger, when the tick's replayed path (`TradeTick.from_price` -> `price`) went through it on
     the way: a trigger order on a real market triggers at its price, not at the candle's extreme.
     None (fill at the tick) for a real trade, a candle's first tick (a gap), or a path that started
     beyond the trigger."""
-    if trigger is None or tick.from_price is None:
+    if trigger is None or from_price is None:
         return None
-    start, end = to_decimal(tick.from_price), to_decimal(tick.price)
-    return trigger if (start - trigger) * (end - trigger) < 0 else None
+    return trigger if (to_decimal(from_price) - trigger) * (price - trigger) < 0 else None
 
 
 def _crosses(order: Order, price: Decimal) -> bool:
