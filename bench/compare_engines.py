@@ -92,14 +92,15 @@ def run_ours(csv_path: Path, columns: Columns | None) -> tuple[list[Trade], floa
     from tui_trader.venues.candle_cache import default_cache_dir, load_columns
 
     data_dir = csv_path.parent / "ours-data"
-    load_columns(csv_path, default_cache_dir(data_dir))  # the import (untimed, as the CSV's writing)
+    imported = load_columns(csv_path, default_cache_dir(data_dir))  # the import (untimed, as the CSV's writing)
+    ts0 = int(imported.ts[0])
+    preloaded = None if columns is None else imported  # (what a later load of the cache returns)
+    del imported  # from disk: the run loads them itself (peak RSS its own)
     settings = bench_settings(data_dir)
     strategy = bundled_strategy_path("bar_pump_short.toml")
-    preloaded = None if columns is None else load_columns(csv_path, default_cache_dir(data_dir))
     started = time.perf_counter()
     result = run_backtest(strategy, [csv_path], settings=settings, columns=preloaded)
     seconds = time.perf_counter() - started
-    ts0 = int(preloaded.ts[0]) if preloaded is not None else _first_ts(csv_path)
     trades: list[Trade] = []
     exit_prices: list[float] = []
     for t in result.trades:
@@ -128,12 +129,6 @@ def bench_settings(data_dir: Path) -> Any:
                                                    "yellow_band_pct": 8.0}),
         "risk": st.risk.model_copy(update={"daily_loss_limit_pct": 100.0, "max_drawdown_pct": 100.0}),
     })
-
-
-def _first_ts(csv_path: Path) -> int:
-    with csv_path.open() as fh:
-        fh.readline()
-        return int(fh.readline().split(",")[0])
 
 
 # ---- backtesting.py ----------------------------------------------------------------------------
