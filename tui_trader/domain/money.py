@@ -40,6 +40,7 @@ def is_on_unit(value: Decimal, unit: Decimal) -> bool:
     return unit > 0 and (value % unit) == 0
 
 
-def cents(value: Decimal) -> Decimal:
-    """Round to the cent, half-up: how reports and reconciliation compare money."""
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+def cents(value: Decimal, unit: Decimal = CENT) -> Decimal:
+    """Round to the cent (or a finer `unit`), half-up: how reports and reconciliation compare money,
+    and how every screen writes it (`number_format.money_text`)."""
+    return value.quantize(unit, rounding=ROUND_HALF_UP)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from tui_trader.domain.money import CENT, to_decimal
+from tui_trader.domain.money import CENT, cents, to_decimal
 
 MISSING = "-"
 PRICE_DIGITS = 8  # significant digits: more than MEXC quotes, and a computed price is cut to it
@@ -31,10 +31,10 @@ def price_text(value: Decimal | float | None, digits: int = PRICE_DIGITS) -> str
 
 
 def money_text(value: Decimal | float, signed: bool = False, unit: Decimal = CENT) -> str:
-    """`value` to the cent (or `unit`), half-up, with thousands separators; `signed` shows + on gains.
+    """`value` to the cent (or `unit`), half-up (`money.cents`), with thousands separators; `signed` shows + on gains.
 
     A plain format would round half-even (Decimal) or from the binary value (float): 0.125 would read
     0.12 on one screen and 0.13 on another.
     """
-    rounded = to_decimal(value).quantize(unit, rounding=ROUND_HALF_UP)
+    rounded = cents(to_decimal(value), unit)
     return f"{rounded:+,}" if signed else f"{rounded:,}"
