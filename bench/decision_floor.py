@@ -6,8 +6,9 @@ recorder): `compare_engines.py` measures that. This measures what is left when a
 taken away - the option the owner would have to allow, since the guide has backtests run the same
 risk, watchdog and execution code as live: the same pre-screen (`bar_screen.s1_may_fire`) and
 catch-up (`BarIndicatorSet.extend`) as our bar backtest, the real `StrategyMachine` stepped on
-every bar the screen keeps, and fills worked out inline by the bench's own rules (entry at the
-close; SL `max(open, SL)` before TP `min(open, TP)`; no fees, equity, orders or records). Nothing
+every bar the screen keeps, and exits decided inline by the bench's own rules (entry at the close;
+the stop when the high reaches it before the target when the low does; no exit prices, fees, equity,
+orders or records - the trade list is what is checked). Nothing
 here is product code and nothing in the product uses it; it exists to put a number on option (b).
 
 It checks its trade list against the reference (`bench_reference.py`: exit 1 on a difference) and
