@@ -208,7 +208,8 @@ def load_series_columns(paths: Sequence[Path | str], cache_dir: Path | None, *, 
             parts.append(mine.rows(start))
             last, last_path = mine, path
     arrays = [np.concatenate([getattr(p, name) for p in parts]) if parts else _empty(name) for name in COLUMNS]
-    digest = hashlib.sha256("\n".join(["series", *(loaded[p].checksum for p in order)]).encode()).hexdigest()
+    digest = "" if cache_dir is None else hashlib.sha256(  # (no cache: no checksums to combine, as for one file)
+        "\n".join(["series", *(loaded[p].checksum for p in order)]).encode()).hexdigest()
     from_cache = all(c.from_cache for c in loaded.values())
     return _built(order[0], arrays, digest, None, from_cache=from_cache)
 
