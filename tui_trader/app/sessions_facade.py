@@ -11,7 +11,7 @@ it typed for the dashboard's one error rule (`app/tui/errors.py`): a wrong value
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -203,22 +203,15 @@ class SessionsFacade:
 
     # --- queries --------------------------------------------------------------------------
 
-    async def list(self) -> list[SessionSummary]:
-        """Every paper session, oldest first, with its status and performance."""
-        async with _typed_errors("list sessions"):
-            infos = await self._service.list()
-            out = [await self._summary(info) for info in infos]
-        self._forget_gone(infos)
-        return out
-
     async def detail(self, session_id: str, max_orders: int = 50) -> SessionDetail:
         """The session's live P&L, open positions and its newest `max_orders` orders with their fills."""
         async with _typed_errors(f"show session {session_id}"):
             return await self._detail(await self._service.get(session_id), max_orders)
 
     async def read(self, selected: str | None, max_orders: int = 50) -> ScreenRead:
-        """`list()` and the detail of `selected` (the first session when it is gone or None; no detail when
-        there is no session, or it was deleted meanwhile) - what the sessions screen shows at each tick.
+        """Every paper session, oldest first, with its status and performance, and the detail of `selected`
+        (the first session when it is gone or None; no detail when there is no session, or it was deleted
+        meanwhile) - what the sessions screen shows at each tick.
 
         Why one call: the selected session's performance is worked out once for its row and its detail,
         and its orders and fills are read once (a running session's figures are never cached).
@@ -237,30 +230,27 @@ class SessionsFacade:
         async with _typed_errors("list sessions"):
             out = [detail.summary if detail is not None and info.id == wanted else await self._summary(info)
                    for info in infos]
-        self._forget_gone(infos)
+        for gone in set(self._settled) - set(ids):
+            del self._settled[gone]
         return out, detail
 
     async def _detail(self, info: SessionInfo, max_orders: int) -> SessionDetail:
         perf, orders, fills = await self._service.performance_and_orders(info.id)
+        return SessionDetail(self._remember(info, perf), perf.realized_pnl, perf.unrealized_pnl, perf.fees,
+                             perf.funding, perf.max_drawdown_pct, info.cursor_ms, _positions(info),
+                             _orders(orders, fills, max_orders), len(orders))
+
+    async def _summary(self, info: SessionInfo) -> SessionSummary:
+        cached = self._settled.get(info.id)  # (only settled sessions are kept: a live status never matches)
+        if cached is not None and cached[0] == (info.status, info.updated_ms):
+            return cached[1]
+        return self._remember(info, await self._service.performance(info.id))
+
+    def _remember(self, info: SessionInfo, perf: Performance) -> SessionSummary:
+        """The session's summary, kept when it is settled (its figures no longer move)."""
         summary = self._from(info, perf)
         if info.status not in LIVE_STATUSES:
             self._settled[info.id] = ((info.status, info.updated_ms), summary)
-        return SessionDetail(summary, perf.realized_pnl, perf.unrealized_pnl, perf.fees, perf.funding,
-                             perf.max_drawdown_pct, info.cursor_ms, _positions(info),
-                             _orders(orders, fills, max_orders), len(orders))
-
-    def _forget_gone(self, infos: Iterable[SessionInfo]) -> None:
-        for gone in set(self._settled) - {i.id for i in infos}:
-            del self._settled[gone]
-
-    async def _summary(self, info: SessionInfo) -> SessionSummary:
-        key = (info.status, info.updated_ms)
-        cached = self._settled.get(info.id)
-        if cached is not None and cached[0] == key and info.status not in LIVE_STATUSES:
-            return cached[1]
-        summary = self._from(info, await self._service.performance(info.id))
-        if info.status not in LIVE_STATUSES:
-            self._settled[info.id] = (key, summary)
         return summary
 
     @staticmethod
