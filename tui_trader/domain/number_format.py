@@ -1,4 +1,4 @@
-"""Domain layer: how prices and money are written for people - one rule for every screen.
+"""Domain layer: how prices, money and sizes are written for people - one rule for every screen.
 
 Every screen, table, header and alert that shows a price or an amount of money calls these, so the
 same price reads the same on the positions, sessions and backtests screens, and money is rounded one
@@ -38,3 +38,8 @@ def money_text(value: Decimal | float, signed: bool = False, unit: Decimal = CEN
     """
     rounded = cents(to_decimal(value), unit)
     return f"{rounded:+,}" if signed else f"{rounded:,}"
+
+
+def quantity_text(value: Decimal) -> str:
+    """Contracts or coins as held, every digit, positional (a size is never rounded for display)."""
+    return format(value.normalize(), "f")

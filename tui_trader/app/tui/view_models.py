@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tui_trader.app.facade import ConsoleSnapshot, PositionView
 from tui_trader.domain.liquidation import Band
-from tui_trader.domain.number_format import money_text, price_text
+from tui_trader.domain.number_format import money_text, price_text, quantity_text
 from tui_trader.domain.time_format import duration_text
 
 BAR_FULL_PCT = 50.0  # a bar is full at this distance from liquidation or more
@@ -71,6 +71,6 @@ def _row(p: PositionView, snap: ConsoleSnapshot, bar_width: int) -> PositionRow:
     bar = liquidation_bar(p.distance_pct, p.band, bar_width, snap.yellow_pct, snap.red_pct, snap.autoclose_pct)
     values = {"symbol": p.symbol, "side": p.side.value, BAR_COLUMN: f"{bar.cells} {bar.label}", "uPnL": upnl,
               "ROE": roe, "liq. price": liq, "fair": price_text(p.fair), "entry": price_text(p.entry),
-              "last": price_text(p.last), "lev": f"{p.leverage}x", "contracts": f"{p.contracts.normalize():f}",
-              "coins": f"{p.coins.normalize():f}", "SL / TP": sltp, "in trade": held, "watchdog": p.stage}
+              "last": price_text(p.last), "lev": f"{p.leverage}x", "contracts": quantity_text(p.contracts),
+              "coins": quantity_text(p.coins), "SL / TP": sltp, "in trade": held, "watchdog": p.stage}
     return PositionRow(f"{p.symbol}:{p.side.value}", tuple(values[c] for c in COLUMNS), bar)

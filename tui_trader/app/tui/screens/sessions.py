@@ -35,7 +35,7 @@ from tui_trader.app.tui.dialogs.confirm import ConfirmDialog
 from tui_trader.app.tui.dialogs.session_form import SessionFormDialog
 from tui_trader.app.tui.errors import show_error
 from tui_trader.app.tui.widgets.status_header import StatusHeader
-from tui_trader.domain.number_format import money_text, price_text
+from tui_trader.domain.number_format import money_text, price_text, quantity_text
 from tui_trader.domain.time_format import utc_minute, utc_second
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,6 @@ ORDER_COLUMNS = (("time", "time (UTC)", False), ("client", "client id", False), 
 # --- view models (pure) ---------------------------------------------------------------------
 
 
-def quantity(value: Decimal) -> str:
-    """Contracts as stored, every digit (a size is never rounded for display)."""
-    return format(value.normalize(), "f")
-
-
 def session_row(s: SessionSummary) -> Row:
     """One sessions-table row, in `SESSION_COLUMNS` order."""
     win = f"{s.win_rate_pct:.1f} %" if s.trades else "-"
@@ -71,14 +66,15 @@ def session_row(s: SessionSummary) -> Row:
 
 
 def position_row(p: SessionPositionView) -> Row:
-    return (p.symbol, p.side, quantity(p.contracts), price_text(p.entry), price_text(p.mark),
+    return (p.symbol, p.side, quantity_text(p.contracts), price_text(p.entry), price_text(p.mark),
             price_text(p.liquidation), f"{p.leverage}x", money_text(p.margin), money_text(p.unrealized_pnl, True))
 
 
 def order_row(o: SessionOrderView) -> Row:
-    fills = "; ".join(f"{quantity(f.qty_contracts)} @ {price_text(f.price)}, {money_text(f.fee, unit=FEE_UNIT)}"
+    fills = "; ".join(f"{quantity_text(f.qty_contracts)} @ {price_text(f.price)}, {money_text(f.fee, unit=FEE_UNIT)}"
                       for f in o.fills)
-    return (utc_second(o.created_ms), o.client_id, o.side, quantity(o.qty_contracts), o.state, o.reason, fills or "-")
+    return (utc_second(o.created_ms), o.client_id, o.side, quantity_text(o.qty_contracts), o.state, o.reason,
+            fills or "-")
 
 
 def pnl_text(d: SessionDetail) -> str:
