@@ -40,7 +40,7 @@ from tui_trader.domain.events import (
     event_to_dict,
 )
 from tui_trader.domain.models import OrderSide
-from tui_trader.domain.number_format import money_text, price_text
+from tui_trader.domain.number_format import money_text, price_text, quantity_text
 from tui_trader.domain.time_format import utc_second
 
 MARKET_DATA = (TradeTick, MarkPriceTick, BookTick, CandleClosed, CandlesClosed)
@@ -113,18 +113,19 @@ def _order_line(ev: Event) -> str:
     o = ev.order
     limit = f" @ {price_text(o.price)}" if o.price is not None else ""
     trigger = f" trigger {price_text(o.trigger_price)}" if o.trigger_price is not None else ""
-    text = f"{o.client_id} {o.symbol} {_side(o.side)} {o.type.value} {o.qty_contracts}{limit}{trigger}"
+    text = f"{o.client_id} {o.symbol} {_side(o.side)} {o.type.value} {quantity_text(o.qty_contracts)}{limit}{trigger}"
     text += " reduce-only" if o.reduce_only else ""
     text += f" -> {o.state.value}"
     if o.filled_contracts:
-        text += f" {o.filled_contracts}/{o.qty_contracts} @ {price_text(o.avg_fill_price)}"
+        text += f" {quantity_text(o.filled_contracts)}/{quantity_text(o.qty_contracts)} @ {price_text(o.avg_fill_price)}"
     return text + (f" ({o.reason})" if o.reason else "") + _owner(o.tag)
 
 
 def _fill_line(ev: Event) -> str:
     assert isinstance(ev, OrderFilled)
     f = ev.fill
-    text = f"{f.client_id} {f.symbol} {_side(f.side)} {f.qty_contracts} @ {price_text(f.price)} fee {money_text(f.fee)}"
+    text = (f"{f.client_id} {f.symbol} {_side(f.side)} {quantity_text(f.qty_contracts)} @ {price_text(f.price)} "
+            f"fee {money_text(f.fee)}")
     text += f" ({f.liquidity})"
     return text + (f" P&L {money_text(f.realized_pnl, signed=True)} gross" if f.side.is_close else "")
 
@@ -135,7 +136,7 @@ def _position_line(ev: Event) -> str:
     if p.is_flat:
         text = f"{p.symbol} {p.side.value} flat, P&L {money_text(p.realized_pnl, signed=True)} gross"
     else:
-        text = (f"{p.symbol} {p.side.value} {p.contracts} @ {price_text(p.entry_price)} {p.leverage}x "
+        text = (f"{p.symbol} {p.side.value} {quantity_text(p.contracts)} @ {price_text(p.entry_price)} {p.leverage}x "
                 f"liq {price_text(p.liquidation_price)} margin {money_text(p.margin)}")
     return text + (f" ({ev.reason})" if ev.reason else "") + _owner(p.tag)
 
