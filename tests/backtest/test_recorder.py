@@ -1,11 +1,18 @@
-"""The recorder counts bars and samples equity the same from `CandleClosed` and `CandlesClosed`."""
+"""The recorder counts bars and samples equity the same from `CandleClosed` and `CandlesClosed`; its trade
+book keeps a round trip whole whichever of the close fill and the flat position report comes first."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from tui_trader.backtest.recorder import Recorder
-from tui_trader.domain.events import CandleClosed, CandlesClosed
+from tui_trader.backtest.recorder import Recorder, TradeBook
+from tui_trader.domain.events import (
+    CandleClosed,
+    CandlesClosed,
+    OrderFilled,
+    PositionChanged,
+)
+from tui_trader.domain.models import ClientOrderId, Fill, OrderSide, Position, Side
 from tui_trader.engine.bus import EventBus
 
 T0 = 1_700_000_040_000  # not on an hour: the first sample is the first close
@@ -33,3 +40,37 @@ def test_a_batch_of_closes_records_what_the_closes_one_by_one_would():
     assert one.curve == many.curve
     assert [ts % HOUR for ts, _ in one.curve[2:-1]] == [0, 0, 0]  # the first close at or after each hour
     assert one.curve[0] == (T0, Decimal(1000)) and one.curve[1][1] == Decimal("1012.5")
+
+
+def _fill(n: int, side: OrderSide, qty: str, price: str, ts: int, pnl: str = "0") -> OrderFilled:
+    fill = Fill(f"f{n}", ClientOrderId(f"c{n}"), "BTC_USDT", side, Decimal(qty), Decimal(price), Decimal("0.01"), ts,
+                realized_pnl=Decimal(pnl))
+    return OrderFilled(ts, fill)
+
+
+def _flat(ts: int) -> PositionChanged:
+    return PositionChanged(ts, Position("BTC_USDT", Side.SHORT, Decimal(0), Decimal(1), Decimal(0), 3), "push")
+
+
+def test_a_close_fill_reported_after_the_flat_position_still_belongs_to_its_trade():
+    # MEXC pushes the position (flat) before the order that closed it, each with its own time
+    book = TradeBook()
+    for ev in (_fill(1, OrderSide.OPEN_SHORT, "47", "63600", T0), _flat(T0 + 5_000),
+               _fill(2, OrderSide.CLOSE_SHORT, "40", "61000", T0 + 5_001, "10.4"),
+               _fill(3, OrderSide.CLOSE_SHORT, "7", "61000", T0 + 5_002, "1.82")):
+        book.apply(ev)
+    [trade] = book.trades
+    assert trade.closed and trade.exit_ms == T0 + 5_000 and trade.exit_reason == "push"
+    assert trade.exit_qty == 47 and trade.exit_price == Decimal(61000)
+    assert trade.gross_pnl == Decimal("12.22") and trade.fees == Decimal("0.03")
+
+
+def test_a_new_entry_ends_the_wait_for_a_close_that_never_came():
+    book = TradeBook()
+    for ev in (_fill(1, OrderSide.OPEN_SHORT, "10", "100", T0), _flat(T0 + 1_000),  # closed with no fill seen
+               _fill(2, OrderSide.OPEN_SHORT, "5", "90", T0 + 2_000),
+               _fill(3, OrderSide.CLOSE_SHORT, "5", "80", T0 + 3_000, "0.5"), _flat(T0 + 3_000)):
+        book.apply(ev)
+    first, second = book.trades
+    assert first.exit_qty == 0 and first.gross_pnl == 0
+    assert second.closed and second.exit_qty == 5 and second.gross_pnl == Decimal("0.5")

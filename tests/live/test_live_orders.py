@@ -60,7 +60,9 @@ async def test_entry_fill_exit_flat_by_rest_lookups_only(fake, tmp_path):
 
 
 async def test_entry_fill_exit_flat_by_private_pushes_only(fake, tmp_path):
-    # the REST lookups would come after the test: the pushes must do it all
+    # the REST lookups would come after the test: the pushes must do it all; each order is stamped after
+    # the position push before it, so the flat position is on record before the fill that closed it
+    fake.order_stamp_lag_ms = 50
     rig = await LiveRig(fake, tmp_path / "live.sqlite", pushes=True, order_poll_s=3600.0).start()
     try:
         await fake.wait_ws(lambda f: len(f.ws_clients) == 1)

@@ -1,7 +1,10 @@
 """Backtest layer: the trade list and the equity curve of a run, built from the engine's own events.
 
 A trade is one position's life: it opens with the first `OrderFilled` that opens a (symbol, side)
-from flat and ends with the `PositionChanged` that reports it flat. Entry price = quantity-weighted
+from flat and ends with the `PositionChanged` that reports it flat. A venue may report the position
+flat before the order that closed it (MEXC pushes the position, then the order, and stamps each with
+its own time): closing fills that come after the flat report still belong to that trade, until they
+cover its contracts or a new entry opens the side again. Entry price = quantity-weighted
 average of the opening fills, exit price = that of the closing fills (a liquidation's fill is at
 the liquidation price); gross P&L = the closing fills' realised P&L (a liquidation realises minus
 the isolated margin); fees = all its fills' fees; funding = every `FundingCharged` of its symbol
@@ -83,6 +86,7 @@ class TradeBook:
     def __init__(self) -> None:
         self.trades: list[BacktestTrade] = []
         self._open: dict[tuple[str, str], BacktestTrade] = {}
+        self._exiting: dict[tuple[str, str], BacktestTrade] = {}  # reported flat, closing fills still to come
 
     def apply(self, ev: Event) -> None:
         self._on_trading(ev)
@@ -98,6 +102,8 @@ class TradeBook:
                 del self._open[key]
                 trade.exit_ms = ev.ts_ms
                 trade.exit_reason = ev.reason
+                if trade.exit_qty < trade.contracts:
+                    self._exiting[key] = trade
             elif trade is not None:
                 trade.leverage, trade.tag = pos.leverage, pos.tag
         elif isinstance(ev, FundingCharged):
@@ -109,18 +115,21 @@ class TradeBook:
         fill = ev.fill
         side: Side = fill.side.position_side
         key = (fill.symbol, side.value)
-        trade = self._open.get(key)
         if not fill.side.is_close:
+            self._exiting.pop(key, None)  # a new position: a late close can no longer be told from its own
+            trade = self._open.get(key)
             if trade is None:
                 trade = self._open[key] = BacktestTrade(fill.symbol, side.value, fill.ts_ms)
                 self.trades.append(trade)
             trade.contracts += fill.qty_contracts
             trade.entry_notional += fill.qty_contracts * fill.price
-        elif trade is not None:
+        elif (trade := self._exiting.get(key) or self._open.get(key)) is not None:
             trade.exit_qty += fill.qty_contracts
             trade.exit_notional += fill.qty_contracts * fill.price
             trade.gross_pnl += fill.realized_pnl
             trade.liquidated = trade.liquidated or fill.liquidity == "liquidation"
+            if trade.closed and trade.exit_qty >= trade.contracts:
+                del self._exiting[key]
         else:
             return
         trade.fees += fill.fee

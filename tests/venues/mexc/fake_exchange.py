@@ -54,6 +54,8 @@ Faults switchable at run time:
 * ``not_allowed`` (symbols answering 1002), ``rate_limited`` (symbols answering 510 on create).
 * ``enforce_rate_limits`` (False): True answers 510 beyond MEXC's per-endpoint limits (20 / 2 s,
   ``detail`` 1 / 5 s) on the fake's clock, as MEXC does; ``over_limit`` counts those answers by route.
+* ``order_stamp_lag_ms`` (0): a finished order's ``updateTime`` this many ms after the position push that
+  went before it (MEXC stamps each push with its own time; the flat position can be the earlier one).
 * ``push_loss`` (drop private pushes), ``push_delay_s`` (deliver them late), ``close_ws()``,
   ``ws_stalled`` (no replies, no pushes), ``ws_stall_pushes`` (pongs answered, no pushes at all).
 * Price moves, each step running the limit-fill and liquidation checks: ``set_price``,
@@ -175,6 +177,7 @@ class FakeMexc:
         self.calls: dict[str, int] = defaultdict(int)
         self.rejected_signatures = 0
         self.server_offset_ms = 0
+        self.order_stamp_lag_ms = 0
         self.clock_ms: Callable[[], int] | None = None
         self.recv_window_ms = 10_000
         self.held = 0
@@ -534,7 +537,7 @@ class FakeMexc:
             self._finish(o, 4, error=18 if kind == 3 else 19)
 
     def _finish(self, o: dict[str, Any], state: int, error: int = 0) -> None:
-        o.update(state=state, errorCode=error, updateTime=self.now_ms(), version=o.get("version", 0) + 1)
+        o.update(state=state, errorCode=error, updateTime=self.now_ms() + self.order_stamp_lag_ms, version=o.get("version", 0) + 1)
         o["remainVol"] = _out(_d(o["vol"]) - _d(o["dealVol"])) if state in (1, 2) else 0
         self._emit("push.personal.order", self._public_order(o))
         self._emit_asset()
