@@ -95,7 +95,8 @@ def test_candle_volume_surge_matches_naive(vols, n):
 
 def test_rsi_step_example_and_flat_market():
     rsi = Rsi(period=14)
-    rsi._gain, rsi._loss, rsi._count, rsi._last_close = 0.60, 0.20, 14, 1.0  # strategy.md §2.6 step
+    wilder = rsi._wilder  # seeded: strategy.md §2.6 step
+    wilder._gain, wilder._loss, wilder._seed, wilder._last = 0.60, 0.20, None, 1.0
     rsi.on_candle(60, 1.9)
     assert rsi.value(0) == pytest.approx(76.99, abs=0.01)
     flat = Rsi(period=3)

@@ -22,8 +22,8 @@ Definitions (x is the series given to `update`, t the newest bar):
   ema <- (x - ema) * alpha + ema (that order of operations). Defined for t >= n-1.
 - `Rsi(n)` (Wilder): changes d = x[t] - x[t-1], gain = max(d, 0), loss = max(-d, 0). The average
   gain G and loss L are seeded with the simple mean of the first n changes (rounded sum / n, as
-  RollingMean), then G <- (G (n-1) + gain) / n, the same for L. RSI by the one rule both RSIs
-  share (`rsi.rsi_from_averages`): 100 when L == 0 < G, 50 when G == L == 0 (a flat market is
+  RollingMean), then G <- (G (n-1) + gain) / n, the same for L. It is `rsi.WilderRsi`, the one
+  recurrence the tick strategies' RSI runs too: 100 when L == 0 < G, 50 when G == L == 0 (a flat market is
   neutral), else 100 - 100 / (1 + G / L). Defined for t >= n (n changes need n+1 bars).
 - `ChangeFromLow(n)`: x[t] / min(x[t-n .. t-1]) - 1, a fraction (0.07 is 7 %), the "pump_pct" of
   a close series; `ChangeFromHigh(n)`: x[t] / max(x[t-n .. t-1]) - 1 (negative in a dump).
@@ -47,7 +47,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 
-from tui_trader.domain.indicators.rsi import rsi_from_averages
+from tui_trader.domain.indicators.rsi import WilderRsi
 
 GRID_BITS = 1074  # 2^-1074: the smallest subnormal, a grid every finite float lies on
 _GRID = 1 << GRID_BITS
@@ -197,64 +197,7 @@ class Ema:
         return self._ema
 
 
-class Rsi:
-    """Wilder RSI(n) seeded with the simple mean of the first n changes; 100 when the average
-    loss is 0 (50 when the gain is 0 too); defined for t >= n (module docstring)."""
-
-    def __init__(self, n: int = 14) -> None:
-        self.n = n
-        self._last: float | None = None
-        self._seed_gain: RollingMean | None = RollingMean(n)
-        self._seed_loss = RollingMean(n)
-        self._gain: float | None = None
-        self._loss = 0.0
-
-    def update(self, x: float) -> None:
-        prev, self._last = self._last, x
-        if prev is None:
-            return
-        d = x - prev
-        gain, loss = max(d, 0.0), max(-d, 0.0)
-        n = self.n
-        if self._seed_gain is not None:
-            self._seed_gain.update(gain)
-            self._seed_loss.update(loss)
-            self._gain = self._seed_gain.value
-            if self._gain is not None:
-                self._loss = self._seed_loss.value or 0.0
-                self._seed_gain = None
-        else:
-            assert self._gain is not None
-            self._gain = (self._gain * (n - 1) + gain) / n
-            self._loss = (self._loss * (n - 1) + loss) / n
-
-    def extend(self, xs: Iterable[float]) -> None:
-        """`update` each of `xs` in turn, in a tight loop with the same float operations: a zero
-        gain or loss adds +0.0, which leaves a non-negative sum unchanged, so it is left out."""
-        it = iter(xs)
-        while self._seed_gain is not None or self._last is None:
-            x = next(it, None)
-            if x is None:
-                return
-            self.update(x)
-        gain, loss, prev = self._gain, self._loss, self._last
-        assert gain is not None
-        n = self.n
-        k = n - 1
-        for x in it:
-            d = x - prev
-            prev = x
-            if d > 0:
-                gain = (gain * k + d) / n
-                loss = (loss * k) / n
-            else:
-                gain = (gain * k) / n
-                loss = (loss * k - d) / n
-        self._gain, self._loss, self._last = gain, loss, prev
-
-    @property
-    def value(self) -> float | None:
-        return None if self._gain is None else rsi_from_averages(self._gain, self._loss)
+Rsi = WilderRsi  # the one Wilder recurrence (rsi.py); the definition above is its docstring's
 
 
 def _ratio_minus_one(x: float, extreme: float) -> float | None:
