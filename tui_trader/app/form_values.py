@@ -10,9 +10,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from tui_trader.app.facade import FieldInvalid
-from tui_trader.domain.config import MAX_LEVERAGE
+from tui_trader.domain.config import MAX_LEVERAGE, MIN_LEVERAGE
 
-MIN_LEVERAGE = 1  # the bounds `SessionRequest.leverage` and the venue enforce
 BALANCE_HINT = "a number of USDT, e.g. 10000"
 
 

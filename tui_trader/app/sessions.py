@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tui_trader.app.session_runtime import SessionRuntime, session_strategy
 from tui_trader.backtest import metrics
 from tui_trader.backtest.recorder import BacktestTrade, stored_trades
-from tui_trader.domain.config import MAX_LEVERAGE, Settings
+from tui_trader.domain.config import MAX_LEVERAGE, MIN_LEVERAGE, Settings
 from tui_trader.domain.errors import DataError, StrategyError, TraderError
 from tui_trader.domain.models import Fill, Order, Position, Side
 from tui_trader.domain.money import cents
@@ -68,7 +68,7 @@ class SessionRequest(BaseModel):
     strategy_file: Path | None = None  # None = the bundled pump_short
     symbols: list[str] = Field(default_factory=list)  # empty = derived from the data file
     starting_balance: float = Field(10_000.0, gt=0, le=1e12)
-    leverage: int | None = Field(None, ge=1, le=MAX_LEVERAGE)  # overrides the strategy's Z1 leverage
+    leverage: int | None = Field(None, ge=MIN_LEVERAGE, le=MAX_LEVERAGE)  # overrides the strategy's Z1 leverage
     source: Literal["replay", "mexc"] = "replay"  # mexc = the live public feed (needs symbols)
     data_file: Path | None = None  # replay only; None = the bundled sample
     funding_file: Path | None = None  # `timestamp_ms,funding_rate` series; None = paper.funding_rate constant

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-MAX_LEVERAGE = 200
+MIN_LEVERAGE, MAX_LEVERAGE = 1, 200  # MEXC's bounds: the config, strategies, session forms and venue check
 
 
 class Section(BaseModel):
@@ -101,7 +101,7 @@ class RiskConfig(Section):
 
     max_position_pct: float = Field(10.0, gt=0, le=100, description="Largest position margin as % of equity.")
     max_open_positions: int = Field(3, ge=1, le=500, description="Open positions plus pending entries, all strategies.")
-    max_leverage: int = Field(20, ge=1, le=MAX_LEVERAGE, description="Highest leverage an entry may use (1..200).")
+    max_leverage: int = Field(20, ge=MIN_LEVERAGE, le=MAX_LEVERAGE, description="Highest leverage an entry may use (1..200).")
     daily_loss_limit_pct: float = Field(5.0, gt=0, le=100, description="Loss since 00:00 UTC (% of that equity) that trips the kill switch.")
     max_drawdown_pct: float = Field(15.0, gt=0, le=100, description="Drawdown from peak equity (%) that trips the kill switch.")
 

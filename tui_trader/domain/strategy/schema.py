@@ -25,11 +25,11 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from tui_trader.domain.config import MAX_LEVERAGE, MIN_LEVERAGE
 from tui_trader.domain.errors import StrategyError
 from tui_trader.domain.indicators.rsi import TIMEFRAMES_S
 from tui_trader.domain.strategy.original import from_original
 
-MAX_LEVERAGE = 200
 Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h"]  # the candle intervals (seconds: TIMEFRAMES_S)
 OPERATORS = (">", "<", ">=", "<=")
 
@@ -236,7 +236,7 @@ class O1Section(Section):
 
 class OrderSpec(Model):
     size_pct: Pct
-    leverage: Annotated[int, between(1, MAX_LEVERAGE)]
+    leverage: Annotated[int, between(MIN_LEVERAGE, MAX_LEVERAGE)]
     margin_mode: Annotated[Literal["isolated", "cross"], AfterValidator(_isolated_only)] = "isolated"
     order_type: Literal["market", "limit"] = "market"
     limit_offset_pct: Annotated[float, between(-50, 50)] = 0.0
@@ -261,7 +261,7 @@ class GlobalLimits(Model):
     max_hold_s: Positive = 7200.0
     max_daily_trades: Annotated[int, between(1, 10_000)] = 20
     daily_loss_limit_pct: Pct = 5.0
-    max_leverage: Annotated[int, between(1, MAX_LEVERAGE)] = 5
+    max_leverage: Annotated[int, between(MIN_LEVERAGE, MAX_LEVERAGE)] = 5
     min_entry_liq_distance_pct: Annotated[float, between(0, 100)] = 20.0
     max_stale_data_s: Positive = 10.0
     warmup_s: NonNegative | None = None  # None = the longest S1 indicator window

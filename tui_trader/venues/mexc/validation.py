@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tui_trader.domain.config import MAX_LEVERAGE
+from tui_trader.domain.config import MAX_LEVERAGE, MIN_LEVERAGE
 from tui_trader.domain.models import Instrument, Order, OrderType
 from tui_trader.domain.money import is_on_unit
 from tui_trader.venues.mexc import constants as C
@@ -23,8 +23,8 @@ def validate_leverage(leverage: int, inst: Instrument) -> None:
     """1..200 and not above the contract's maxLeverage."""
     if isinstance(leverage, bool) or not isinstance(leverage, int):
         raise _fail("leverage", f"must be an integer, got {leverage!r}")
-    if not 1 <= leverage <= MAX_LEVERAGE:
-        raise _fail("leverage", f"{leverage} outside 1..{MAX_LEVERAGE}")
+    if not MIN_LEVERAGE <= leverage <= MAX_LEVERAGE:
+        raise _fail("leverage", f"{leverage} outside {MIN_LEVERAGE}..{MAX_LEVERAGE}")
     if leverage > inst.max_leverage:
         raise _fail("leverage", f"{leverage} above {inst.symbol} maxLeverage {inst.max_leverage}")
 
