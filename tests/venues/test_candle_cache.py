@@ -255,6 +255,7 @@ def test_rows_and_between_are_views_of_the_range(tmp_path, real):
 
 def test_default_cache_dir_is_beside_the_database(tmp_path):
     assert default_cache_dir(tmp_path) == tmp_path / "candles"
+    assert default_cache_dir(None) is None  # no data dir: read without caching
 
 
 # --- several files of one symbol: read_candle_series' rule -----------------------------------------

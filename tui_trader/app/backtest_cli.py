@@ -200,7 +200,7 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
         return _sweep(strategy, grid, args, options, db, console)
     from tui_trader.backtest.runner import run_backtest
 
-    total = count_bars(args.data, from_ms, to_ms, default_cache_dir(settings.data_dir) if settings.data_dir else None)
+    total = count_bars(args.data, from_ms, to_ms, default_cache_dir(settings.data_dir))
     with _progress(console) as progress:
         task = progress.add_task("backtest", total=total or None)
         result = run_backtest(strategy, args.data, store_path=db, progress=lambda n, _ts: progress.update(task, completed=n), **options)

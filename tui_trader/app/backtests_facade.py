@@ -453,7 +453,7 @@ def child_main() -> int:
         logging.getLogger().handlers[:] = [file_log_handler(settings)]
         logging.getLogger().setLevel(settings.log_level)
     data = [Path(p) for p in req["data"]]
-    cache = default_cache_dir(settings.data_dir) if settings.data_dir is not None else None
+    cache = default_cache_dir(settings.data_dir)
     emit(event="total", total=count_bars(data, req["date_from_ms"], req["date_to_ms"], cache))
     try:
         result = run_backtest(

@@ -221,7 +221,7 @@ def _bar_columns(feed: ReplayFeed, settings: Settings, date_from_ms: int | None,
     if len(feed.symbols) != 1:
         return None
     if columns is None:
-        cache = default_cache_dir(settings.data_dir) if settings.data_dir is not None else None
+        cache = default_cache_dir(settings.data_dir)
         columns = load_series_columns(feed.files[0], cache)
     return columns.between(date_from_ms, date_to_ms)
 

@@ -56,7 +56,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import starmap
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -126,9 +126,14 @@ class CandleColumns:
         return self.rows(lo, max(lo, hi))
 
 
-def default_cache_dir(data_dir: Path) -> Path:
-    """The cache beside the database: `<data_dir>/candles` (`data_dir`: the settings' data dir)."""
-    return data_dir / CACHE_SUBDIR
+@overload
+def default_cache_dir(data_dir: Path) -> Path: ...
+@overload
+def default_cache_dir(data_dir: None) -> None: ...
+def default_cache_dir(data_dir: Path | None) -> Path | None:
+    """The cache beside the database: `<data_dir>/candles` (`data_dir`: the settings' data dir); None
+    for no data dir (a run that stores nothing), which reads without caching."""
+    return None if data_dir is None else data_dir / CACHE_SUBDIR
 
 
 def load_columns(path: Path | str, cache_dir: Path | None, *, rehash: bool = False) -> CandleColumns:
