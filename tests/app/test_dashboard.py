@@ -287,7 +287,7 @@ def test_orders_fills_positions_and_the_account_read_as_a_trader_reads_them():
         FundingCharged(T0, "NXT_BTC", 0.0001, Decimal("-0.125")))]
     assert [line.split(None, 1)[1] for line in lines] == [
         "s-1-O NXT_BTC open short market 91407678 -> filled 91407678/91407678 @ 0.00003283 (Z1) [pump_short:NXT_BTC]",
-        "s-1-X NXT_BTC close short 91407678 @ 0.0000322 fee 1.77 (taker) P&L +57.59 gross",
+        "s-1-X NXT_BTC close short 91407678 @ 0.0000322 fee 1.7650 (taker) P&L +57.59 gross",
         "NXT_BTC SHORT 91407678 @ 0.00003283 3x liq 0.000043314203 margin 1,000.30 (FILLED) [pump_short:NXT_BTC]",
         "NXT_BTC SHORT flat, P&L +57.59 gross (TP) [pump_short:NXT_BTC]",
         "equity 10,055.79 available 10,055.79 uPnL +0.00",

@@ -11,18 +11,26 @@ from hypothesis import strategies as st
 
 from tui_trader.app.backtests_facade import TradeView
 from tui_trader.app.facade import ConsoleSnapshot, PositionView
-from tui_trader.app.sessions_facade import SessionPositionView, SessionSummary
+from tui_trader.app.sessions_facade import (
+    SessionFillView,
+    SessionOrderView,
+    SessionPositionView,
+    SessionSummary,
+)
 from tui_trader.app.tui.bridge import HeaderState
+from tui_trader.app.tui.event_log import format_event
 from tui_trader.app.tui.screens.backtests import TRADE_COLUMNS, fmt_number, trade_cells
 from tui_trader.app.tui.screens.sessions import (
     POSITION_COLUMNS,
+    order_row,
     position_row,
     session_row,
 )
 from tui_trader.app.tui.view_models import COLUMNS, position_rows
 from tui_trader.app.tui.widgets.status_header import header_text
-from tui_trader.domain.models import Side
-from tui_trader.domain.number_format import money_text, price_text
+from tui_trader.domain.events import OrderFilled
+from tui_trader.domain.models import ClientOrderId, Fill, OrderSide, Side
+from tui_trader.domain.number_format import fee_text, money_text, price_text
 
 # an exchange price, a tiny coin's price, a computed liquidation price with all its digits
 PRICES = ["46319.5", "0.00003283", "0.0000433142027838247905534665875", "91407678", "2.675"]
@@ -68,3 +76,13 @@ def test_price_text_is_positional_keeps_8_significant_digits_and_a_float_reads_a
         assert abs(D(text) - value) <= abs(value) * D("5e-8")  # half-up at the 8th significant digit
     assert price_text(float(value)) == price_text(D(repr(float(value))))
     assert money_text(value) == f"{value.quantize(D('0.01'), rounding='ROUND_HALF_UP'):,}"
+
+
+@pytest.mark.parametrize(("fee", "text"), [("0.00357", "0.0036"), ("0.00005", "0.0001"), ("1.23456", "1.2346")])
+def test_a_fills_fee_reads_the_same_in_the_event_log_and_the_sessions_screen(fee, text):
+    """A small fill's fee is mostly below a cent: the log wrote 0.00, the screen 0.0036, the CLI 0.003570."""
+    assert fee_text(D(fee)) == text
+    fill = Fill("f1", ClientOrderId("c1"), "X_USDT", OrderSide.OPEN_SHORT, D(1), D("59.5"), D(fee), 0)
+    assert f"fee {text} " in format_event(OrderFilled(0, fill))
+    order = SessionOrderView(0, "c1", "OPEN_SHORT", D(1), "filled", "", (SessionFillView(0, D(1), D("59.5"), D(fee), D(0)),))
+    assert order_row(order)[-1] == f"1 @ 59.5, {text}"

@@ -20,11 +20,15 @@ from rich.table import Table
 
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import TraderError
-from tui_trader.domain.number_format import money_text, price_text
+from tui_trader.domain.number_format import (
+    fee_text,
+    money_text,
+    price_text,
+    quantity_text,
+)
 from tui_trader.domain.time_format import utc_minute, utc_second
 
 FINE = Decimal("0.0001")  # P&L, fees and margin in a session's detail: to 1/100 of a cent
-FEE_UNIT = Decimal("0.000001")  # one fill's fee
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -193,9 +197,9 @@ async def _orders(service, args, console: Console) -> int:
     for col in ("time", "client id", "side", "qty", "state", "reason", "fills (qty @ price, fee)"):
         table.add_column(col)
     for o in orders:
-        fs = "; ".join(f"{f.qty_contracts} @ {price_text(f.price)}, {money_text(f.fee, unit=FEE_UNIT)}"
+        fs = "; ".join(f"{quantity_text(f.qty_contracts)} @ {price_text(f.price)}, {fee_text(f.fee)}"
                        for f in by_order.get(o.client_id, []))
-        table.add_row(minute_text(o.created_ms), o.client_id, o.side.name, str(o.qty_contracts), o.state.value, o.reason, fs)
+        table.add_row(minute_text(o.created_ms), o.client_id, o.side.name, quantity_text(o.qty_contracts), o.state.value, o.reason, fs)
     console.print(table)
     return 0
 

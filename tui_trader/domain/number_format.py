@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from tui_trader.domain.money import CENT, cents, to_decimal
 
 MISSING = "-"
+FEE_UNIT = Decimal("0.0001")  # one fill's fee: 1/100 of a cent (0.0036 USDT on a small fill would read 0.00)
 PRICE_DIGITS = 8  # significant digits: more than MEXC quotes, and a computed price is cut to it
 
 
@@ -38,6 +39,11 @@ def money_text(value: Decimal | float, signed: bool = False, unit: Decimal = CEN
     """
     rounded = cents(to_decimal(value), unit)
     return f"{rounded:+,}" if signed else f"{rounded:,}"
+
+
+def fee_text(value: Decimal | float) -> str:
+    """One fill's fee, to 1/100 of a cent (`FEE_UNIT`), half-up: the same on every screen and report."""
+    return money_text(value, unit=FEE_UNIT)
 
 
 def quantity_text(value: Decimal) -> str:

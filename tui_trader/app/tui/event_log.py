@@ -40,7 +40,12 @@ from tui_trader.domain.events import (
     event_to_dict,
 )
 from tui_trader.domain.models import OrderSide
-from tui_trader.domain.number_format import money_text, price_text, quantity_text
+from tui_trader.domain.number_format import (
+    fee_text,
+    money_text,
+    price_text,
+    quantity_text,
+)
 from tui_trader.domain.time_format import utc_second
 
 MARKET_DATA = (TradeTick, MarkPriceTick, BookTick, CandleClosed, CandlesClosed)
@@ -125,7 +130,7 @@ def _fill_line(ev: Event) -> str:
     assert isinstance(ev, OrderFilled)
     f = ev.fill
     text = (f"{f.client_id} {f.symbol} {_side(f.side)} {quantity_text(f.qty_contracts)} @ {price_text(f.price)} "
-            f"fee {money_text(f.fee)}")
+            f"fee {fee_text(f.fee)}")
     text += f" ({f.liquidity})"
     return text + (f" P&L {money_text(f.realized_pnl, signed=True)} gross" if f.side.is_close else "")
 

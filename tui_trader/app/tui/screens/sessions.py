@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import ClassVar
 
 from rich.text import Text
@@ -35,13 +34,17 @@ from tui_trader.app.tui.dialogs.confirm import ConfirmDialog
 from tui_trader.app.tui.dialogs.session_form import SessionFormDialog
 from tui_trader.app.tui.errors import show_error
 from tui_trader.app.tui.widgets.status_header import StatusHeader
-from tui_trader.domain.number_format import money_text, price_text, quantity_text
+from tui_trader.domain.number_format import (
+    fee_text,
+    money_text,
+    price_text,
+    quantity_text,
+)
 from tui_trader.domain.time_format import utc_minute, utc_second
 
 log = logging.getLogger(__name__)
 
 Row = tuple[str, ...]
-FEE_UNIT = Decimal("0.0001")  # a fill's fee is shown to four places (a cent hides most of them)
 
 # (column key, label, right-aligned)
 SESSION_COLUMNS = (("id", "id", False), ("name", "name", False), ("status", "status", False),
@@ -71,7 +74,7 @@ def position_row(p: SessionPositionView) -> Row:
 
 
 def order_row(o: SessionOrderView) -> Row:
-    fills = "; ".join(f"{quantity_text(f.qty_contracts)} @ {price_text(f.price)}, {money_text(f.fee, unit=FEE_UNIT)}"
+    fills = "; ".join(f"{quantity_text(f.qty_contracts)} @ {price_text(f.price)}, {fee_text(f.fee)}"
                       for f in o.fills)
     return (utc_second(o.created_ms), o.client_id, o.side, quantity_text(o.qty_contracts), o.state, o.reason,
             fills or "-")
