@@ -81,17 +81,19 @@ def test_positions_screen_with_a_position_in_each_band(snap_compare):
 async def test_a_120_column_terminal_shows_the_liquidation_bar_and_the_pnl_of_every_position():
     """The columns a trader needs most come first: on 120 columns the P&L is in view, not scrolled off."""
     import re
+    import time
 
+    wanted = ("YELLOW 19.7 %", "-4.00", "-8.3 %", "RED 6.3 %", "-105.00", "-161.5 %", "LIQUIDATED", "-135.0 %")
     app = _app()
     async with app.run_test(size=(120, 34)) as pilot:
-        text = ""
-        for _ in range(100):  # (a deadline: 100 turns, not a fixed wait)
+        text, deadline = "", time.monotonic() + 15  # every row drawn, or fail after the deadline
+        while time.monotonic() < deadline:
             await pilot.pause()
             text = re.sub(r"<[^>]+>", "", app.export_screenshot()).replace("&#160;", " ")
-            if "DOGE_USDT" in text:
+            if all(w in text for w in wanted):
                 break
-    for wanted in ("YELLOW 19.7 %", "-4.00", "-8.3 %", "RED 6.3 %", "-105.00", "-161.5 %", "LIQUIDATED", "-135.0 %"):
-        assert wanted in text, wanted
+    for w in wanted:
+        assert w in text, w
 
 
 def test_event_log_screen(snap_compare):
