@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -331,6 +333,26 @@ async def test_each_screen_read_works_out_a_running_sessions_performance_once(fa
     detail = await facade.detail(created.id)
     assert detail.summary.id == created.id
     assert (seen["performance"], seen["load_orders"], seen["load_fills"]) == (1, 1, 1), seen
+
+
+async def test_a_settled_sessions_detail_is_read_once_until_its_status_changes(facade, service, monkeypatch):
+    """The screen reads its selected session every second; a stopped session's figures do not move."""
+    created = await facade.create({"name": "slow", "data": "bundled", "speed": "600"})
+    await facade.stop(created.id)
+    deadline = time.monotonic() + 15
+    while (await service.get(created.id)).status != "stopped" and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert (await service.get(created.id)).status == "stopped"
+    seen = count_store_reads(service, monkeypatch)
+    rows, first = await facade.read(created.id)
+    _, again = await facade.read(created.id)
+    assert first is not None and again == first and rows[0] == first.summary
+    assert (seen["performance"], seen["load_orders"], seen["load_fills"]) == (1, 1, 1), seen
+    await facade.resume(created.id)  # running again: its figures move, so they are read afresh
+    _, running = await facade.read(created.id)
+    assert running is not None and running.summary.status == "running"
+    assert (seen["performance"], seen["load_orders"], seen["load_fills"]) == (2, 2, 2), seen
+    await facade.stop(created.id)
 
 
 # --- view models and form parsing, no terminal ------------------------------------------------

@@ -191,8 +191,9 @@ class SessionsFacade:
     def __init__(self, core: TraderCore) -> None:
         self._core = core
         # finished figures do not move: (status, updated_ms) -> summary, so the 1 s list refresh
-        # recomputes only the sessions that run
+        # recomputes only the sessions that run; the same for the detail of a settled session in view
         self._settled: dict[str, tuple[tuple[str, int], SessionSummary]] = {}
+        self._settled_detail: dict[str, tuple[tuple[str, int, int], SessionDetail]] = {}
 
     @property
     def _service(self) -> SessionService:
@@ -232,13 +233,22 @@ class SessionsFacade:
                    for info in infos]
         for gone in set(self._settled) - set(ids):
             del self._settled[gone]
+        for gone in set(self._settled_detail) - set(ids):
+            del self._settled_detail[gone]
         return out, detail
 
     async def _detail(self, info: SessionInfo, max_orders: int) -> SessionDetail:
+        key = (info.status, info.updated_ms, max_orders)
+        cached = self._settled_detail.get(info.id)  # (only settled sessions are kept, as for the summary)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         perf, orders, fills = await self._service.performance_and_orders(info.id)
-        return SessionDetail(self._remember(info, perf), perf.realized_pnl, perf.unrealized_pnl, perf.fees,
-                             perf.funding, perf.max_drawdown_pct, info.cursor_ms, _positions(info),
-                             _orders(orders, fills, max_orders), len(orders))
+        detail = SessionDetail(self._remember(info, perf), perf.realized_pnl, perf.unrealized_pnl, perf.fees,
+                               perf.funding, perf.max_drawdown_pct, info.cursor_ms, _positions(info),
+                               _orders(orders, fills, max_orders), len(orders))
+        if info.status not in LIVE_STATUSES:
+            self._settled_detail[info.id] = (key, detail)
+        return detail
 
     async def _summary(self, info: SessionInfo) -> SessionSummary:
         cached = self._settled.get(info.id)  # (only settled sessions are kept: a live status never matches)
@@ -296,3 +306,4 @@ class SessionsFacade:
         async with _typed_errors(f"delete session {session_id}"):
             await self._service.delete(session_id)
         self._settled.pop(session_id, None)
+        self._settled_detail.pop(session_id, None)
