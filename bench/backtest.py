@@ -85,18 +85,18 @@ def main() -> None:
         if profiler is not None:
             profiler.stop()
             print(profiler.output_text(unicode=False, color=False))
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # ru_maxrss: KiB
         if args.counts:
             counts = count_work(path)
     bars_per_s = result.bars / elapsed
     print(f"bars: {result.bars:,} in {elapsed:.2f} s")
     print(f"throughput: {bars_per_s:,.0f} bars/s")
-    print(f"peak RSS: {rss_mb:.1f} MB")
+    print(f"peak RSS: {rss_mib:.1f} MiB")
     print(f"trades: {result.metrics['trades']}, equity points: {len(result.equity)}, status: {result.status}")
     for key, value in counts.items():
         print(f"{key}: {value:,}")
     print(json.dumps({"bars": result.bars, "elapsed_s": round(elapsed, 3), "bars_per_s": round(bars_per_s, 1),
-                      "peak_rss_mb": round(rss_mb, 1), "trades": result.metrics["trades"], **counts}))
+                      "peak_rss_mib": round(rss_mib, 1), "trades": result.metrics["trades"], **counts}))
 
 
 def count_work(path: Path) -> dict[str, float]:

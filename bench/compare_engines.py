@@ -48,6 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_reference import (
+    BAR_MS,
     MAX_HOLD_BARS,
     SL_FACTOR,
     TP_FACTOR,
@@ -85,17 +86,24 @@ def run_ours(csv_path: Path, columns: Columns | None) -> tuple[list[Trade], floa
     Ours: the full engine (`run_backtest`: strategy machine, risk, watchdog, execution, paper venue,
     recorder) on the shipped `bar_pump_short.toml`, its preferred on-disk form being the columnar
     cache (`tui-trader data import`, done once before the timing as backtesting.py's CSV is written
-    before its own); in memory: the cached columns loaded before the timer and handed over.
+    before its own); in memory: `columns` themselves, handed over as backtesting.py is handed its frame.
     """
     from tui_trader.backtest.runner import run_backtest
     from tui_trader.engine.strategy_runner import bundled_strategy_path
-    from tui_trader.venues.candle_cache import default_cache_dir, load_columns
+    from tui_trader.venues.candle_cache import (
+        CandleColumns,
+        default_cache_dir,
+        load_columns,
+    )
 
     data_dir = csv_path.parent / "ours-data"
-    imported = load_columns(csv_path, default_cache_dir(data_dir))  # the import (untimed, as the CSV's writing)
-    ts0 = int(imported.ts[0])
-    preloaded = None if columns is None else imported  # (what a later load of the cache returns)
-    del imported  # from disk: the run loads them itself (peak RSS its own)
+    preloaded = None
+    if columns is None:  # the import (untimed, as the CSV's writing); the run loads the cache itself
+        ts0 = int(load_columns(csv_path, default_cache_dir(data_dir)).ts[0])
+    else:
+        ts0 = int(columns["ts"][0])
+        preloaded = CandleColumns(columns["ts"], columns["open"], columns["high"], columns["low"], columns["close"],
+                                  columns["volume"], source=csv_path, checksum="", interval_s=BAR_MS // 1000)
     settings = bench_settings(data_dir)
     strategy = bundled_strategy_path("bar_pump_short.toml")
     started = time.perf_counter()

@@ -43,7 +43,8 @@ PENDING = (Phase.SIGNAL_DETECTED, Phase.ENTRY_PENDING, Phase.EXIT_PENDING)
 SETTLE_S = 15.0
 
 
-def rss_mb() -> float:
+def rss_mib() -> float:
+    """Peak RSS so far (ru_maxrss is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -121,7 +122,7 @@ async def soak(seconds: float, seed: int = 7) -> dict[str, object]:
             t_start = time.monotonic()
             rig.bus.subscribe(lambda e: None if isinstance(e, (TradeTick, BookTick, MarkPriceTick)) else
                               print(f"T+{time.monotonic() - t_start:7.2f} {e!r}"[:400]), name="soak.trace")
-        rss0 = rss_mb()
+        rss0 = rss_mib()
         stop_market, stop_faults = asyncio.Event(), asyncio.Event()
         counts: Counter[str] = Counter()
         tasks = [asyncio.create_task(market(rig, stop_market, rng)),
@@ -155,7 +156,7 @@ async def soak(seconds: float, seed: int = 7) -> dict[str, object]:
             "machines_pending_at_end": sorted(s for s, m in machines.items() if m.phase in PENDING),
             "machine_phases_at_end": {s: m.phase.value for s, m in machines.items()},
             "exchange_positions_at_end": {f"{s}:{t}": float(p["holdVol"]) for (s, t), p in fake._live.items()},
-            "rss_growth_mb": round(rss_mb() - rss0, 1),
+            "rss_growth_mib": round(rss_mib() - rss0, 1),
         }
         over = {k: v for k, v in result["peak_hold_vol"].items()  # type: ignore[union-attr]
                 if v > (result["largest_intended_entry"].get(k.split(":")[0]) or 0)}  # type: ignore[union-attr]
