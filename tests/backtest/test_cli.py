@@ -228,7 +228,7 @@ def test_list_fits_a_narrow_terminal_with_whole_columns(files, capsys, monkeypat
 
 
 def test_durations_read_as_days_hours_minutes():
-    from tui_trader.app.backtest_cli import duration
+    from tui_trader.domain.time_format import duration_text as duration
 
     assert [duration(v) for v in (None, 0.4, 59, 191.25, 3661, 86_400, 125_220_900)] == [
         "-", "0s", "59s", "3m 11s", "1h 01m", "1d 00h", "1449d 07h"]
@@ -253,8 +253,8 @@ def test_the_cli_writes_prices_and_money_as_the_screens_do():
     0.125 USDT is 0.13 (half-up) everywhere, a tiny price is positional, not 3.283e-05."""
     from rich.console import Console
 
-    from tui_trader.app.backtest_cli import _money, _trades_table
-    from tui_trader.domain.number_format import money_text, price_text
+    from tui_trader.app.backtest_cli import _trades_table
+    from tui_trader.domain.number_format import money_text, number_text, price_text
 
     trade = {"symbol": "X_USDT", "side": "SHORT", "entry_ms": 0, "entry_price": "0.00003283", "exit_ms": 60_000,
              "exit_price": "0.00003100", "net_pnl": "0.125", "fees": "0.0149", "funding": "0", "exit_reason": "TP"}
@@ -262,5 +262,9 @@ def test_the_cli_writes_prices_and_money_as_the_screens_do():
     console.print(_trades_table(console, [trade]))
     row = console.export_text()
     assert "0.00003283" in row and "0.000031 " in row and "0.13" in row and "0.01" in row and "e-05" not in row
-    assert _money("0.125") == money_text("0.125") == "0.13" and _money(None) == "-"
+    assert number_text("0.125") == money_text("0.125") == "0.13" and number_text(None) == "-"
+    tiny = dict(trade, fees="0.00357")  # a fee below a cent is not 0.00: as the backtests screen writes it
+    console = Console(width=200, record=True)
+    console.print(_trades_table(console, [tiny]))
+    assert " 0.00357 " in console.export_text() and number_text("0.00357") == "0.00357"
     assert price_text("0.00003100") == "0.000031"

@@ -30,8 +30,8 @@ from rich.text import Text
 
 from tui_trader.domain.config import Settings
 from tui_trader.domain.errors import DataError, TraderError
-from tui_trader.domain.number_format import money_text, price_text
-from tui_trader.domain.time_format import duration_text, utc_minute, utc_short
+from tui_trader.domain.number_format import metric_text, number_text, price_text
+from tui_trader.domain.time_format import utc_minute, utc_short
 from tui_trader.venues.candle_cache import cached_columns, default_cache_dir
 from tui_trader.venues.candle_files import candle_stamps, is_kline_json, symbol_from_filename
 
@@ -239,9 +239,9 @@ def _sweep(strategy, grid, args, options, db: Path, console: Console) -> int:
     if len(set(short.values())) < len(short):
         short = {k: k for k in grid}
     cols = ["#", "id", *short.values(), args.rank, "trades", "win rate %", "net P&L", "max DD %"]
-    rows = [dict(zip(cols, (str(i), r.id, *(str(r.params["grid"][k]) for k in grid), _fmt(r.metrics.get(args.rank)),
-                             str(r.metrics["trades"]), _fmt(r.metrics["win_rate_pct"]), _money(r.metrics["net_pnl"]),
-                             _fmt(r.metrics["max_drawdown_pct"]))))
+    rows = [dict(zip(cols, (str(i), r.id, *(str(r.params["grid"][k]) for k in grid), number_text(r.metrics.get(args.rank)),
+                             str(r.metrics["trades"]), number_text(r.metrics["win_rate_pct"]), number_text(r.metrics["net_pnl"]),
+                             number_text(r.metrics["max_drawdown_pct"]))))
             for i, r in enumerate(results, 1)]
     priority = {"win rate %": 2, "max DD %": 1, "net P&L": 1}  # the id, the rank, the grid values and the trades stay
     title = f"{n} runs ranked by {args.rank} ({order} first)"
@@ -282,8 +282,8 @@ async def _list(settings: Settings, console: Console, limit: int) -> int:
     rows = [{"id": r["id"], "created": utc_minute(r["created_ms"]), "status": r["status"], "strategy": r["strategy"],
              "symbols": ", ".join(r["symbols"]), "from": utc_minute(r["date_from_ms"]),
              "to": utc_minute(r["date_to_ms"]),
-             "trades": str(r["trades"]), "win rate %": _fmt(r["win_rate_pct"]), "net P&L": _money(r["net_pnl"]),
-             "max DD %": _fmt(r["max_drawdown_pct"])} for r in runs]
+             "trades": str(r["trades"]), "win rate %": number_text(r["win_rate_pct"]), "net P&L": number_text(r["net_pnl"]),
+             "max DD %": number_text(r["max_drawdown_pct"])} for r in runs]
     order = ["id", "created", "status", "strategy", "symbols", "from", "to", "trades", "win rate %", "net P&L", "max DD %"]
     console.print(fitted_table(console, f"backtests ({len(runs)})", order, priority, rows))
     return 0
@@ -358,8 +358,7 @@ def print_run(console: Console, record: dict[str, Any], *, trades: bool = False)
     table.add_column("value", justify="right")
     for key, label, unit in METRIC_ROWS:
         value = m.get(key)
-        text = _money(value) if unit == "USDT" else _fmt(value)
-        table.add_row(label, duration(value) if unit == "s" else "-" if value is None else f"{text} {unit}".rstrip())
+        table.add_row(label, metric_text(value, unit))
     console.print(table)
     values = [float(e) for _, e in record["equity"]]
     if len(values) >= 2:
@@ -399,37 +398,9 @@ def _trades_table(console: Console, trades: list[dict[str, Any]]) -> Table:
     order = ["symbol", "side", "entry", "entry price", "exit", "exit price", "net P&L", "fees", "funding", "reason"]
     rows = [dict(zip(order, (t["symbol"], t["side"], utc_short(t["entry_ms"]), price_text(t["entry_price"]),
                              utc_short(t["exit_ms"]),
-                             price_text(t["exit_price"]) if t["exit_price"] else "", _money(t["net_pnl"]),
-                             _money(t["fees"]), _money(t["funding"]),
+                             price_text(t["exit_price"]) if t["exit_price"] else "", number_text(t["net_pnl"]),
+                             number_text(t["fees"]), number_text(t["funding"]),
                              t["exit_reason"] or "open")))
             for t in trades]
     priority = {"funding": 4, "fees": 3, "symbol": 2, "exit": 1}  # prices, P&L and the reason stay
     return fitted_table(console, f"trades ({len(trades)})", order, priority, rows, left={"symbol", "side", "entry", "exit", "reason"})
-
-
-duration = duration_text  # (the one duration format: domain/time_format)
-
-
-def _money(value: Any) -> str:
-    """An amount of USDT as every screen writes it (`number_format.money_text`: half-up to the cent)."""
-    if value is None or value == "":
-        return "-"
-    try:
-        return money_text(value)
-    except (ArithmeticError, ValueError, TypeError):
-        return str(value)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return value
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
-
-

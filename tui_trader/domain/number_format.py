@@ -7,9 +7,11 @@ way everywhere: half-up to the cent, as reports and reconciliation round (`money
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 from tui_trader.domain.money import CENT, cents, to_decimal
+from tui_trader.domain.time_format import duration_text
 
 MISSING = "-"
 FEE_UNIT = Decimal("0.0001")  # one fill's fee: 1/100 of a cent (0.0036 USDT on a small fill would read 0.00)
@@ -44,6 +46,33 @@ def money_text(value: Decimal | float, signed: bool = False, unit: Decimal = CEN
 def fee_text(value: Decimal | float) -> str:
     """One fill's fee, to 1/100 of a cent (`FEE_UNIT`), half-up: the same on every screen and report."""
     return money_text(value, unit=FEE_UNIT)
+
+
+def number_text(value: Any) -> str:
+    """A figure of a report: whole numbers with separators; money (a Decimal, or the exact decimal string a
+    stored report holds) to the cent, half-up; ratios (floats) to two decimals; a non-zero figure too small
+    for that to three significant digits (a 0.00357 USDT fee is not 0.00); None as "-"."""
+    if value is None or value == "":
+        return MISSING
+    if isinstance(value, str):
+        try:
+            value = Decimal(value)
+        except InvalidOperation:
+            return value
+    if isinstance(value, bool | int):
+        return f"{value:,}"
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
+        return money_text(value) if abs(value) >= CENT or not value else f"{value:.3g}"
+    return f"{value:,.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
+
+
+def metric_text(value: Any, unit: str) -> str:
+    """A report's metric with its unit ("12.50 USDT", "3.10 %"; a duration in seconds as `duration_text`)."""
+    if unit == "s":
+        return duration_text(value)
+    return MISSING if value is None else f"{number_text(value)} {unit}".rstrip()
 
 
 def quantity_text(value: Decimal) -> str:

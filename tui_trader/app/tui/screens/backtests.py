@@ -11,8 +11,7 @@ child process (`BacktestsFacade`), followed by a worker that only awaits it, its
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
@@ -42,8 +41,13 @@ from tui_trader.app.tui.errors import show_error
 from tui_trader.app.tui.widgets.equity_plot import EquityPlot
 from tui_trader.app.tui.widgets.status_header import StatusHeader
 from tui_trader.domain.errors import TraderError
-from tui_trader.domain.number_format import money_text, price_text
-from tui_trader.domain.time_format import duration_text, utc_minute, utc_short
+from tui_trader.domain.number_format import (
+    metric_text,
+    number_text,
+    price_text,
+    quantity_text,
+)
+from tui_trader.domain.time_format import utc_minute, utc_short
 
 MISSING = "-"
 RUN_COLUMNS = ("id", "status", "symbols", "from", "to", "strategy", "trades", "win rate %", "net P&L", "max DD %")
@@ -67,21 +71,7 @@ PANELS = {"analytics": ANALYTICS, "performance": PERFORMANCE, "risk": RISK}
 # --- formatting (pure) ------------------------------------------------------------------------
 
 
-def fmt_number(value: Any) -> str:
-    """Money to the cent, ratios to two decimals, tiny values to three significant digits, None as '-'."""
-    if value is None:
-        return MISSING
-    if isinstance(value, bool | int):
-        return f"{value:,}"
-    if isinstance(value, Decimal):  # money: to the cent, half-up, as every screen rounds it
-        return money_text(value) if abs(value) >= Decimal("0.01") or not value else f"{value:.3g}"
-    return f"{value:,.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
-
-
-def metric_text(value: Any, unit: str) -> str:
-    if unit == "s":
-        return duration_text(value)
-    return MISSING if value is None else f"{fmt_number(value)} {unit}".rstrip()
+fmt_number = number_text  # (the one report-figure format, shared with `tui-trader backtest show`)
 
 
 def metric_rows(detail: RunDetail, panel: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
@@ -108,7 +98,7 @@ def run_cells(run: RunSummary, job: BacktestJob | None = None) -> tuple[str, ...
 def trade_cells(t: TradeView) -> tuple[str, ...]:
     """One row of the trade list, in `TRADE_COLUMNS` order."""
     return (t.symbol, t.side, utc_short(t.entry_ms), price_text(t.entry_price), utc_short(t.exit_ms),
-            price_text(t.exit_price), fmt_number(t.contracts), fmt_number(t.net_pnl), fmt_number(t.fees),
+            price_text(t.exit_price), quantity_text(t.contracts), fmt_number(t.net_pnl), fmt_number(t.fees),
             fmt_number(t.funding), t.exit_reason or "open")
 
 
