@@ -79,11 +79,13 @@ def test_positions_screen_with_a_position_in_each_band(snap_compare):
 
 
 async def test_a_120_column_terminal_shows_the_liquidation_bar_and_the_pnl_of_every_position():
-    """The columns a trader needs most come first: on 120 columns the P&L is in view, not scrolled off."""
+    """The columns a trader needs most come first: on 120 columns the P&L and the watchdog's state are in view,
+    the least needed columns left out (and named) rather than scrolled off."""
     import re
     import time
 
-    wanted = ("YELLOW 19.7 %", "-4.00", "-8.3 %", "RED 6.3 %", "-105.00", "-161.5 %", "LIQUIDATED", "-135.0 %")
+    wanted = ("YELLOW 19.7 %", "-4.00", "-8.3 %", "RED 6.3 %", "-105.00", "-161.5 %", "LIQUIDATED", "-135.0 %",
+              "close failed", "closing", "left out for width: fair, entry")  # the watchdog's state, not scrolled off
     app = _app()
     async with app.run_test(size=(120, 34)) as pilot:
         text, deadline = "", time.monotonic() + 15  # every row drawn, or fail after the deadline
@@ -94,6 +96,28 @@ async def test_a_120_column_terminal_shows_the_liquidation_bar_and_the_pnl_of_ev
                 break
     for w in wanted:
         assert w in text, w
+
+
+async def test_resizing_the_terminal_leaves_columns_out_and_brings_them_back():
+    import time
+
+    from tui_trader.app.tui.widgets.positions_table import PositionsTable
+
+    app = _app()
+    async with app.run_test(size=(180, 34)) as pilot:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not app.screen.query(PositionsTable).first().row_count:
+            await pilot.pause()
+        table = app.screen.query_one(PositionsTable)
+        assert table.row_count == 4 and not table.border_subtitle  # every column fits 180
+        await pilot.resize_terminal(110, 34)
+        await pilot.pause()
+        left_out = str(table.border_subtitle).removeprefix("left out for width: ").split(", ")
+        assert set(left_out) == {"ROE", "fair", "entry", "last", "lev", "coins", "SL / TP", "in trade"}
+        assert table.virtual_size.width <= table.size.width  # nothing to scroll sideways for
+        await pilot.resize_terminal(180, 34)
+        await pilot.pause()
+        assert not table.border_subtitle
 
 
 def test_event_log_screen(snap_compare):

@@ -8,6 +8,11 @@ repaint costs a few changed rows, not the table.
 
 Rows are keyed "SYMBOL:SIDE" (what a close is asked for); the cursor stays on its row's key while
 prices move and rows come and go. The header row stays in view while the rows scroll.
+
+A terminal too narrow for every column leaves out the least needed ones first (`DROP_ORDER`: coins,
+fair, last ...) rather than scroll the watchdog's state and the SL / TP off the right edge; the
+table's subtitle names what is left out. Liquidation bar, P&L, liquidation price, size and the
+watchdog's state are never left out.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ BAND_STYLE = {Band.GREEN: Style.parse("bold green"), Band.YELLOW: Style.parse("b
               Band.RED: Style.parse("bold white on red"), Band.LIQUIDATED: Style.parse("bold white on red")}
 GAP = "  "
 BAR_INDEX = COLUMNS.index(BAR_COLUMN)
+DROP_ORDER = ("coins", "fair", "last", "in trade", "entry", "lev", "SL / TP", "ROE")  # first left out first
 
 
 class PositionsTable(ScrollView, can_focus=True):
@@ -49,6 +55,7 @@ class PositionsTable(ScrollView, can_focus=True):
         self._rows: dict[str, PositionRow] = {}
         self._strips: dict[str, Strip] = {}
         self._widths = [len(c) for c in COLUMNS]
+        self._shown = tuple(range(len(COLUMNS)))  # the columns that fit the width, in COLUMNS order
         self._header = self._line(COLUMNS, None)
         self.cursor = 0
 
@@ -76,8 +83,9 @@ class PositionsTable(ScrollView, can_focus=True):
                 if len(text) > self._widths[i]:
                     self._widths[i], grew = len(text), True
         keys = [row.key for row in rows]
-        whole = grew or keys != self._keys
-        if grew:
+        refit = self._fit()
+        whole = grew or refit or keys != self._keys
+        if grew or refit:
             self._header = self._line(COLUMNS, None)
         changed: list[int] = []
         for i, row in enumerate(rows):
@@ -100,11 +108,34 @@ class PositionsTable(ScrollView, can_focus=True):
 
     def _line(self, cells: tuple[str, ...], band: Band | None) -> Strip:
         segments = [Segment(" ")]
-        for i, (text, width) in enumerate(zip(cells, self._widths)):
+        for i in self._shown:
             style = BAND_STYLE.get(band) if band is not None and i == BAR_INDEX else None
-            segments.append(Segment(text.ljust(width), style))
+            segments.append(Segment(cells[i].ljust(self._widths[i]), style))
             segments.append(Segment(GAP))
         return Strip(segments)
+
+    def _fit(self) -> bool:
+        """Leave out columns in `DROP_ORDER` until the rest fit the width; True when the choice changed."""
+        shown = list(range(len(COLUMNS)))
+        room = self.size.width
+        for name in DROP_ORDER:
+            if not room or 1 + sum(self._widths[i] + len(GAP) for i in shown) <= room:
+                break
+            shown.remove(COLUMNS.index(name))
+        if tuple(shown) == self._shown:
+            return False
+        self._shown = tuple(shown)
+        left_out = [c for i, c in enumerate(COLUMNS) if i not in shown]
+        self.border_subtitle = f"left out for width: {', '.join(left_out)}" if left_out else ""
+        return True
+
+    def on_resize(self) -> None:
+        if self._fit():
+            self._header = self._line(COLUMNS, None)
+            for key, row in self._rows.items():
+                self._strips[key] = self._line(row.cells, row.bar.band)
+            self.virtual_size = Size(self._header.cell_length, len(self._keys) + 1)
+            self.refresh()
 
     # --- drawing ------------------------------------------------------------------------------
 
