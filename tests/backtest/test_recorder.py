@@ -52,6 +52,11 @@ def _flat(ts: int) -> PositionChanged:
     return PositionChanged(ts, Position("BTC_USDT", Side.SHORT, Decimal(0), Decimal(1), Decimal(0), 3), "push")
 
 
+def _held(ts: int, contracts: str, leverage: int, tag: str) -> PositionChanged:
+    pos = Position("BTC_USDT", Side.SHORT, Decimal(contracts), Decimal(1), Decimal(63600), leverage, tag=tag)
+    return PositionChanged(ts, pos, "push")
+
+
 def test_a_close_fill_reported_after_the_flat_position_still_belongs_to_its_trade():
     # MEXC pushes the position (flat) before the order that closed it, each with its own time
     book = TradeBook()
@@ -74,3 +79,12 @@ def test_a_new_entry_ends_the_wait_for_a_close_that_never_came():
     first, second = book.trades
     assert first.exit_qty == 0 and first.gross_pnl == 0
     assert second.closed and second.exit_qty == 5 and second.gross_pnl == Decimal("0.5")
+
+
+def test_a_position_reported_open_before_its_entry_fill_gives_the_trade_its_leverage_and_owner():
+    book = TradeBook()
+    for ev in (_held(T0, "47", 7, "pump"), _fill(1, OrderSide.OPEN_SHORT, "47", "63600", T0 + 1), _flat(T0 + 5_000),
+               _fill(2, OrderSide.CLOSE_SHORT, "47", "61000", T0 + 5_001, "12.22")):
+        book.apply(ev)
+    [trade] = book.trades
+    assert (trade.leverage, trade.tag, trade.gross_pnl) == (7, "pump", Decimal("12.22"))

@@ -21,12 +21,19 @@ length grows with the covered time / `every_ms`, not with the number of bars.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
-from tui_trader.domain.events import CandleClosed, CandlesClosed, Event, FundingCharged, OrderFilled, PositionChanged
+from tui_trader.domain.events import (
+    CandleClosed,
+    CandlesClosed,
+    Event,
+    FundingCharged,
+    OrderFilled,
+    PositionChanged,
+)
 from tui_trader.domain.models import ZERO, Fill, Position, Side
 from tui_trader.engine.bus import EventBus
 from tui_trader.store.db import Database
@@ -87,6 +94,7 @@ class TradeBook:
         self.trades: list[BacktestTrade] = []
         self._open: dict[tuple[str, str], BacktestTrade] = {}
         self._exiting: dict[tuple[str, str], BacktestTrade] = {}  # reported flat, closing fills still to come
+        self._held: dict[tuple[str, str], Position] = {}  # the last open report of each side (it may precede the fill)
 
     def apply(self, ev: Event) -> None:
         self._on_trading(ev)
@@ -98,14 +106,18 @@ class TradeBook:
             pos = ev.position
             key = (pos.symbol, pos.side.value)
             trade = self._open.get(key)
-            if trade is not None and pos.is_flat:
-                del self._open[key]
-                trade.exit_ms = ev.ts_ms
-                trade.exit_reason = ev.reason
-                if trade.exit_qty < trade.contracts:
-                    self._exiting[key] = trade
-            elif trade is not None:
-                trade.leverage, trade.tag = pos.leverage, pos.tag
+            if pos.is_flat:
+                self._held.pop(key, None)
+                if trade is not None:
+                    del self._open[key]
+                    trade.exit_ms = ev.ts_ms
+                    trade.exit_reason = ev.reason
+                    if trade.exit_qty < trade.contracts:
+                        self._exiting[key] = trade
+            else:
+                self._held[key] = pos
+                if trade is not None:
+                    trade.leverage, trade.tag = pos.leverage, pos.tag
         elif isinstance(ev, FundingCharged):
             for trade in self._open.values():
                 if trade.symbol == ev.symbol and (not ev.tag or trade.tag == ev.tag):
@@ -121,6 +133,8 @@ class TradeBook:
             if trade is None:
                 trade = self._open[key] = BacktestTrade(fill.symbol, side.value, fill.ts_ms)
                 self.trades.append(trade)
+                if (held := self._held.get(key)) is not None:  # reported open before its fill
+                    trade.leverage, trade.tag = held.leverage, held.tag
             trade.contracts += fill.qty_contracts
             trade.entry_notional += fill.qty_contracts * fill.price
         elif (trade := self._exiting.get(key) or self._open.get(key)) is not None:
