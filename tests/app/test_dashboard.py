@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from textual.widgets import Input, RichLog, Select
 
+from tests.conftest import favour
 from tui_trader.app.facade import ConsoleSnapshot
 from tui_trader.app.settings import load_settings
 from tui_trader.app.tui.app import TraderApp
@@ -258,10 +259,15 @@ def test_a_first_start_shows_a_position_on_the_bundled_data_within_10_s(isolated
 
     shot = isolated_environment / "shot.svg"
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "tui_trader", "--screenshot", str(shot), "--duration", "10"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.Popen([sys.executable, "-m", "tui_trader", "--screenshot", str(shot), "--duration", "10"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    favour(proc.pid)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill() if proc.poll() is None else None
     elapsed = time.monotonic() - started
-    assert done.returncode == 0, done.stderr
+    assert proc.returncode == 0, err
     svg = shot.read_text()
     assert "Positions" in svg and "NXT_BTC" in svg and "SHORT" in svg and "watching" in svg
     assert elapsed < 10 + 3  # 10 s to a position, plus the second the picture waits and the exit

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import favour
+
 
 def command() -> list[str]:
     script = Path(sys.executable).parent / "tui-trader"
@@ -53,6 +55,7 @@ def test_duration_replays_bundled_data_and_exits_zero(isolated_environment):
 def test_signal_stops_cleanly_within_two_seconds(isolated_environment, sig):
     proc = subprocess.Popen(command() + ["--no-ui"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env_for(isolated_environment), cwd=isolated_environment / "cwd")
+    favour(proc.pid)
     try:
         first = proc.stdout.readline()  # wait until the core is up and writing
         assert json.loads(first)["type"] == "core_state"
