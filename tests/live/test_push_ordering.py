@@ -342,11 +342,6 @@ async def test_someone_elses_long_during_our_short_is_watched_not_ours(fake, tmp
         await rig.stop()
 
 
-ADOPTED_REASON = ("order_tracker.entry_owner gives a new external short our strategy's tag (our last entry there is"
-                  " FILLED, its position long closed): the machine ADOPTS it and closes it at its own exit")
-
-
-@pytest.mark.xfail(strict=True, reason=ADOPTED_REASON)
 async def test_someone_elses_short_after_our_round_trip_is_not_adopted(fake, tmp_path):
     """Our short is closed; then a short is opened on the same symbol elsewhere (another device, by hand). It is
     not ours: shown and watched as external, never adopted by the strategy (which would trade it)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 
 from tests.conftest import settle
@@ -98,6 +99,25 @@ async def test_an_unknown_exchange_position_is_adopted_as_external_and_never_tra
         assert held is not None and held.tag == EXTERNAL_TAG and held.contracts == 7
         assert any("adopted as external" in m for m in restart_events(rig))
         assert rig.machine.phase is Phase.MONITORING  # a SHORT strategy's machine: not its position
+    finally:
+        await rig.stop()
+
+
+async def test_a_short_opened_elsewhere_after_our_closed_round_trip_is_external_after_a_restart(fake, tmp_path):
+    """Our last entry on the side is FILLED but its position closed before the console stopped (the store's
+    last snapshot is flat): a short found there at restart was opened by someone else - adopted as
+    external, never the machine's. (The console tagged it as ours: the machine adopted and traded it.)"""
+    db = tmp_path / "live.sqlite"
+    done = replace(entry("old-entry", OrderState.FILLED, 1_000), filled_contracts=Decimal(10))
+    opened = Position(SYM, Side.SHORT, Decimal(10), Decimal("0.0001"), Decimal(60000), 3, tag=TAG, updated_ms=1_000)
+    await seed(db, [done], [opened, replace(opened, contracts=Decimal(0), updated_ms=2_000)])
+    fake.open_position(SYM, SHORT, vol=5)
+    rig = await LiveRig(fake, db).start()
+    try:
+        held = rig.stack.cache.position(SYM, Side.SHORT)
+        assert held is not None and held.tag == EXTERNAL_TAG and held.contracts == 5
+        assert any("adopted as external" in m for m in restart_events(rig))
+        assert rig.machine.phase is Phase.MONITORING
     finally:
         await rig.stop()
 

@@ -227,6 +227,8 @@ class Execution:
             position = self.tracker.attribute_position(event.position)
             if not self.cache.apply_position(position):
                 return None  # the same holding: no snapshot row, no event
+            if position.is_flat:
+                self.tracker.spend_entries(position.symbol, position.side)
             if position is not event.position:
                 event = PositionChanged(event.ts_ms, position, event.reason)
             await self.store.save_position(event.position, self.session_id, event.reason)

@@ -11,8 +11,10 @@ with no strategy tag. Before execution stores or publishes such a report it pass
   order id and the cumulative volume - the same fill reported by the REST poll, a private push or
   a lookup gets the same id, so it is stored once whatever path reported it;
 * a position report takes the tag of the position we already hold on that symbol and side, else of
-  the latest entry order of ours on it; a report that matches nothing is `EXTERNAL_TAG`: shown,
-  stored and watched, never traded by a strategy.
+  the latest entry order of ours on it that can still own a position: one in flight, or one that
+  finished after that side was last reported flat (`spend_entries`; a finished entry whose position
+  has since closed owns nothing - a short opened there later by hand is someone else's). A report
+  that matches nothing is `EXTERNAL_TAG`: shown, stored and watched, never traded by a strategy.
 
 A report that already carries a tag (the paper venue keeps our order objects) is left as it is.
 """
@@ -22,7 +24,16 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from tui_trader.domain.models import ZERO, ClientOrderId, Fill, Order, OrderSide, OrderState, Position
+from tui_trader.domain.models import (
+    ZERO,
+    ClientOrderId,
+    Fill,
+    Order,
+    OrderSide,
+    OrderState,
+    Position,
+    Side,
+)
 from tui_trader.engine.cache import Cache
 
 EXTERNAL_TAG = "external"
@@ -46,6 +57,7 @@ class OrderTracker:
         self.cache = cache
         self.derive_fills = derive_fills  # False when the venue publishes its own fills (paper)
         self._position_ms: dict[tuple[str, object], int] = {}  # newest position report seen per symbol/side
+        self._spent: set[ClientOrderId] = set()  # finished entries of ours whose position has been reported flat
 
     def known(self, reported: Order) -> Order | None:
         """Our order behind a report: by client id, else by the exchange's order id."""
@@ -123,15 +135,28 @@ class OrderTracker:
         return replace(reported, tag=self.entry_owner(reported) or EXTERNAL_TAG)
 
     def entry_owner(self, position: Position) -> str:
-        """The tag of our latest entry order on the position's symbol and side ('' if none)."""
+        """The tag of our latest entry order on the position's symbol and side that can still own it ('' if
+        none): not rejected or cancelled unfilled, not spent on a position since reported flat."""
         opening = OrderSide.open_for(position.side)
         best: Order | None = None
         for order in self.cache.orders.values():
             if (order.symbol == position.symbol and order.side is opening and order.tag
-                    and order.tag != EXTERNAL_TAG and not _never_filled(order)
+                    and order.tag != EXTERNAL_TAG and not _never_filled(order) and order.client_id not in self._spent
                     and (best is None or order.created_ms >= best.created_ms)):
                 best = order
         return best.tag if best is not None else ""
+
+    def spend_entries(self, symbol: str, side: Side) -> None:
+        """`symbol`/`side` is flat: our finished entries there own nothing any more. Entries still in flight
+        keep their claim (one may fill after this report). Called on every flat report applied, and at start
+        for each side the store last saw flat."""
+        opening = OrderSide.open_for(side)
+        for order in self.cache.orders.values():
+            if order.symbol == symbol and order.side is opening and order.state in _FINISHED:
+                self._spent.add(order.client_id)
+
+
+_FINISHED = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED})
 
 
 def _never_filled(order: Order) -> bool:

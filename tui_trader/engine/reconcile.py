@@ -53,6 +53,7 @@ class Reconciler:
         loader = getattr(self.x.store, "load_orders", None)
         for order in await loader(self.x.session_id) if loader is not None else []:
             self.x.cache.apply_order(order)
+        await self._spend_closed_entries()
         await self.reconcile_orders(startup=True)
         await self.x.drain_reports()
         await self._reconcile_positions()
@@ -68,6 +69,15 @@ class Reconciler:
             self.x.bus.publish(ErrorRaised(self.x.clock.now_ms(), "reconcile", f"account unreadable at start: {exc}"))
             return
         self.x.report(AccountUpdated(self.x.clock.now_ms(), a.equity, a.available, a.cash_balance, a.unrealized_pnl))
+
+    async def _spend_closed_entries(self) -> None:
+        """Our finished entries on a side the store last saw flat own nothing: a position found there now
+        was opened by someone else (or by an entry still in flight, which keeps its claim)."""
+        last_open = getattr(self.x.store, "last_open_positions", None)
+        held = {(p.symbol, p.side) for p in (await last_open(self.x.session_id) if last_open is not None else [])}
+        sides = {(o.symbol, o.side.position_side) for o in self.x.cache.orders.values() if not o.side.is_close}
+        for symbol, side in sides - held:
+            self.x.tracker.spend_entries(symbol, side)
 
     async def _reconcile_positions(self) -> None:
         """Exchange positions into the cache with their owner (unknown ones adopted as external: watched,
