@@ -220,15 +220,12 @@ class Execution:
             if not await self.store.save_fill(event.fill, self.session_id):
                 return None  # already stored: a replayed fill is never counted twice
         elif isinstance(event, PositionChanged):
-            if self.tracker.stale_position(event.position) and not event.position.tag:
-                p = event.position
-                log.info("stale %s %s position report skipped (%s)", p.symbol, p.side, event.reason)
-                return None
-            position = self.tracker.attribute_position(event.position)
-            if not self.cache.apply_position(position):
-                return None  # the same holding: no snapshot row, no event
-            if position.is_flat:
-                self.tracker.spend_entries(position.symbol, position.side)
+            now = self.clock.now_ms()
+            offset = getattr(self.venue, "exchange_time_ms", self.clock.now_ms)() - now  # MEXC's clock - ours
+            position = self.tracker.admit_position(event, now, offset)
+            if position is None or not self.cache.apply_position(position):
+                return None  # stale, or the same holding: no snapshot row, no event
+            self.tracker.applied(position, now)
             if position is not event.position:
                 event = PositionChanged(event.ts_ms, position, event.reason)
             await self.store.save_position(event.position, self.session_id, event.reason)
@@ -428,10 +425,11 @@ class Execution:
     async def _sync_position(self, symbol: str, side: Side) -> None:
         """The venue says there is no position: drop ours and tell everyone it is flat."""
         pos = self.cache.position(symbol, side)
+        read_ms = self.clock.now_ms()
         if pos is not None and await self._venue_position(symbol, side) is None:
             flat = Position(symbol, side, Decimal(0), pos.contract_size, pos.entry_price, pos.leverage, tag=pos.tag,
-                            updated_ms=self.clock.now_ms(), position_id=pos.position_id)
-            self.report(PositionChanged(self.clock.now_ms(), flat, reason="venue reports flat"))
+                            position_id=pos.position_id)  # no updated_ms: made up (see _persist_and_publish)
+            self.report(PositionChanged(read_ms, flat, reason="venue reports flat"))
 
     async def cancel_orders(self, symbol: str | None, tag: str | None = None, reason: str = "",
                             close_lane: bool = False) -> int:

@@ -16,14 +16,22 @@ with no strategy tag. Before execution stores or publishes such a report it pass
   has since closed owns nothing - a short opened there later by hand is someone else's). A report
   that matches nothing is `EXTERNAL_TAG`: shown, stored and watched, never traded by a strategy.
 
+* exchange times order position reports: one stamped before a report already applied is stale (a
+  late push); a position the console makes up from a REST read ("not there any more") carries no
+  exchange time and gets one here, on the exchange's clock, after everything seen on its side - on
+  our clock it was dropped as stale whenever MEXC's clock ran ahead (a phantom position, watched
+  for ever) and it sorted before the fills that closed it in the stored trade list.
+
 A report that already carries a tag (the paper venue keeps our order objects) is left as it is.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from decimal import Decimal
 
+from tui_trader.domain.events import PositionChanged
 from tui_trader.domain.models import (
     ZERO,
     ClientOrderId,
@@ -35,6 +43,8 @@ from tui_trader.domain.models import (
     Side,
 )
 from tui_trader.engine.cache import Cache
+
+log = logging.getLogger(__name__)
 
 EXTERNAL_TAG = "external"
 EXTERNAL_ID_PREFIX = "ext-"  # an external order without an externalOid: nothing to look it up by
@@ -57,6 +67,8 @@ class OrderTracker:
         self.cache = cache
         self.derive_fills = derive_fills  # False when the venue publishes its own fills (paper)
         self._position_ms: dict[tuple[str, object], int] = {}  # newest position report seen per symbol/side
+        self._exchange_ms: dict[tuple[str, object], int] = {}  # newest exchange time per side: positions and fills
+        self._applied_ms: dict[tuple[str, object], int] = {}  # local time a report on each side was last applied
         self._spent: set[ClientOrderId] = set()  # finished entries of ours whose position has been reported flat
 
     def known(self, reported: Order) -> Order | None:
@@ -111,6 +123,8 @@ class OrderTracker:
             price = after.avg_fill_price
         fee = after.fee - (before.fee if before is not None else ZERO)
         pnl = after.realized_pnl - (before.realized_pnl if before is not None else ZERO)
+        if after.updated_ms:
+            self._seen(after.symbol, after.side.position_side, after.updated_ms)
         return Fill(fill_id(after), after.client_id, after.symbol, after.side, delta, _tidy(price), max(fee, ZERO),
                     after.updated_ms or now_ms, realized_pnl=pnl, venue_order_id=after.venue_order_id)
 
@@ -123,7 +137,49 @@ class OrderTracker:
             return True
         if reported.updated_ms:
             self._position_ms[key] = max(reported.updated_ms, last or 0)
+            self._seen(reported.symbol, reported.side, reported.updated_ms)
         return False
+
+    def made_up(self, position: Position, read_ms: int, now_ms: int, offset_ms: int) -> Position | None:
+        """A position the console made up from a REST read begun at `read_ms` (our clock) - "not there any
+        more" - stamped on the exchange's clock now (`now_ms` + `offset_ms`, never before the newest report or fill
+        seen on its side: stored trades are ordered by time, and a flat stamped before the fill that closed
+        the position would close nothing). None when a report on its side was applied since the read began.
+        Exchange reports stamped before the read are stale from now on (a late push of the position as it
+        was before the close must not bring it back); one stamped on our clock was wrongly dropped as stale
+        whenever MEXC's clock ran ahead of ours."""
+        key = (position.symbol, position.side)
+        applied = self._applied_ms.get(key)
+        if applied is not None and applied > read_ms:
+            return None
+        self._position_ms[key] = max(self._position_ms.get(key, 0), read_ms + offset_ms)
+        stamp = max(now_ms + offset_ms, self._exchange_ms.get(key, 0) + 1)
+        return replace(position, updated_ms=stamp)
+
+    def admit_position(self, event: PositionChanged, now_ms: int, offset_ms: int) -> Position | None:
+        """The position to apply for a report, with its owner; None to skip a stale one (logged). `now_ms`:
+        our clock; `offset_ms`: the exchange's clock minus ours."""
+        p = event.position
+        if not p.updated_ms:  # made up from a REST read begun at event.ts_ms
+            made = self.made_up(p, event.ts_ms, now_ms, offset_ms)
+            if made is None:
+                log.info("%s %s position read before a newer report: skipped (%s)", p.symbol, p.side, event.reason)
+                return None
+            p = made
+        elif self.stale_position(p) and not p.tag:
+            log.info("stale %s %s position report skipped (%s)", p.symbol, p.side, event.reason)
+            return None
+        return self.attribute_position(p)
+
+    def applied(self, position: Position, now_ms: int) -> None:
+        """`position` is in the cache since local time `now_ms`; a flat one spends our entries there."""
+        self._applied_ms[(position.symbol, position.side)] = now_ms
+        if position.is_flat:
+            self.spend_entries(position.symbol, position.side)
+
+    def _seen(self, symbol: str, side: Side, exchange_ms: int) -> None:
+        key = (symbol, side)
+        self._exchange_ms[key] = max(self._exchange_ms.get(key, 0), exchange_ms)
 
     def attribute_position(self, reported: Position) -> Position:
         """`reported` with its owner's tag (and our contract size where the report lacks one)."""

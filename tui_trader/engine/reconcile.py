@@ -100,7 +100,7 @@ class Reconciler:
         for p in await last_open(self.x.session_id) if last_open is not None else []:
             if (p.symbol, p.side) not in there:
                 self._restored(True, f"{p.symbol} {p.side.value}: gone at the exchange, closed in the store")
-                self.x.report(PositionChanged(now, replace(p, contracts=Decimal(0), updated_ms=now),
+                self.x.report(PositionChanged(now, replace(p, contracts=Decimal(0), updated_ms=0),
                                             reason="reconcile: gone at the exchange"))
 
     async def poll_forever(self) -> None:
@@ -186,14 +186,14 @@ class Reconciler:
 
     async def refresh_position(self, symbol: str, side: Side) -> None:
         """Report the venue's position on `symbol`/`side` now (flat if it has none and we had one)."""
+        read_ms = self.x.clock.now_ms()
         try:
             held = [p for p in await self.x.venue.positions(symbol) if p.side is side and not p.is_flat]
         except VenueError as exc:
             log.warning("positions(%s) failed: %s", symbol, exc)
             return
-        now = self.x.clock.now_ms()
         if held:
-            self.x.report(PositionChanged(now, held[0], reason="order filled"))
+            self.x.report(PositionChanged(self.x.clock.now_ms(), held[0], reason="order filled"))
         elif (ours := self.x.cache.position(symbol, side)) is not None:
-            flat = replace(ours, contracts=Decimal(0), updated_ms=now)
-            self.x.report(PositionChanged(now, flat, reason="venue reports flat"))
+            flat = replace(ours, contracts=Decimal(0), updated_ms=0)  # made up: execution stamps it
+            self.x.report(PositionChanged(read_ms, flat, reason="venue reports flat"))

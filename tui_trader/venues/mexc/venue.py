@@ -66,6 +66,10 @@ class MexcVenue:
     async def close(self) -> None:
         await self.client.rest.close()
 
+    def exchange_time_ms(self) -> int:
+        """MEXC's clock: ours plus the offset measured at start (and on a 513), the time its reports carry."""
+        return self.client.rest.request_time_ms()
+
     def _is_close(self, order: Order) -> bool:
         return order.reduce_only or order.side.is_close
 
@@ -273,7 +277,8 @@ class MexcVenue:
         current = {(p.symbol, p.side): p for p in positions}
         for key, gone in self._known.items():  # closed on the exchange since the last look: report flat
             if key not in current:
-                self.report(PositionChanged(now, position=replace(gone, contracts=Decimal(0), updated_ms=now), reason="resync: closed"))
+                flat = replace(gone, contracts=Decimal(0), updated_ms=0)  # made up: execution stamps it
+                self.report(PositionChanged(now, position=flat, reason="resync: closed"))
         self._known = current
         for p in positions:
             self.report(PositionChanged(now, position=p, reason="resync"))
