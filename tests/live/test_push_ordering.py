@@ -406,11 +406,6 @@ async def test_a_position_closed_at_the_exchange_with_its_pushes_lost_leaves_no_
         await rig.stop()
 
 
-LOST_LOSS_REASON = ("with its pushes lost, an exchange-side close is only a 'resync: closed' flat: its deal (the lost"
-                    " margin) is never read over REST - trade gross 0, not liquidated, no PositionLiquidated alert")
-
-
-@pytest.mark.xfail(strict=True, reason=LOST_LOSS_REASON)
 async def test_a_liquidation_with_its_pushes_lost_still_books_the_loss(fake, tmp_path):
     fake.push_loss = True
     rig = await start(fake, tmp_path)
@@ -425,3 +420,26 @@ async def test_a_liquidation_with_its_pushes_lost_still_books_the_loss(fake, tmp
         assert [e.symbol for e in rig.of(PositionLiquidated)] == [SYM]
     finally:
         await rig.stop()
+
+
+async def test_a_short_liquidated_while_the_console_was_down_books_the_loss_at_restart(fake, tmp_path):
+    """The console stops with our short open; the exchange liquidates it meanwhile. At restart the position is
+    gone: its liquidation (read from the order history) is stored as the trade's exit with the lost margin,
+    and the liquidation is raised - not only a bare 'gone at the exchange'."""
+    first = await start(fake, tmp_path)
+    await first.hold(60000.0, 12)
+    await first.until(lambda: first.machine.phase is Phase.POSITION_ACTIVE, price=PUMP, max_s=40)
+    await first.quiesce()
+    await first.stop()
+    fake.set_price(SYM, 90000.0)  # past the short's liquidation price, nobody watching
+    [deal] = [d for d in fake.deals if d["category"] == 2]
+    second = await start(fake, tmp_path)
+    try:
+        await second.quiesce()
+        assert second.stack.cache.position(SYM, Side.SHORT) is None and second.machine.phase is not Phase.POSITION_ACTIVE
+        [trade] = await stored_trades(second.db, "")
+        assert trade.closed and trade.liquidated and trade.exit_qty == trade.contracts
+        assert trade.gross_pnl == Decimal(str(deal["profit"])) < 0
+        assert [e.symbol for e in second.of(PositionLiquidated)] == [SYM]
+    finally:
+        await second.stop()

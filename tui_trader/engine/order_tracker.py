@@ -125,8 +125,9 @@ class OrderTracker:
         pnl = after.realized_pnl - (before.realized_pnl if before is not None else ZERO)
         if after.updated_ms:
             self._seen(after.symbol, after.side.position_side, after.updated_ms)
+        liquidity = "liquidation" if after.reason == "LIQUIDATION" else "taker"  # the exchange's own close
         return Fill(fill_id(after), after.client_id, after.symbol, after.side, delta, _tidy(price), max(fee, ZERO),
-                    after.updated_ms or now_ms, realized_pnl=pnl, venue_order_id=after.venue_order_id)
+                    after.updated_ms or now_ms, liquidity, realized_pnl=pnl, venue_order_id=after.venue_order_id)
 
     def stale_position(self, reported: Position) -> bool:
         """True for a position report older than one already applied (a late push of the position as it

@@ -97,9 +97,12 @@ class Reconciler:
                                      " adopted as external")
             self.x.report(PositionChanged(now, owner, reason="reconcile"))
         last_open = getattr(self.x.store, "last_open_positions", None)
+        closing_orders = getattr(self.x.venue, "closing_orders", None)  # MEXC: what closed it while we were down
         for p in await last_open(self.x.session_id) if last_open is not None else []:
             if (p.symbol, p.side) not in there:
                 self._restored(True, f"{p.symbol} {p.side.value}: gone at the exchange, closed in the store")
+                for closed_by in await closing_orders(p) if closing_orders is not None else []:
+                    self.x.report(OrderUpdated(now, closed_by))
                 self.x.report(PositionChanged(now, replace(p, contracts=Decimal(0), updated_ms=0),
                                             reason="reconcile: gone at the exchange"))
 

@@ -139,12 +139,13 @@ class OrderRepository:
         return [fill_from_row(r) for r in rows]
 
     async def last_open_positions(self, session_id: str = "") -> list[Position]:
-        """Positions whose latest snapshot is open (what the console held when it stopped)."""
+        """Positions whose latest snapshot is open (what the console held when it stopped), `updated_ms` the
+        snapshot's (exchange) time."""
         rows = await self.db.fetchall(
             "SELECT * FROM position_snapshots WHERE id IN (SELECT MAX(id) FROM position_snapshots WHERE session_id = ?"
             " GROUP BY symbol, side)", (session_id,))
         return [Position(r["symbol"], Side(r["side"]), Decimal(r["contracts"]), Decimal(1), Decimal(r["entry_price"]),
-                         r["leverage"]) for r in rows if Decimal(r["contracts"]) > 0]
+                         r["leverage"], updated_ms=r["ts_ms"]) for r in rows if Decimal(r["contracts"]) > 0]
 
     async def save_position(self, position: Position, session_id: str = "", reason: str = "") -> None:
         p = position

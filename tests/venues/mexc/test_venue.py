@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from tui_trader.domain.events import ErrorRaised, OrderUpdated, PositionChanged
-from tui_trader.domain.models import ClientOrderId, MarginMode, Order, OrderSide, OrderState, OrderType, PositionId, Side
+from tui_trader.domain.models import (
+    ClientOrderId,
+    MarginMode,
+    Order,
+    OrderSide,
+    OrderState,
+    OrderType,
+    PositionId,
+    Side,
+)
 from tui_trader.engine.ports import VenueClient
 from tui_trader.venues.mexc import errors as E
 
@@ -176,3 +186,31 @@ async def test_secret_never_logged_or_in_errors(fake, venue, caplog):
         await venue.place_order(entry("s-1"))
     assert SECRET not in caplog.text and SECRET not in str(info.value) and SECRET not in repr(venue.client.rest.signer)
     assert SECRET not in repr(venue.client.rest.config)
+
+
+def history_order(oid: int, side: int, category: int, update_ms: int, deal_vol: int = 50, state: int = 3) -> dict:
+    return {"orderId": oid, "symbol": "BTC_USDT", "externalOid": "", "vol": 50, "side": side, "orderType": 5,
+            "openType": 1, "leverage": 3, "price": 0, "state": state, "dealVol": deal_vol, "dealAvgPrice": 79500.1,
+            "takerFee": 0, "makerFee": 0, "profit": -100.25, "positionId": 9001, "category": category,
+            "createTime": update_ms, "updateTime": update_ms}
+
+
+async def test_closing_orders_are_the_filled_closes_of_the_side_since_the_positions_last_state(fake, venue):
+    """What closed a position the console no longer sees: the order history's filled closes of that side
+    after the position's last known state - not an older close, not the other side, not an entry."""
+    await venue.instrument("BTC_USDT")
+    fake.positions = [short_position()]
+    (gone,) = await venue.positions()
+    gone = replace(gone, updated_ms=2_000)
+    fake.orders.extend([
+        history_order(1, side=2, category=1, update_ms=1_000),  # an older close of the short: a past round trip
+        history_order(2, side=4, category=2, update_ms=3_000),  # the long side's liquidation
+        history_order(3, side=3, category=1, update_ms=3_000),  # an entry
+        history_order(4, side=2, category=2, update_ms=3_500),  # this short's liquidation
+        history_order(5, side=2, category=1, update_ms=3_600, deal_vol=0, state=4),  # a close that never filled
+    ])
+    (liquidation,) = await venue.closing_orders(gone)
+    assert liquidation.venue_order_id == "4" and liquidation.reason == "LIQUIDATION"
+    assert liquidation.realized_pnl == Decimal("-100.25") and liquidation.filled_contracts == 50
+    fake.fault("history_orders", "http500", times=10)
+    assert await venue.closing_orders(gone) == []  # unreadable: nothing, and no exception (the flat goes on)

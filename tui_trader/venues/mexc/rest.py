@@ -9,7 +9,6 @@ Transport failures become `NetworkError` / `RequestTimeout`; everything else goe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -21,7 +20,12 @@ from tui_trader.domain.errors import VenueError
 from tui_trader.engine.clock import Clock
 from tui_trader.venues.mexc import constants as C
 from tui_trader.venues.mexc.auth import Signer
-from tui_trader.venues.mexc.errors import AuthError, ClockSkew, NetworkError, RequestTimeout
+from tui_trader.venues.mexc.errors import (
+    AuthError,
+    ClockSkew,
+    NetworkError,
+    RequestTimeout,
+)
 from tui_trader.venues.mexc.rate_limit import RequestBudget
 from tui_trader.venues.mexc.web_utils import dumps, unwrap, url
 
@@ -115,7 +119,7 @@ class MexcRest:
             ) as resp:
                 text = await resp.text(errors="replace")
                 return unwrap(resp.status, text, resp.headers.get("Content-Type", ""), where=f"{method} {where}")
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise RequestTimeout(f"{method} {where}: no answer within {self.config.request_timeout_s:g} s") from exc
         except aiohttp.ClientError as exc:  # connection refused/reset/dropped, payload errors
             raise NetworkError(f"{method} {where}: {type(exc).__name__}") from exc
@@ -165,6 +169,11 @@ class MexcRest:
 
     async def cancel_by_external(self, symbol: str, external_oid: str) -> Any:
         return await self.private("POST", C.ORDER_CANCEL_EXTERNAL, body={"symbol": symbol, "externalOid": external_oid})
+
+    async def history_orders(self, symbol: str, states: str = "3", page_size: int = 20) -> Any:
+        """The symbol's newest finished orders (states 3: filled), every category: liquidations, TP/SL too."""
+        return await self.private("GET", C.HISTORY_ORDERS,
+                                  {"symbol": symbol, "states": states, "page_num": 1, "page_size": page_size})
 
     async def get_order(self, order_id: str) -> Any:
         return await self.private("GET", C.ORDER_GET.format(order_id=order_id))

@@ -10,20 +10,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
-from tui_trader.domain.events import AccountUpdated, ErrorRaised, Event, OrderUpdated, PositionChanged
-from tui_trader.domain.models import Account, ClientOrderId, Instrument, MarginMode, Order, OrderState, Position, Side
+from tui_trader.domain.errors import DataError, Retryable, VenueError
+from tui_trader.domain.events import (
+    AccountUpdated,
+    ErrorRaised,
+    Event,
+    OrderUpdated,
+    PositionChanged,
+)
+from tui_trader.domain.models import (
+    Account,
+    ClientOrderId,
+    Instrument,
+    MarginMode,
+    Order,
+    OrderSide,
+    OrderState,
+    Position,
+    Side,
+)
 from tui_trader.engine.bus import EventBus
 from tui_trader.venues.candle_files import Candle
 from tui_trader.venues.mexc import constants as C
 from tui_trader.venues.mexc import parse
 from tui_trader.venues.mexc.client import MexcClient
-from tui_trader.domain.errors import Retryable, VenueError
-from tui_trader.venues.mexc.errors import AuthError, ContractNotAllowed, ExchangeError, ParameterError
-from tui_trader.venues.mexc.validation import validate_leverage, validate_order, validate_price
+from tui_trader.venues.mexc.errors import (
+    AuthError,
+    ContractNotAllowed,
+    ExchangeError,
+    ParameterError,
+)
+from tui_trader.venues.mexc.validation import (
+    validate_leverage,
+    validate_order,
+    validate_price,
+)
 from tui_trader.venues.mexc.web_utils import dumps
 
 log = logging.getLogger(__name__)
@@ -215,6 +241,23 @@ class MexcVenue:
             out.extend(parse.order(d) for d in rows)
         return out
 
+    async def closing_orders(self, gone: Position) -> list[Order]:
+        """The filled orders that closed `gone` at the exchange since its last known state - a liquidation, an
+        exchange TP/SL, a close by hand elsewhere: what a lost private push would have told. Reported before
+        the flat, they put the close's price, fee and P&L (a liquidation's lost margin) on record. [] when the
+        history is unreadable: the flat is reported regardless."""
+        try:
+            data = await self.client.call(lambda: self.client.rest.history_orders(gone.symbol),
+                                          f"order history {gone.symbol}", close_lane=True)
+            rows = data.get("resultList", []) if isinstance(data, dict) else (data or [])
+            found = [parse.order(d) for d in rows]
+        except (VenueError, DataError) as exc:
+            log.warning("order history %s unreadable: %s", gone.symbol, exc)
+            return []
+        closing = OrderSide.close_for(gone.side)
+        return sorted((o for o in found if o.side is closing and o.filled_contracts > 0
+                       and o.updated_ms >= gone.updated_ms), key=lambda o: o.updated_ms)
+
     # --- positions / account ----------------------------------------------------------------
 
     async def positions(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Position]:
@@ -277,6 +320,8 @@ class MexcVenue:
         current = {(p.symbol, p.side): p for p in positions}
         for key, gone in self._known.items():  # closed on the exchange since the last look: report flat
             if key not in current:
+                for closed_by in await self.closing_orders(gone):
+                    self.report(OrderUpdated(now, order=closed_by))
                 flat = replace(gone, contracts=Decimal(0), updated_ms=0)  # made up: execution stamps it
                 self.report(PositionChanged(now, position=flat, reason="resync: closed"))
         self._known = current
