@@ -84,5 +84,6 @@ def test_a_fills_fee_reads_the_same_in_the_event_log_and_the_sessions_screen(fee
     assert fee_text(D(fee)) == text
     fill = Fill("f1", ClientOrderId("c1"), "X_USDT", OrderSide.OPEN_SHORT, D(1), D("59.5"), D(fee), 0)
     assert f"fee {text} " in format_event(OrderFilled(0, fill))
-    order = SessionOrderView(0, "c1", "OPEN_SHORT", D(1), "filled", "", (SessionFillView(0, D(1), D("59.5"), D(fee), D(0)),))
+    fills = (SessionFillView(0, D(1), D("59.5"), D(fee), D(0)),)
+    order = SessionOrderView(0, "c1", "OPEN_SHORT", D(1), "filled", "", fills)
     assert order_row(order)[-1] == f"1 @ 59.5, {text}"

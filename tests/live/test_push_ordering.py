@@ -436,7 +436,8 @@ async def test_a_short_liquidated_while_the_console_was_down_books_the_loss_at_r
     second = await start(fake, tmp_path)
     try:
         await second.quiesce()
-        assert second.stack.cache.position(SYM, Side.SHORT) is None and second.machine.phase is not Phase.POSITION_ACTIVE
+        assert second.stack.cache.position(SYM, Side.SHORT) is None
+        assert second.machine.phase is not Phase.POSITION_ACTIVE
         [trade] = await stored_trades(second.db, "")
         assert trade.closed and trade.liquidated and trade.exit_qty == trade.contracts
         assert trade.gross_pnl == Decimal(str(deal["profit"])) < 0
