@@ -69,7 +69,9 @@ class OrderTracker:
         self._position_ms: dict[tuple[str, object], int] = {}  # newest position report seen per symbol/side
         self._exchange_ms: dict[tuple[str, object], int] = {}  # newest exchange time per side: positions and fills
         self._applied_ms: dict[tuple[str, object], int] = {}  # local time a report on each side was last applied
-        self._spent: set[ClientOrderId] = set()  # finished entries of ours whose position has been reported flat
+        # per side, when it was last reported flat (our clock) and our entries then still in flight: an entry
+        # made before that and finished by then owns nothing (`spend_entries`)
+        self._flat_mark: dict[tuple[str, Side], tuple[int, frozenset[ClientOrderId]]] = {}
 
     def known(self, reported: Order) -> Order | None:
         """Our order behind a report: by client id, else by the exchange's order id."""
@@ -176,7 +178,7 @@ class OrderTracker:
         """`position` is in the cache since local time `now_ms`; a flat one spends our entries there."""
         self._applied_ms[(position.symbol, position.side)] = now_ms
         if position.is_flat:
-            self.spend_entries(position.symbol, position.side)
+            self.spend_entries(position.symbol, position.side, now_ms)
 
     def _seen(self, symbol: str, side: Side, exchange_ms: int) -> None:
         key = (symbol, side)
@@ -198,22 +200,23 @@ class OrderTracker:
         best: Order | None = None
         for order in self.cache.orders.values():
             if (order.symbol == position.symbol and order.side is opening and order.tag
-                    and order.tag != EXTERNAL_TAG and not _never_filled(order) and order.client_id not in self._spent
+                    and order.tag != EXTERNAL_TAG and not _never_filled(order) and not self._spent(order)
                     and (best is None or order.created_ms >= best.created_ms)):
                 best = order
         return best.tag if best is not None else ""
 
-    def spend_entries(self, symbol: str, side: Side) -> None:
-        """`symbol`/`side` is flat: our finished entries there own nothing any more. Entries still in flight
-        keep their claim (one may fill after this report). Called on every flat report applied, and at start
-        for each side the store last saw flat."""
+    def spend_entries(self, symbol: str, side: Side, now_ms: int) -> None:
+        """`symbol`/`side` is flat at `now_ms` (our clock): our entries made before and finished by then own
+        nothing any more; entries still in flight keep their claim (one may fill after this report). Called
+        on every flat report applied, and at start for each side the store last saw flat. O(orders in
+        flight): a backtest reports thousands of flats."""
         opening = OrderSide.open_for(side)
-        for order in self.cache.orders.values():
-            if order.symbol == symbol and order.side is opening and order.state in _FINISHED:
-                self._spent.add(order.client_id)
+        working = frozenset(o.client_id for o in self.cache.open_orders(symbol) if o.side is opening)
+        self._flat_mark[(symbol, side)] = (now_ms, working)
 
-
-_FINISHED = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED})
+    def _spent(self, order: Order) -> bool:
+        mark = self._flat_mark.get((order.symbol, order.side.position_side))
+        return mark is not None and order.created_ms <= mark[0] and order.client_id not in mark[1]
 
 
 def _never_filled(order: Order) -> bool:

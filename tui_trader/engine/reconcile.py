@@ -76,8 +76,9 @@ class Reconciler:
         last_open = getattr(self.x.store, "last_open_positions", None)
         held = {(p.symbol, p.side) for p in (await last_open(self.x.session_id) if last_open is not None else [])}
         sides = {(o.symbol, o.side.position_side) for o in self.x.cache.orders.values() if not o.side.is_close}
+        now = self.x.clock.now_ms()
         for symbol, side in sides - held:
-            self.x.tracker.spend_entries(symbol, side)
+            self.x.tracker.spend_entries(symbol, side, now)
 
     async def _reconcile_positions(self) -> None:
         """Exchange positions into the cache with their owner (unknown ones adopted as external: watched,
