@@ -17,6 +17,18 @@ tests keep seeing orders that rest in state 2 and closes stored without a positi
   state 2 and fills at its limit price (maker fee) when a price move crosses it; post-only (2) that
   would take is cancelled (errorCode 20); IOC/FOK (3/4) fill when marketable, else are cancelled.
   Closes are reduce-only: no position -> code 2009 and nothing stored; vol > holdVol fills holdVol.
+* Partial fills (off by default: every order fills whole, as above): ``partial_fill_vol = N`` makes
+  each matching step fill at most N contracts of an order. A matching step is the create (market,
+  marketable limit / IOC) and every price step (``set_price`` / ``gap`` / ``ramp`` / ``spike``) for
+  each resting order: a crossed limit fills at its price (maker), a market order's rest at the last
+  price (taker). Each step is one deal and pushes deal, position, order, asset like a whole fill; the
+  order carries the cumulative ``dealVol`` / ``dealAvgPrice`` / ``takerFee`` / ``makerFee`` /
+  ``profit`` (REST ``order/get`` / ``order/external`` / history read the same dict) with state 2
+  (``remainVol`` = the rest) until complete (3). ``market_remainder``: ``"rest"`` (default) - a
+  market order's rest fills on the next price steps; ``"cancel"`` - the rest is cancelled at once,
+  as MEXC can: one order push, state 4, errorCode 21, dealVol > 0. IOC: the rest is cancelled
+  (errorCode 18); FOK, liquidations and ``open_position`` (tests/live/filling_fake.py) fill whole.
+  A close completes (state 3) as soon as its position is flat.
 * Every fill appends a deal to ``deals`` and updates the position (``position(symbol, ptype)``,
   ``closed_positions``, ``peak_hold_vol[(symbol, ptype)]``); a flat position gets state 3 and leaves
   ``open_positions``. The route returns the live positions followed by whatever a test put into
@@ -195,6 +207,8 @@ class FakeMexc:
         self.volume24: dict[str, Decimal] = defaultdict(lambda: Decimal(1_000_000))
         self.move_volume = Decimal(10_000)  # contracts added to volume24 per price step (scaled by the move)
         self.liq_fee_rate = Decimal(0)
+        self.partial_fill_vol: int | Decimal | None = None  # None: whole fills; N: at most N contracts a step
+        self.market_remainder = "rest"  # a market order's unfilled rest: "rest" (next price steps) | "cancel"
         self.cash = START_CASH
         self.deals: list[dict[str, Any]] = []
         self.liquidations: list[dict[str, Any]] = []
@@ -527,10 +541,28 @@ class FakeMexc:
         last, price = self._last(o["symbol"]), _d(o["price"] or 0)
         return last <= price if _buys(o["side"]) else last >= price
 
+    def _step_cap(self, o: dict[str, Any]) -> Decimal | None:
+        """The most one matching step fills of `o` (None: all of it); a FOK fills whole or not at all."""
+        if self.partial_fill_vol is None or o["orderType"] == 4:
+            return None
+        return _d(self.partial_fill_vol)
+
+    def _unfilled(self, o: dict[str, Any]) -> tuple[int, int]:
+        """(state, errorCode) of `o` after a matching step left part of it unfilled."""
+        if o["orderType"] == 3:
+            return 4, 18  # IOC: the rest cancelled
+        if o["orderType"] in (5, 6) and self.market_remainder == "cancel":
+            return 4, 21  # market cancel: state 4 with dealVol > 0
+        return 2, 0  # rests: a limit at its price, a market order's rest on the next price steps
+
+    def _match(self, o: dict[str, Any], price: Decimal, taker: bool) -> None:
+        """One matching step of `o` at `price` (at most `partial_fill_vol` contracts)."""
+        self._fill(o, price, taker=taker, cap=self._step_cap(o))
+
     def _on_new_order(self, o: dict[str, Any]) -> None:
         kind = o["orderType"]
         if kind in (5, 6) or (kind in (1, 3, 4) and self._marketable(o)):
-            self._fill(o, self._last(o["symbol"]), taker=True)
+            self._match(o, self._last(o["symbol"]), taker=True)
         elif kind == 2 and self._marketable(o):
             self._finish(o, 4, error=20)
         elif kind in (3, 4):
@@ -570,7 +602,10 @@ class FakeMexc:
         return [o for o in self.orders if o.get("_engine") and o["state"] in (1, 2)
                 and (symbol is None or o["symbol"] == symbol)]
 
-    def _fill(self, o: dict[str, Any], price: Decimal, taker: bool, profit_override: Decimal | None = None) -> None:
+    def _fill(self, o: dict[str, Any], price: Decimal, taker: bool, profit_override: Decimal | None = None,
+              cap: Decimal | None = None) -> None:
+        """Fill `o` at `price`: all that is left of it (a close: at most the position), or at most `cap`
+        contracts. Pushes deal, position, order (state 3 when complete, else `_unfilled`), asset."""
         sym, side = o["symbol"], o["side"]
         ptype, opening, cs = 1 if side in (1, 4) else 2, side in (1, 3), self._cs(sym)
         c = self.contracts.get(sym, contract(sym))
@@ -583,6 +618,8 @@ class FakeMexc:
             pos = self._new_position(sym, ptype, _d(o["leverage"] or 1))
         assert pos is not None
         qty = remaining if opening else min(remaining, pos["holdVol"])
+        if cap is not None:
+            qty = min(qty, cap)
         rate = _d(c["takerFeeRate"] if taker else c["makerFeeRate"])
         fee = Decimal(0) if profit_override is not None else qty * cs * price * rate
         if opening:
@@ -618,13 +655,16 @@ class FakeMexc:
         if pos["holdVol"] == 0:
             pos["state"] = 3
             del self._live[key]
-        o["state"] = 3  # before the position snapshot, so frozenVol no longer counts this order
+        # a reduce-only close larger than the position completes with dealVol = holdVol
+        complete = dealt >= _d(o["vol"]) or pos["state"] == 3
+        state, error = (3, 0) if complete else self._unfilled(o)
+        o["state"] = state  # before the position snapshot, so frozenVol counts only what still rests
         self._reprice(pos)
         public = self._public_position(pos)
         if pos["state"] == 3:
             self.closed_positions.append(public)
         self._emit("push.personal.position", public)
-        self._finish(o, 3)  # a reduce-only close larger than the position completes with dealVol = holdVol
+        self._finish(o, state, error)
         self._changed()
 
     def _public_order(self, o: dict[str, Any]) -> dict[str, Any]:
@@ -775,8 +815,12 @@ class FakeMexc:
 
     def _match_limits(self, symbol: str) -> None:
         for o in self._resting(symbol):
+            if o["state"] not in (1, 2):
+                continue  # finished by an earlier fill of this step (a close that ran out of position)
             if o["orderType"] in (1, 2) and self._marketable(o):
-                self._fill(o, _d(o["price"]), taker=False)
+                self._match(o, _d(o["price"]), taker=False)
+            elif o["orderType"] in (5, 6):  # a market order's unfilled rest (partial_fill_vol)
+                self._match(o, self._last(symbol), taker=True)
 
     def _check_liquidations(self, symbol: str) -> None:
         fair = self._fair(symbol)

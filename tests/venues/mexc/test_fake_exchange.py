@@ -256,3 +256,107 @@ async def test_prices_and_legacy_defaults(fake, rest):
     fake.set_price("BTC_USDT", Decimal("61000.5"))
     assert (await rest.fair_price("BTC_USDT"))["fairPrice"] == Decimal("61000.5")
     assert (await rest.ticker("ETH_USDT"))["lastPrice"] == Decimal(3000)
+
+
+# --- partial fills (partial_fill_vol, market_remainder) ------------------------------------------------------
+
+
+def _sum(rows: list[dict[str, Any]], key: str) -> Decimal:
+    return sum((Decimal(str(r[key])) for r in rows), Decimal(0))
+
+
+async def test_partial_fills_a_market_entry_in_steps_with_pushes_and_rest_in_step(fx, session):
+    ws = await _login(session, fx)
+    fx.partial_fill_vol = 20
+    fx.set_price("BTC_USDT", 60000)
+    await create(session, fx, side=3, vol=50, oid="x-p")
+    (order,) = fx.orders
+    seen = []
+    for price in (60000, 60100, 60200):
+        if price != 60000:
+            fx.set_price("BTC_USDT", price)  # a price step: the market order's rest matches again
+        got = (await call(session, fx, "GET", "order/external/BTC_USDT/x-p"))["data"]
+        pos = fx.position("BTC_USDT", 2)
+        seen.append((got["dealVol"], got["state"], got["remainVol"], pos["holdVol"] if pos else None))
+    assert seen == [(20, 2, 30, 20), (40, 2, 10, 40), (50, 3, 0, 50)]
+    fx.set_price("BTC_USDT", 60300)  # complete: nothing more
+    deals = fx.deals
+    assert [d["vol"] for d in deals] == [20, 20, 10] and _sum(deals, "vol") == order["dealVol"] == 50
+    assert [d["price"] for d in deals] == [60000, 60100, 60200] and all(d["taker"] for d in deals)
+    assert len({d["id"] for d in deals}) == 3
+    assert Decimal(str(order["takerFee"])) == _sum(deals, "fee")
+    assert Decimal(str(order["dealAvgPrice"])) == Decimal(60000 * 20 + 60100 * 20 + 60200 * 10) / 50
+    pos = fx.position("BTC_USDT", 2)
+    assert pos is not None and Decimal(str(pos["holdAvgPrice"])) == Decimal(str(order["dealAvgPrice"]))
+    assert fx.cash == Decimal("1000.5") - _sum(deals, "fee")
+    fetched = (await call(session, fx, "GET", f"order/get/{order['orderId']}"))["data"]
+    hist = (await call(session, fx, "GET", "order/list/history_orders", {"symbol": "BTC_USDT"}))["data"]
+    assert fetched == hist[0] == {k: v for k, v in order.items() if k != "raw" and not k.startswith("_")}
+    details = (await call(session, fx, "GET", f"order/deal_details/{order['orderId']}"))["data"]
+    assert [d["id"] for d in details] == [d["id"] for d in deals]
+    # each step: deal, position, order, asset (after the create's 'new' order push)
+    frames = await _frames(ws, 1 + 3 * 4)
+    channels = [f["channel"].removeprefix("push.personal.") for f in frames]
+    assert channels == ["order"] + ["order.deal", "position", "order", "asset"] * 3
+    orders = [f["data"] for f in frames if f["channel"] == "push.personal.order"]
+    assert [(o["state"], o["dealVol"], o["version"]) for o in orders] == [(2, 0, 1), (2, 20, 2), (2, 40, 3), (3, 50, 4)]
+    assert [f["data"]["holdVol"] for f in frames if f["channel"] == "push.personal.position"] == [20, 40, 50]
+    fees = [Decimal(str(o["takerFee"])) for o in orders[1:]]
+    assert fees == [_sum(deals[:n], "fee") for n in (1, 2, 3)]  # cumulative
+    await ws.close()
+
+
+async def test_partial_market_remainder_cancel_ends_state_4_with_the_part_filled(fx, session):
+    ws = await _login(session, fx)
+    fx.partial_fill_vol, fx.market_remainder = 20, "cancel"
+    await create(session, fx, side=1, vol=50, oid="x-c")
+    (order,) = fx.orders
+    assert (order["state"], order["dealVol"], order["errorCode"], order["remainVol"]) == (4, 20, 21, 0)
+    fx.set_price("BTC_USDT", 60100)
+    assert order["dealVol"] == 20 and [d["vol"] for d in fx.deals] == [20]
+    assert fx.position("BTC_USDT", 1)["holdVol"] == 20  # type: ignore[index]
+    got = (await call(session, fx, "GET", "order/external/BTC_USDT/x-c"))["data"]
+    assert (got["state"], got["dealVol"]) == (4, 20)
+    assert (await call(session, fx, "GET", "order/list/open_orders/BTC_USDT"))["data"] == []
+    frames = await _frames(ws, 5)  # new, then one step: deal, position, and a single cancelled order push
+    assert [f["channel"].removeprefix("push.personal.") for f in frames] == ["order", "order.deal", "position",
+                                                                             "order", "asset"]
+    assert (frames[3]["data"]["state"], frames[3]["data"]["dealVol"]) == (4, 20)
+    await ws.close()
+
+
+async def test_partial_close_books_profit_per_step_and_a_cancelled_rest_leaves_the_position(fx, session):
+    fx.set_price("BTC_USDT", 60000)
+    await create(session, fx, side=3, vol=50, oid="x-o")  # whole: the knob is off
+    fx.partial_fill_vol = 20
+    fx.set_price("BTC_USDT", 59000)
+    await create(session, fx, side=2, vol=50, oid="x-x")
+    closing = fx.orders_with("x-x")[0]
+    pos = fx.position("BTC_USDT", 2)
+    assert closing["state"] == 2 and pos is not None and pos["holdVol"] == 30 and pos["frozenVol"] == 30
+    fx.market_remainder = "cancel"
+    fx.set_price("BTC_USDT", 58000)  # the rest: one more step, then cancelled
+    pos = fx.position("BTC_USDT", 2)
+    assert (closing["state"], closing["dealVol"]) == (4, 40) and pos is not None
+    assert pos["holdVol"] == 10 and pos["frozenVol"] == 0 and pos["closeVol"] == 40
+    closes = [d for d in fx.deals if d["side"] == 2]
+    assert [(d["vol"], d["profit"]) for d in closes] == [(20, 2), (20, 4)]  # (60000 - p) x 20 x 0.0001
+    assert Decimal(str(closing["profit"])) == _sum(closes, "profit") and _sum(closes, "vol") == closing["dealVol"]
+    assert fx.cash == Decimal("1000.5") + _sum(closes, "profit") - _sum(fx.deals, "fee")
+    fx.market_remainder = "rest"
+    await create(session, fx, side=2, vol=30, oid="x-x2")  # more than held: completes with what is left
+    last = fx.orders_with("x-x2")[0]
+    assert (last["state"], last["dealVol"]) == (3, 10) and fx.position("BTC_USDT", 2) is None
+
+
+async def test_partial_limit_fills_at_its_price_a_step_per_crossing_price(fx, session):
+    fx.partial_fill_vol = 4
+    fx.set_price("BTC_USDT", 60000)
+    await create(session, fx, side=3, vol=10, kind=1, price=61000)
+    (order,) = fx.orders
+    await fx.ramp("BTC_USDT", 61500, seconds=0.01, steps=5)  # 60300 ... 61500: crosses on two steps
+    assert (order["state"], order["dealVol"]) == (2, 8)
+    fx.set_price("BTC_USDT", 61200)
+    assert (order["state"], order["dealVol"], order["dealAvgPrice"]) == (3, 10, 61000)
+    assert [(d["vol"], d["price"], d["taker"]) for d in fx.deals] == [(4, 61000, False)] * 2 + [(2, 61000, False)]
+    assert Decimal(str(order["makerFee"])) == _sum(fx.deals, "fee")
