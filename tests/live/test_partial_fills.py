@@ -208,12 +208,14 @@ async def exit_in_steps(rig: LiveRig, console: Console, *, lookups: bool, step: 
     assert close["state"] == 3
 
 
-async def finish(rig: LiveRig) -> None:
-    """Back to MONITORING after one entry and one close (nothing sent twice), the books and the console right."""
+async def finish(rig: LiveRig, creates: int = 2) -> None:
+    """Back to MONITORING after one entry and `creates` - 1 close legs, no id sent twice, the books and the
+    console right."""
     fake = rig.fake
     await rig.until(lambda: rig.machine.phase is Phase.MONITORING, price=DROP, max_s=20)
     await rig.hold(DROP, 3)
-    assert fake.calls["create"] == len(our_orders(fake)) == 2  # one entry, one close, each sent once
+    assert fake.calls["create"] == len(our_orders(fake)) == creates  # each sent once
+    assert len({o["externalOid"] for o in our_orders(fake)}) == creates  # under ids of its own
     await assert_books(rig)
     assert_never_backwards(rig)
     await assert_flat_everywhere(rig)
@@ -244,25 +246,31 @@ async def test_entry_filled_in_steps_found_by_rest_lookups_with_the_pushes_lost(
         await rig.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="a close still partly filled when close_fill_timeout_s runs out is sent again"
-                                       " under the same client id (execution.py _close_sequence)")
 async def test_exit_filled_in_steps_found_by_rest_lookups_with_the_pushes_lost(fake, tmp_path):
+    """10 contracts a step, a lookup period (2 s) each: the close is still working when the close lane's wait
+    for it (close_fill_timeout_s, 5 s) runs out. Its rest is cancelled (never sent again under its id) and a
+    new leg closes what is left: every deal booked once, the trade's exit = its entry."""
     fake.push_loss = True
     rig, console = await start(fake, tmp_path)
     try:
         await rig.hold(60000.0, 12)
         await rig.until(lambda: rig.machine.phase is Phase.POSITION_ACTIVE, price=PUMP, max_s=40)
-        # 10 contracts a step, a lookup period (2 s) each: the close is still working when the close lane's
-        # wait for it (close_fill_timeout_s, 5 s) runs out
-        await exit_in_steps(rig, console, lookups=True, step=10)
-        await finish(rig)
+        fake.partial_fill_vol = 10
+        await rig.until(lambda: len(ours(fake, 2)) >= 1, price=DROP, max_s=40)  # ZE1: the close, its first step
+        first = ours(fake, 2)[0]
+        for _ in range(10):  # a print only once the console has found the last step: 2 s or more a step
+            await console.until(lambda: console_holds(rig, first), lookups=True)
+            if first["state"] != 2:
+                break
+            rig.trade(DROP)
+        await rig.until(lambda: len(ours(fake, 2)) >= 2, price=DROP, max_s=20)
+        assert first["state"] == 4 and 0 < Decimal(str(first["dealVol"])) < Decimal(str(first["vol"]))
+        await finish(rig, creates=len(our_orders(fake)))
         assert fake.calls["external"] > 0 and fake.private_pushes == []
     finally:
         await rig.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="a close still partly filled when close_fill_timeout_s runs out is sent again"
-                                       " under the same client id (execution.py _close_sequence)")
 async def test_a_close_still_working_when_its_wait_runs_out_is_not_sent_again_under_its_id(fake, tmp_path):
     """Pushes on: the close fills 20 and its rest waits for the market (no print for 8 s, past the close lane's
     5 s wait). The order is live at MEXC: a second create with the same externalOid makes two orders MEXC
@@ -281,8 +289,11 @@ async def test_a_close_still_working_when_its_wait_runs_out_is_not_sent_again_un
         await fake.settle()
         again = fake.orders_with(close["externalOid"])[1:]
         assert again == [], f"the working close sent again under its id: {[(o['vol'], o['state']) for o in again]}"
+        assert close["state"] == 4 and close["dealVol"] == STEP  # its rest cancelled, its 20 booked
+        await console.until(lambda: console_holds(rig, close))
         assert_never_backwards(rig)
-        await finish(rig)
+        await finish(rig, creates=len(our_orders(fake)))
+        assert len(our_orders(fake)) >= 3  # the next leg closed the rest
     finally:
         await rig.stop()
 

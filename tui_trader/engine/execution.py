@@ -8,8 +8,9 @@ venue. Two lanes:
   cooldown, no entry back-off. One close sequence per position: a second request for a position
   already closing joins the running one. It re-sends until the venue reports the position flat:
   after a definitive failure with a new leg id (`-X` -> `-X2`...), after an ambiguous one with the
-  same id. "Position does not exist" means flat. Any other permanent refusal is raised loudly
-  (`ErrorRaised` CRITICAL) and ends the sequence.
+  same id; one the exchange acknowledged that is still working is never sent again under its id (its
+  rest is cancelled, then a new leg). "Position does not exist" means flat. Any other permanent
+  refusal is raised loudly (`ErrorRaised` CRITICAL) and ends the sequence (`engine/closing.py`).
 
 Venue reports (orders, fills, positions, account, funding, liquidations) go through one worker
 that writes them to the store *before* publishing them, so nothing is acted on or shown that is
@@ -24,27 +25,51 @@ from collections import deque
 from decimal import Decimal
 
 from tui_trader.domain.errors import (
-    AmbiguousOrderState, Permanent, PositionNotFound, Retryable, RiskRejected, VenueError,
+    AmbiguousOrderState,
+    Permanent,
+    Retryable,
+    RiskRejected,
+    VenueError,
 )
-from tui_trader.domain.events import AccountUpdated, ErrorRaised, Event, OrderFilled, OrderUpdated, PositionChanged
-from tui_trader.domain.intents import CancelOrders, ClosePosition, Intent, OpenPosition, leg_id
+from tui_trader.domain.events import (
+    AccountUpdated,
+    ErrorRaised,
+    Event,
+    OrderFilled,
+    OrderUpdated,
+    PositionChanged,
+)
+from tui_trader.domain.intents import (
+    CancelOrders,
+    ClosePosition,
+    Intent,
+    OpenPosition,
+)
 from tui_trader.domain.models import (
-    Account, ClientOrderId, MarginMode, Order, OrderSide, OrderState, OrderType, Position, Side,
+    Account,
+    ClientOrderId,
+    MarginMode,
+    Order,
+    OrderSide,
+    OrderState,
+    Side,
 )
-from tui_trader.domain.money import to_decimal
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.cache import Cache
 from tui_trader.engine.clock import Clock
+from tui_trader.engine.closing import Closer
+from tui_trader.engine.exposure import (
+    check_age,
+    check_entry_liquidation,
+    check_exposure,
+)
 from tui_trader.engine.journal import JournaledStore
-from tui_trader.engine.exposure import check_age, check_entry_liquidation, check_exposure
 from tui_trader.engine.order_tracker import OrderTracker
 from tui_trader.engine.ports import OrderStore, RiskGate, VenueClient
 from tui_trader.engine.reconcile import Reconciler
 from tui_trader.engine.sizing import size_entry
 
 log = logging.getLogger(__name__)
-
-MAX_CLOSE_LEGS = 99
 
 
 class Execution:
@@ -93,6 +118,7 @@ class Execution:
         self.max_entry_age_s: float | None = getattr(venue, "max_entry_age_s", None)
         self.entry_liq_floor_pct = 0.0  # the watchdog's auto-close threshold + margin (set by the stack)
         self.reconciler = Reconciler(self)
+        self.closer = Closer(self)
 
     # --- public API -----------------------------------------------------------------------
 
@@ -121,7 +147,7 @@ class Execution:
         if running is not None and not running.done():
             return running
         self._mark_busy()  # until the sequence has sent its first order
-        task = asyncio.create_task(self._close_sequence(intent), name=f"close:{intent.symbol}:{intent.side.value}")
+        task = asyncio.create_task(self.closer.run(intent), name=f"close:{intent.symbol}:{intent.side.value}")
         self.bus.want_turn()  # the feed yields after this message: the close goes out before the rest of a burst
         self._closing[key] = task
         self._track(task)
@@ -316,120 +342,11 @@ class Execution:
             self.bus.publish(OrderUpdated(self.clock.now_ms(), order))
         return order
 
-    # --- closes ---------------------------------------------------------------------------
-
-    async def _close_sequence(self, intent: ClosePosition) -> Order | None:
-        """Send closes until the venue reports flat. Counts as busy (for `idle()`) while it is
-        sending, not while it waits for a fill or a retry timer, which depend on data or time."""
-        leg, delay, cid = 1, self.close_retry_initial_s, intent.client_id
-        last: Order | None = None
-        busy = True  # marked by close()
-        try:
-            while True:
-                if not busy:
-                    self._mark_busy()
-                    busy = True
-                sent, last = await self._close_attempt(intent, cid, last)
-                self._done_one()
-                busy = False
-                if sent is None:
-                    return last
-                if sent:
-                    self._close_cid[(intent.symbol, intent.side)] = cid
-                    last = await self._await_terminal(cid, self.close_fill_timeout_s)
-                    if self.cache.position(intent.symbol, intent.side) is None:
-                        return last
-                    if intent.qty_contracts is not None and last is not None and last.state is OrderState.FILLED:
-                        return last
-                state = self.cache.orders.get(cid)
-                if state is not None and state.state in (OrderState.REJECTED, OrderState.CANCELLED, OrderState.FILLED):
-                    leg += 1  # definitive: a new leg id for the next attempt
-                    if leg > MAX_CLOSE_LEGS:
-                        raise RuntimeError(f"close of {intent.symbol} gave up after {MAX_CLOSE_LEGS} legs")
-                    cid = leg_id(intent.client_id, leg)
-                await self.clock.sleep(delay)
-                delay = min(delay * 2, self.close_retry_max_s)
-        finally:
-            if busy:
-                self._done_one()
-
-    async def _close_attempt(self, intent: ClosePosition, cid: ClientOrderId, last: Order | None) -> tuple[bool | None, Order | None]:
-        """One send. Returns (None = flat/nothing to close, True = sent, False = failed, retry)."""
-        pos = self.cache.position(intent.symbol, intent.side)
-        if pos is None:
-            pos = await self._venue_position(intent.symbol, intent.side)
-            if pos is None:
-                return None, last
-        qty = pos.contracts if intent.qty_contracts is None else min(pos.contracts, to_decimal(intent.qty_contracts))
-        now = self.clock.now_ms()
-        order = Order(cid, intent.symbol, OrderSide.close_for(intent.side), OrderType.MARKET, qty, leverage=pos.leverage,
-                      reduce_only=True, position_id=pos.position_id, created_ms=now, updated_ms=now,
-                      reason=intent.reason, tag=intent.tag or pos.tag)
-        new = cid not in self.cache.orders
-        if new:  # known at once, so its reports find it; on disk after the send: a reduce-only close cannot
-            self.cache.apply_order(order)  # overshoot, and it waits for no disk (issue 19)
-        try:
-            placed = await self.venue.place_order(order)
-        except PositionNotFound as exc:  # flat already (an exchange-side stop went first): the order is over
-            await self._record(order.with_state(OrderState.REJECTED, self.clock.now_ms(), reason=f"{intent.reason}: {exc}"))
-            await self._sync_position(intent.symbol, intent.side)
-            return None, last
-        except AmbiguousOrderState:
-            return False, last  # same id again: the venue looks it up before re-sending
-        except Retryable as exc:
-            log.warning("close %s failed (retryable): %s", cid, exc)
-            await self._record(order.with_state(OrderState.REJECTED, self.clock.now_ms(), reason=f"{intent.reason}: {exc}"))
-            return False, last
-        except Permanent as exc:
-            await self._record(order.with_state(OrderState.REJECTED, self.clock.now_ms(), reason=f"{intent.reason}: {exc}"))
-            self.bus.publish(ErrorRaised(self.clock.now_ms(), "execution",
-                                         f"CLOSE FAILED for {intent.symbol} {intent.side.value}: {exc} - close it by hand", level="CRITICAL"))
-            raise
-        finally:
-            if new:
-                await self.store.save_order(self.cache.orders.get(cid, order), self.session_id)
-        return True, await self._venue_reply(placed)
-
-    async def _await_terminal(self, cid: ClientOrderId, timeout_s: float) -> Order | None:
-        order = self.cache.orders.get(cid)
-        if order is not None and order.state.is_terminal:
-            return order
-        fut: asyncio.Future[Order] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(cid, []).append(fut)
-        timer = self.clock.call_later(timeout_s, lambda: fut.done() or fut.cancel())
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            if fut.cancelled() and not _current_cancelling():
-                return self.cache.orders.get(cid)  # timed out: re-check the position
-            raise
-        finally:
-            timer.cancel()
-
     def _resolve_order(self, order: Order) -> None:
         if order.state.is_terminal:
             for fut in self._waiters.pop(order.client_id, []):
                 if not fut.done():
                     fut.set_result(order)
-
-    async def _venue_position(self, symbol: str, side: Side) -> Position | None:
-        try:
-            for p in await self.venue.positions(symbol, close_lane=True):
-                if p.side is side and not p.is_flat:
-                    self.cache.apply_position(p)
-                    return p
-        except VenueError as exc:
-            log.warning("positions(%s) failed: %s", symbol, exc)
-        return None
-
-    async def _sync_position(self, symbol: str, side: Side) -> None:
-        """The venue says there is no position: drop ours and tell everyone it is flat."""
-        pos = self.cache.position(symbol, side)
-        read_ms = self.clock.now_ms()
-        if pos is not None and await self._venue_position(symbol, side) is None:
-            flat = Position(symbol, side, Decimal(0), pos.contract_size, pos.entry_price, pos.leverage, tag=pos.tag,
-                            position_id=pos.position_id)  # no updated_ms: made up (see _persist_and_publish)
-            self.report(PositionChanged(read_ms, flat, reason="venue reports flat"))
 
     async def cancel_orders(self, symbol: str | None, tag: str | None = None, reason: str = "",
                             close_lane: bool = False) -> int:
@@ -494,7 +411,3 @@ class Execution:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-
-def _current_cancelling() -> int:
-    task = asyncio.current_task()
-    return task.cancelling() if task is not None else 0
