@@ -24,6 +24,7 @@ import pytest
 from tests.live.filling_fake import SHORT, FillingMexc
 from tests.live.rig import SYM, LiveRig
 from tests.live.test_push_ordering import (
+    assert_fills_once,
     assert_flat_everywhere,
     assert_never_backwards,
     our_orders,
@@ -35,7 +36,6 @@ from tui_trader.domain.strategy.state import Phase
 PUMP, DROP = 63600.0, 61000.0  # the FAST strategy enters short on the pump, takes profit on the drop
 STEP = 20  # contracts a matching step fills at most; the FAST entry is 47 contracts at the pump
 POLL_S = 2.0  # the venue's order lookup period (MexcVenue.order_poll_s)
-STATES = {2: "partially_filled", 3: "filled", 4: "cancelled"}
 
 
 class Console:
@@ -154,21 +154,10 @@ async def assert_books(rig: LiveRig) -> None:
     """Every deal of our orders is one stored fill (distinct ids) with the exchange's quantity, price, fee and
     profit; each order row has the exchange's final state and volume; the one closed SHORT trade has the
     exchange's volume, the close deals' profit as gross P&L and every deal's fee."""
+    await assert_fills_once(rig)
     fake = rig.fake
-    cids = {o["orderId"]: o["externalOid"] for o in our_orders(fake)}
+    cids = {o["orderId"] for o in our_orders(fake)}
     deals = [d for d in fake.deals if d["orderId"] in cids]
-    fills = await rig.rows("SELECT fill_id, client_id, qty, price, fee, realized_pnl FROM fills WHERE session_id = ''"
-                           " AND client_id NOT LIKE 'ext-%'")
-    assert len({f["fill_id"] for f in fills}) == len(fills)
-    got = sorted((f["client_id"], Decimal(f["qty"]), Decimal(f["price"]), Decimal(f["fee"]),
-                  Decimal(f["realized_pnl"])) for f in fills)
-    want = sorted((cids[d["orderId"]], Decimal(str(d["vol"])), Decimal(str(d["price"])), Decimal(str(d["fee"])),
-                   Decimal(str(d["profit"]))) for d in deals)
-    assert got == want
-    rows = await rig.rows("SELECT client_id, state, filled FROM orders WHERE session_id = ''")
-    stored = {r["client_id"]: (r["state"], Decimal(r["filled"])) for r in rows}
-    for o in our_orders(fake):
-        assert stored[o["externalOid"]] == (STATES[o["state"]], Decimal(str(o["dealVol"]))), o["externalOid"]
     opened = sum(Decimal(str(d["vol"])) for d in deals if d["side"] == 3)
     closes = [d for d in deals if d["side"] == 2]
     [trade] = await stored_trades(rig.db, "")

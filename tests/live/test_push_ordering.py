@@ -11,8 +11,7 @@ position the console never opened watched as external, never traded by a strateg
 
 The fake sends deal, position, order, asset for every fill; to turn that round, `HeldMexc` holds
 the private pushes back and the test delivers them (`FakeMexc.push`) in the order it picks.
-Partial fills are not covered: the fake's engine fills each order whole (market at once, a limit
-when crossed; a close larger than the position completes with the position's volume).
+Partial fills have their own tests (`test_partial_fills.py`, the fake's `partial_fill_vol`).
 
 The last tests run MEXC's clock ahead of the console's (`start(skew_s=...)`: the client measures the
 offset, as live) and lose the pushes of a position MEXC closed itself (a liquidation): the reports the
@@ -129,14 +128,18 @@ def our_orders(fake: FillingMexc) -> list[dict[str, Any]]:
     return [o for o in fake.orders if o["externalOid"]]
 
 
+STATES = {2: "partially_filled", 3: "filled", 4: "cancelled"}  # MEXC's order states, as stored
+
+
 async def assert_fills_once(rig: LiveRig) -> None:
-    """Every deal of our orders is one stored fill with the exchange's quantity, price, fee and profit;
-    every order row carries the exchange's final state and volume."""
+    """Every deal of our orders is one stored fill (distinct ids) with the exchange's quantity, price, fee and
+    profit; every order row carries the exchange's final state and volume."""
     fake = rig.fake
     cids = {o["orderId"]: o["externalOid"] for o in our_orders(fake)}
     deals = [d for d in fake.deals if d["orderId"] in cids]
-    fills = await rig.rows("SELECT client_id, qty, price, fee, realized_pnl FROM fills WHERE session_id = ''"
-                           " AND client_id NOT LIKE 'ext-%' ORDER BY ts_ms, rowid")
+    fills = await rig.rows("SELECT fill_id, client_id, qty, price, fee, realized_pnl FROM fills WHERE session_id = ''"
+                           " AND client_id NOT LIKE 'ext-%'")
+    assert len({f["fill_id"] for f in fills}) == len(fills)
     got = sorted((f["client_id"], Decimal(f["qty"]), Decimal(f["price"]), Decimal(f["fee"]), Decimal(f["realized_pnl"]))
                  for f in fills)
     want = sorted((cids[d["orderId"]], Decimal(str(d["vol"])), Decimal(str(d["price"])), Decimal(str(d["fee"])),
@@ -145,7 +148,7 @@ async def assert_fills_once(rig: LiveRig) -> None:
     rows = await rig.rows("SELECT client_id, state, filled FROM orders WHERE session_id = ''")
     stored = {r["client_id"]: (r["state"], Decimal(r["filled"])) for r in rows}
     for o in our_orders(fake):
-        assert stored[o["externalOid"]] == ("filled", Decimal(str(o["dealVol"]))), o["externalOid"]
+        assert stored[o["externalOid"]] == (STATES[o["state"]], Decimal(str(o["dealVol"]))), o["externalOid"]
 
 
 def assert_never_backwards(rig: LiveRig) -> None:
