@@ -569,7 +569,8 @@ class FakeMexc:
             self._finish(o, 4, error=18 if kind == 3 else 19)
 
     def _finish(self, o: dict[str, Any], state: int, error: int = 0) -> None:
-        o.update(state=state, errorCode=error, updateTime=self.now_ms() + self.order_stamp_lag_ms, version=o.get("version", 0) + 1)
+        o.update(state=state, errorCode=error, updateTime=self.now_ms() + self.order_stamp_lag_ms,
+                 version=o.get("version", 0) + 1)
         o["remainVol"] = _out(_d(o["vol"]) - _d(o["dealVol"])) if state in (1, 2) else 0
         self._emit("push.personal.order", self._public_order(o))
         self._emit_asset()
