@@ -287,6 +287,34 @@ async def test_a_close_still_working_when_its_wait_runs_out_is_not_sent_again_un
         await rig.stop()
 
 
+async def test_a_close_filled_unseen_is_found_when_cancelling_its_rest_fails(fake, tmp_path):
+    """The close fills in steps at the exchange with its pushes lost and no lookups. When its wait runs out the
+    close lane cancels its rest; MEXC answers 2041 (already completed): the order is looked up and booked -
+    flat, no second leg, the trade's exit, P&L and fees the exchange's (the unseen steps are one fill: the
+    lookup sees their sum)."""
+    rig, _ = await start(fake, tmp_path, order_poll_s=3600.0)
+    try:
+        await rig.hold(60000.0, 12)
+        await rig.until(lambda: rig.machine.phase is Phase.POSITION_ACTIVE, price=PUMP, max_s=40)
+        fake.partial_fill_vol, fake.push_loss = STEP, True
+        await print_until(rig, lambda: len(ours(fake, 2)) >= 1, price=DROP)
+        [close] = ours(fake, 2)
+        for _ in range(3):  # the rest fills at the exchange; the console hears nothing of it
+            rig.trade(DROP)
+            await rig.quiesce()
+        assert close["state"] == 3 and rig.stack.cache.orders[close["externalOid"]].filled_contracts < STEP + 1
+        await rig.until(lambda: rig.machine.phase is Phase.MONITORING, price=DROP, max_s=20)
+        assert fake.calls["cancel_external"] >= 1 and len(our_orders(fake)) == 2
+        deals = [d for d in fake.deals if d["orderId"] in {o["orderId"] for o in our_orders(fake)}]
+        [trade] = await stored_trades(rig.db, "")
+        assert trade.closed and trade.exit_qty == trade.contracts == Decimal(str(close["vol"]))
+        assert trade.gross_pnl == sum(Decimal(str(d["profit"])) for d in deals if d["side"] == 2) > 0
+        assert trade.fees == sum(Decimal(str(d["fee"])) for d in deals)
+        await assert_flat_everywhere(rig)
+    finally:
+        await rig.stop()
+
+
 async def test_market_entry_partly_filled_with_the_rest_cancelled_holds_the_part(fake, tmp_path):
     fake.partial_fill_vol, fake.market_remainder = STEP, "cancel"
     rig, console = await start(fake, tmp_path)

@@ -107,9 +107,9 @@ class Closer:
                 return None, last
         qty = pos.contracts if intent.qty_contracts is None else min(pos.contracts, to_decimal(intent.qty_contracts))
         now = x.clock.now_ms()
-        order = Order(cid, intent.symbol, OrderSide.close_for(intent.side), OrderType.MARKET, qty, leverage=pos.leverage,
-                      reduce_only=True, position_id=pos.position_id, created_ms=now, updated_ms=now,
-                      reason=intent.reason, tag=intent.tag or pos.tag)
+        order = Order(cid, intent.symbol, OrderSide.close_for(intent.side), OrderType.MARKET, qty,
+                      leverage=pos.leverage, reduce_only=True, position_id=pos.position_id, created_ms=now,
+                      updated_ms=now, reason=intent.reason, tag=intent.tag or pos.tag)
         known = x.cache.orders.get(cid)  # sent before under this id, outcome unknown: it keeps what it has
         if known is None:  # known at once, so its reports find it; on disk after the send: a reduce-only close
             x.cache.apply_order(order)  # cannot overshoot, and it waits for no disk (issue 19)
@@ -146,12 +146,18 @@ class Closer:
         """An acknowledged close still working after its wait: cancel what is left of it by its id (the cancel's
         answer, looked up, is booked like any report: fills derived once). False: the sequence goes on, a new
         leg once this one is over."""
+        venue = self.x.venue
         try:
-            found = await self.x.venue.cancel_order(order.symbol, order.client_id, close_lane=True)
-        except VenueError as exc:
+            found: Order | None = await venue.cancel_order(order.symbol, order.client_id, close_lane=True)
+        except VenueError as exc:  # not cancellable (filled meanwhile?): what the exchange has, looked up
             log.warning("cancel of the working close %s failed: %s", order.client_id, exc)
-            return False
-        await self.x._venue_reply(found)
+            try:
+                found = await venue.get_order(order.symbol, order.client_id, close_lane=True)
+            except VenueError as lookup_exc:
+                log.warning("lookup of the working close %s failed: %s", order.client_id, lookup_exc)
+                return False
+        if found is not None:
+            await self.x._venue_reply(found)
         return False
 
     async def await_terminal(self, cid: ClientOrderId, timeout_s: float) -> Order | None:

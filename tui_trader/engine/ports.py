@@ -18,7 +18,16 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from tui_trader.domain.intents import OpenPosition
-from tui_trader.domain.models import Account, ClientOrderId, Fill, Instrument, MarginMode, Order, Position, Side
+from tui_trader.domain.models import (
+    Account,
+    ClientOrderId,
+    Fill,
+    Instrument,
+    MarginMode,
+    Order,
+    Position,
+    Side,
+)
 
 
 @runtime_checkable
@@ -31,7 +40,7 @@ class VenueClient(Protocol):
 
     async def cancel_order(self, symbol: str, client_id: ClientOrderId, *, close_lane: bool = False) -> Order: ...
 
-    async def get_order(self, symbol: str, client_id: ClientOrderId) -> Order | None: ...
+    async def get_order(self, symbol: str, client_id: ClientOrderId, *, close_lane: bool = False) -> Order | None: ...
 
     async def open_orders(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Order]: ...
 

@@ -20,18 +20,37 @@ it is published on the bus directly. Event time ("now") is the newest tick's tim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
-from typing import Callable
 
 from tui_trader.domain.config import FeesConfig, PaperConfig
 from tui_trader.domain.errors import OrderRejected, PositionNotFound
 from tui_trader.domain.events import (
-    AccountUpdated, BookTick, Event, FundingCharged, MarkPriceTick, OrderFilled, OrderUpdated, PositionChanged,
-    PositionLiquidated, TradeTick,
+    AccountUpdated,
+    BookTick,
+    Event,
+    FundingCharged,
+    MarkPriceTick,
+    OrderFilled,
+    OrderUpdated,
+    PositionChanged,
+    PositionLiquidated,
+    TradeTick,
 )
 from tui_trader.domain.models import (
-    ZERO, Account, ClientOrderId, Fill, Instrument, MarginMode, Order, OrderSide, OrderState, OrderType, Position, Side,
+    ZERO,
+    Account,
+    ClientOrderId,
+    Fill,
+    Instrument,
+    MarginMode,
+    Order,
+    OrderSide,
+    OrderState,
+    OrderType,
+    Position,
+    Side,
     VenueOrderId,
 )
 from tui_trader.domain.money import is_on_unit, quantize_to_unit, to_decimal
@@ -150,7 +169,7 @@ class PaperVenue:
         self.report(OrderUpdated(self.now_ms, cancelled))
         return cancelled
 
-    async def get_order(self, symbol: str, client_id: ClientOrderId) -> Order | None:
+    async def get_order(self, symbol: str, client_id: ClientOrderId, *, close_lane: bool = False) -> Order | None:
         return self.orders.get(client_id)
 
     async def open_orders(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Order]:
