@@ -59,6 +59,12 @@ Faults switchable at run time:
   ``drop`` | ``drop_after`` | ``hold_before`` (wait ``hold_s``, then re-check the Request-Time
   window against the fake's clock at processing time: 513 and nothing placed when it has passed)
   | ``hold_after`` (process at once, answer after ``hold_s``). ``held`` counts requests on hold.
+  ``process_abandoned`` (False): True processes a ``hold_before`` request after its hold even when the
+  client gave up on it meanwhile (timed out, disconnected) - MEXC cannot tell; False drops it with the
+  connection (aiohttp cancels the handler).
+  ``http500_after`` | ``http503_after`` | ``html_after`` | ``nonjson_after`` | ``empty_after`` | ``code_after``:
+  the request is processed (an order placed and matched), then answered with that failure - a gateway
+  error page in front of an exchange that did the work.
 * ``recv_window_ms`` (10 000), ``server_offset_ms`` / ``clock_ms`` (a callable returning ms that
   replaces real time) shape the fake's clock ``now_ms()``.
 * ``dedupe_external_oid`` (False): True answers ``dedupe_code`` (603) to a create whose externalOid
@@ -193,6 +199,8 @@ class FakeMexc:
         self.clock_ms: Callable[[], int] | None = None
         self.recv_window_ms = 10_000
         self.held = 0
+        self.process_abandoned = False  # True: a hold_before request is processed after its client gave up
+        self._abandoned: set[asyncio.Future[web.StreamResponse]] = set()
         self.lookup_not_found = "null"  # "null" -> data null; "2040" -> error envelope
         self.dedupe_external_oid = False
         self.dedupe_code = 603
@@ -252,6 +260,8 @@ class FakeMexc:
 
     async def stop(self) -> None:
         self._release.set()
+        for held in list(self._abandoned):
+            held.cancel()
         if self._sender is not None:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -330,6 +340,8 @@ class FakeMexc:
             self._changed()
 
     async def _apply(self, fault: Fault, request: web.Request) -> web.StreamResponse:
+        if fault.kind.endswith("_after") and not fault.kind.startswith(("hang", "drop", "hold")):
+            fault = Fault(fault.kind.removesuffix("_after"), fault.code, fault.message, fault.hold_s)
         if fault.kind == "http500":
             return web.Response(status=500, text="Internal Server Error")
         if fault.kind == "http503":
@@ -362,6 +374,14 @@ class FakeMexc:
         recent.append(now)
         return False
 
+    async def _held_request(self, fault: Fault, request: web.Request, handler: Any,
+                            private: bool) -> web.StreamResponse:
+        await self._hold(fault.hold_s)
+        refused = self._check_window(request) if private else None
+        if refused is not None:
+            return refused
+        return await handler(request)
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         route = request.match_info.route.name or ""
@@ -378,11 +398,12 @@ class FakeMexc:
                 return refused
         fault = self.faults[route].pop(0) if self.faults.get(route) else None
         if fault is not None and fault.kind == "hold_before":
-            await self._hold(fault.hold_s)
-            refused = self._check_window(request) if private else None
-            if refused is not None:
-                return refused
-            return await handler(request)
+            if not self.process_abandoned:
+                return await self._held_request(fault, request, handler, private)
+            held = asyncio.ensure_future(self._held_request(fault, request, handler, private))
+            self._abandoned.add(held)  # processed even if the client gives up on it (MEXC cannot tell)
+            held.add_done_callback(self._abandoned.discard)
+            return await asyncio.shield(held)
         if fault is not None and fault.kind == "hold_after":
             response = await handler(request)
             await self._hold(fault.hold_s)
