@@ -96,7 +96,7 @@ async def test_reconciliation_leaves_a_create_alone_while_its_client_is_still_pr
             await release.wait()
             return await original(order)
 
-        async def not_found(symbol, client_id):
+        async def not_found(symbol, client_id, *, close_lane=False):
             return None
 
         s.venue.place_order, s.venue.get_order = held, not_found

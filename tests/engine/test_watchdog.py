@@ -411,3 +411,17 @@ async def test_a_close_cancelled_at_stop_is_not_started_again():
         for _ in range(3):
             await asyncio.sleep(0)
         assert len(calls) == 1 and not s.execution.is_closing(SYM, Side.SHORT)
+
+
+async def test_a_position_never_priced_is_blind_since_it_is_watched_not_since_1970():
+    """A position adopted at start before any price: the stale alert counts from when it was watched (it said
+    'no price for 1796668102 s' one second after start)."""
+    r = Rig(max_stale_data_s=10)
+    r.position(Side.SHORT, 110.0)
+    for _ in range(9):
+        r.clock.advance(1.0)
+    assert [e for e in r.events if isinstance(e, ErrorRaised)] == []  # 9 s: not blind yet
+    for _ in range(3):
+        r.clock.advance(1.0)
+    [alert] = [e for e in r.events if isinstance(e, ErrorRaised) and "STALE" in e.message]
+    assert alert.message.startswith("STALE PRICES: no price for ABC_USDT for 11 s")

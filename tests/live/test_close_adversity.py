@@ -285,8 +285,6 @@ async def test_close_all_with_closes_filled_in_steps_and_pushes_lost(lossy, tmp_
         await rig.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="a create's reply booked after the order's fill pushes rolls the order back "
-                   "to submitted / 0 filled; the next step's fill counts the earlier steps again")
 async def test_close_all_whose_create_reply_comes_after_the_first_fill_pushes(fake, tmp_path):
     """MEXC's private push is often faster than its REST reply: the close fills 7 contracts at once, its order and
     deal pushes reach the console, then the create's answer (an order id: submitted) does. Steps 7 at a time
@@ -360,12 +358,7 @@ async def test_close_all_while_the_disk_is_slow_books_each_step_of_a_cancelled_c
 # --- 2. the kill switch while creates answer gateway errors and cancels fail ------------------------------
 
 
-@pytest.mark.parametrize("breaker", [
-    "closed",
-    pytest.param("open", marks=pytest.mark.xfail(
-        strict=True, reason="the order poll and the position refresh go through the entry breaker: while it is open "
-        "the kill switch's closes are not booked (reconcile.py get_order / positions without close_lane)")),
-])
+@pytest.mark.parametrize("breaker", ["closed", "open"])
 async def test_close_all_with_502_and_500_on_create_and_the_cancel_route_failing(lossy, tmp_path, breaker):
     """Close-all while 2 in 5 creates are answered by an HTML 502 or an HTTP 500 before the exchange saw them (each
     looked up, then sent again under its id), every cancel fails (HTTP 500), closes fill 7 contracts a step with
@@ -404,8 +397,6 @@ async def test_close_all_with_502_and_500_on_create_and_the_cancel_route_failing
         await rig.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="a close adopted by the client's lookup after an ambiguous send is booked "
-                   "without its fee and profit (venue.py place_order drops them)")
 async def test_close_all_with_gateway_errors_after_the_exchange_placed_the_close(lossy, tmp_path):
     """The exchange places and fills the close, then its gateway answers HTML 502 / HTTP 500; the private pushes
     of those fills are lost. The client looks the order up and adopts it: the fill it books must carry the

@@ -22,7 +22,8 @@ with no strategy tag. Before execution stores or publishes such a report it pass
   our clock it was dropped as stale whenever MEXC's clock ran ahead (a phantom position, watched
   for ever) and it sorted before the fills that closed it in the stored trade list.
 
-A report that already carries a tag (the paper venue keeps our order objects) is left as it is.
+A report that already carries a tag (the paper venue keeps our order objects; a create's reply) is taken
+as it is, unless other reports already took the order further: then it is merged forward only.
 """
 
 from __future__ import annotations
@@ -88,8 +89,10 @@ class OrderTracker:
     def merge_order(self, reported: Order, now_ms: int) -> tuple[Order, Fill | None]:
         """The order to store and publish for a venue report, and the fill it reveals (or None)."""
         known = self.known(reported)
-        if reported.tag:  # our own answer (a create's reply, possibly found filled by a lookup): as it is
-            return reported, self._fill(known, reported, now_ms)
+        if reported.tag and (known is None or _not_older(reported, known)):
+            return reported, self._fill(known, reported, now_ms)  # our own answer (the paper venue's, a create's
+            # reply, one found filled by a lookup): as it is - unless reports already took the order further
+            # (MEXC's fill pushes often beat its create reply): then it is merged like any report, forward only
         if known is None:
             cid = reported.client_id or ClientOrderId(f"{EXTERNAL_ID_PREFIX}{reported.venue_order_id}")
             merged = replace(reported, client_id=cid, tag=EXTERNAL_TAG, reason=reported.reason or "external order",
@@ -217,6 +220,10 @@ class OrderTracker:
     def _spent(self, order: Order) -> bool:
         mark = self._flat_mark.get((order.symbol, order.side.position_side))
         return mark is not None and order.created_ms <= mark[0] and order.client_id not in mark[1]
+
+
+def _not_older(reported: Order, known: Order) -> bool:
+    return _RANK[reported.state] >= _RANK[known.state] and reported.filled_contracts >= known.filled_contracts
 
 
 def _never_filled(order: Order) -> bool:

@@ -133,7 +133,8 @@ class Reconciler:
             if not startup and now - order.updated_ms < 1000 * min(1.0, self.x.order_poll_s):
                 continue  # just sent: its answer is probably on the way
             try:
-                found = await self.x.venue.get_order(order.symbol, order.client_id)
+                closing = order.reduce_only or order.side.is_close  # its booking waits for no entry breaker
+                found = await self.x.venue.get_order(order.symbol, order.client_id, close_lane=closing)
             except VenueError as exc:
                 log.warning("lookup of %s failed: %s", order.client_id, exc)
                 continue
@@ -192,7 +193,8 @@ class Reconciler:
         """Report the venue's position on `symbol`/`side` now (flat if it has none and we had one)."""
         read_ms = self.x.clock.now_ms()
         try:
-            held = [p for p in await self.x.venue.positions(symbol) if p.side is side and not p.is_flat]
+            held = [p for p in await self.x.venue.positions(symbol, close_lane=True)  # risk data: no breaker
+                    if p.side is side and not p.is_flat]
         except VenueError as exc:
             log.warning("positions(%s) failed: %s", symbol, exc)
             return

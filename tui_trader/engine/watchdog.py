@@ -75,10 +75,11 @@ class _Watch:
     __slots__ = ("symbol", "side", "short", "tag", "pid", "liq", "entry", "margin", "coins_per_contract", "contracts",
                  "k", "vol_unit", "rt_key", "worse_key", "better_key", "band", "level", "closing", "failed",
                  "partial_done", "episode", "last_warn_ms", "stale_alert_ms", "alive", "venue_liq", "through_ms",
-                 "failed_ms")
+                 "failed_ms", "since_ms")
 
-    def __init__(self, symbol: str, side: Side) -> None:
+    def __init__(self, symbol: str, side: Side, since_ms: int = 0) -> None:
         self.symbol, self.side, self.short = symbol, side, side is Side.SHORT
+        self.since_ms = since_ms  # watched since (our clock): a price's age is never counted from before it
         self.tag, self.pid = "", ""
         self.liq: float | None = None
         self.entry = self.margin = self.coins_per_contract = self.contracts = self.k = 0.0
@@ -167,7 +168,7 @@ class LiquidationWatchdog:
                 self._forget(w)
             return
         if w is None:
-            w = self.watches[key] = _Watch(pos.symbol, pos.side)
+            w = self.watches[key] = _Watch(pos.symbol, pos.side, self.clock.now_ms())
             self._by_symbol.setdefault(pos.symbol, []).append(w)
             self._arm_timer()
         self._update(w, pos)
@@ -430,8 +431,9 @@ class LiquidationWatchdog:
             green = Band.GREEN
             for symbol, watches in list(self._by_symbol.items()):  # (per symbol: this runs beside the tick path)
                 mark, last = self.cache.mark.get(symbol), self.cache.last.get(symbol)
-                age_ms = now - max(mark[1] if mark else 0, last[1] if last else 0)
+                priced_ms = max(mark[1] if mark else 0, last[1] if last else 0)
                 for w in list(watches):
+                    age_ms = now - max(priced_ms, w.since_ms)  # never priced: blind since it is watched
                     if w.failed and now - w.failed_ms >= retry_ms:
                         w.failed = False  # the refusal may have been the exchange's moment (an outage, a 1002
                         self._reevaluate(w, now)  # lifted); a held position past the threshold is unprotected

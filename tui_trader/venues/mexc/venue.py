@@ -194,9 +194,11 @@ class MexcVenue:
             raise
         now = self.clock.now_ms()
         if isinstance(result, dict):
-            adopted = parse.order(result)
-            return order.with_state(adopted.state, now, venue_order_id=adopted.venue_order_id,
-                                    filled_contracts=adopted.filled_contracts, avg_fill_price=adopted.avg_fill_price)
+            adopted = parse.order(result)  # found by its externalOid: everything the exchange says of it
+            return order.with_state(adopted.state, adopted.updated_ms or now, venue_order_id=adopted.venue_order_id,
+                                    filled_contracts=adopted.filled_contracts, avg_fill_price=adopted.avg_fill_price,
+                                    fee=adopted.fee, realized_pnl=adopted.realized_pnl,
+                                    position_id=adopted.position_id or order.position_id)
         return order.with_state(OrderState.SUBMITTED, now, venue_order_id=result)
 
     async def _instrument_for(self, order: Order, closing: bool) -> Instrument | None:
