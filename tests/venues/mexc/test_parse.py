@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tui_trader.domain.events import AccountUpdated, BookTick, FundingRateUpdated, MarkPriceTick, OrderUpdated, PositionChanged, TradeTick
 from tui_trader.domain.models import Instrument, OrderSide, OrderState, OrderType
-from tui_trader.venues.mexc.parse import FrameError, instrument, order, parse_frame
+from tui_trader.venues.mexc.parse import FrameError, UnusedFrame, instrument, order, parse_frame
 from tui_trader.venues.mexc.web_utils import parse_json
 
 NOW = 1_700_000_000_000
@@ -213,3 +213,109 @@ def test_a_body_no_exchange_sends_is_a_bad_response_at_once(body):
 
     with pytest.raises(BadResponse):
         unwrap(200, body, "application/json")
+
+
+# --- bad numbers and codes: a FrameError naming the field and the value, never a silent default ------------------
+
+_ORDER = {"orderId": 7, "symbol": "BTC_USDT", "side": 3, "orderType": 5, "vol": 5, "dealVol": 5,
+          "dealAvgPrice": 60000.5, "state": 3, "externalOid": "e-1"}
+_POSITION = {"positionId": 1, "symbol": "BTC_USDT", "positionType": 2, "holdVol": 5, "state": 1, "holdAvgPrice": 1.5}
+_ASSET = {"currency": "USDT", "cashBalance": 1000, "positionMargin": 10, "frozenBalance": 0, "unrealized": -2}
+
+
+def private(channel: str, data) -> str:
+    return json.dumps({"channel": f"push.personal.{channel}", "ts": NOW, "data": data})
+
+
+@pytest.mark.parametrize("channel, base, key, value, said", [
+    ("order", _ORDER, "dealVol", "abc", "dealVol: 'abc' is not a number"),
+    ("order", _ORDER, "dealVol", -5, "dealVol: -5 is negative"),
+    ("order", _ORDER, "dealVol", float("nan"), "dealVol: nan is not a finite number"),
+    ("order", _ORDER, "dealVol", float("inf"), "dealVol: inf is not a finite number"),
+    ("order", _ORDER, "vol", -1, "vol: -1 is negative"),
+    ("order", _ORDER, "vol", None, "vol missing"),
+    ("order", _ORDER, "dealAvgPrice", -5, "dealAvgPrice: -5 is not positive"),
+    ("order", _ORDER, "price", -1, "price: -1 is not positive"),
+    ("order", _ORDER, "state", 99, "state: 99 is not a known MEXC state code"),
+    ("order", _ORDER, "state", 2.5, "state: 2.5 is not a known MEXC state code"),
+    ("order", _ORDER, "side", 9, "side: 9 is not a known MEXC side code"),
+    ("order", _ORDER, "side", None, "side missing"),
+    ("order", _ORDER, "symbol", None, "symbol missing"),
+    ("position", _POSITION, "holdVol", None, "holdVol missing"),
+    ("position", _POSITION, "holdVol", -5, "holdVol: -5 is negative"),
+    ("position", _POSITION, "holdVol", "abc", "holdVol: 'abc' is not a number"),
+    ("position", _POSITION, "holdAvgPrice", -5, "holdAvgPrice: -5 is negative"),
+    ("position", _POSITION, "positionType", 7, "positionType: 7 is not a known MEXC positionType code"),
+    ("position", _POSITION, "positionType", None, "positionType missing"),
+    ("position", _POSITION, "state", 9, "state: 9 is not a known MEXC state code"),
+    ("asset", _ASSET, "cashBalance", None, "cashBalance missing"),
+    ("asset", _ASSET, "cashBalance", "abc", "cashBalance: 'abc' is not a number"),
+    ("asset", _ASSET, "positionMargin", -1, "positionMargin: -1 is negative"),
+    ("asset", _ASSET, "currency", None, "currency missing"),
+], ids=lambda v: v if isinstance(v, str) and " " not in v else None)
+def test_a_broken_field_is_a_frame_error_naming_the_channel_the_field_and_the_value(channel, base, key, value, said):
+    data = {k: v for k, v in base.items() if k != key} if value is None else {**base, key: value}
+    with pytest.raises(FrameError) as caught:
+        parse_frame(private(channel, data), NOW)
+    assert f"push.personal.{channel} frame" in str(caught.value) and said in str(caught.value), caught.value
+    assert not isinstance(caught.value, UnusedFrame)
+
+
+def test_numbers_that_may_be_zero_or_negative_still_read():
+    o = order({**_ORDER, "price": 0, "dealAvgPrice": 0, "dealVol": 0, "state": 2, "takerFee": 0, "makerFee": -0.01,
+               "profit": -3})
+    assert o.price is None and o.avg_fill_price is None and o.state is OrderState.OPEN
+    assert o.fee == Decimal("-0.01") and o.realized_pnl == -3  # a maker rebate, a loss
+    assert order({**_ORDER, "state": "3"}).state is OrderState.FILLED
+    (a,) = parse_frame(private("asset", {**_ASSET, "cashBalance": -4}), NOW)  # a deficit is a balance
+    assert isinstance(a, AccountUpdated) and a.cash_balance == -4
+
+
+def test_a_position_is_flat_only_when_it_says_so():
+    (held,) = parse_frame(private("position", _POSITION), NOW)
+    assert isinstance(held, PositionChanged) and held.position.contracts == 5
+    for closed in ({**_POSITION, "state": 3}, {k: v for k, v in _POSITION.items() if k != "holdVol"} | {"state": 3},
+                   {**_POSITION, "holdVol": 0}):
+        (flat,) = parse_frame(private("position", closed), NOW)
+        assert isinstance(flat, PositionChanged) and flat.position.is_flat
+
+
+def test_another_currencys_asset_is_unused_never_the_usdt_account():
+    with pytest.raises(UnusedFrame, match="USDC") as caught:
+        parse_frame(private("asset", {**_ASSET, "currency": "USDC", "cashBalance": 3}), NOW)
+    assert caught.value.kind == "push.personal.asset USDC"
+
+
+def test_the_rest_asset_list_reads_the_usdt_row_and_only_it():
+    from tui_trader.venues.mexc.parse import account
+
+    assert account([{"currency": "USDC", "cashBalance": 3}, _ASSET]).cash_balance == 1000
+    assert account([{"currency": "USDC", "cashBalance": 3}]).equity == 0  # nothing held in USDT
+    for bad, said in (({"currency": "USDC", "cashBalance": 3}, "currency: 'USDC' is not USDT"),
+                      ([{"currency": "USDT"}], "cashBalance missing"), ("USDT", "not an asset list")):
+        with pytest.raises(FrameError, match=said):
+            account(bad)
+
+
+@pytest.mark.parametrize("msg, kind", [
+    ({"data": {"symbol": "BTC_USDT"}, "ts": 1}, ""),
+    ({"channel": "", "data": {}}, ""),
+    ({"channel": "push.personal.bogus", "data": {"x": 1}}, "push.personal.bogus"),
+])
+def test_a_frame_without_a_channel_or_on_an_unknown_one_is_unused_keyed_by_its_channel(msg, kind):
+    with pytest.raises(UnusedFrame, match="channel") as caught:
+        parse_frame(json.dumps(msg), NOW)
+    assert caught.value.kind == kind
+
+
+def test_mexc_channels_the_console_does_not_use_are_empty():
+    for channel in ("push.personal.order.deal", "push.personal.stop.order", "pong", "rs.login"):
+        assert parse_frame(json.dumps({"channel": channel, "data": {"x": 1}}), NOW) == []
+
+
+@pytest.mark.parametrize("data", [None, [], "x", 5])
+@pytest.mark.parametrize("channel", ["order", "position", "asset"])
+def test_a_private_push_without_a_data_object_says_so(channel, data):
+    with pytest.raises(FrameError, match=f"push.personal.{channel} frame without a data object"):
+        parse_frame(private(channel, data) if data is not None else json.dumps(
+            {"channel": f"push.personal.{channel}"}), NOW)

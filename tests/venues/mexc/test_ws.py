@@ -216,3 +216,18 @@ async def test_no_keys_means_polling_only(mexc_config, bus, clock):
     assert stream.state == "polling"
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_frames_of_an_unused_kind_are_counted_and_warned_about_once_per_kind(fake, running_feed, caplog):
+    feed, watcher, _ = running_feed
+    await fake.wait_subscribed("push.deal", "BTC_USDT")
+    caplog.set_level("DEBUG", logger="tui_trader.venues.mexc.ws_session")
+    for frame in ({"channel": "brand.new", "data": {}}, {"channel": "brand.new", "data": {}}, {"data": {"p": 1}},
+                  deal(1.0)):  # (the fake sends a push.* channel only to its subscribers)
+        await fake.push(frame)
+    await watcher.until(lambda w: any(isinstance(e, TradeTick) for e in w.events))
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "skipped" in r.getMessage()]
+    assert [level for level, _ in said] == ["WARNING", "DEBUG", "WARNING"], said
+    assert "brand.new" in said[0][1] and "without a channel" in said[2][1]
+    assert feed.bad_frames == 3 and feed.state == "connected"
+

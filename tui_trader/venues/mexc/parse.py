@@ -12,7 +12,7 @@ import gzip
 import json
 import math
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -31,20 +31,65 @@ class FrameError(DataError):
     """A WebSocket frame (or REST object) that cannot be decoded into domain events."""
 
 
+class UnusedFrame(FrameError):
+    """A frame the console does not use - no channel, a channel it does not know, another currency's asset: skipped
+    and counted like a malformed one; `kind` (the channel, the currency) keys the stream's once-only warning."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 _PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, InvalidOperation, IndexError)
 
 # --- REST objects -----------------------------------------------------------------------------
 
 
-def _dec(value: Any, default: str | None = None) -> Decimal:
+ANY, NOT_NEGATIVE, POSITIVE = "any", "not negative", "positive"  # the sign a field's number may have
+
+
+def _dec(value: Any, key: str, default: str | None = None, sign: str = ANY) -> Decimal:
+    """`value` of field `key` as a finite Decimal of the allowed `sign`; `default` when absent (None: required).
+    A ValueError names the field and the value: "dealVol: 'abc' is not a number"."""
     if value is None or value == "":
         if default is None:
-            raise ValueError("missing number")
+            raise ValueError(f"{key} missing")
         return Decimal(default)
-    number = to_decimal(value)
+    try:
+        number = to_decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValueError(f"{key}: {_shown(value)} is not a number") from None
     if not number.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
+        raise ValueError(f"{key}: {_shown(value)} is not a finite number")
+    if sign == NOT_NEGATIVE and number < 0:
+        raise ValueError(f"{key}: {_shown(value)} is negative")
+    if sign == POSITIVE and number <= 0:
+        raise ValueError(f"{key}: {_shown(value)} is not positive")
     return number
+
+
+def _shown(value: Any) -> str:
+    text = str(value) if isinstance(value, Decimal) else repr(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def _code(d: dict[str, Any], key: str, known: Collection[int], default: int | None = None) -> int:
+    """An enumerated code of field `key` (order state, position type, side): one of `known`, else a ValueError
+    naming the field and the code (never read as some other code)."""
+    value = d.get(key)
+    if value is None or value == "":
+        if default is None:
+            raise ValueError(f"{key} missing")
+        return default
+    try:
+        code: int | None = None if isinstance(value, bool) else int(value)
+    except (TypeError, ValueError, ArithmeticError):
+        code = None
+    if isinstance(value, (float, Decimal)) and value != code:
+        code = None  # 2.5 is no code
+    if code is None or code not in known:
+        raise ValueError(f"{key}: {_shown(value)} is not a known MEXC {key} code")
+    return code
 
 
 @contextmanager
@@ -54,7 +99,15 @@ def _malformed(what: str) -> Iterator[None]:
     try:
         yield
     except _PARSE_ERRORS as exc:
-        raise FrameError(f"malformed {what}: {type(exc).__name__}: {str(exc)[:80]}") from None
+        raise FrameError(f"malformed {what}: {_why(exc)}") from None
+
+
+def _why(exc: BaseException) -> str:
+    """What is wrong, naming the field: our own ValueErrors say it in words; a KeyError is the field left out."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"{exc.args[0]} missing"
+    text = str(exc)[:100]
+    return text if type(exc) is ValueError else f"{type(exc).__name__}: {text}"
 
 
 _INSTRUMENT_FIELDS = {  # contract/detail key -> (Instrument field, conversion)
@@ -77,84 +130,104 @@ def instrument(d: dict[str, Any]) -> Instrument:
         value = d.get(key)
         if value is None or value == "" or (convert is int and not value):
             continue
-        fields[name] = convert(value)
+        fields[name] = _dec(value, key) if convert is _dec else convert(value)  # type: ignore[operator]
     return Instrument(symbol=str(d["symbol"]), **fields)
 
 
 _ORDER_STATES = {1: OrderState.SUBMITTED, 3: OrderState.FILLED, 4: OrderState.CANCELLED, 5: OrderState.REJECTED}
+_ORDER_STATE_CODES = frozenset({1, 2, 3, 4, 5})  # 2: uncompleted - open or partially filled, by dealVol
+_ORDER_SIDES = frozenset(int(s) for s in OrderSide)
+_POSITION_TYPES = {C.POSITION_TYPE_LONG: Side.LONG, C.POSITION_TYPE_SHORT: Side.SHORT}
+_POSITION_STATES, _POSITION_CLOSED = frozenset({1, 2, 3}), 3  # position state: 1 holding, 2 system-held, 3 closed
 
 
 _SYSTEM_CATEGORIES = {2: "LIQUIDATION", 4: "ADL"}  # order category: 2 system take-over (liquidation), 4 ADL
 
 
+def _price(d: dict[str, Any], key: str) -> Decimal | None:
+    """An optional price: absent or 0 is None (a market order's price, no fill yet); else positive."""
+    value = d.get(key)
+    return _dec(value, key, sign=POSITIVE) if value not in (None, "", 0) else None
+
+
 @_malformed("order object")
 def order(d: dict[str, Any]) -> Order:
     """Order object (get / external / open_orders / push.personal.order) -> Order."""
-    filled = _dec(d.get("dealVol"), "0")
-    state_code = int(d.get("state") or 1)
+    filled = _dec(d.get("dealVol"), "dealVol", "0", NOT_NEGATIVE)
+    state_code = _code(d, "state", _ORDER_STATE_CODES, default=1)
     state = _ORDER_STATES.get(state_code, OrderState.PARTIALLY_FILLED if filled > 0 else OrderState.OPEN)
-    price = d.get("price")
-    avg = d.get("dealAvgPrice")
     return Order(
         client_id=ClientOrderId(str(d.get("externalOid") or "")),
         symbol=str(d["symbol"]),
-        side=OrderSide(int(d["side"])),
+        side=OrderSide(_code(d, "side", _ORDER_SIDES)),
         type=OrderType.MARKET if int(d.get("orderType") or 1) in (5, 6) else OrderType.LIMIT,
-        qty_contracts=_dec(d["vol"]),
-        price=_dec(price) if price not in (None, "", 0) else None,
+        qty_contracts=_dec(d.get("vol"), "vol", sign=NOT_NEGATIVE),
+        price=_price(d, "price"),
         leverage=int(d.get("leverage") or 1),
         margin_mode=MarginMode.CROSS if int(d.get("openType") or 1) == C.OPEN_TYPE_CROSS else MarginMode.ISOLATED,
         state=state,
         venue_order_id=VenueOrderId(str(d["orderId"])) if d.get("orderId") is not None else None,
         filled_contracts=filled,
-        avg_fill_price=_dec(avg) if avg not in (None, "", 0) else None,
-        stop_loss_price=_dec(d["stopLossPrice"]) if d.get("stopLossPrice") else None,
-        take_profit_price=_dec(d["takeProfitPrice"]) if d.get("takeProfitPrice") else None,
+        avg_fill_price=_price(d, "dealAvgPrice"),
+        stop_loss_price=_price(d, "stopLossPrice"),
+        take_profit_price=_price(d, "takeProfitPrice"),
         position_id=PositionId(str(d["positionId"])) if d.get("positionId") else None,
         created_ms=int(d.get("createTime") or 0),
         updated_ms=int(d.get("updateTime") or d.get("createTime") or 0),
         reason=_SYSTEM_CATEGORIES.get(int(d.get("category") or 1),
                                       f"errorCode {d['errorCode']}" if d.get("errorCode") else ""),
-        fee=_dec(d.get("takerFee"), "0") + _dec(d.get("makerFee"), "0"),
-        realized_pnl=_dec(d.get("profit"), "0"),
+        fee=_dec(d.get("takerFee"), "takerFee", "0") + _dec(d.get("makerFee"), "makerFee", "0"),  # a rebate is < 0
+        realized_pnl=_dec(d.get("profit"), "profit", "0"),
     )
 
 
 @_malformed("position object")
 def position(d: dict[str, Any], contract_size: Decimal = Decimal(1)) -> Position:
-    """`open_positions` item / push.personal.position -> Position (contracts = holdVol)."""
-    liq = d.get("liquidatePrice")
+    """`open_positions` item / push.personal.position -> Position (contracts = holdVol, required: a holding
+    left out is never read as flat; only state 3 says closed without it)."""
+    closed = _code(d, "state", _POSITION_STATES, default=1) == _POSITION_CLOSED
+    hold = _dec(d.get("holdVol"), "holdVol", "0" if closed else None, NOT_NEGATIVE)
+    avg_key = "holdAvgPrice" if d.get("holdAvgPrice") not in (None, "", 0) else "openAvgPrice"
     return Position(
         symbol=str(d["symbol"]),
-        side=Side.LONG if int(d["positionType"]) == C.POSITION_TYPE_LONG else Side.SHORT,
-        contracts=_dec(d.get("holdVol"), "0") if int(d.get("state") or 1) != 3 else Decimal(0),
+        side=_POSITION_TYPES[_code(d, "positionType", _POSITION_TYPES)],
+        contracts=Decimal(0) if closed else hold,
         contract_size=contract_size,
-        entry_price=_dec(d.get("holdAvgPrice") or d.get("openAvgPrice"), "0"),
+        entry_price=_dec(d.get(avg_key), avg_key, "0", NOT_NEGATIVE),
         leverage=int(d.get("leverage") or 1),
         margin_mode=MarginMode.CROSS if int(d.get("openType") or 1) == C.OPEN_TYPE_CROSS else MarginMode.ISOLATED,
-        margin=_dec(d.get("im"), "0"),
-        liquidation_price=_dec(liq) if liq not in (None, "", 0) else None,
-        realized_pnl=_dec(d.get("realised"), "0"),
+        margin=_dec(d.get("im"), "im", "0", NOT_NEGATIVE),
+        liquidation_price=_dec(d.get("liquidatePrice"), "liquidatePrice") if d.get("liquidatePrice") not in (
+            None, "", 0) else None,
+        realized_pnl=_dec(d.get("realised"), "realised", "0"),
         position_id=PositionId(str(d["positionId"])) if d.get("positionId") is not None else None,
         opened_ms=int(d.get("createTime") or 0),
         updated_ms=int(d.get("updateTime") or 0),
     )
 
 
+SETTLEMENT_CURRENCY = "USDT"  # every contract the console trades settles in USDT
+
+
 @_malformed("account object")
-def account(items: Any, currency: str = "USDT") -> Account:
-    """`account/assets` list (or one asset object) -> the settlement currency's Account."""
+def account(items: Any, currency: str = SETTLEMENT_CURRENCY) -> Account:
+    """`account/assets` list (or one asset object) -> the settlement currency's Account; a zero Account when
+    the list has no row for it. The row's cashBalance is required: a balance left out is not a zero balance."""
+    if not isinstance(items, (list, dict)):
+        raise TypeError(f"a {type(items).__name__}, not an asset list or object")
     rows = items if isinstance(items, list) else [items]
     for d in rows:
         if isinstance(d, dict) and d.get("currency") == currency:
             return Account(
                 currency=currency,
-                cash_balance=_dec(d.get("cashBalance"), "0"),
-                position_margin=_dec(d.get("positionMargin"), "0"),
-                frozen=_dec(d.get("frozenBalance"), "0"),
-                unrealized_pnl=_dec(d.get("unrealized"), "0"),
+                cash_balance=_dec(d.get("cashBalance"), "cashBalance"),
+                position_margin=_dec(d.get("positionMargin"), "positionMargin", "0", NOT_NEGATIVE),
+                frozen=_dec(d.get("frozenBalance"), "frozenBalance", "0", NOT_NEGATIVE),
+                unrealized_pnl=_dec(d.get("unrealized"), "unrealized", "0"),
             )
-    return Account(currency=currency)
+    if isinstance(items, list):
+        return Account(currency=currency)  # no row for it: nothing held in it
+    raise ValueError(f"currency: {_shown(items.get('currency'))} is not {currency}")
 
 
 def order_body(o: Order, *, position_mode: int = C.POSITION_MODE_HEDGE) -> dict[str, Any]:
@@ -257,34 +330,72 @@ def _book(msg: dict[str, Any], d: dict[str, Any], symbol: str, now_ms: int) -> l
     return [BookTick(_ts(msg, d, now_ms), symbol=symbol, bid=_px(bids[0][0]), ask=_px(asks[0][0]))]
 
 
+# MEXC channels the console receives and does not use (a kline push is the public stream's own: ws_public)
+_UNUSED_CHANNELS = frozenset({
+    C.CH_PONG, C.CH_KLINE, "push.personal.order.deal", "push.personal.plan.order", "push.personal.stop.order",
+    "push.personal.stop.planorder", "push.personal.liquidate.risk", "push.personal.adl.level",
+    "push.personal.risk.limit", "push.personal.position.mode", "push.index.price", "push.contract", "push.tickers",
+})
+_MARKET_CHANNELS = (C.CH_DEAL, C.CH_TICKER, C.CH_DEPTH, C.CH_DEPTH_FULL, C.CH_FAIR, C.CH_FUNDING)
+
+
 def frame_events(msg: dict[str, Any], now_ms: int) -> list[Event]:
-    """Domain events of one decoded push; [] for control frames and channels we do not use."""
+    """Domain events of one decoded push; [] for control frames and MEXC channels we do not use. A frame with
+    no channel, an unknown channel or another currency's asset is an `UnusedFrame`, a broken one a `FrameError`,
+    each naming the channel and the field."""
     channel = msg.get("channel")
+    if not isinstance(channel, str) or not channel:
+        raise UnusedFrame(f"frame without a channel (keys: {', '.join(sorted(map(str, msg))[:8])})", kind="")
+    if channel in _UNUSED_CHANNELS or channel.startswith("rs."):
+        return []
     data = msg.get("data")
-    with _malformed(f"{channel} frame"):
-        if channel in (C.CH_DEAL, C.CH_TICKER, C.CH_DEPTH, C.CH_DEPTH_FULL, C.CH_FAIR, C.CH_FUNDING):
-            symbol = str(msg.get("symbol") or (data.get("symbol") if isinstance(data, dict) else None) or "")
-            if not symbol:
-                raise ValueError("push without symbol")
-            if channel == C.CH_DEAL:
-                return _deals(msg, data, symbol, now_ms)
-            if channel == C.CH_TICKER:
-                return _ticker(msg, data, symbol, now_ms)
-            if channel == C.CH_FAIR:
-                return [MarkPriceTick(_ts(msg, data, now_ms), symbol=symbol, price=_px(data["price"]))]
-            if channel == C.CH_FUNDING:
-                return [FundingRateUpdated(_ts(msg, data, now_ms), symbol=symbol, rate=float(data["rate"]),
-                                           next_settle_ms=int(data.get("nextSettleTime") or 0))]
-            return _book(msg, data, symbol, now_ms)
-        if channel == C.CH_ORDER:
-            return [OrderUpdated(_ts(msg, None, now_ms), order=order(data))]
-        if channel == C.CH_POSITION:
-            return [PositionChanged(_ts(msg, None, now_ms), position=position(data), reason="push")]
-        if channel == C.CH_ASSET:
-            a = account(data, str(data.get("currency") or "USDT"))
-            return [AccountUpdated(_ts(msg, None, now_ms), equity=a.equity, available=a.available,
-                                   cash_balance=a.cash_balance, unrealized_pnl=a.unrealized_pnl)]
-    return []
+    if channel in _MARKET_CHANNELS:
+        with _malformed(f"{channel} frame"):
+            return _market_events(channel, msg, data, now_ms)
+    if channel not in (C.CH_ORDER, C.CH_POSITION, C.CH_ASSET):
+        raise UnusedFrame(f"frame on unknown channel {_shown(channel)}", kind=channel)
+    if not isinstance(data, dict):
+        raise FrameError(f"{channel} frame without a data object ({type(data).__name__})")
+    try:
+        return [_private_event(channel, data, _ts(msg, None, now_ms))]
+    except FrameError as exc:
+        if isinstance(exc, UnusedFrame):
+            raise
+        raise FrameError(f"{channel} frame: {exc}") from None
+
+
+def _market_events(channel: str, msg: dict[str, Any], data: Any, now_ms: int) -> list[Event]:
+    symbol = str(msg.get("symbol") or (data.get("symbol") if isinstance(data, dict) else None) or "")
+    if not symbol:
+        raise ValueError("push without symbol")
+    if channel == C.CH_DEAL:
+        return _deals(msg, data, symbol, now_ms)
+    if not isinstance(data, dict):
+        raise TypeError(f"data is a {type(data).__name__}, not an object")
+    if channel == C.CH_TICKER:
+        return _ticker(msg, data, symbol, now_ms)
+    if channel == C.CH_FAIR:
+        return [MarkPriceTick(_ts(msg, data, now_ms), symbol=symbol, price=_px(data["price"]))]
+    if channel == C.CH_FUNDING:
+        return [FundingRateUpdated(_ts(msg, data, now_ms), symbol=symbol, rate=float(data["rate"]),
+                                   next_settle_ms=int(data.get("nextSettleTime") or 0))]
+    return _book(msg, data, symbol, now_ms)
+
+
+def _private_event(channel: str, data: dict[str, Any], ts_ms: int) -> Event:
+    if channel == C.CH_ORDER:
+        return OrderUpdated(ts_ms, order=order(data))
+    if channel == C.CH_POSITION:
+        return PositionChanged(ts_ms, position=position(data), reason="push")
+    currency = data.get("currency")
+    if currency is None or currency == "":
+        raise FrameError("malformed account object: currency missing")
+    if currency != SETTLEMENT_CURRENCY:  # USDC, coin-margined: never the USDT account the risk guard counts
+        raise UnusedFrame(f"{channel} for {_shown(currency)} ignored: only the {SETTLEMENT_CURRENCY} account is"
+                          " followed", kind=f"{channel} {currency}")
+    a = account(data)
+    return AccountUpdated(ts_ms, equity=a.equity, available=a.available, cash_balance=a.cash_balance,
+                          unrealized_pnl=a.unrealized_pnl)
 
 
 def parse_frame(raw: bytes | str, now_ms: int) -> list[Event]:

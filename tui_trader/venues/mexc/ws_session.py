@@ -5,7 +5,8 @@ Connect, run `on_open` (subscribe / login), read frames, send the text ping ever
 `ws_stall_timeout_s` - or, where market data must flow (`data_stall_s`, the public stream), when
 no data frame arrives for that long while pongs still do - and reconnect with jittered exponential
 back-off. After every reconnect the resync hook runs (positions and open orders over REST). Health
-goes on the bus as `FeedStateChanged`; malformed frames are logged, counted and skipped.
+goes on the bus as `FeedStateChanged`; malformed frames are logged, counted and skipped (frames of a kind the
+console does not use - no or an unknown channel, another currency's asset - are warned about once per kind).
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from tui_trader.domain.events import Event, FeedStateChanged
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock
 from tui_trader.venues.mexc import constants as C
-from tui_trader.venues.mexc.parse import FrameError, decode_frame, frame_events
+from tui_trader.venues.mexc.parse import (
+    FrameError,
+    UnusedFrame,
+    decode_frame,
+    frame_events,
+)
 
 log = logging.getLogger(__name__)
 Resync = Callable[[], Awaitable[None] | None]
@@ -54,6 +60,7 @@ class WsSession:
         self.connects = 0
         self.frames = 0
         self.bad_frames = 0
+        self._unused_told: set[str] = set()  # kinds of unused frame (channel, currency) warned about once
         self.backoffs: list[float] = []
         self._last_pong = self._last_data = 0.0
         self.data_stall_s: float | None = None  # set where market data must flow (the public stream)
@@ -180,6 +187,11 @@ class WsSession:
                 return
             self._last_data = asyncio.get_running_loop().time()  # data age: market messages only, never pongs
             events = self.events_of(msg)
+        except UnusedFrame as exc:  # the same kind again and again (a channel MEXC added): said once
+            self.bad_frames += 1
+            log.log(logging.DEBUG if exc.kind in self._unused_told else logging.WARNING, "skipped MEXC frame: %s", exc)
+            self._unused_told.add(exc.kind)
+            return
         except FrameError as exc:
             self.bad_frames += 1
             log.warning("skipped malformed MEXC frame: %s", exc)
