@@ -16,7 +16,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from tui_trader.domain.errors import VenueError
+from tui_trader.domain.errors import DataError, VenueError
 from tui_trader.domain.events import (
     AccountUpdated,
     ErrorRaised,
@@ -65,7 +65,7 @@ class Reconciler:
         market from the first tick; the header shows its equity before the first fill."""
         try:
             a = await self.x.venue.account()
-        except VenueError as exc:
+        except (VenueError, DataError) as exc:  # a reply it cannot read must not stop the console starting
             self.x.bus.publish(ErrorRaised(self.x.clock.now_ms(), "reconcile", f"account unreadable at start: {exc}"))
             return
         self.x.report(AccountUpdated(self.x.clock.now_ms(), a.equity, a.available, a.cash_balance, a.unrealized_pnl))
@@ -86,7 +86,7 @@ class Reconciler:
         are closed in the store with the reason. Every difference is an event."""
         try:
             positions = await self.x.venue.positions()
-        except VenueError as exc:
+        except (VenueError, DataError) as exc:
             self.x.bus.publish(ErrorRaised(self.x.clock.now_ms(), "reconcile", f"positions unreadable at start: {exc}"))
             return
         now = self.x.clock.now_ms()
@@ -112,7 +112,7 @@ class Reconciler:
             await self.x.clock.sleep(self.x.order_poll_s)
             try:
                 await self.reconcile_orders()
-            except VenueError as exc:
+            except (VenueError, DataError) as exc:  # the next poll looks again
                 log.warning("order reconciliation failed: %s", exc)
 
     async def reconcile_orders(self, *, startup: bool = False) -> int:
@@ -135,8 +135,8 @@ class Reconciler:
             try:
                 closing = order.reduce_only or order.side.is_close  # its booking waits for no entry breaker
                 found = await self.x.venue.get_order(order.symbol, order.client_id, close_lane=closing)
-            except VenueError as exc:
-                log.warning("lookup of %s failed: %s", order.client_id, exc)
+            except (VenueError, DataError) as exc:  # a reply it cannot read proves nothing: looked up again later
+                log.warning("lookup of %s %s failed: %s", order.client_id, order.symbol, exc)
                 continue
             if found is None:
                 if now - max(order.created_ms, order.updated_ms) < 1000 * self.x.unknown_after_s:
@@ -195,7 +195,7 @@ class Reconciler:
         try:
             held = [p for p in await self.x.venue.positions(symbol, close_lane=True)  # risk data: no breaker
                     if p.side is side and not p.is_flat]
-        except VenueError as exc:
+        except (VenueError, DataError) as exc:
             log.warning("positions(%s) failed: %s", symbol, exc)
             return
         if held:

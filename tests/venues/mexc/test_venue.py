@@ -214,3 +214,98 @@ async def test_closing_orders_are_the_filled_closes_of_the_side_since_the_positi
     assert liquidation.realized_pnl == Decimal("-100.25") and liquidation.filled_contracts == 50
     fake.fault("history_orders", "http500", times=10)
     assert await venue.closing_orders(gone) == []  # unreadable: nothing, and no exception (the flat goes on)
+
+
+# --- replies that parse but are not what the route answers: a MalformedReply naming the route, never "none" ------
+
+
+def answering(venue, method: str, data) -> None:
+    async def reply(*_args, **_kw):
+        return data
+    setattr(venue.client.rest, method, reply)
+
+
+@pytest.mark.parametrize("data", [None, {}, ""])
+async def test_an_order_lookup_is_not_found_only_when_mexc_says_so(venue, data):
+    answering(venue, "get_order_by_external", data)
+    assert await venue.get_order("BTC_USDT", ClientOrderId("e-1")) is None
+
+
+@pytest.mark.parametrize("data, said", [([], "answered a list, not an order object"),
+                                        ("x", "answered a str, not an order object"),
+                                        ({"symbol": "BTC_USDT", "state": 3}, "malformed order object: side missing")])
+async def test_an_order_lookup_answered_with_anything_else_is_a_malformed_reply(venue, data, said):
+    answering(venue, "get_order_by_external", data)
+    with pytest.raises(E.MalformedReply, match=said) as info:
+        await venue.get_order("BTC_USDT", ClientOrderId("e-1"))
+    assert "order/external/BTC_USDT/e-1" in str(info.value)
+
+
+@pytest.mark.parametrize("data, said", [
+    ({"symbol": "BTC_USDT", "positionType": 2, "holdVol": 7}, "open_positions answered an object without resultList"),
+    ("x", "open_positions answered a str, not a list"),
+    ([{"symbol": "BTC_USDT", "holdVol": 7}], "open_positions row 0: malformed position object: positionType missing"),
+    ([short_position(), "x"], "open_positions row 1: a str, not an object"),
+    ([dict(short_position(), holdVol=-5)], "holdVol: -5 is negative"),
+])
+async def test_a_positions_reply_that_cannot_be_read_is_a_malformed_reply_for_the_whole_of_it(venue, data, said):
+    """A position left out of an audit would be reported flat: one bad row fails the whole reply."""
+    answering(venue, "open_positions", data)
+    with pytest.raises(E.MalformedReply, match=said):
+        await venue.positions()
+
+
+async def test_an_assets_reply_without_the_usdt_balance_is_no_zero_account(venue):
+    answering(venue, "assets", [{"currency": "USDT", "positionMargin": 0}])
+    with pytest.raises(E.MalformedReply, match="account/assets: malformed account object: cashBalance missing"):
+        await venue.account()
+
+
+@pytest.mark.parametrize("data", [{"rows": []}, "x", [{"symbol": "BTC_USDT", "state": 3}]])
+async def test_an_order_history_that_cannot_be_read_is_said_and_none(venue, data, caplog):
+    answering(venue, "history_orders", data)
+    assert await venue.closing_orders(short := replace(await _a_short(venue), updated_ms=0)) == []
+    assert f"order history {short.symbol} unreadable" in caplog.text
+
+
+async def _a_short(venue):
+    from tui_trader.venues.mexc import parse
+
+    return parse.position(short_position(), Decimal("0.0001"))
+
+
+async def test_a_gone_positions_close_is_booked_once_its_order_history_is_readable(fake, venue, bus):
+    """The flat is reported at once; what closed it (a liquidation) follows when the history can be read."""
+    seen = []
+    bus.subscribe(seen.append, [PositionChanged, OrderUpdated])
+    fake.positions = [short_position()]
+    await venue.resync()
+    fake.positions = []
+    fake.orders.append(history_order(4, side=2, category=2, update_ms=venue.exchange_time_ms()))
+    fake.fault("history_orders", "http500", times=3)  # every retry of the close lane
+    seen.clear()
+    await venue.resync()
+    assert [(type(e).__name__, getattr(e, "reason", "")) for e in seen] == [("PositionChanged", "resync: closed")]
+    seen.clear()
+    await venue.resync()
+    [late] = [e.order for e in seen if isinstance(e, OrderUpdated)]
+    assert late.reason == "LIQUIDATION" and late.realized_pnl == Decimal("-100.25")
+    seen.clear()
+    await venue.resync()  # booked once
+    assert not any(isinstance(e, OrderUpdated) for e in seen)
+
+
+async def test_a_gone_positions_history_is_read_a_bounded_number_of_times_then_said(fake, venue, bus):
+    from tui_trader.venues.mexc.venue import HISTORY_READS
+
+    told = []
+    bus.subscribe(told.append, [ErrorRaised])
+    fake.positions = [short_position()]
+    await venue.resync()
+    fake.positions = []
+    answering(venue, "history_orders", {"rows": []})
+    for _ in range(HISTORY_READS + 3):
+        await venue.resync()
+    [said] = told
+    assert said.level == "WARNING" and "BTC_USDT SHORT" in said.message and "not booked" in said.message
+    assert venue._unbooked == []

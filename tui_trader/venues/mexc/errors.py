@@ -14,7 +14,7 @@ from tui_trader.venues.mexc import constants as C
 
 __all__ = [
     "AmbiguousOrderState", "AuthError", "BadResponse", "BreakerOpen", "ClockSkew", "ContractNotAllowed",
-    "ExchangeError", "InsufficientBalance", "MexcPositionNotFound", "NetworkError", "ParameterError",
+    "ExchangeError", "InsufficientBalance", "MalformedReply", "MexcPositionNotFound", "NetworkError", "ParameterError",
     "RateLimited", "RepeatedRequest", "RequestTimeout", "ServerError", "error_from_code", "error_from_http",
 ]
 
@@ -35,6 +35,11 @@ class ServerError(Retryable):
 
 class BadResponse(Retryable):
     """The body is not the JSON envelope (HTML error page from a gateway, empty, truncated)."""
+
+
+class MalformedReply(BadResponse):
+    """A success envelope whose `data` is not what the route answers (an object where a list is expected, a row
+    with a field missing or broken): it proves nothing - not "not found", not "flat", not "none"."""
 
 
 class RateLimited(Retryable):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from tui_trader.domain.errors import DataError, Retryable, VenueError
+from tui_trader.domain.errors import AmbiguousOrderState, Retryable, VenueError
 from tui_trader.domain.events import (
     AccountUpdated,
     ErrorRaised,
@@ -43,6 +43,7 @@ from tui_trader.venues.mexc.errors import (
     AuthError,
     ContractNotAllowed,
     ExchangeError,
+    MalformedReply,
     ParameterError,
 )
 from tui_trader.venues.mexc.validation import (
@@ -55,6 +56,43 @@ from tui_trader.venues.mexc.web_utils import dumps
 log = logging.getLogger(__name__)
 INSTRUMENT_TTL_S = 3600.0  # mexc.md 1.3: cache contract/detail, refresh hourly
 DETAIL_RELOAD_S = 60.0  # a symbol the table lacks reloads it, at most this often (new listings)
+HISTORY_READS = 10  # a gone position's order history is read at most this often (once per audit) to book its close
+HISTORY_MARGIN_MS = 2000  # the clock offset's error: a close seen gone at t happened before t + this
+T = TypeVar("T")
+
+
+@dataclass
+class _Unbooked:
+    """A position found gone whose order history could not be read: what closed it is booked once it can be."""
+
+    gone: Position
+    until_ms: int  # exchange time it was seen gone (+ margin): later closes are another position's
+    reads: int = 1
+
+
+def _rows(data: Any, where: str) -> list[Any]:
+    """The rows of a list reply - bare, or an object's `resultList`; null is none. Anything else proves nothing:
+    a `MalformedReply` naming the route and what came instead."""
+    if isinstance(data, dict):
+        if "resultList" not in data:
+            keys = ", ".join(sorted(map(str, data))[:6])
+            raise MalformedReply(f"{where} answered an object without resultList, not a list (keys: {keys})")
+        data = data["resultList"]
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise MalformedReply(f"{where} answered a {type(data).__name__}, not a list")
+    return data
+
+
+def _parsed(read: Callable[[Any], T], row: Any, where: str) -> T:
+    """`read(row)`, a malformed row being the reply's `MalformedReply` (every caller handles VenueError)."""
+    if not isinstance(row, dict):
+        raise MalformedReply(f"{where}: a {type(row).__name__}, not an object")
+    try:
+        return read(row)
+    except parse.FrameError as exc:
+        raise MalformedReply(f"{where}: {exc}") from None
 
 
 class MexcVenue:
@@ -74,6 +112,7 @@ class MexcVenue:
         # execution's report sink so they are persisted and cached before they are published.
         self.report: Callable[[Event], None] | None = bus.publish if bus is not None else None
         self._known: dict[tuple[str, Side], Position] = {}
+        self._unbooked: list[_Unbooked] = []  # gone positions whose closing orders are still to be read
         self.clock = client.clock
         self.symbols = list(symbols or [])
         self.position_mode = position_mode
@@ -194,7 +233,11 @@ class MexcVenue:
             raise
         now = self.clock.now_ms()
         if isinstance(result, dict):
-            adopted = parse.order(result)  # found by its externalOid: everything the exchange says of it
+            try:
+                adopted = parse.order(result)  # found by its externalOid: everything the exchange says of it
+            except parse.FrameError as exc:  # it is at MEXC, its reply unreadable: the lookups tell the rest
+                raise AmbiguousOrderState(f"order {order.client_id} on {order.symbol}: sent, and the order found"
+                                          f" by its externalOid is unreadable ({exc})") from None
             return order.with_state(adopted.state, adopted.updated_ms or now, venue_order_id=adopted.venue_order_id,
                                     filled_contracts=adopted.filled_contracts, avg_fill_price=adopted.avg_fill_price,
                                     fee=adopted.fee, realized_pnl=adopted.realized_pnl,
@@ -225,6 +268,8 @@ class MexcVenue:
         return found
 
     async def get_order(self, symbol: str, client_id: ClientOrderId, *, close_lane: bool = False) -> Order | None:
+        """The order with this externalOid; None only when MEXC says it does not exist (code 2040, or null / an
+        empty object as the answer). Any other reply proves nothing: a `MalformedReply` naming it."""
         try:
             data = await self.client.call(lambda: self.client.rest.get_order_by_external(symbol, client_id),
                                           f"get {client_id}", close_lane=close_lane)
@@ -232,15 +277,20 @@ class MexcVenue:
             if exc.code in C.ORDER_NOT_FOUND_CODES:
                 return None
             raise
-        return parse.order(data) if isinstance(data, dict) and data else None
+        where = "GET " + C.ORDER_EXTERNAL.format(symbol=symbol, external_oid=client_id)
+        if data is None or data == {} or data == "":
+            return None
+        if not isinstance(data, dict):
+            raise MalformedReply(f"{where} answered a {type(data).__name__}, not an order object")
+        return _parsed(parse.order, data, where)
 
     async def open_orders(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Order]:
         out: list[Order] = []
         for sym in [symbol] if symbol else self.symbols:
             data = await self.client.call(lambda s=sym: self.client.rest.open_orders(s), f"open orders {sym}",
                                           close_lane=close_lane)
-            rows = data.get("resultList", []) if isinstance(data, dict) else (data or [])
-            out.extend(parse.order(d) for d in rows)
+            where = "GET " + C.OPEN_ORDERS.format(symbol=sym)
+            out.extend(_parsed(parse.order, d, f"{where} row {i}") for i, d in enumerate(_rows(data, where)))
         return out
 
     async def closing_orders(self, gone: Position) -> list[Order]:
@@ -248,33 +298,45 @@ class MexcVenue:
         exchange TP/SL, a close by hand elsewhere: what a lost private push would have told. Reported before
         the flat, they put the close's price, fee and P&L (a liquidation's lost margin) on record. [] when the
         history is unreadable: the flat is reported regardless."""
+        return await self._closing_orders(gone) or []
+
+    async def _closing_orders(self, gone: Position, until_ms: int | None = None) -> list[Order] | None:
+        """`closing_orders` (those after `until_ms` left out: another position's), None when unreadable."""
+        where = f"order history {gone.symbol}"
         try:
-            data = await self.client.call(lambda: self.client.rest.history_orders(gone.symbol),
-                                          f"order history {gone.symbol}", close_lane=True)
-            rows = data.get("resultList", []) if isinstance(data, dict) else (data or [])
-            found = [parse.order(d) for d in rows]
-        except (VenueError, DataError) as exc:
-            log.warning("order history %s unreadable: %s", gone.symbol, exc)
-            return []
+            data = await self.client.call(lambda: self.client.rest.history_orders(gone.symbol), where,
+                                          close_lane=True)
+            route = "GET " + C.HISTORY_ORDERS
+            found = [_parsed(parse.order, d, f"{route} row {i}") for i, d in enumerate(_rows(data, route))]
+        except VenueError as exc:
+            log.warning("%s unreadable: %s", where, exc)
+            return None
         closing = OrderSide.close_for(gone.side)
         return sorted((o for o in found if o.side is closing and o.filled_contracts > 0
-                       and o.updated_ms >= gone.updated_ms), key=lambda o: o.updated_ms)
+                       and gone.updated_ms <= o.updated_ms <= (until_ms if until_ms is not None else o.updated_ms)),
+                      key=lambda o: o.updated_ms)
 
     # --- positions / account ----------------------------------------------------------------
 
     async def positions(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Position]:
+        """The open positions. A reply that is not a list, or a row that cannot be read, is a `MalformedReply`
+        for the whole reply: a position left out of an audit would be reported flat."""
         data = await self.client.call(lambda: self.client.rest.open_positions(symbol), "positions", close_lane=close_lane)
+        where = "GET " + C.OPEN_POSITIONS
+        read = [_parsed(parse.position, d, f"{where} row {i}") for i, d in enumerate(_rows(data, where))]
         out = []
-        for d in data or []:
-            # holdVol is in contracts: without the contract's size a BTC position would read 10 000x too big
-            inst = await self.instrument(str(d.get("symbol")), close_lane=True)
-            p = parse.position(d, inst.contract_size)
-            if not p.is_flat:
-                out.append(p)
+        for p in read:
+            if not p.is_flat:  # holdVol is in contracts: without the contract's size BTC would read 10 000x too big
+                inst = await self.instrument(p.symbol, close_lane=True)
+                out.append(replace(p, contract_size=inst.contract_size))
         return out
 
     async def account(self) -> Account:
-        return parse.account(await self.client.call(self.client.rest.assets, "assets"))
+        data = await self.client.call(self.client.rest.assets, "assets")
+        try:  # the USDT row's balance is required: a reply left short is no zero account
+            return parse.account(data)
+        except parse.FrameError as exc:
+            raise MalformedReply(f"GET {C.ASSETS}: {exc}") from None
 
     async def set_leverage(self, symbol: str, leverage: int, margin_mode: MarginMode, side: Side | None = None) -> None:
         validate_leverage(leverage, await self.instrument(symbol))
@@ -296,8 +358,8 @@ class MexcVenue:
         validate_price(take_profit, inst, "takeProfitPrice")
         want = C.POSITION_TYPE_LONG if side is Side.LONG else C.POSITION_TYPE_SHORT
         data = await self.client.call(lambda: self.client.rest.stop_orders(symbol), f"stop orders {symbol}", close_lane=True)
-        rows = data.get("resultList", []) if isinstance(data, dict) else (data or [])
-        match = next((r for r in rows if int(r.get("positionType") or 0) == want), None)
+        rows = _rows(data, "GET " + C.STOP_ORDERS)
+        match = next((r for r in rows if isinstance(r, dict) and int(r.get("positionType") or 0) == want), None)
         if match is None:
             raise ParameterError(f"stopLossPrice: no TP/SL order for the {side} {symbol} position", field="stopLossPrice")
         await self.client.call(
@@ -311,6 +373,7 @@ class MexcVenue:
         """Positions and open orders over REST, published on the bus (after a WS reconnect / as polling)."""
         now = self.clock.now_ms()
         positions = await self.positions(close_lane=True)
+        seen_ms = self.exchange_time_ms() + HISTORY_MARGIN_MS  # a position gone from them closed before this
         orders = await self.open_orders() if self.symbols else []
         if self.report is None:
             return
@@ -319,11 +382,15 @@ class MexcVenue:
             self.report(AccountUpdated(now, acct.equity, acct.available, acct.cash_balance, acct.unrealized_pnl))
         except VenueError as exc:
             log.warning("account unreadable during resync: %s", exc)
+        await self._book_late_closes(now)
         current = {(p.symbol, p.side): p for p in positions}
         for key, gone in self._known.items():  # closed on the exchange since the last look: report flat
             if key not in current:
-                for closed_by in await self.closing_orders(gone):
-                    self.report(OrderUpdated(now, order=closed_by))
+                closed_by = await self._closing_orders(gone, seen_ms)
+                if closed_by is None:  # the flat cannot wait (a phantom position is worse): its close is booked later
+                    self._unbooked.append(_Unbooked(gone, seen_ms))
+                for order in closed_by or []:
+                    self.report(OrderUpdated(now, order=order))
                 flat = replace(gone, contracts=Decimal(0), updated_ms=0)  # made up: execution stamps it
                 self.report(PositionChanged(now, position=flat, reason="resync: closed"))
         self._known = current
@@ -331,3 +398,22 @@ class MexcVenue:
             self.report(PositionChanged(now, position=p, reason="resync"))
         for o in orders:
             self.report(OrderUpdated(now, order=o))
+
+    async def _book_late_closes(self, now: int) -> None:
+        """The orders that closed positions reported flat while the order history was unreadable, read again
+        (once per audit, `HISTORY_READS` times at most): reported late, the trade book puts them on the trade
+        that was reported flat - the close's price, fee and P&L (a liquidation's lost margin)."""
+        assert self.report is not None
+        for item in list(self._unbooked):
+            found = await self._closing_orders(item.gone, item.until_ms)
+            item.reads += 1
+            if found is None and item.reads < HISTORY_READS:
+                continue
+            self._unbooked.remove(item)
+            for order in found or []:
+                self.report(OrderUpdated(now, order=order))
+            if found is None:
+                g = item.gone
+                self._tell(f"{g.symbol} {g.side.value}: closed at the exchange, and its order history stayed"
+                           f" unreadable ({HISTORY_READS} reads): the close's price, fee and P&L are not booked",
+                           level="WARNING")

@@ -21,7 +21,7 @@ import aiohttp
 
 from tui_trader.domain.events import Event, PositionChanged
 
-from tui_trader.domain.errors import VenueError
+from tui_trader.domain.errors import DataError, VenueError
 from tui_trader.venues.mexc import constants as C
 from tui_trader.venues.mexc.auth import Signer
 from tui_trader.venues.mexc.ws_session import WsSession
@@ -119,7 +119,7 @@ class MexcUserStream(WsSession):
                     if inspect.isawaitable(result):
                         await result
                     self.polls += 1
-                except VenueError as exc:
+                except (VenueError, DataError) as exc:  # a reply it cannot read: said, and the next audit reads again
                     log.warning("REST polling failed: %s", exc)
             await self.clock.sleep(self.config.poll_interval_s)
             since_audit += self.config.poll_interval_s

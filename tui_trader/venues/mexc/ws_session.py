@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 
 from tui_trader.domain.config import MexcConfig
-from tui_trader.domain.errors import VenueError
+from tui_trader.domain.errors import DataError, VenueError
 from tui_trader.domain.events import Event, FeedStateChanged
 from tui_trader.engine.bus import EventBus
 from tui_trader.engine.clock import Clock
@@ -127,7 +127,7 @@ class WsSession:
             if inspect.isawaitable(result):
                 await result
             self.set_state("resynced")
-        except VenueError as exc:
+        except (VenueError, DataError) as exc:  # a reply that cannot be read: the next reconnect / audit reads again
             log.warning("resync after reconnect failed: %s", exc)
             self.set_state("resync_failed", str(exc)[:120])
 
