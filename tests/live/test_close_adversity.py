@@ -308,8 +308,6 @@ async def test_close_all_whose_create_reply_comes_after_the_first_fill_pushes(fa
         await rig.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="a cancel's answer and a push of the same close are merged against the same "
-                   "cached order; the older one is applied last (execution._persist_and_publish awaits in between)")
 async def test_close_all_while_the_disk_is_slow_books_each_step_of_a_cancelled_close_once(fake, tmp_path):
     """The close fills 7, then the disk slows down just as the next step's push is written (14); a third step (21)
     fills at the exchange; the close lane's 5 s wait runs out and it cancels the rest - the cancel's answer
@@ -418,8 +416,6 @@ async def test_close_all_with_gateway_errors_after_the_exchange_placed_the_close
         await rig.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the close lane re-sends an ambiguous close under the same externalOid after "
-                   "one lookup; the first request, processed late, is a second order whose fills are never booked")
 async def test_close_all_with_a_create_processed_after_the_client_gave_up(fake, tmp_path):
     """The exchange holds the close's create (overload) past the client's call timeout, then processes it -
     within its recv window, as MEXC does. Meanwhile the client looked the id up (not there yet) and sent the

@@ -8,7 +8,8 @@ its execution's surface (cache, venue, clock, bus, store, report and record), as
 * A close that is over for sure - refused, cancelled, or filled while the position is still open - is
   followed by a new leg under a new id (`leg_id`), after the back-off (`close_retry_initial_s`,
   doubling up to `close_retry_max_s`).
-* An ambiguous send goes again under the same id: the client looks the id up before it sends again.
+* An ambiguous send that a lookup did not find is followed by a new leg under a new id (it may still be
+  processed: the order poll goes on looking it up, and books it if it turns up).
 * A close the exchange acknowledged that is still working after `close_fill_timeout_s` (a market close
   partly filled, its rest waiting for the book) is never sent again under its id: MEXC keeps a second
   order under the same externalOid, and its reply would overwrite the first one's fills. What is left of
@@ -85,7 +86,7 @@ class Closer:
                     if intent.qty_contracts is not None and last is not None and last.state is OrderState.FILLED:
                         return last
                 state = x.cache.orders.get(cid)
-                if state is not None and state.state in _OVER:
+                if state is not None and (state.state in _OVER or state.state is OrderState.UNKNOWN):
                     leg += 1  # definitive: a new leg id for the next attempt
                     if leg > MAX_CLOSE_LEGS:
                         raise RuntimeError(f"close of {intent.symbol} gave up after {MAX_CLOSE_LEGS} legs")
@@ -120,8 +121,10 @@ class Closer:
             await self._refused(refused, f"{intent.reason}: {exc}")
             await self.sync_position(intent.symbol, intent.side)
             return None, last
-        except AmbiguousOrderState:
-            return False, last  # same id again: the venue looks it up before re-sending
+        except AmbiguousOrderState as exc:  # not found by a lookup, yet it may still be processed: next leg,
+            held = x.cache.orders.get(cid, order)  # new id; the order poll goes on looking this one up
+            await x._record(held.with_state(OrderState.UNKNOWN, x.clock.now_ms(), reason=f"{intent.reason}: {exc}"))
+            return False, last
         except Retryable as exc:
             log.warning("close %s failed (retryable): %s", cid, exc)
             await self._refused(refused, f"{intent.reason}: {exc}")

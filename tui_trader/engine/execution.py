@@ -7,9 +7,8 @@ venue. Two lanes:
 * **Close lane**: reduce-only market closes, started at once and in parallel; no risk gate, no
   cooldown, no entry back-off. One close sequence per position: a second request for a position
   already closing joins the running one. It re-sends until the venue reports the position flat:
-  after a definitive failure with a new leg id (`-X` -> `-X2`...), after an ambiguous one with the
-  same id; one the exchange acknowledged that is still working is never sent again under its id (its
-  rest is cancelled, then a new leg). "Position does not exist" means flat. Any other permanent
+  after a definitive failure or an ambiguous send its lookup did not find, with a new leg id (`-X` ->
+  `-X2`...); no close is sent twice under one id (one still working has its rest cancelled first). "Position does not exist" means flat. Any other permanent
   refusal is raised loudly (`ErrorRaised` CRITICAL) and ends the sequence (`engine/closing.py`).
 
 Venue reports (orders, fills, positions, account, funding, liquidations) go through one worker
@@ -230,18 +229,25 @@ class Execution:
                     fut.set_result(self.cache.orders.get(cid))
 
     async def _persist_and_publish(self, event: Event) -> Event | None:
-        """Store, cache and publish one report; returns the event published (attributed), None if none."""
+        """Store, cache and publish one report; returns the event published (attributed), None if none.
+
+        An order report is merged and applied to the cache in one step, before any await: a create's or a
+        cancel's answer (booked on its sender's task) and a push of the same order, merged against the same
+        cached state across the store's await, would each derive the same fill (counted twice) and the older,
+        applied last, would take the order back. What is stored and published is the cache's order then."""
         if isinstance(event, OrderUpdated):
             order, fill = self.tracker.merge_order(event.order, self.clock.now_ms())
+            changed = self.cache.apply_order(order)
             if fill is not None and await self.store.save_fill(fill, self.session_id):
                 self.bus.publish(OrderFilled(event.ts_ms, fill))
                 self.reconciler.refresh_soon(order.symbol, order.side.position_side)
                 self.reconciler.report_liquidation(order, fill)
-            if not self.cache.apply_order(order):
+            if not changed:
                 return None
-            if order is not event.order:
-                event = OrderUpdated(event.ts_ms, order)
-            await self.store.save_order(order, self.session_id)
+            current = self.cache.orders.get(order.client_id, order)  # a later report may have moved it on
+            if current is not event.order:
+                event = OrderUpdated(event.ts_ms, current)
+            await self.store.save_order(current, self.session_id)
         elif isinstance(event, OrderFilled):
             if not await self.store.save_fill(event.fill, self.session_id):
                 return None  # already stored: a replayed fill is never counted twice

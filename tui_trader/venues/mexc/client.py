@@ -146,6 +146,8 @@ class MexcClient:
             if found is not None:
                 log.info("order %s found by externalOid after an ambiguous send: adopted", external_oid)
                 return found
+            if close_lane:  # not found once, but the exchange may still process it: the close goes again under
+                break  # a new id (the close lane's next leg) - two orders under one externalOid merge into one
         raise AmbiguousOrderState(
             f"order {external_oid} on {symbol}: no definite answer after {1 + C.MAX_ORDER_RESENDS} sends ({last})", code=getattr(last, "code", None)
         )
@@ -156,8 +158,9 @@ class MexcClient:
         A request the exchange holds may still be processed after a lookup says "not found". An entry is
         proven absent only by a second lookup after the request's recv window (+ a margin for clock
         offset) has passed: the exchange refuses a request older than its window. A reduce-only close
-        re-sends after one lookup: a duplicate close cannot add exposure (the exchange caps it at the
-        position), while waiting 10 s next to a liquidation can cost the position.
+        is not waited for after one lookup: a second close cannot add exposure (the exchange caps it at
+        the position), while waiting 10 s next to a liquidation can cost the position - it goes again
+        under a new id (the caller's next leg), never under this one.
         """
         await self.sleep(self.lookup_delay_s)
         found = await self._lookup(symbol, external_oid)
@@ -181,7 +184,12 @@ class MexcClient:
             raise
         except Retryable as exc:
             raise AmbiguousOrderState(f"order {external_oid} on {symbol}: sent, and the lookup failed ({exc})", code=exc.code) from exc
-        return data if isinstance(data, dict) and data else None
+        if data is None:  # MEXC's "no such order" (or code 2040, above)
+            return None
+        if not isinstance(data, dict) or not data:  # not an order, not "none": no answer - never "not there"
+            raise AmbiguousOrderState(f"order {external_oid} on {symbol}: sent, and the lookup answered"
+                                      f" {type(data).__name__} {str(data)[:60]!r}, not an order")
+        return data
 
 
 async def _awaited(op: Callable[[], Awaitable[T]]) -> T:
