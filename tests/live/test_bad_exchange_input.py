@@ -635,8 +635,6 @@ async def test_auth_refusals_bad_replies_and_bad_frames_leak_neither_key_nor_sec
     assert_no_secret(rig, caplog, database_bytes(rig))
 
 
-@pytest.mark.xfail(strict=True, reason="an exchange error message that echoes the API key is logged and published"
-                                       " verbatim (errors.error_from_code / error_from_http keep its text)")
 async def test_an_error_message_echoing_the_api_key_does_not_leak_it(fake, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     rig = await start(fake, tmp_path)

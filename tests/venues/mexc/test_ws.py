@@ -231,3 +231,21 @@ async def test_frames_of_an_unused_kind_are_counted_and_warned_about_once_per_ki
     assert "brand.new" in said[0][1] and "without a channel" in said[2][1]
     assert feed.bad_frames == 3 and feed.state == "connected"
 
+
+def test_the_signer_scrubs_its_key_and_secret_from_any_text():
+    from tests.venues.mexc.fake_exchange import API_KEY, SECRET
+
+    signer = Signer(API_KEY, SECRET)
+    text = signer.scrub(f"apiKey={API_KEY} sig of {SECRET}; again {API_KEY}")
+    assert API_KEY not in text and SECRET not in text and text.count("<api key>") == 2 and "<secret>" in text
+    assert signer.scrub("nothing secret") == "nothing secret"
+
+
+async def test_a_login_refusal_echoing_the_key_is_said_without_it(mexc_config, bus, clock, caplog):
+    from tests.venues.mexc.fake_exchange import API_KEY, SECRET
+
+    watcher = Watcher(bus)
+    stream = MexcUserStream(mexc_config, bus, clock, signer=Signer(API_KEY, SECRET), symbols=["BTC_USDT"])
+    stream.on_control({"channel": "rs.login", "data": f"apiKey {API_KEY} not allowed from this IP"})
+    [refused] = [e for e in watcher.events if isinstance(e, FeedStateChanged) and e.state == "login_failed"]
+    assert "<api key> not allowed" in refused.detail and API_KEY not in refused.detail and API_KEY not in caplog.text

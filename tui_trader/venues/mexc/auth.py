@@ -36,6 +36,9 @@ def signature(secret: str, api_key: str, request_time_ms: int | str, payload: st
     return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
 
 
+MIN_SCRUBBED = 8  # a key or secret this long or longer is blanked from reply texts (real ones have 18+ characters)
+
+
 class Signer:
     """Holds the key pair and builds signed headers. `repr` never shows the secret."""
 
@@ -48,6 +51,14 @@ class Signer:
 
     def __repr__(self) -> str:
         return f"Signer(api_key={self._api_key[:4]}..., secret=***)"
+
+    def scrub(self, text: str) -> str:
+        """`text` with the key and the secret blanked: an exchange's reply or refusal may echo them, and what it
+        says is logged, published and stored."""
+        for secret, shown in ((self._secret, "<secret>"), (self._api_key, "<api key>")):
+            if len(secret) >= MIN_SCRUBBED and secret in text:  # (a test's 1-letter key would blank every letter)
+                text = text.replace(secret, shown)
+        return text
 
     def headers(self, request_time_ms: int, payload: str) -> dict[str, str]:
         """Headers for one private request whose param string / body text is `payload`."""

@@ -118,6 +118,8 @@ class MexcRest:
                 timeout=self._timeout(),
             ) as resp:
                 text = await resp.text(errors="replace")
+                if self._signer is not None:  # an error text echoing the key must not reach a log, event or store
+                    text = self._signer.scrub(text)
                 return unwrap(resp.status, text, resp.headers.get("Content-Type", ""), where=f"{method} {where}")
         except TimeoutError as exc:
             raise RequestTimeout(f"{method} {where}: no answer within {self.config.request_timeout_s:g} s") from exc

@@ -65,11 +65,12 @@ class MexcUserStream(WsSession):
                 self.logged_in = True
                 self.set_state("logged_in")
             else:
-                self._refused(str(msg.get("data"))[:120])
+                self._refused(str(msg.get("data")))
         elif msg.get("channel") == C.CH_ERROR and not self.logged_in:
-            self._refused(str(msg.get("data"))[:120])
+            self._refused(str(msg.get("data")))
 
     def _refused(self, why: str) -> None:
+        why = (self.signer.scrub(why) if self.signer is not None else why)[:120]  # a refusal may echo the key
         log.warning("MEXC private login refused (%s): falling back to REST polling", why)
         self.logged_in = False
         self.login_refused = True
