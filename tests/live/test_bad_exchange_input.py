@@ -330,20 +330,27 @@ async def finish_round_trip(rig: LiveRig) -> None:
     assert rig.fake.calls["external"] == 0  # the pushes did it
 
 
+async def push_on_our_short(rig: LiveRig, reader: Reader, build: Build) -> Snapshot:
+    """Our short entered, then the frame `build` makes from its pushes: read, and the console alive, sound
+    and unchanged. Returns the snapshot taken before the push."""
+    bases = await entered(rig)
+    before = Snapshot.of(rig)
+    text = build(bases)
+    await rig.fake.push(text)
+    await reader.wait(text)
+    await rig.quiesce()
+    assert_alive(rig, before.connects)
+    assert_sound(rig)
+    before.assert_unchanged(rig)
+    return before
+
+
 @pytest.mark.parametrize("build, words", FRAMES)
 async def test_a_bad_private_push_is_reported_and_changes_nothing(fake, tmp_path, build, words):
     rig = await start(fake, tmp_path, order_poll_s=3600.0)
     told, reader = Told(rig), Reader(rig)
     try:
-        bases = await entered(rig)
-        before = Snapshot.of(rig)
-        text = build(bases)
-        await fake.push(text)
-        await reader.wait(text)
-        await rig.quiesce()
-        assert_alive(rig, before.connects)
-        assert_sound(rig)
-        before.assert_unchanged(rig)
+        before = await push_on_our_short(rig, reader, build)
         assert_never_backwards(rig)
         await told.wait_for(words)
         await finish_round_trip(rig)
@@ -359,15 +366,7 @@ async def test_an_order_on_a_contract_the_console_does_not_know_is_recorded_as_e
     rig = await start(fake, tmp_path, order_poll_s=3600.0)
     reader = Reader(rig)
     try:
-        bases = await entered(rig)
-        before = Snapshot.of(rig)
-        text = new_symbol_order(bases)
-        await fake.push(text)
-        await reader.wait(text)
-        await rig.quiesce()
-        assert_alive(rig, before.connects)
-        assert_sound(rig)
-        before.assert_unchanged(rig)
+        await push_on_our_short(rig, reader, new_symbol_order)
         [theirs] = [e.order for e in rig.of(OrderUpdated) if e.order.symbol == NEW_SYMBOL]
         assert theirs.tag == EXTERNAL_TAG and theirs.client_id.startswith("ext-")
         assert rig.stack.cache.position(NEW_SYMBOL, Side.LONG) is None
