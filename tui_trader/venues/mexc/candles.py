@@ -140,7 +140,8 @@ class HistoryWarmup:
         now_ms = self.server_ms()
         candles_needed = int(self.lookback_s() // INTERVAL_S) + MARGIN_CANDLES
         try:
-            candles = await asyncio.wait_for(self._read(symbol, now_ms, candles_needed), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):  # (not wait_for: 3.11's can lose a cancellation)
+                candles = await self._read(symbol, now_ms, candles_needed)
         except (VenueError, DataError) as exc:
             return self._warn(symbol, f"no history ({exc})")
         except TimeoutError:

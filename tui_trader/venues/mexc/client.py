@@ -87,9 +87,10 @@ class MexcClient:
         context = contextvars.copy_context()
         context.run(LANE_IS_CLOSE.set, close_lane)
         attempt = asyncio.get_running_loop().create_task(_awaited(op), context=context)
-        try:
-            return await asyncio.wait_for(attempt, self.breaker_config.call_timeout_s)
-        except asyncio.TimeoutError as exc:
+        try:  # asyncio.timeout, not wait_for: 3.11's wait_for loses a cancellation that meets the answer
+            async with asyncio.timeout(self.breaker_config.call_timeout_s):  # (a stop then waited for ever)
+                return await attempt
+        except TimeoutError as exc:
             raise RequestTimeout(f"{what}: call timeout {self.breaker_config.call_timeout_s:g} s") from exc
         finally:
             attempt.cancel()  # no-op once done; else the attempt must not outlive its caller
@@ -123,7 +124,7 @@ class MexcClient:
             AmbiguousOrderState: sent, and neither an answer nor the externalOid lookup says what happened.
             Permanent subclasses: the exchange answered no (validation, 1002, 2005, ...).
         """
-        recipe = lambda: self._create_recipe(symbol, external_oid, body_text, close_lane)  # noqa: E731
+        recipe = lambda: self._create_recipe(symbol, external_oid, body_text, close_lane)
         if close_lane:
             return await recipe()
         return await self.breaker.call(recipe, f"order {external_oid}")
