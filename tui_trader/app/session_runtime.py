@@ -100,9 +100,10 @@ class _Pacer:
         if self._interrupted.is_set():
             await asyncio.sleep(0)
             return
-        try:
-            await asyncio.wait_for(self._interrupted.wait(), max(0.0, seconds))
-        except asyncio.TimeoutError:
+        try:  # (asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation)
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self._interrupted.wait()
+        except TimeoutError:
             pass
 
     def interrupt(self) -> None:

@@ -190,9 +190,10 @@ class TraderCore:
         if result is None:
             return
         timeout_s = self.stop_timeout_s if timeout_s is None else timeout_s
-        try:
-            await asyncio.wait_for(result, timeout_s)  # type: ignore[arg-type]
-        except asyncio.TimeoutError:
+        try:  # (asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation)
+            async with asyncio.timeout(timeout_s):
+                await result  # type: ignore[misc]
+        except TimeoutError:
             log.warning("%s did not finish within %.1fs", what, timeout_s)
         except Exception as exc:
             log.error("%s failed: %r", what, exc, exc_info=exc)

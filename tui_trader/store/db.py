@@ -132,9 +132,10 @@ class Database:
     async def run(self) -> None:
         """Writer loop: commit queued rows every `flush_interval_ms` or when a batch is full."""
         while not self._closed:
-            try:
-                await asyncio.wait_for(self._queued.wait(), self.flush_interval_s)
-            except asyncio.TimeoutError:
+            try:  # (asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation)
+                async with asyncio.timeout(self.flush_interval_s):
+                    await self._queued.wait()
+            except TimeoutError:
                 pass
             self._queued.clear()
             if self._queue and not self._closed:
