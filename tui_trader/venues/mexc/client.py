@@ -27,6 +27,7 @@ from tui_trader.domain.config import BreakerConfig, RetryConfig
 from tui_trader.domain.errors import AmbiguousOrderState, Retryable
 from tui_trader.engine.clock import Clock
 from tui_trader.venues.mexc import constants as C
+from tui_trader.venues.mexc import parse
 from tui_trader.venues.mexc.breaker import EntryBreaker
 from tui_trader.venues.mexc.rate_limit import LANE_IS_CLOSE
 from tui_trader.venues.mexc.errors import BadResponse, ExchangeError, NetworkError, RateLimited, RepeatedRequest, RequestTimeout, ServerError
@@ -185,12 +186,10 @@ class MexcClient:
             raise
         except Retryable as exc:
             raise AmbiguousOrderState(f"order {external_oid} on {symbol}: sent, and the lookup failed ({exc})", code=exc.code) from exc
-        if data is None:  # MEXC's "no such order" (or code 2040, above)
-            return None
-        if not isinstance(data, dict) or not data:  # not an order, not "none": no answer - never "not there"
-            raise AmbiguousOrderState(f"order {external_oid} on {symbol}: sent, and the lookup answered"
-                                      f" {type(data).__name__} {str(data)[:60]!r}, not an order")
-        return data
+        try:  # the one rule for "not there" (parse.looked_up); a reply it cannot read is no answer
+            return parse.looked_up(data)
+        except parse.FrameError as exc:
+            raise AmbiguousOrderState(f"order {external_oid} on {symbol}: sent, and the lookup {exc}") from None
 
 
 async def _awaited(op: Callable[[], Awaitable[T]]) -> T:

@@ -150,6 +150,17 @@ def _price(d: dict[str, Any], key: str) -> Decimal | None:
     return _dec(value, key, sign=POSITIVE) if value not in (None, "", 0) else None
 
 
+def looked_up(data: Any) -> dict[str, Any] | None:
+    """An externalOid lookup's answer: the order object, or None when MEXC says there is none (null, an empty
+    object or text; code 2040 is raised before this). Anything else - a list, a number - proves nothing: a
+    `FrameError` (the client then has no answer, the venue a malformed reply), never "not there"."""
+    if data is None or data == {} or data == "":
+        return None
+    if not isinstance(data, dict):
+        raise FrameError(f"answered a {type(data).__name__}, not an order object")
+    return data
+
+
 @_malformed("order object")
 def order(d: dict[str, Any]) -> Order:
     """Order object (get / external / open_orders / push.personal.order) -> Order."""

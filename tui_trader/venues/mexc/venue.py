@@ -278,11 +278,11 @@ class MexcVenue:
                 return None
             raise
         where = "GET " + C.ORDER_EXTERNAL.format(symbol=symbol, external_oid=client_id)
-        if data is None or data == {} or data == "":
-            return None
-        if not isinstance(data, dict):
-            raise MalformedReply(f"{where} answered a {type(data).__name__}, not an order object")
-        return _parsed(parse.order, data, where)
+        try:
+            found = parse.looked_up(data)
+        except parse.FrameError as exc:
+            raise MalformedReply(f"{where} {exc}") from None
+        return None if found is None else _parsed(parse.order, found, where)
 
     async def open_orders(self, symbol: str | None = None, *, close_lane: bool = False) -> list[Order]:
         out: list[Order] = []
